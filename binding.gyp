@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "vfsd_native",
+      "sources": [
+        "native/addon.cc",
+        "native/sys_files.cc",
+        "native/sys_xattr.cc",
+        "native/sys_creds.cc",
+        "native/fuse_dev.cc",
+        "native/vhost_user.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,11 @@
+// Registration hooks of the addon's modules (one per .cc file).
+#pragma once
+#include <napi.h>
+
+namespace vfsd {
+void InitSysFiles(Napi::Env env, Napi::Object exports);
+void InitSysXattr(Napi::Env env, Napi::Object exports);
+void InitSysCreds(Napi::Env env, Napi::Object exports);
+void InitFuseDev(Napi::Env env, Napi::Object exports);
+void InitVhostUser(Napi::Env env, Napi::Object exports);
+}  // namespace vfsd

@@ -1,0 +1,41 @@
+// Typed face of native/fuse_dev.cc: mounting over /dev/fuse and the session that serves it.
+import { addon } from './addon';
+import type { RequestChannel } from './channel';
+
+export interface FuseMountOptions {
+  /** shows in /proc/mounts as the source */
+  fsname: string;
+  /** type becomes fuse.<subtype> */
+  subtype: string;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  readOnly: boolean;
+  /** max_read mount option, 0 = kernel default */
+  maxRead: number;
+}
+
+export interface FuseDevSessionOptions {
+  /** bytes one read may need: max(8192, 80 + max_write) rounded up; the inbox holds several */
+  bufferSize: number;
+}
+
+export interface FuseDevNative {
+  /** Mount: as root open("/dev/fuse") + mount(2); otherwise fusermount3 with fd passing.
+   *  Returns the /dev/fuse fd (non-blocking, close-on-exec) or -errno. */
+  fuseMount(mountpoint: string, opts: FuseMountOptions): number;
+  /** Lazy unmount (umount2 MNT_DETACH as root, `fusermount3 -u -z` otherwise). */
+  fuseUnmount(mountpoint: string): number;
+  FuseDevSession: new (fd: number, opts: FuseDevSessionOptions) => FuseDevSession;
+}
+
+export interface FuseDevSession extends RequestChannel {
+  /** Called once when the kernel ends the session (read gives ENODEV: unmounted). */
+  onClose(cb: () => void): void;
+  /** FUSE_DEV_IOC_BACKING_OPEN: register fd for FUSE passthrough; returns backing id or -errno. */
+  backingOpen(fd: number): number;
+  backingClose(backingId: number): number;
+  /** Unsolicited notification (unique 0): buf[0..len) is the whole message. */
+  notify(buf: Uint8Array, len: number): number;
+}
+
+export const fuseDev: FuseDevNative = addon as FuseDevNative;

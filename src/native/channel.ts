@@ -12,12 +12,14 @@
 //    (e.g. a blocking lock), but its inbox bytes are only valid during onBatch.
 //  - queue: the virtqueue it came from (0 = hiprio on vhost-user; 0 always on /dev/fuse).
 // Answers (all return 0 or -errno, and never throw for I/O errors):
-//  - reply(token, buf, len): buf[0..len) is a complete answer: fuse_out_header (len, error,
-//    unique filled by the caller) followed by the payload.
-//  - replyError(token, unique, errno): a bare fuse_out_header with error = -errno.
-//  - readInto(token, unique, fd, size, offset): pread up to size bytes at offset from fd and answer
+//  The native side remembers each pending request's `unique` and writes it (and the out header's
+//  len) itself, so the engine can never answer the wrong request.
+//  - reply(token, buf, len): buf[0..len) is a complete answer: a 16-byte fuse_out_header (the
+//    caller fills `error`; len and unique are overwritten natively) followed by the payload.
+//  - replyError(token, errno): a bare fuse_out_header with error = -errno (errno > 0).
+//  - readInto(token, fd, size, offset): pread up to size bytes at offset from fd and answer
 //    with them (short reads are answered short, errors as errors) without the bytes touching JS.
-//  - writeFrom(token, unique, fd, size, offset, killPriv): pwrite the request's data (the bytes
+//  - writeFrom(token, fd, size, offset, killPriv): pwrite the request's data (the bytes
 //    after fuse_write_in) to fd at offset and answer with fuse_write_out; killPriv drops
 //    CAP_FSETID for that write so the kernel clears suid/sgid (FUSE_WRITE_KILL_SUIDGID).
 //  - done(token): the request gets no answer (FORGET, BATCH_FORGET, some INTERRUPTs); releases it.
@@ -26,9 +28,9 @@ export interface RequestChannel {
   readonly table: Uint32Array;
   start(onBatch: (count: number) => void): void;
   reply(token: number, buf: Uint8Array, len: number): number;
-  replyError(token: number, unique: bigint | number, errno: number): number;
-  readInto(token: number, unique: bigint | number, fd: number, size: number, offset: number): number;
-  writeFrom(token: number, unique: bigint | number, fd: number, size: number, offset: number, killPriv: boolean): number;
+  replyError(token: number, errno: number): number;
+  readInto(token: number, fd: number, size: number, offset: number): number;
+  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean): number;
   done(token: number): void;
   /** Stop polling and release everything the session owns. Idempotent. */
   close(): void;

@@ -23,6 +23,8 @@ export interface NativeSys {
   nameToHandleAt(dirfd: number, name: Name, flags: number, out: Uint8Array): number;
   /** open_by_handle_at(2); handle is a `struct file_handle` as nameToHandleAt wrote it. */
   openByHandleAt(mountFd: number, handle: Uint8Array, flags: number): number;
+  /** faccessat2(2) (raw syscall, so AT_EACCESS checks the thread's fs ids). */
+  faccessat(dirfd: number, name: Name, mode: number, flags: number): number;
   mkdirat(dirfd: number, name: Name, mode: number): number;
   /** mknodat(2) with rdev = makedev(major, minor). */
   mknodat(dirfd: number, name: Name, mode: number, major: number, minor: number): number;
@@ -96,7 +98,7 @@ export const C = {
   O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000, O_NOATIME: 0o1000000,
   O_CLOEXEC: 0o2000000, O_SYNC: 0o4010000, O_PATH: 0o10000000, O_TMPFILE: 0o20200000,
   AT_SYMLINK_NOFOLLOW: 0x100, AT_REMOVEDIR: 0x200, AT_SYMLINK_FOLLOW: 0x400, AT_NO_AUTOMOUNT: 0x800,
-  AT_EMPTY_PATH: 0x1000, AT_STATX_SYNC_AS_STAT: 0,
+  AT_EMPTY_PATH: 0x1000, AT_EACCESS: 0x200, AT_STATX_SYNC_AS_STAT: 0,
   STATX_BASIC_STATS: 0x7ff, STATX_BTIME: 0x800, STATX_MNT_ID: 0x1000,
   RENAME_NOREPLACE: 1, RENAME_EXCHANGE: 2, RENAME_WHITEOUT: 4,
   UTIME_NOW: (1 << 30) - 1, UTIME_OMIT: (1 << 30) - 2,

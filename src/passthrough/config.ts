@@ -1,0 +1,34 @@
+// What the passthrough filesystem needs to know from the command line (one object, built once
+// by the CLI, like virtiofsd's Config).
+export type CacheMode = 'auto' | 'always' | 'metadata' | 'never';
+export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
+
+export interface PassthroughConfig {
+  sharedDir: string;
+  cache: CacheMode;
+  xattr: boolean;
+  readOnly: boolean;
+  inodeFileHandles: InodeFileHandles;
+  posixLocks: boolean;
+  flock: boolean;
+}
+
+export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig => ({
+  sharedDir,
+  cache: 'auto',
+  xattr: false,
+  readOnly: false,
+  inodeFileHandles: 'never',
+  posixLocks: true,
+  flock: true,
+});
+
+/** Entry and attribute validity (seconds) the kernel may cache, by cache mode. */
+export function timeoutsFor(cache: CacheMode): number {
+  switch (cache) {
+    case 'never': return 0;
+    case 'auto': return 1;
+    case 'metadata':
+    case 'always': return 86400;
+  }
+}

@@ -1,0 +1,89 @@
+// Every operation runs with the caller's uid, gid and supplementary groups on the thread that
+// does it, so the host kernel makes each permission decision and new files get the caller's
+// ownership (never the daemon's root). The switch is per thread (fsuid/fsgid/setgroups as raw
+// syscalls, see native/sys_creds.cc) and cached: consecutive requests of one caller cost nothing.
+// Switching fsuid away from 0 also drops the filesystem capabilities (DAC override, FSETID, ...)
+// from the thread, which is exactly what makes the kernel treat us like the caller.
+import { sys } from '../native/sys';
+import * as fs from 'node:fs';
+import { Errno } from '../protocol/errno';
+
+const UNMAPPED = 0xffffffff;
+const GROUPS_TTL_MS = 1000;
+const GROUPS_CACHE_MAX = 4096;
+
+export class Credentials {
+  private uid = 0;
+  private gid = 0;
+  private groupsKey = '';
+  private switched = false;
+  private groupsCache = new Map<number, { at: number; groups: Uint32Array }>();
+  readonly enabled: boolean;
+
+  /**
+   * @param groupsFromPid true on /dev/fuse, where the caller's pid is a host pid and its groups
+   * can be read from /proc; a virtio-fs guest's pid means nothing here, so its requests run with
+   * no supplementary groups.
+   */
+  constructor(private readonly groupsFromPid: boolean) {
+    this.enabled = process.geteuid?.() === 0;
+  }
+
+  /** Become the caller. Returns 0 or -errno (a caller with an unmapped id is refused). */
+  become(uid: number, gid: number, pid: number): number {
+    if (!this.enabled) return 0;
+    if (uid === UNMAPPED || gid === UNMAPPED) return -Errno.EPERM;
+    const groups = this.groupsFromPid ? this.groupsOf(pid) : EMPTY;
+    const key = groups.join(',');
+    if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;
+    const r = sys.setCreds(uid, gid, groups);
+    if (r < 0) return r;
+    this.uid = uid;
+    this.gid = gid;
+    this.groupsKey = key;
+    this.switched = true;
+    return 0;
+  }
+
+  /** Back to the daemon's own credentials (after a batch; before privileged work). */
+  reset(): void {
+    if (!this.switched) return;
+    sys.resetCreds();
+    this.switched = false;
+  }
+
+  /** Runs fn with the daemon's credentials, then returns to the caller's. */
+  privileged<T>(fn: () => T): T {
+    if (!this.switched) return fn();
+    const { uid, gid, groupsKey } = this;
+    this.reset();
+    try {
+      return fn();
+    } finally {
+      const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
+      if (sys.setCreds(uid, gid, groups) === 0) {
+        this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.switched = true;
+      }
+    }
+  }
+
+  private groupsOf(pid: number): Uint32Array {
+    if (pid <= 0) return EMPTY;
+    const now = Date.now();
+    const hit = this.groupsCache.get(pid);
+    if (hit && now - hit.at < GROUPS_TTL_MS) return hit.groups;
+    let groups = EMPTY;
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+      const line = /^Groups:\s*(.*)$/m.exec(status);
+      if (line && line[1].trim()) groups = Uint32Array.from(line[1].trim().split(/\s+/).map(Number));
+    } catch {
+      // the caller exited already: run with no supplementary groups
+    }
+    if (this.groupsCache.size >= GROUPS_CACHE_MAX) this.groupsCache.clear();
+    this.groupsCache.set(pid, { at: now, groups });
+    return groups;
+  }
+}
+
+const EMPTY = new Uint32Array(0);

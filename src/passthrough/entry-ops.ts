@@ -1,0 +1,112 @@
+// Operations that answer with an entry (a looked-up inode): LOOKUP, MKNOD, MKDIR, SYMLINK, LINK,
+// CREATE and TMPFILE. Every name is checked before it reaches a syscall (names.ts), every child is
+// opened O_NOFOLLOW relative to its parent's fd, and creation runs as the caller (the server has
+// switched credentials), so the new object belongs to the caller and the host kernel decides.
+import { C, sys } from '../native/sys';
+import { Errno } from '../protocol/errno';
+import { checkName, checkNewName } from './names';
+import type { Entry, PassthroughFs } from './passthrough-fs';
+import type { Inode } from './inode';
+import { openFileHandle, OpenResult } from './file-ops';
+
+const PATH_MAX = 4096;
+
+function parentOf(fs: PassthroughFs, nodeid: number): Inode | number {
+  const p = fs.inode(nodeid);
+  if (!p) return -Errno.ENOENT;
+  if (p.forbidden) return -Errno.ENODEV;
+  return p;
+}
+
+/** Looks `name` up in `parent` and answers with its entry. */
+function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | number {
+  const r = fs.lookupChild(parent, name);
+  if (typeof r === 'number') return r;
+  return fs.entryOf(r.inode, r.st, parent);
+}
+
+export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): Entry | number {
+  const parent = parentOf(fs, parentId);
+  if (typeof parent === 'number') return parent;
+  const bad = checkName(name);
+  if (bad < 0) return bad;
+  return entryAt(fs, parent, name);
+}
+
+/** Runs `make(parentFd)` as the creating syscall, then looks the new name up. */
+function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number): Entry | number {
+  const parent = parentOf(fs, parentId);
+  if (typeof parent === 'number') return parent;
+  const bad = checkNewName(name);
+  if (bad < 0) return bad;
+  const made = fs.withFd(parent, make);
+  if (typeof made === 'number' && made < 0) return made;
+  return entryAt(fs, parent, name);
+}
+
+export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor));
+}
+
+export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => sys.mkdirat(pfd, name, mode & 0o7777));
+}
+
+export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array): Entry | number {
+  // The target is stored, never followed by us; it may say anything but must fit a path.
+  if (target.length === 0) return -Errno.ENOENT;
+  if (target.length >= PATH_MAX) return -Errno.ENAMETOOLONG;
+  if (target.indexOf(0) >= 0) return -Errno.EINVAL;
+  return createThen(fs, parentId, name, (pfd) => sys.symlinkat(target, pfd, name));
+}
+
+export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
+  const inode = fs.inode(nodeid);
+  if (!inode) return -Errno.ENOENT;
+  if (inode.forbidden) return -Errno.ENODEV;
+  // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
+  // following the /proc/self/fd magic link reaches the same inode without it.
+  return createThen(fs, newParentId, newName, (pfd) =>
+    fs.withFd(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)));
+}
+
+export interface CreateResult {
+  entry: Entry;
+  open: OpenResult;
+}
+
+/** Turns an fd opened for I/O into a looked-up inode (via an O_PATH reopen) plus a file handle. */
+function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number): CreateResult | number {
+  const pathFd = sys.openat(fs.procSelfFd, fs.procName(fd), C.O_PATH, 0);
+  if (pathFd < 0) {
+    sys.close(fd);
+    return pathFd;
+  }
+  const r = fs.adopt(pathFd, parent);
+  if (typeof r === 'number') {
+    sys.close(fd);
+    return r;
+  }
+  return { entry: fs.entryOf(r.inode, r.st, parent), open: openFileHandle(fs, r.inode, fd, flags) };
+}
+
+export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number): CreateResult | number {
+  const parent = parentOf(fs, parentId);
+  if (typeof parent === 'number') return parent;
+  const bad = checkNewName(name);
+  if (bad < 0) return bad;
+  // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export.
+  const openFlags = (flags | C.O_CREAT | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
+  const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  if (fd < 0) return fd;
+  return adoptOpened(fs, parent, fd, flags);
+}
+
+export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {
+  const parent = parentOf(fs, parentId);
+  if (typeof parent === 'number') return parent;
+  const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY)) | C.O_TMPFILE | C.O_CLOEXEC);
+  const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));
+  if (fd < 0) return fd;
+  return adoptOpened(fs, parent, fd, flags);
+}

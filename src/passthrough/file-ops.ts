@@ -1,0 +1,110 @@
+// Operations on open files: OPEN, READ, WRITE, FLUSH, RELEASE, FSYNC, FALLOCATE, LSEEK,
+// COPY_FILE_RANGE. READ and WRITE only resolve the handle here: the bytes move natively between
+// the file and the transport's buffers (see server/dispatch), never through JS.
+import { C, sys } from '../native/sys';
+import { Errno } from '../protocol/errno';
+import type { PassthroughFs } from './passthrough-fs';
+import type { Inode } from './inode';
+import { isDir, isReg } from './host-stat';
+import type { FileHandle } from './handles';
+import { releaseLockFds } from './lock-ops';
+
+export const FOPEN_DIRECT_IO = 1;
+export const FOPEN_KEEP_CACHE = 2;
+export const FOPEN_PASSTHROUGH = 128;
+
+export interface OpenResult {
+  fh: number;
+  openFlags: number;
+  backingId: number;
+}
+
+/** Flags the client may not pass through: creation is CREATE's job, and a controlling tty or
+ *  following a symlink are never wanted on the host side. */
+const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW;
+
+export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
+  const h: FileHandle = { kind: 'file', fd, inode, flags, backingId: -1, lockFds: null };
+  const fh = fs.handles.add(h);
+  let openFlags = 0;
+  if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= FOPEN_DIRECT_IO;
+  else if (fs.config.cache === 'always') openFlags |= FOPEN_KEEP_CACHE;
+  if (fs.backing && !(openFlags & FOPEN_DIRECT_IO)) {
+    const id = fs.backing.open(fd);
+    if (id >= 0) {
+      h.backingId = id;
+      openFlags |= FOPEN_PASSTHROUGH;
+    }
+  }
+  return { fh, openFlags, backingId: h.backingId };
+}
+
+export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
+  const inode = fs.inode(nodeid);
+  if (!inode) return -Errno.ENOENT;
+  if (inode.forbidden) return -Errno.ENODEV;
+  // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
+  // node would hand the guest a host device. The kernel client never asks; a hostile one might.
+  if (isDir(inode.mode)) return -Errno.EISDIR;
+  if (!isReg(inode.mode)) return -Errno.EACCES;
+  const fd = fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC);
+  if (fd < 0) return fd;
+  return openFileHandle(fs, inode, fd, flags);
+}
+
+/** The fd to read from or write to for a handle, or -EBADF for an unknown one. */
+export function ioFd(fs: PassthroughFs, fh: number): number {
+  const h = fs.handles.file(fh);
+  return h ? h.fd : -Errno.EBADF;
+}
+
+export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): number {
+  const h = fs.handles.file(fh);
+  if (!h) return -Errno.EBADF;
+  // close(dup(fd)) is what a close() on the client's side would do to the host file: it reports
+  // deferred write errors (NFS-style) and drops classic POSIX locks.
+  const d = sys.dup(h.fd);
+  if (d < 0) return d;
+  if (lockOwner !== null) releaseLockFds(h, lockOwner);
+  return sys.close(d);
+}
+
+export function release(fs: PassthroughFs, fh: number): number {
+  const h = fs.handles.remove(fh);
+  if (!h || h.kind !== 'file') return -Errno.EBADF;
+  releaseLockFds(h, null);
+  if (h.backingId >= 0 && fs.backing) fs.backing.close(h.backingId);
+  return sys.close(h.fd);
+}
+
+export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: boolean): number {
+  const h = fs.handles.file(fh);
+  if (h) return sys.fsync(h.fd, datasync);
+  const inode = fs.inode(nodeid);
+  if (!inode) return -Errno.ENOENT;
+  const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC);
+  if (fd < 0) return fd;
+  const r = sys.fsync(fd, datasync);
+  sys.close(fd);
+  return r;
+}
+
+export function fallocate(fs: PassthroughFs, fh: number, mode: number, offset: number, length: number): number {
+  const fd = ioFd(fs, fh);
+  return fd < 0 ? fd : sys.fallocate(fd, mode, offset, length);
+}
+
+export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: number): number {
+  const fd = ioFd(fs, fh);
+  if (fd < 0) return fd;
+  if (whence !== C.SEEK_DATA && whence !== C.SEEK_HOLE && whence > C.SEEK_END) return -Errno.EINVAL;
+  return sys.lseek(fd, offset, whence);
+}
+
+export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fhOut: number, offOut: number, len: number, flags: number): number {
+  const fin = ioFd(fs, fhIn);
+  if (fin < 0) return fin;
+  const fout = ioFd(fs, fhOut);
+  if (fout < 0) return fout;
+  return sys.copyFileRange(fin, offIn, fout, offOut, len, flags);
+}

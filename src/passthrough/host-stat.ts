@@ -1,0 +1,74 @@
+// Decoding the raw `struct statx` the native statx() fills (linux/stat.h layout, x86_64).
+// Inode numbers are kept three ways: `ino` as a JS number for the wire (exact below 2^53) and
+// inoHi/inoLo as exact u32 halves for keys, so two inodes can never share a key by rounding.
+import { C, sys } from '../native/sys';
+
+export interface HostStat {
+  mask: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  ino: number;
+  inoHi: number;
+  inoLo: number;
+  size: number;
+  blocks: number;
+  blksize: number;
+  attributes: number;
+  atime: number; atimeNsec: number;
+  btime: number; btimeNsec: number;
+  ctime: number; ctimeNsec: number;
+  mtime: number; mtimeNsec: number;
+  rdevMajor: number; rdevMinor: number;
+  devMajor: number; devMinor: number;
+  mntId: number;
+}
+
+const TWO32 = 0x1_0000_0000;
+const u64 = (b: Buffer, off: number) => b.readUInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
+const i64 = (b: Buffer, off: number) => b.readInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
+
+export function decodeStatx(b: Buffer): HostStat {
+  return {
+    mask: b.readUInt32LE(0),
+    blksize: b.readUInt32LE(4),
+    attributes: u64(b, 8),
+    nlink: b.readUInt32LE(16),
+    uid: b.readUInt32LE(20),
+    gid: b.readUInt32LE(24),
+    mode: b.readUInt16LE(28),
+    inoLo: b.readUInt32LE(32),
+    inoHi: b.readUInt32LE(36),
+    ino: u64(b, 32),
+    size: u64(b, 40),
+    blocks: u64(b, 48),
+    atime: i64(b, 64), atimeNsec: b.readUInt32LE(72),
+    btime: i64(b, 80), btimeNsec: b.readUInt32LE(88),
+    ctime: i64(b, 96), ctimeNsec: b.readUInt32LE(104),
+    mtime: i64(b, 112), mtimeNsec: b.readUInt32LE(120),
+    rdevMajor: b.readUInt32LE(128), rdevMinor: b.readUInt32LE(132),
+    devMajor: b.readUInt32LE(136), devMinor: b.readUInt32LE(140),
+    mntId: u64(b, 144),
+  };
+}
+
+const STATX_WANT = C.STATX_BASIC_STATS | C.STATX_BTIME | C.STATX_MNT_ID;
+const scratch = Buffer.alloc(256);
+
+/** statx of what fd refers to (an O_PATH fd works), never following a symlink. */
+export function statFd(fd: number): HostStat | number {
+  const r = sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_SYMLINK_NOFOLLOW, STATX_WANT, scratch);
+  return r < 0 ? r : decodeStatx(scratch);
+}
+
+/** statx of name inside dirfd, never following a symlink. */
+export function statAt(dirfd: number, name: Uint8Array | string): HostStat | number {
+  const r = sys.statx(dirfd, name, C.AT_SYMLINK_NOFOLLOW, STATX_WANT, scratch);
+  return r < 0 ? r : decodeStatx(scratch);
+}
+
+export const fileType = (mode: number) => mode & C.S_IFMT;
+export const isDir = (mode: number) => (mode & C.S_IFMT) === C.S_IFDIR;
+export const isReg = (mode: number) => (mode & C.S_IFMT) === C.S_IFREG;
+export const isSymlink = (mode: number) => (mode & C.S_IFMT) === C.S_IFLNK;

@@ -1,0 +1,237 @@
+// The passthrough filesystem's shared state and the bookkeeping every operation needs: the
+// export root, the inode table, the open handles, turning a host stat into what the client sees.
+// The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
+import { C, sys } from '../native/sys';
+import { Errno } from '../protocol/errno';
+import { Credentials } from './credentials';
+import { PassthroughConfig, timeoutsFor } from './config';
+import { HandleTable } from './handles';
+import { HostStat, isDir, statFd } from './host-stat';
+import { Inode, inodeKey } from './inode';
+import { InodeStore, ROOT_ID } from './inode-store';
+import { isDot, isDotDot } from './names';
+import { InodePolicy, passThroughPolicy } from './inode-policy';
+
+export const FUSE_ATTR_SUBMOUNT = 1;
+
+/** The attributes as the client sees them (struct fuse_attr). */
+export interface WireAttr {
+  ino: number; size: number; blocks: number;
+  atime: number; mtime: number; ctime: number;
+  atimensec: number; mtimensec: number; ctimensec: number;
+  mode: number; nlink: number; uid: number; gid: number; rdev: number; blksize: number; flags: number;
+}
+
+export interface Entry {
+  nodeid: number;
+  generation: number;
+  entryValid: number;
+  entryValidNsec: number;
+  attrValid: number;
+  attrValidNsec: number;
+  attr: WireAttr;
+}
+
+/** The kernel's new_encode_dev: how fuse_attr.rdev carries major:minor in 32 bits. */
+export const encodeRdev = (major: number, minor: number) =>
+  ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+
+const HANDLE_BUF = 8 + 128;
+
+export class PassthroughFs {
+  readonly inodes: InodeStore;
+  readonly handles = new HandleTable();
+  readonly creds: Credentials;
+  readonly timeout: number;
+  readonly procSelfFd: number;
+  readonly root: Inode;
+  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
+  announceSubmounts = false;
+  policy: InodePolicy = passThroughPolicy;
+  /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
+  backing: { open(fd: number): number; close(id: number): void } | null = null;
+  /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
+  private mountFds = new Map<number, number>();
+  private handleScratch = Buffer.alloc(HANDLE_BUF);
+
+  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean) {
+    this.creds = new Credentials(groupsFromPid);
+    this.timeout = timeoutsFor(config.cache);
+    this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
+    const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
+    const st = statFd(rootFd);
+    if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
+    this.inodes = new InodeStore((inode) => this.releaseInode(inode));
+    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino), true);
+    this.root.nlookup = 1;
+    this.rootStat = st;
+  }
+
+  readonly rootStat: HostStat;
+
+  inode(nodeid: number): Inode | undefined {
+    return this.inodes.get(nodeid);
+  }
+
+  /**
+   * Runs fn with an fd that refers to the inode (O_PATH). Inodes kept as file handles are opened
+   * for the call (open_by_handle_at needs CAP_DAC_READ_SEARCH, so with the daemon's credentials)
+   * and closed after.
+   */
+  withFd<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
+    if (inode.fd >= 0) return fn(inode.fd);
+    const fd = this.openHandle(inode, C.O_PATH);
+    if (fd < 0) return fd;
+    try {
+      return fn(fd);
+    } finally {
+      sys.close(fd);
+    }
+  }
+
+  private openHandle(inode: Inode, flags: number): number {
+    const mfd = this.mountFds.get(inode.mntId);
+    if (!inode.handle || mfd === undefined) return -Errno.ESTALE;
+    return this.creds.privileged(() => sys.openByHandleAt(mfd, inode.handle!, flags));
+  }
+
+  /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
+  procName(fd: number): string {
+    return String(fd);
+  }
+
+  /** Re-opens an inode with open flags (never following: the fd already is the object). */
+  reopen(inode: Inode, flags: number): number {
+    if (inode.fd < 0) return this.openHandle(inode, flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL));
+    return sys.openat(this.procSelfFd, this.procName(inode.fd), flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL), 0);
+  }
+
+  /**
+   * Finds or creates the inode for `name` in `parent` and adds one lookup. The child is opened
+   * O_PATH|O_NOFOLLOW relative to the parent's fd: a symlink is pinned as itself, never followed,
+   * and a mount point yields the root of what is mounted there (its own mount id).
+   */
+  lookupChild(parent: Inode, name: Uint8Array): { inode: Inode; st: HostStat } | number {
+    if (isDot(name)) return this.refer(parent);
+    // `..` at the export root stays at the root; elsewhere it is the real parent, which the kernel
+    // only asks for on NFS-style reconnects.
+    if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
+    return this.withFd(parent, (pfd) => {
+      const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+      if (fd < 0) return fd;
+      return this.adopt(fd, parent);
+    });
+  }
+
+  /**
+   * Turns a fresh O_PATH fd into a looked-up inode: an inode already known under the same key
+   * gets one more lookup (and the new fd is closed); otherwise a new node id. Takes ownership of fd.
+   */
+  adopt(fd: number, parent: Inode): { inode: Inode; st: HostStat } | number {
+    const st = statFd(fd);
+    if (typeof st === 'number') {
+      sys.close(fd);
+      return st;
+    }
+    if (!(st.mask & C.STATX_MNT_ID)) {
+      const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
+      if (m >= 0) st.mntId = m;
+    }
+    const key = inodeKey(st);
+    let handle: Buffer | null = null;
+    if (this.config.inodeFileHandles !== 'never') {
+      const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
+      if (m >= 0) {
+        handle = Buffer.from(this.handleScratch.subarray(0, 8 + this.handleScratch.readUInt32LE(0)));
+        // open_by_handle_at needs any fd on the same mount: keep our own dup of the first one.
+        if (!this.mountFds.has(st.mntId)) {
+          const mfd = sys.dup(fd);
+          if (mfd >= 0) this.mountFds.set(st.mntId, mfd);
+        }
+      } else if (this.config.inodeFileHandles === 'mandatory') {
+        sys.close(fd);
+        return m;
+      }
+    }
+    const known = this.inodes.findByKey(key);
+    if (known && (!handle || !known.handle || handle.equals(known.handle))) {
+      sys.close(fd);
+      known.nlookup++;
+      return { inode: known, st };
+    }
+    // A key match with another file handle is a reused inode number: the old entry is stale.
+    if (known) this.inodes.unlinkKey(known);
+    const verdict = this.policy.classify(st, parent, this);
+    if (verdict < 0) {
+      sys.close(fd);
+      return verdict;
+    }
+    const keepFd = handle === null;
+    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino));
+    if (!keepFd) sys.close(fd);
+    inode.clientIno = verdict;
+    inode.nlookup = 1;
+    return { inode, st };
+  }
+
+  private refer(inode: Inode): { inode: Inode; st: HostStat } | number {
+    const st = this.withFd(inode, (fd) => statFd(fd));
+    if (typeof st === 'number') return st;
+    inode.nlookup++;
+    return { inode, st };
+  }
+
+  /** The attributes the client sees for a host stat of this inode. */
+  attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
+    let flags = 0;
+    if (this.announceSubmounts && parent && isDir(st.mode) &&
+        (st.mntId !== parent.mntId || st.devMajor !== parent.devMajor || st.devMinor !== parent.devMinor)) {
+      flags |= FUSE_ATTR_SUBMOUNT;
+    }
+    return {
+      ino: inode.clientIno, size: st.size, blocks: st.blocks,
+      atime: st.atime, mtime: st.mtime, ctime: st.ctime,
+      atimensec: st.atimeNsec, mtimensec: st.mtimeNsec, ctimensec: st.ctimeNsec,
+      mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid,
+      rdev: encodeRdev(st.rdevMajor, st.rdevMinor), blksize: st.blksize, flags,
+    };
+  }
+
+  entryOf(inode: Inode, st: HostStat, parent: Inode): Entry {
+    return {
+      nodeid: inode.nodeid, generation: 0,
+      entryValid: this.timeout, entryValidNsec: 0, attrValid: this.timeout, attrValidNsec: 0,
+      attr: this.attrOf(st, inode, parent),
+    };
+  }
+
+  private releaseInode(inode: Inode): void {
+    if (inode.fd >= 0 && inode.nodeid !== ROOT_ID) {
+      sys.close(inode.fd);
+      inode.fd = -1;
+    }
+  }
+
+  /** Everything the client held is released (DESTROY, or the session ended). */
+  releaseAll(): void {
+    for (const h of this.handles.all()) sys.close(h.fd);
+    this.handles.clear();
+    const root = this.root;
+    this.inodes.clear();
+    this.inodes.add(() => root, true);
+    root.nlookup = 1;
+  }
+}
+
+function must(fd: number, what: string): number {
+  if (fd < 0) throw new Error(`${what}: ${errnoText(fd)}`);
+  return fd;
+}
+
+export function errnoText(negErrno: number): string {
+  // os.constants.errno maps names to numbers; invert it once for messages.
+  return ERRNO_NAMES.get(-negErrno) ?? `errno ${-negErrno}`;
+}
+
+import * as os from 'node:os';
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v as number, k]));

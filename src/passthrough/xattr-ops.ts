@@ -1,0 +1,49 @@
+// GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR (only with --xattr; otherwise ENOSYS so the kernel
+// stops asking). O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
+// name, which resolves to exactly the object the fd pins (a symlink stays the symlink).
+import { sys } from '../native/sys';
+import { Errno } from '../protocol/errno';
+import type { PassthroughFs } from './passthrough-fs';
+import type { Inode } from './inode';
+
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
+
+function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number): number {
+  if (!fs.config.xattr) return -Errno.ENOSYS;
+  const inode = fs.inode(nodeid);
+  if (!inode) return -Errno.ENOENT;
+  if (inode.forbidden) return -Errno.ENODEV;
+  return fs.withFd(inode, (fd) => fn(`/proc/self/fd/${fd}`, inode));
+}
+
+function checkXattrName(name: Uint8Array): number {
+  if (name.length === 0 || name.length > XATTR_NAME_MAX) return -Errno.ERANGE;
+  return name.indexOf(0) >= 0 ? -Errno.EINVAL : 0;
+}
+
+/** size 0 asks for the value's size; otherwise the value is read into out[0..size). */
+export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, size: number, out: Buffer): number {
+  const bad = checkXattrName(name);
+  if (bad < 0) return bad;
+  if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
+  return withInode(fs, nodeid, (p) => sys.getxattr(p, name, out.subarray(0, size), false));
+}
+
+export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): number {
+  if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
+  return withInode(fs, nodeid, (p) => sys.listxattr(p, out.subarray(0, size), false));
+}
+
+export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): number {
+  const bad = checkXattrName(name);
+  if (bad < 0) return bad;
+  if (value.length > XATTR_SIZE_MAX) return -Errno.E2BIG;
+  return withInode(fs, nodeid, (p) => sys.setxattr(p, name, value, flags, false));
+}
+
+export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): number {
+  const bad = checkXattrName(name);
+  if (bad < 0) return bad;
+  return withInode(fs, nodeid, (p) => sys.removexattr(p, name, false));
+}

@@ -1,0 +1,18 @@
+// The FUSE 7.45 ABI in one import: `import * as P from '../protocol'`.
+// Pure: no I/O, imports nothing outside src/protocol. See each file's header for its API:
+//   opcodes.ts  Op, NotifyCode, opName
+//   flags.ts    every flag word (INIT flags and flags2, FATTR_, FOPEN_, ...)
+//   errno.ts    Errno
+//   layout.ts   struct sizes (with COMPAT sizes), version, align8
+//   wire.ts     64-bit numbers, names, rdev, ProtocolError
+//   request.ts  readInHeader, decodeExtensions, one decoder per request body
+//   reply.ts    writeOutHeader, one encoder per reply payload, dirents, notifications
+//   init.ts     negotiateInit
+export * from './opcodes';
+export * from './flags';
+export * from './errno';
+export * from './layout';
+export * from './wire';
+export * from './request';
+export * from './reply';
+export * from './init';

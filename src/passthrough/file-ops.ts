@@ -108,3 +108,14 @@ export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fh
   if (fout < 0) return fout;
   return sys.copyFileRange(fin, offIn, fout, offOut, len, flags);
 }
+
+/** SYNCFS: sync the filesystem the inode is on (syncfs needs a real fd, not O_PATH). */
+export function syncfs(fs: PassthroughFs, nodeid: number): number {
+  const inode = fs.inode(nodeid);
+  if (!inode) return -Errno.ENOENT;
+  const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC | (isDir(inode.mode) ? C.O_DIRECTORY : 0));
+  if (fd < 0) return fd;
+  const r = sys.syncfs(fd);
+  sys.close(fd);
+  return r;
+}

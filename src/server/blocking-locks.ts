@@ -1,0 +1,51 @@
+// SETLKW and blocking flock without a thread per waiter: we retry the non-blocking attempt with a
+// growing delay until it succeeds, fails for another reason, or the client interrupts the request
+// (INTERRUPT carries the waiting request's unique) or goes away. A waiter costs a timer, nothing
+// more, so a guest that piles up waiters cannot exhaust our threads.
+import { Errno } from '../protocol';
+
+const FIRST_DELAY_MS = 1;
+const MAX_DELAY_MS = 50;
+
+interface Waiter {
+  timer: NodeJS.Timeout;
+  finish: (r: number) => void;
+}
+
+export class BlockingLocks {
+  private waiters = new Map<string, Waiter>();
+
+  /** attempt() returns 0, -EAGAIN (try again later) or another -errno; finish gets the result. */
+  wait(uniqueKey: string, attempt: () => number, finish: (r: number) => void): void {
+    const first = attempt();
+    if (first !== -Errno.EAGAIN) return finish(first);
+    let delay = FIRST_DELAY_MS;
+    const retry = () => {
+      const r = attempt();
+      if (r !== -Errno.EAGAIN) {
+        this.waiters.delete(uniqueKey);
+        return finish(r);
+      }
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+      w.timer = setTimeout(retry, delay);
+    };
+    const w: Waiter = { timer: setTimeout(retry, delay), finish };
+    this.waiters.set(uniqueKey, w);
+  }
+
+  /** INTERRUPT: the waiting request ends with EINTR. Returns whether it was waiting. */
+  interrupt(uniqueKey: string): boolean {
+    const w = this.waiters.get(uniqueKey);
+    if (!w) return false;
+    clearTimeout(w.timer);
+    this.waiters.delete(uniqueKey);
+    w.finish(-Errno.EINTR);
+    return true;
+  }
+
+  /** Session over: every waiter is dropped (its channel is gone, nothing to answer). */
+  clear(): void {
+    for (const w of this.waiters.values()) clearTimeout(w.timer);
+    this.waiters.clear();
+  }
+}

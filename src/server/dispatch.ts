@@ -1,0 +1,282 @@
+// Opcode -> handler. Each handler decodes its request (protocol), calls the passthrough operation
+// and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
+// session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
+import * as P from '../protocol';
+import type { FuseServer } from './session';
+import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import * as entryOps from '../passthrough/entry-ops';
+import * as attrOps from '../passthrough/attr-ops';
+import * as fileOps from '../passthrough/file-ops';
+import * as dirOps from '../passthrough/dir-ops';
+import * as removeOps from '../passthrough/remove-ops';
+import * as xattrOps from '../passthrough/xattr-ops';
+import * as lockOps from '../passthrough/lock-ops';
+import { readdirInto } from './readdir-reply';
+import { statxOf } from './statx-reply';
+
+export interface Req {
+  buf: Buffer;
+  /** start of the body (after fuse_in_header) */
+  off: number;
+  /** end of the body (extensions excluded) */
+  end: number;
+  token: number;
+  h: P.InHeader;
+}
+
+type Handler = (s: FuseServer, r: Req) => void;
+
+function entryReply(s: FuseServer, r: Req, e: P.EntryOut | number): void {
+  if (typeof e === 'number') s.replier.error(r.token, -e);
+  else s.replier.entry(r.token, e);
+}
+
+const fsOf = (s: FuseServer): PassthroughFs => s.fs;
+const ownerKey = (owner: bigint) => owner.toString(16);
+
+export const HANDLERS: Partial<Record<number, Handler>> = {
+  [P.Op.LOOKUP]: (s, r) => entryReply(s, r, entryOps.lookup(fsOf(s), r.h.nodeid, P.decodeLookup(r.buf, r.off, r.end).name)),
+
+  [P.Op.FORGET]: (s, r) => {
+    s.fs.inodes.forget(r.h.nodeid, P.decodeForget(r.buf, r.off, r.end).nlookup);
+    s.channel.done(r.token);
+  },
+
+  [P.Op.BATCH_FORGET]: (s, r) => {
+    // The decoder bounds the list by the request's real length: a hostile count cannot make us
+    // read past it. Unknown node ids are ignored, as the kernel may race us.
+    for (const f of P.decodeBatchForget(r.buf, r.off, r.end).items) s.fs.inodes.forget(f.nodeid, f.nlookup);
+    s.channel.done(r.token);
+  },
+
+  [P.Op.GETATTR]: (s, r) => {
+    const a = attrOps.getattr(s.fs, r.h.nodeid);
+    if (typeof a === 'number') s.replier.error(r.token, -a);
+    else s.replier.attr(r.token, s.fs.timeout, a);
+  },
+
+  [P.Op.SETATTR]: (s, r) => {
+    const a = attrOps.setattr(s.fs, r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end));
+    if (typeof a === 'number') s.replier.error(r.token, -a);
+    else s.replier.attr(r.token, s.fs.timeout, a);
+  },
+
+  [P.Op.READLINK]: (s, r) => {
+    const out = s.replier.out;
+    const n = attrOps.readlink(s.fs, r.h.nodeid, out.subarray(s.replier.body, s.replier.body + 4096));
+    if (n < 0) s.replier.error(r.token, -n);
+    else s.replier.bytes(r.token, n);
+  },
+
+  [P.Op.SYMLINK]: (s, r) => {
+    const a = P.decodeSymlink(r.buf, r.off, r.end);
+    entryReply(s, r, entryOps.symlink(s.fs, r.h.nodeid, a.name, a.target));
+  },
+
+  [P.Op.MKNOD]: (s, r) => {
+    const a = P.decodeMknod(r.buf, r.off, r.end);
+    const { major, minor } = P.decodeRdev(a.rdev);
+    entryReply(s, r, entryOps.mknod(s.fs, r.h.nodeid, a.name, a.mode, major, minor));
+  },
+
+  [P.Op.MKDIR]: (s, r) => {
+    const a = P.decodeMkdir(r.buf, r.off, r.end);
+    entryReply(s, r, entryOps.mkdir(s.fs, r.h.nodeid, a.name, a.mode));
+  },
+
+  [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, removeOps.unlink(s.fs, r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
+  [P.Op.RMDIR]: (s, r) => s.replier.status(r.token, removeOps.rmdir(s.fs, r.h.nodeid, P.decodeRmdir(r.buf, r.off, r.end).name)),
+
+  [P.Op.RENAME]: (s, r) => {
+    const a = P.decodeRename(r.buf, r.off, r.end);
+    s.replier.status(r.token, removeOps.rename(s.fs, r.h.nodeid, a.oldName, a.newdir, a.newName, 0));
+  },
+
+  [P.Op.RENAME2]: (s, r) => {
+    const a = P.decodeRename2(r.buf, r.off, r.end);
+    s.replier.status(r.token, removeOps.rename(s.fs, r.h.nodeid, a.oldName, a.newdir, a.newName, a.flags));
+  },
+
+  [P.Op.LINK]: (s, r) => {
+    const a = P.decodeLink(r.buf, r.off, r.end);
+    entryReply(s, r, entryOps.link(s.fs, a.oldNodeid, r.h.nodeid, a.name));
+  },
+
+  [P.Op.OPEN]: (s, r) => {
+    const o = fileOps.open(s.fs, r.h.nodeid, P.decodeOpen(r.buf, r.off, r.end).flags);
+    if (typeof o === 'number') s.replier.error(r.token, -o);
+    else s.replier.open(r.token, o.fh, o.openFlags, o.backingId);
+  },
+
+  [P.Op.CREATE]: (s, r) => {
+    const a = P.decodeCreate(r.buf, r.off, r.end);
+    const c = entryOps.create(s.fs, r.h.nodeid, a.name, a.flags, a.mode);
+    if (typeof c === 'number') s.replier.error(r.token, -c);
+    else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
+  },
+
+  [P.Op.TMPFILE]: (s, r) => {
+    const a = P.decodeTmpfile(r.buf, r.off, r.end);
+    const c = entryOps.tmpfile(s.fs, r.h.nodeid, a.flags, a.mode);
+    if (typeof c === 'number') s.replier.error(r.token, -c);
+    else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
+  },
+
+  [P.Op.READ]: (s, r) => {
+    const a = P.decodeRead(r.buf, r.off, r.end);
+    const fd = fileOps.ioFd(s.fs, a.fh);
+    if (fd < 0) return s.replier.error(r.token, -fd);
+    if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EINVAL);
+    s.channel.readInto(r.token, fd, a.size, a.offset);
+  },
+
+  [P.Op.WRITE]: (s, r) => {
+    const a = P.decodeWrite(r.buf, r.off, r.end);
+    const fd = fileOps.ioFd(s.fs, a.fh);
+    if (fd < 0) return s.replier.error(r.token, -fd);
+    if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EFBIG);
+    // The size must match the data that came with the request (header len minus the structs).
+    if (a.size !== r.h.len - P.IN_HEADER_SIZE - P.Size.WRITE_IN) return s.replier.error(r.token, P.Errno.EINVAL);
+    s.channel.writeFrom(r.token, fd, a.size, a.offset, (a.writeFlags & P.WriteFlag.KILL_SUIDGID) !== 0);
+  },
+
+  [P.Op.STATFS]: (s, r) => {
+    const v = new Float64Array(10);
+    const e = attrOps.statfs(s.fs, r.h.nodeid, v);
+    if (e < 0) return s.replier.error(r.token, -e);
+    s.replier.send(r.token, P.writeStatfsOut(s.replier.out, s.replier.body, {
+      bsize: v[0], blocks: v[1], bfree: v[2], bavail: v[3], files: v[4], ffree: v[5], namelen: v[6], frsize: v[7],
+    }));
+  },
+
+  [P.Op.RELEASE]: (s, r) => {
+    s.replier.status(r.token, fileOps.release(s.fs, P.decodeRelease(r.buf, r.off, r.end).fh));
+  },
+
+  [P.Op.FSYNC]: (s, r) => {
+    const a = P.decodeFsync(r.buf, r.off, r.end);
+    s.replier.status(r.token, fileOps.fsync(s.fs, r.h.nodeid, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+  },
+
+  [P.Op.FLUSH]: (s, r) => {
+    const a = P.decodeFlush(r.buf, r.off, r.end);
+    s.replier.status(r.token, fileOps.flush(s.fs, a.fh, ownerKey(a.lockOwner)));
+  },
+
+  [P.Op.SETXATTR]: (s, r) => {
+    const a = P.decodeSetxattr(r.buf, r.off, r.end, s.init?.setxattrExt ?? false);
+    s.replier.status(r.token, xattrOps.setxattr(s.fs, r.h.nodeid, a.name, a.value, a.flags));
+  },
+
+  [P.Op.GETXATTR]: (s, r) => {
+    const a = P.decodeGetxattr(r.buf, r.off, r.end);
+    xattrReply(s, r, a.size, (out) => xattrOps.getxattr(s.fs, r.h.nodeid, a.name, a.size, out));
+  },
+
+  [P.Op.LISTXATTR]: (s, r) => {
+    const a = P.decodeListxattr(r.buf, r.off, r.end);
+    xattrReply(s, r, a.size, (out) => xattrOps.listxattr(s.fs, r.h.nodeid, a.size, out));
+  },
+
+  [P.Op.REMOVEXATTR]: (s, r) => {
+    s.replier.status(r.token, xattrOps.removexattr(s.fs, r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name));
+  },
+
+  [P.Op.OPENDIR]: (s, r) => {
+    const fh = dirOps.opendir(s.fs, r.h.nodeid);
+    if (fh < 0) s.replier.error(r.token, -fh);
+    else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
+  },
+
+  [P.Op.READDIR]: (s, r) => readdirInto(s, r, false),
+  [P.Op.READDIRPLUS]: (s, r) => readdirInto(s, r, true),
+
+  [P.Op.RELEASEDIR]: (s, r) => s.replier.status(r.token, dirOps.releasedir(s.fs, P.decodeRelease(r.buf, r.off, r.end).fh)),
+
+  [P.Op.FSYNCDIR]: (s, r) => {
+    const a = P.decodeFsync(r.buf, r.off, r.end);
+    s.replier.status(r.token, dirOps.fsyncdir(s.fs, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+  },
+
+  [P.Op.GETLK]: (s, r) => {
+    const a = P.decodeLk(r.buf, r.off, r.end);
+    const l = lockOps.getlk(s.fs, a.fh, ownerKey(a.owner), a);
+    if (typeof l === 'number') return s.replier.error(r.token, -l);
+    s.replier.send(r.token, P.writeLkOut(s.replier.out, s.replier.body, l.start, l.end, l.type, l.pid));
+  },
+
+  [P.Op.SETLK]: (s, r) => {
+    const a = P.decodeLk(r.buf, r.off, r.end);
+    s.replier.status(r.token, lockOps.setlk(s.fs, a.fh, ownerKey(a.owner), a, (a.lkFlags & P.LkFlag.FLOCK) !== 0));
+  },
+
+  [P.Op.SETLKW]: (s, r) => {
+    const a = P.decodeLk(r.buf, r.off, r.end);
+    const isFlock = (a.lkFlags & P.LkFlag.FLOCK) !== 0;
+    const token = r.token;
+    s.locks.wait(`${r.h.uniqueHi}:${r.h.uniqueLo}`,
+      () => lockOps.setlk(s.fs, a.fh, ownerKey(a.owner), a, isFlock),
+      (res) => s.replier.status(token, res));
+  },
+
+  [P.Op.ACCESS]: (s, r) => s.replier.status(r.token, attrOps.access(s.fs, r.h.nodeid, P.decodeAccess(r.buf, r.off, r.end).mask)),
+
+  [P.Op.INTERRUPT]: (s, r) => {
+    const a = P.decodeInterrupt(r.buf, r.off, r.end);
+    s.locks.interrupt(`${a.uniqueHi}:${a.uniqueLo}`);
+    s.channel.done(r.token);
+  },
+
+  [P.Op.DESTROY]: (s, r) => {
+    s.stop();
+    s.destroyed = true;
+    s.replier.status(r.token, 0);
+  },
+
+  [P.Op.FALLOCATE]: (s, r) => {
+    const a = P.decodeFallocate(r.buf, r.off, r.end);
+    s.replier.status(r.token, fileOps.fallocate(s.fs, a.fh, a.mode, a.offset, a.length));
+  },
+
+  [P.Op.LSEEK]: (s, r) => {
+    const a = P.decodeLseek(r.buf, r.off, r.end);
+    const pos = fileOps.lseek(s.fs, a.fh, a.offset, a.whence);
+    if (pos < 0) return s.replier.error(r.token, -pos);
+    s.replier.send(r.token, P.writeLseekOut(s.replier.out, s.replier.body, pos));
+  },
+
+  [P.Op.COPY_FILE_RANGE]: (s, r) => copyRange(s, r, false),
+  [P.Op.COPY_FILE_RANGE_64]: (s, r) => copyRange(s, r, true),
+
+  [P.Op.STATX]: (s, r) => {
+    const a = P.decodeStatx(r.buf, r.off, r.end);
+    const x = attrOps.statx(s.fs, r.h.nodeid);
+    if (typeof x === 'number') return s.replier.error(r.token, -x);
+    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, statxOf(x.st, x.inode.clientIno, a.sxMask)));
+  },
+
+  [P.Op.SYNCFS]: (s, r) => s.replier.status(r.token, fileOps.syncfs(s.fs, r.h.nodeid)),
+
+  // The answer to a notification we never send: nothing to do, and no reply is expected.
+  [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
+};
+
+function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => number): void {
+  const out = s.replier.out;
+  const body = s.replier.body;
+  if (size === 0) {
+    const n = read(out.subarray(body, body));
+    if (n < 0) return s.replier.error(r.token, -n);
+    return s.replier.send(r.token, P.writeGetxattrOut(out, body, n));
+  }
+  const n = read(out.subarray(body));
+  if (n < 0) return s.replier.error(r.token, -n);
+  s.replier.bytes(r.token, n);
+}
+
+function copyRange(s: FuseServer, r: Req, wide: boolean): void {
+  const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
+  const n = fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags);
+  if (n < 0) return s.replier.error(r.token, -n);
+  s.replier.send(r.token, wide ? P.writeCopyFileRangeOut(s.replier.out, s.replier.body, n) : P.writeWriteOut(s.replier.out, s.replier.body, n));
+}

@@ -1,0 +1,32 @@
+// What vfsd asks for in INIT, and what it then knows about the session. The arithmetic of the
+// negotiation is the protocol's (protocol/init.ts); the choices are ours.
+import * as P from '../protocol';
+
+export interface ServerWants {
+  /** /dev/fuse gives requests up to max_write + headers per read; virtio-fs up to the queue's buffers */
+  maxWrite: number;
+  announceSubmounts: boolean;
+  posixLocks: boolean;
+  flock: boolean;
+  /** FUSE passthrough: only when the transport can register backing files (root on /dev/fuse) */
+  passthrough: boolean;
+  cacheAlways: boolean;
+}
+
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean };
+
+export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
+  const F = P.InitFlag;
+  let flags = F.ASYNC_READ | F.ATOMIC_O_TRUNC | F.BIG_WRITES | F.AUTO_INVAL_DATA | F.DO_READDIRPLUS |
+    F.READDIRPLUS_AUTO | F.ASYNC_DIO | F.PARALLEL_DIROPS | F.MAX_PAGES | F.SETXATTR_EXT | F.INIT_EXT;
+  if (w.posixLocks) flags |= F.POSIX_LOCKS;
+  if (w.flock) flags |= F.FLOCK_LOCKS;
+  if (w.announceSubmounts) flags |= F.SUBMOUNTS;
+  if (w.cacheAlways) flags |= F.CACHE_SYMLINKS;
+  const flags2 = w.passthrough ? P.InitFlag2.PASSTHROUGH : 0;
+  const r = P.negotiateInit(kernel, {
+    flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
+  });
+  if (r.kind !== 'ok') return r;
+  return { ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0 };
+}

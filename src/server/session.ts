@@ -1,0 +1,132 @@
+// One FUSE session: takes batches of requests from a channel (/dev/fuse or a virtqueue), checks
+// each request's framing, runs it as its caller, dispatches it by opcode and makes sure every
+// request gets exactly one answer — whatever the request contains. A malformed request (short,
+// lying about its length, unknown opcode or node) gets an errno, never a crash: an exception in
+// a handler is caught here, logged and answered with EIO.
+import * as P from '../protocol';
+import type { RequestChannel } from '../native/channel';
+import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { Logger } from './logger';
+import { Replier } from './replier';
+import { BlockingLocks } from './blocking-locks';
+import { HANDLERS, Req } from './dispatch';
+import { negotiate, NegotiatedInit, ServerWants } from './init';
+
+export interface ServerOptions extends ServerWants {
+  readOnly: boolean;
+}
+
+/** Requests that act on an open fd or on our own tables only: no credential switch needed. */
+const NO_CREDS = new Set<number>([
+  P.Op.FORGET, P.Op.BATCH_FORGET, P.Op.INTERRUPT, P.Op.INIT, P.Op.DESTROY, P.Op.RELEASE,
+  P.Op.RELEASEDIR, P.Op.NOTIFY_REPLY, P.Op.READ, P.Op.WRITE, P.Op.GETATTR, P.Op.FLUSH,
+  P.Op.LSEEK, P.Op.STATFS, P.Op.GETLK, P.Op.SETLK, P.Op.SETLKW, P.Op.FSYNC, P.Op.FSYNCDIR,
+]);
+
+/** Requests that change the export: refused with EROFS under --readonly. */
+const WRITES = new Set<number>([
+  P.Op.SETATTR, P.Op.SYMLINK, P.Op.MKNOD, P.Op.MKDIR, P.Op.UNLINK, P.Op.RMDIR, P.Op.RENAME,
+  P.Op.RENAME2, P.Op.LINK, P.Op.CREATE, P.Op.TMPFILE, P.Op.WRITE, P.Op.SETXATTR,
+  P.Op.REMOVEXATTR, P.Op.FALLOCATE, P.Op.COPY_FILE_RANGE, P.Op.COPY_FILE_RANGE_64,
+]);
+
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+
+export class FuseServer {
+  readonly replier: Replier;
+  readonly locks = new BlockingLocks();
+  init: NegotiatedInit | null = null;
+  destroyed = false;
+  /** requests served per opcode (operators' counters) */
+  readonly counts = new Map<number, number>();
+
+  constructor(
+    readonly channel: RequestChannel,
+    readonly fs: PassthroughFs,
+    readonly opts: ServerOptions,
+    readonly log: Logger,
+  ) {
+    this.replier = new Replier(channel);
+  }
+
+  start(): void {
+    this.channel.start((count) => this.onBatch(count));
+  }
+
+  /** Ends the session's own state (waiters, handles, inodes). The channel is closed by its owner. */
+  stop(): void {
+    this.locks.clear();
+    this.fs.releaseAll();
+  }
+
+  private onBatch(count: number): void {
+    const { table, inbox } = this.channel;
+    for (let i = 0; i < count; i++) {
+      const off = table[4 * i], len = table[4 * i + 1], token = table[4 * i + 2];
+      this.handle(inbox, off, off + len, token);
+    }
+    // Never leave the JS thread running as a client's user between batches.
+    this.fs.creds.reset();
+  }
+
+  private handle(buf: Buffer, off: number, end: number, token: number): void {
+    let h: P.InHeader;
+    try {
+      h = P.readInHeader(buf, off);
+    } catch {
+      return this.replier.error(token, P.Errno.EIO);
+    }
+    try {
+      this.counts.set(h.opcode, (this.counts.get(h.opcode) ?? 0) + 1);
+      const delivered = end - off;
+      // The header's len must describe exactly what arrived; only WRITE may leave its data
+      // outside the inbox (vhost-user keeps it in guest memory).
+      if (h.len < P.IN_HEADER_SIZE || h.len < delivered || (h.len > delivered && h.opcode !== P.Op.WRITE)) {
+        return this.replier.error(token, P.Errno.EINVAL);
+      }
+      const bodyEnd = h.totalExtlen ? P.decodeExtensions(buf, off + P.IN_HEADER_SIZE, end, h.totalExtlen).bodyEnd : end;
+      const req: Req = { buf, off: off + P.IN_HEADER_SIZE, end: bodyEnd, token, h };
+      if (h.opcode === P.Op.INIT) return this.onInit(req);
+      if (!this.init) return this.replier.error(token, P.Errno.EIO);
+      const handler = HANDLERS[h.opcode];
+      if (!handler) return this.replier.error(token, P.Errno.ENOSYS);
+      if (this.opts.readOnly && this.refusedReadOnly(req)) return this.replier.error(token, P.Errno.EROFS);
+      if (!NO_CREDS.has(h.opcode)) {
+        const r = this.fs.creds.become(h.uid, h.gid, h.pid);
+        if (r < 0) return this.replier.error(token, -r);
+      }
+      handler(this, req);
+    } catch (e) {
+      if (e instanceof P.ProtocolError) return this.replier.error(token, e.errno);
+      this.log.error('request failed', { op: P.opName(h.opcode), error: String((e as Error)?.stack ?? e) });
+      this.replier.error(token, P.Errno.EIO);
+    }
+  }
+
+  private refusedReadOnly(req: Req): boolean {
+    if (WRITES.has(req.h.opcode)) return true;
+    if (req.h.opcode !== P.Op.OPEN) return false;
+    const flags = P.decodeOpen(req.buf, req.off, req.end).flags;
+    return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
+  }
+
+  private onInit(req: Req): void {
+    const kernel = P.decodeInit(req.buf, req.off, req.end);
+    const r = negotiate(kernel, this.opts);
+    const out = this.replier.out;
+    if (r.kind === 'refuse') {
+      this.log.error('INIT refused', { reason: r.reason });
+      return this.replier.error(req.token, r.errno);
+    }
+    if (r.kind === 'retry') {
+      return this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.out.minor));
+    }
+    this.init = r;
+    this.fs.announceSubmounts = r.submounts;
+    this.log.info('session initialised', {
+      protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
+    });
+    this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.minor));
+  }
+}

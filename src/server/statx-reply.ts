@@ -1,0 +1,15 @@
+// The fuse_statx answer from a host statx: what the client asked for, with the inode number
+// it sees (remapped or not) in place of the host's.
+import type * as P from '../protocol';
+import type { HostStat } from '../passthrough/host-stat';
+
+export function statxOf(st: HostStat, clientIno: number, askedMask: number): P.FuseStatx {
+  return {
+    mask: st.mask & (askedMask | 0x7ff) & 0xfff,
+    blksize: st.blksize, attributes: st.attributes, nlink: st.nlink, uid: st.uid, gid: st.gid,
+    mode: st.mode, ino: clientIno, size: st.size, blocks: st.blocks, attributesMask: 0,
+    atime: { sec: st.atime, nsec: st.atimeNsec }, btime: { sec: st.btime, nsec: st.btimeNsec },
+    ctime: { sec: st.ctime, nsec: st.ctimeNsec }, mtime: { sec: st.mtime, nsec: st.mtimeNsec },
+    rdevMajor: st.rdevMajor, rdevMinor: st.rdevMinor, devMajor: st.devMajor, devMinor: st.devMinor,
+  };
+}

@@ -38,6 +38,8 @@ export class FuseServer {
   readonly locks = new BlockingLocks();
   init: NegotiatedInit | null = null;
   destroyed = false;
+  /** called once INIT is negotiated (e.g. to enable FUSE passthrough's backing files) */
+  onInitialised: ((init: NegotiatedInit) => void) | null = null;
   /** requests served per opcode (operators' counters) */
   readonly counts = new Map<number, number>();
 
@@ -127,6 +129,7 @@ export class FuseServer {
     this.log.info('session initialised', {
       protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
     });
+    this.onInitialised?.(r);
     this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.minor));
   }
 }

@@ -1,0 +1,53 @@
+// `vfsd --help`: grouped by topic, man-page style.
+export const VERSION = '0.1.0';
+
+export const HELP = `vfsd ${VERSION} - virtio-fs / FUSE passthrough file server
+
+USAGE
+  vfsd --shared-dir DIR --socket-path PATH [options]   serve QEMU's vhost-user-fs-pci
+  vfsd --shared-dir DIR --fd N [options]               ... on a socket the VM manager made
+  vfsd --shared-dir DIR --mount MNT [options]          mount DIR on MNT over /dev/fuse
+
+EXPORT
+  --shared-dir DIR          directory to export (also: -o source=DIR)
+  --readonly                refuse every change with EROFS
+  --xattr / --no-xattr      extended attributes (default: off)
+  --cache MODE              auto | always | metadata | never (default: auto)
+  --inode-file-handles M    never | prefer | mandatory: keep inodes as file handles instead of
+                            one open fd each (default: never)
+  --posix-lock / --no-posix-lock, --flock / --no-flock
+                            POSIX record locks and flock() shared with the host (default: on)
+  --no-passthrough          do not use FUSE passthrough on /dev/fuse
+
+SUBMOUNTS AND DEVICES
+  --announce-submounts      show each host mount as its own filesystem in the guest (default)
+  --no-announce-submounts   ... do not
+  --multidevs POLICY        remap | forbid | warn | default(=remap): what a client that sees one
+                            device gets for objects on other host devices
+  --state-dir DIR           per-share state (the remap device registry)
+  --state-backup-dir DIR    where state is copied before teardown and recovered from
+
+VHOST-USER (QEMU)
+  --socket-path PATH        listen on this unix socket
+  --fd N                    accept on this already listening socket
+  --socket-group GROUP      group owning the socket
+  --tag TAG                 accepted for compatibility (the tag is QEMU's -device option)
+  --thread-pool-size N      accepted (vfsd serves metadata on the event loop)
+  --print-capabilities      print the vhost-user backend capabilities as JSON and exit
+
+LOCAL MOUNT (/dev/fuse)
+  --mount MNT               mount point
+  --allow-other             let other users access the mount
+
+PROCESS
+  --sandbox MODE            namespace | chroot | none (accepted; see README for status)
+  --rlimit-nofile N         raise the open-file limit
+  --log-level LEVEL         error | warn | info | debug | trace | off (default: info)
+  -o OPTS                   the C virtiofsd's options: source=DIR, cache=, xattr, no_xattr,
+                            announce_submounts, readonly, log_level=, ...
+  -h, --help                this text
+  -V, --version             the version
+
+SIGNALS
+  SIGINT, SIGTERM           finish, save state, unmount / disconnect, exit 0
+`;

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// The vfsd command: parse the command line, build the filesystem, serve it on the chosen front
+// door, and stop cleanly on SIGINT/SIGTERM. Mistakes on the command line and a missing shared
+// directory are one line on stderr and a non-zero exit, never a stack trace.
+import * as fs from 'node:fs';
+import { parseArgs, checkConfig, Config } from './options';
+import { UsageError } from './usage-error';
+import { HELP, VERSION } from './help';
+import { makeLogger, Logger } from '../server/logger';
+import { PassthroughFs } from '../passthrough/passthrough-fs';
+import { serveFuseDev } from './serve-fuse-dev';
+
+function fail(msg: string, code: number): never {
+  process.stderr.write(`vfsd: ${msg}\n`);
+  process.exit(code);
+}
+
+function checkSharedDir(dir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    fail(`shared directory ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message}`, 1);
+  }
+  if (!st.isDirectory()) fail(`shared directory ${dir}: not a directory`, 1);
+}
+
+export function main(argv: string[]): void {
+  let cfg: Config;
+  try {
+    cfg = parseArgs(argv);
+    const problem = checkConfig(cfg);
+    if (problem) throw new UsageError(problem);
+  } catch (e) {
+    if (e instanceof UsageError) fail(`${e.message}\nTry 'vfsd --help' for more information.`, 2);
+    throw e;
+  }
+  if (cfg.help) return void process.stdout.write(HELP);
+  if (cfg.version) return void process.stdout.write(`vfsd ${VERSION}\n`);
+  if (cfg.printCapabilities) return void process.stdout.write('{\n  "type": "fs"\n}\n');
+
+  const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
+  checkSharedDir(cfg.sharedDir!);
+  log.info('starting', { config: effective(cfg) });
+  if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
+
+  const pfs = new PassthroughFs({
+    sharedDir: cfg.sharedDir!, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
+    inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
+  }, cfg.mount !== null);
+
+  let stop: () => void;
+  const end = (code: number) => process.exit(code);
+  try {
+    if (cfg.mount) stop = serveFuseDev(cfg, pfs, log, end);
+    else fail('vhost-user mode is not available in this build yet', 1);
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  const onSignal = (sig: string) => {
+    log.info('stopping', { signal: sig });
+    stop();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+}
+
+function effective(c: Config): Record<string, unknown> {
+  const { help, version, printCapabilities, ignored, ...rest } = c;
+  return rest;
+}
+
+export type { Logger };
+
+if (require.main === module) main(process.argv.slice(2));

@@ -1,0 +1,46 @@
+// Standalone mode: mount the export over /dev/fuse and serve it until unmounted or signalled.
+import { FuseDevTransport } from '../transport/fuse-dev';
+import { FuseServer } from '../server/session';
+import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { Logger } from '../server/logger';
+import type { Config } from './options';
+
+/** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
+const MAX_WRITE = 1024 * 1024;
+
+export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): () => void {
+  const mnt = cfg.mount!;
+  const t = FuseDevTransport.mount(mnt, {
+    maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
+    fsname: cfg.sharedDir!, subtype: 'vfsd',
+  });
+  const isRoot = process.geteuid?.() === 0;
+  const server = new FuseServer(t, fs, {
+    readOnly: cfg.readOnly, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
+    posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
+    passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
+  }, log);
+  // Backing files are registered only once INIT said passthrough is on.
+  fs.backing = null;
+  server.onInitialised = (init) => {
+    if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
+  };
+  t.onClose(() => {
+    server.stop();
+    t.close();
+    log.info('unmounted', { mount: mnt });
+    onEnd(0);
+  });
+  server.start();
+  log.info('serving', { shared_dir: cfg.sharedDir, mount: mnt });
+  return () => {
+    try {
+      t.unmount();
+    } catch (e) {
+      log.warn(String((e as Error).message));
+      server.stop();
+      t.close();
+      onEnd(0);
+    }
+  };
+}

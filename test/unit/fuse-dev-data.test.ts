@@ -1,0 +1,149 @@
+// READ and WRITE bytes that never pass through JS: readInto (pread into the reply) and writeFrom
+// (pwrite from the inbox), checked byte for byte on real files through a real mount, with the
+// kernel's own clients (cat, dd) in child processes.
+import t from 'tap';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FuseDevTransport } from '../../src/transport/fuse-dev';
+import {
+  OP, attr, isMounted, lookupName, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
+  type Request,
+} from '../fixtures/fuse-dev-stub-engine';
+import type { RequestChannel } from '../../src/native/channel';
+
+const root = process.geteuid?.() === 0;
+const FILE_NODE = 2;
+
+interface OneFileFs {
+  transport: FuseDevTransport;
+  mnt: string;
+  seen: number[];
+  results: number[];
+}
+
+/** Mounts a file system holding one regular file, "file", backed by realPath (opened
+ *  read-write); READ goes through readInto, WRITE through writeFrom with the given killPriv. */
+function mountOneFile(t: { teardown(fn: () => void): void }, realPath: string, killPriv = false): OneFileFs {
+  const base = tempDir();
+  const mnt = path.join(base, 'mnt');
+  fs.mkdirSync(mnt);
+  const fd = fs.openSync(realPath, 'r+');
+  const transport = FuseDevTransport.mount(mnt, { fsname: 'vfsd-data', subtype: 'vfsdtest' });
+  t.teardown(() => {
+    if (isMounted(mnt)) {
+      try { transport.unmount(); } catch { /* the test reports its own failures */ }
+    }
+    transport.close();
+    fs.closeSync(fd);
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+  // The mode the kernel sees is plain 0644: suid/sgid handling is the backing file's business.
+  const fileAttr = (): Buffer => attr({ ino: FILE_NODE, mode: 0o100644, size: fs.fstatSync(fd).size });
+  const seen: number[] = [];
+  const results: number[] = [];
+  const record = (r: number): void => { results.push(r); };
+  serve(transport, {
+    [OP.LOOKUP]: (req: Request, ch: RequestChannel) => {
+      if (req.nodeid === 1n && lookupName(req) === 'file') record(replyEntry(ch, req.token, FILE_NODE, fileAttr()));
+      else ch.replyError(req.token, 2 /* ENOENT */);
+    },
+    [OP.GETATTR]: (req, ch) => {
+      if (req.nodeid === 1n) record(replyAttr(ch, req.token, attr({ ino: 1, mode: 0o40755, nlink: 2 })));
+      else record(replyAttr(ch, req.token, fileAttr()));
+    },
+    [OP.OPEN]: (req, ch) => record(replyOpen(ch, req.token, 7)),
+    [OP.READ]: (req, ch) => {
+      // fuse_read_in: fh u64, offset u64, size u32
+      const offset = Number(req.body.readBigUInt64LE(8));
+      const size = req.body.readUInt32LE(16);
+      record(ch.readInto(req.token, fd, size, offset));
+    },
+    [OP.WRITE]: (req, ch) => {
+      // fuse_write_in: fh u64, offset u64, size u32
+      const offset = Number(req.body.readBigUInt64LE(8));
+      const size = req.body.readUInt32LE(16);
+      record(ch.writeFrom(req.token, fd, size, offset, killPriv));
+    },
+    [OP.FLUSH]: (req, ch) => record(replyOk(ch, req.token)),
+    [OP.RELEASE]: (req, ch) => record(replyOk(ch, req.token)),
+  }, seen);
+  return { transport, mnt, seen, results };
+}
+
+t.test('READ via readInto: cat gives the backing file byte for byte', { skip: !root && 'needs root' }, async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const real = path.join(dir, 'real');
+  const content = crypto.randomBytes(300_001);  // several READs, the last one short
+  fs.writeFileSync(real, content);
+  const { mnt, seen, results } = mountOneFile(t, real);
+
+  const cat = await run('cat', [path.join(mnt, 'file')]);
+  t.equal(cat.code, 0, `cat succeeds ${cat.stderr}`);
+  t.equal(cat.stdout.length, content.length, 'as many bytes as the file has');
+  t.ok(cat.stdout.equals(content), 'the exact bytes');
+  t.ok(seen.filter((op) => op === OP.READ).length >= 2, 'served by several READs');
+  t.same(results.filter((r) => r !== 0), [], 'every answer was accepted by the kernel');
+});
+
+t.test('READ of a file that fails: the error reaches the reader', { skip: !root && 'needs root' }, async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const real = path.join(dir, 'real');
+  fs.writeFileSync(real, 'x'.repeat(100));
+  const { transport, mnt } = mountOneFile(t, real);
+  // Route READ to a directory fd: pread gives EISDIR, which must come back as the answer.
+  const dirFd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirFd));
+  const results: number[] = [];
+  const orig = transport.readInto.bind(transport);
+  transport.readInto = (token, _fd, size, offset) => { const r = orig(token, dirFd, size, offset); results.push(r); return r; };
+  const cat = await run('cat', [path.join(mnt, 'file')]);
+  t.not(cat.code, 0, 'cat fails');
+  t.match(cat.stderr, /Is a directory/, 'with the pread error (EISDIR)');
+  t.ok(results.length > 0 && results.every((r) => r === 0), 'readInto reports the answer as delivered');
+});
+
+t.test('WRITE via writeFrom: dd lands in the backing file byte for byte', { skip: !root && 'needs root' }, async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const real = path.join(dir, 'real');
+  const src = path.join(dir, 'src');
+  const original = crypto.randomBytes(10_000);
+  const data = crypto.randomBytes(200_003);  // more than one 128 KiB WRITE, odd tail
+  fs.writeFileSync(real, original);
+  fs.writeFileSync(src, data);
+  const { mnt, seen, results } = mountOneFile(t, real);
+
+  // notrunc: no SETATTR; seek=1 with bs=4096 puts the data at offset 4096.
+  const dd = await run('dd', [`if=${src}`, `of=${path.join(mnt, 'file')}`, 'bs=4096', 'seek=1', 'conv=notrunc', 'status=none']);
+  t.equal(dd.code, 0, `dd succeeds ${dd.stderr}`);
+  const expected = Buffer.concat([original.subarray(0, 4096), data]);
+  const got = fs.readFileSync(real);
+  t.equal(got.length, expected.length, 'the file grew to offset + data');
+  t.ok(got.equals(expected), 'the bytes before are untouched and the written ones exact');
+  t.ok(seen.includes(OP.WRITE), 'served by WRITE requests');
+  t.same(results.filter((r) => r !== 0), [], 'every answer was accepted by the kernel');
+});
+
+// The backing file is setgid, group-executable, in a group the server (root) is not in: a write
+// keeps the bit only thanks to CAP_FSETID. killPriv drops it for the write, so the kernel clears it.
+for (const killPriv of [false, true]) {
+  t.test(`writeFrom killPriv=${killPriv}: setgid ${killPriv ? 'cleared' : 'kept'}`, { skip: !root && 'needs root' }, async (t) => {
+    const dir = tempDir();
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const real = path.join(dir, 'real');
+    fs.writeFileSync(real, 'hello');
+    fs.chownSync(real, 0, 65534);
+    fs.chmodSync(real, 0o2775);
+    t.equal(fs.statSync(real).mode & 0o7777, 0o2775, 'the backing file starts setgid');
+    const { mnt, results } = mountOneFile(t, real, killPriv);
+
+    const dd = await run('dd', ['if=/dev/zero', `of=${path.join(mnt, 'file')}`, 'bs=3', 'count=1', 'conv=notrunc', 'status=none']);
+    t.equal(dd.code, 0, `dd succeeds ${dd.stderr}`);
+    t.equal(fs.readFileSync(real).toString('latin1'), '\0\0\0lo', 'the write landed');
+    t.equal(fs.statSync(real).mode & 0o7777, killPriv ? 0o775 : 0o2775, `setgid ${killPriv ? 'cleared' : 'kept'}`);
+    t.same(results.filter((r) => r !== 0), [], 'every answer was accepted by the kernel');
+  });
+}

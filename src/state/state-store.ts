@@ -40,7 +40,9 @@ export interface StateStoreOptions {
 }
 
 /** A state file written by a newer vfsd: refusing to start beats overwriting what it saved. */
-export class StateVersionError extends Error {}
+export class StateVersionError extends Error {
+  override name = 'StateVersionError';
+}
 
 type ReadResult<T> =
   | { kind: 'ok'; value: T }
@@ -190,7 +192,8 @@ export class StateStore<T> {
   private removeBackup(): boolean {
     const dir = this.backupDir;
     if (dir === undefined || !fs.existsSync(dir)) return false;
-    fs.rmSync(path.join(dir, this.fileName), { force: true });
+    // recursive: whatever sits at our file's path is ours to remove, even a directory.
+    fs.rmSync(path.join(dir, this.fileName), { force: true, recursive: true });
     removeStaleTemps(dir, this.fileName);
     try {
       fs.rmdirSync(dir);

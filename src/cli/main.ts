@@ -49,6 +49,11 @@ export function main(argv: string[]): void {
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
   }, cfg.mount !== null);
 
+  // Threads inherit the credentials of the thread that creates them. libuv starts its pool on
+  // first use: make that happen now, as root, before any request switches the JS thread to a
+  // caller's fsuid — or the pool would run as that caller forever.
+  fs.stat('/', () => {});
+
   let stop: () => void;
   const end = (code: number) => process.exit(code);
   try {

@@ -75,7 +75,9 @@ export class Credentials {
     let groups = EMPTY;
     try {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
-      const line = /^Groups:\s*(.*)$/m.exec(status);
+      // [ \t]*, not \s*: with no groups the line is empty and \s* would run on into the next line
+      // (NStgid), handing the caller a group it does not have.
+      const line = /^Groups:[ \t]*(.*)$/m.exec(status);
       if (line && line[1].trim()) groups = Uint32Array.from(line[1].trim().split(/\s+/).map(Number));
     } catch {
       // the caller exited already: run with no supplementary groups

@@ -65,6 +65,7 @@ export class PassthroughFs {
     this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino), true);
     this.root.nlookup = 1;
     this.rootStat = st;
+    if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
   }
 
   readonly rootStat: HostStat;
@@ -139,15 +140,10 @@ export class PassthroughFs {
     }
     const key = inodeKey(st);
     let handle: Buffer | null = null;
-    if (this.config.inodeFileHandles !== 'never') {
+    if (this.config.inodeFileHandles !== 'never' && this.mountFdFor(st, fd) >= 0) {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
         handle = Buffer.from(this.handleScratch.subarray(0, 8 + this.handleScratch.readUInt32LE(0)));
-        // open_by_handle_at needs any fd on the same mount: keep our own dup of the first one.
-        if (!this.mountFds.has(st.mntId)) {
-          const mfd = sys.dup(fd);
-          if (mfd >= 0) this.mountFds.set(st.mntId, mfd);
-        }
       } else if (this.config.inodeFileHandles === 'mandatory') {
         sys.close(fd);
         return m;
@@ -172,6 +168,21 @@ export class PassthroughFs {
     inode.clientIno = verdict;
     inode.nlookup = 1;
     return { inode, st };
+  }
+
+  /**
+   * open_by_handle_at needs a real (not O_PATH) fd on the same mount. We open the first directory
+   * we meet on each mount (normally its root) read-only with our own credentials and keep it.
+   * A mount whose root is a file (a bind-mounted file) has no such directory: its inodes keep
+   * their O_PATH fds instead of handles (-1 here).
+   */
+  private mountFdFor(st: HostStat, fd: number): number {
+    const known = this.mountFds.get(st.mntId);
+    if (known !== undefined) return known;
+    if (!isDir(st.mode)) return -1;
+    const mfd = this.creds.privileged(() => sys.openat(this.procSelfFd, this.procName(fd), C.O_RDONLY | C.O_DIRECTORY, 0));
+    if (mfd >= 0) this.mountFds.set(st.mntId, mfd);
+    return mfd;
   }
 
   private refer(inode: Inode): { inode: Inode; st: HostStat } | number {

@@ -9,6 +9,9 @@ import { HELP, VERSION } from './help';
 import { makeLogger, Logger } from '../server/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
+import { ShareStateKeeper } from './share-state';
+import { MultidevsPlacement } from '../passthrough/multidevs-placement';
+import * as path from 'node:path';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -44,10 +47,19 @@ export function main(argv: string[]): void {
   log.info('starting', { config: effective(cfg) });
   if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
 
+  let keeper: ShareStateKeeper;
+  try {
+    keeper = new ShareStateKeeper(cfg.stateDir, cfg.stateBackupDir, log);
+  } catch (e) {
+    fail(`state: ${(e as Error).message}`, 1);
+  }
+  const sharedDir = path.resolve(cfg.sharedDir!);
+  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log);
   const pfs = new PassthroughFs({
-    sharedDir: cfg.sharedDir!, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
+    sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
-  }, cfg.mount !== null);
+  }, cfg.mount !== null, placement);
+  keeper.watch();
 
   // Threads inherit the credentials of the thread that creates them. libuv starts its pool on
   // first use: make that happen now, as root, before any request switches the JS thread to a
@@ -55,7 +67,10 @@ export function main(argv: string[]): void {
   fs.stat('/', () => {});
 
   let stop: () => void;
-  const end = (code: number) => process.exit(code);
+  const end = (code: number) => {
+    keeper.saveAtStop();
+    process.exit(code);
+  };
   try {
     if (cfg.mount) stop = serveFuseDev(cfg, pfs, log, end);
     else fail('vhost-user mode is not available in this build yet', 1);

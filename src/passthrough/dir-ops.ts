@@ -3,6 +3,7 @@
 // up, so it counts as a lookup for the client: we ask the sink for room BEFORE the lookup, so an
 // entry that would not fit never takes a lookup the kernel will not know about.
 import { C, sys } from '../native/sys';
+import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import { DirStream, RawDirent } from './dir-stream';
@@ -12,7 +13,7 @@ import type { DirHandle } from './handles';
 export interface DirSink {
   /** whether an entry with this name length still fits in the reply */
   fits(nameLen: number): boolean;
-  add(d: RawDirent, clientIno: number, entry: Entry | null): void;
+  add(d: RawDirent, clientIno: InoValue, entry: Entry | null): void;
 }
 
 export function opendir(fs: PassthroughFs, nodeid: number): number {
@@ -37,18 +38,18 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
     if (d === null) break;
     if (typeof d === 'number') return count > 0 ? count : d;
     if (!sink.fits(d.name.length)) break;
-    const clientIno = fs.policy.direntIno(h.inode, d.ino, d.inoHi, d.inoLo);
+    const clientIno = fs.policy.direntIno(h.inode, d.ino);
     let entry: Entry | null = null;
     if (plus && !isDot(d.name) && !isDotDot(d.name)) {
       const found = fs.lookupChild(h.inode, d.name);
-      // An entry that vanished or is refused between getdents and lookup is skipped (plain
-      // READDIR would list it; a lookup would fail the same way).
       if (typeof found !== 'number') {
         entry = fs.entryOf(found.inode, found.st, h.inode);
-      } else {
+      } else if (found !== -Errno.ENODEV) {
+        // Gone between getdents and lookup: not listed, as a later READDIR would not list it.
         s.advance(d);
         continue;
       }
+      // Refused (multidevs forbid): still listed, without an entry, as plain READDIR lists it.
     }
     sink.add(d, entry ? entry.attr.ino : clientIno, entry);
     s.advance(d);

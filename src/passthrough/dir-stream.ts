@@ -3,11 +3,11 @@
 // are 64-bit hashes on some filesystems (ext4) that a JS number cannot carry exactly, and an
 // ordinal can be checked — a client asking for an offset we did not give just gets a rescan.
 import { C, sys } from '../native/sys';
+import type { InoValue } from '../protocol/wire';
+import { exactU64 } from './host-stat';
 
 export interface RawDirent {
-  ino: number;
-  inoHi: number;
-  inoLo: number;
+  ino: InoValue;
   type: number;
   name: Buffer;
   /** the ordinal offset of the entry after this one */
@@ -63,8 +63,7 @@ export class DirStream {
     let nameEnd = b.indexOf(0, nameStart);
     if (nameEnd < 0 || nameEnd > p + reclen) nameEnd = p + reclen;
     return {
-      inoLo: b.readUInt32LE(p), inoHi: b.readUInt32LE(p + 4),
-      ino: b.readUInt32LE(p + 4) * 0x1_0000_0000 + b.readUInt32LE(p),
+      ino: exactU64(b, p),
       type: b.readUInt8(p + 18),
       name: b.subarray(nameStart, nameEnd),
       next: this.ordinal + 1,

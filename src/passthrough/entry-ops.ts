@@ -82,7 +82,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
     sys.close(fd);
     return pathFd;
   }
-  const r = fs.adopt(pathFd, parent);
+  const r = fs.adopt(pathFd, parent, null);
   if (typeof r === 'number') {
     sys.close(fd);
     return r;

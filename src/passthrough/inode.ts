@@ -4,6 +4,7 @@
 // tell objects apart within a mount. The O_PATH fd (or, with file handles, the handle) pins the
 // object, so the key cannot be reused by the host while we hold it.
 import type { HostStat } from './host-stat';
+import type { InoValue } from '../protocol/wire';
 
 export interface InodeKeyParts {
   mntId: number;
@@ -18,8 +19,6 @@ export const inodeKey = (s: InodeKeyParts) => `${s.mntId}:${s.devMajor}:${s.devM
 export class Inode {
   /** lookups the client holds; FORGET subtracts, saturating at 0 */
   nlookup = 0;
-  /** the remapped inode number the client sees (multidevs remap), or the host number */
-  clientIno: number;
   /** ENODEV for every operation (multidevs forbid) */
   forbidden = false;
 
@@ -34,10 +33,14 @@ export class Inode {
     readonly mntId: number,
     readonly devMajor: number,
     readonly devMinor: number,
-    readonly hostIno: number,
-  ) {
-    this.clientIno = hostIno;
-  }
+    /** the inode number the client sees: the host's, or remapped (multidevs) */
+    readonly clientIno: InoValue,
+    /** stable id of the host device the object is on (policy/device-id) */
+    readonly device: string,
+    /** the device of the filesystem the client sees it in: the export root's or the nearest
+     *  announced submount's */
+    readonly visibleDevice: string,
+  ) {}
 
   static keyOf(s: HostStat): string {
     return inodeKey(s);

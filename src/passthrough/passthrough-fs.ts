@@ -2,6 +2,7 @@
 // export root, the inode table, the open handles, turning a host stat into what the client sees.
 // The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
 import { C, sys } from '../native/sys';
+import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
@@ -16,7 +17,7 @@ export const FUSE_ATTR_SUBMOUNT = 1;
 
 /** The attributes as the client sees them (struct fuse_attr). */
 export interface WireAttr {
-  ino: number; size: number; blocks: number;
+  ino: InoValue; size: number; blocks: number;
   atime: number; mtime: number; ctime: number;
   atimensec: number; mtimensec: number; ctimensec: number;
   mode: number; nlink: number; uid: number; gid: number; rdev: number; blksize: number; flags: number;
@@ -47,14 +48,13 @@ export class PassthroughFs {
   readonly root: Inode;
   /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
   announceSubmounts = false;
-  policy: InodePolicy = passThroughPolicy;
   /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
   backing: { open(fd: number): number; close(id: number): void } | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
 
-  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean) {
+  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
     this.creds = new Credentials(groupsFromPid);
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
@@ -62,7 +62,8 @@ export class PassthroughFs {
     const st = statFd(rootFd);
     if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
     this.inodes = new InodeStore((inode) => this.releaseInode(inode));
-    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino), true);
+    const place = this.policy.root(st, rootFd);
+    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice), true);
     this.root.nlookup = 1;
     this.rootStat = st;
     if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
@@ -120,7 +121,7 @@ export class PassthroughFs {
     return this.withFd(parent, (pfd) => {
       const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
       if (fd < 0) return fd;
-      return this.adopt(fd, parent);
+      return this.adopt(fd, parent, name);
     });
   }
 
@@ -128,7 +129,7 @@ export class PassthroughFs {
    * Turns a fresh O_PATH fd into a looked-up inode: an inode already known under the same key
    * gets one more lookup (and the new fd is closed); otherwise a new node id. Takes ownership of fd.
    */
-  adopt(fd: number, parent: Inode): { inode: Inode; st: HostStat } | number {
+  adopt(fd: number, parent: Inode, name: Uint8Array | null): { inode: Inode; st: HostStat } | number {
     const st = statFd(fd);
     if (typeof st === 'number') {
       sys.close(fd);
@@ -157,15 +158,14 @@ export class PassthroughFs {
     }
     // A key match with another file handle is a reused inode number: the old entry is stale.
     if (known) this.inodes.unlinkKey(known);
-    const verdict = this.policy.classify(st, parent, this);
-    if (verdict < 0) {
+    const place = this.policy.classify(st, parent, fd, name, this.isAnnounced(st, parent));
+    if (typeof place === 'number') {
       sys.close(fd);
-      return verdict;
+      return place;
     }
     const keepFd = handle === null;
-    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino));
+    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice));
     if (!keepFd) sys.close(fd);
-    inode.clientIno = verdict;
     inode.nlookup = 1;
     return { inode, st };
   }
@@ -192,13 +192,15 @@ export class PassthroughFs {
     return { inode, st };
   }
 
+  /** A directory on another mount or device than its parent, when the client sees submounts. */
+  isAnnounced(st: HostStat, parent: Inode): boolean {
+    return this.announceSubmounts && isDir(st.mode) &&
+      (st.mntId !== parent.mntId || st.devMajor !== parent.devMajor || st.devMinor !== parent.devMinor);
+  }
+
   /** The attributes the client sees for a host stat of this inode. */
   attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
-    let flags = 0;
-    if (this.announceSubmounts && parent && isDir(st.mode) &&
-        (st.mntId !== parent.mntId || st.devMajor !== parent.devMajor || st.devMinor !== parent.devMinor)) {
-      flags |= FUSE_ATTR_SUBMOUNT;
-    }
+    const flags = parent && this.isAnnounced(st, parent) ? FUSE_ATTR_SUBMOUNT : 0;
     return {
       ino: inode.clientIno, size: st.size, blocks: st.blocks,
       atime: st.atime, mtime: st.mtime, ctime: st.ctime,

@@ -58,6 +58,19 @@ export function writeU64(buf: Buffer, off: number, v: number): number {
   return off + 8;
 }
 
+/** An inode number as the client sees it: a number when it is below 2^53, a bigint when it must be
+ *  exact above that (multidevs remap numbers use bit 63; some hosts' inode numbers are large). */
+export type InoValue = number | bigint;
+
+/** Writes an inode number exactly (u64). Returns off + 8. */
+export function writeIno(buf: Buffer, off: number, v: InoValue): number {
+  if (typeof v === 'bigint') {
+    buf.writeBigUInt64LE(BigInt.asUintN(64, v), off);
+    return off + 8;
+  }
+  return writeU64(buf, off, v);
+}
+
 /** Writes v as two's complement i64, saturating at -2^63 and 2^63-1. Returns off + 8. */
 export function writeI64(buf: Buffer, off: number, v: number): number {
   if (v !== v) v = 0; // NaN

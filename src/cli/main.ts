@@ -77,7 +77,11 @@ export function main(argv: string[]): void {
   } catch (e) {
     fail((e as Error).message, 1);
   }
+  let stopping = false;
   const onSignal = (sig: string) => {
+    // A terminal's Ctrl-C reaches every process of the group (npm, its child): stop once.
+    if (stopping) return;
+    stopping = true;
     log.info('stopping', { signal: sig });
     stop();
   };

@@ -200,10 +200,8 @@ void VhostDevice::finish(Pending& p, uint32_t usedLen) {
   }
   p.live = false;
   p.gen++;
-  p.writable.clear();
+  p.writable.clear();  // capacity kept: the slot is reused by the next request
   p.data.clear();
-  p.writable.shrink_to_fit();
-  p.data.shrink_to_fit();
   freeSlots_.push_back(static_cast<uint32_t>(&p - slots_.data()));
 }
 

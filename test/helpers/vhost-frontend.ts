@@ -119,6 +119,7 @@ export class SplitRing {
   readonly used: bigint;
   readonly kickFd: number;
   readonly callFd: number;
+  readonly errFd: number;
   private nextDesc = 0;
   private availIdx = 0;
   private lastUsed = 0;
@@ -129,6 +130,7 @@ export class SplitRing {
     this.used = mem.alloc(6 + 8 * size, 4);
     this.kickFd = native.eventfdCreate();
     this.callFd = native.eventfdCreate();
+    this.errFd = native.eventfdCreate();
   }
 
   writeDesc(i: number, addr: bigint, len: number, flags: number, next: number, table = this.desc): void {
@@ -217,6 +219,7 @@ export class SplitRing {
   close(): void {
     native.close(this.kickFd);
     native.close(this.callFd);
+    native.close(this.errFd);
   }
 }
 
@@ -351,8 +354,8 @@ export class Frontend {
 
   /**
    * What QEMU 7.2 sends to vhost-user-fs: at device realize GET_FEATURES, GET_PROTOCOL_FEATURES,
-   * SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, SET_OWNER, GET_FEATURES, then a
-   * SET_VRING_CALL per queue; when the driver starts the device SET_FEATURES, the memory table,
+   * SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, SET_OWNER, GET_FEATURES, then
+   * SET_VRING_CALL and SET_VRING_ERR per queue (checked against a real QEMU 7.2); when the driver starts the device SET_FEATURES, the memory table,
    * for each queue NUM, BASE, ADDR, KICK, CALL, and finally SET_VRING_ENABLE for each queue.
    * Returns the numbers the backend reported.
    */
@@ -368,7 +371,10 @@ export class Frontend {
     const memSlots = protocol & PF.CONFIGURE_MEM_SLOTS ? await this.getU64(VU.GET_MAX_MEM_SLOTS) : 8n;
     await this.set(VU.SET_OWNER, Buffer.alloc(0));
     await this.getU64(VU.GET_FEATURES);
-    for (let i = 0; i < rings.length; i++) await this.setU64(VU.SET_VRING_CALL, BigInt(i), [rings[i].callFd]);
+    for (let i = 0; i < rings.length; i++) {
+      await this.setU64(VU.SET_VRING_CALL, BigInt(i), [rings[i].callFd]);
+      await this.setU64(VU.SET_VRING_ERR, BigInt(i), [rings[i].errFd]);
+    }
 
     const acked = features & (opts.features ?? (F.VERSION_1 | F.INDIRECT_DESC | F.EVENT_IDX | F.PROTOCOL_FEATURES));
     const ack: bigint[] = [];

@@ -263,3 +263,27 @@ t.test('indirect descriptors refused when not negotiated', async (t) => {
   t.equal(s.engine.seen.length, 0);
   await s.init(1);
 });
+
+t.test('WRITE with killPriv clears suid like an unprivileged writer', { skip: process.getuid?.() !== 0 && 'needs root (CAP_FSETID)' }, async (t) => {
+  const s = await Session.open(t);
+  const f = tmpFile(t, Buffer.alloc(10));
+  let kill = false;
+  s.engine.handler = (r, ch) => { t.equal(ch.writeFrom(r.token, f.fd, 4, 0, kill), 0); return true; };
+  const write = async () => {
+    const req = fuseRequest(FUSE.WRITE, s.unique(), 2n, writeIn(1n, 0n, 4), Buffer.from('abcd'));
+    const [rd] = scatter(s, req, [req.length]);
+    s.rings[1].addChain([rd, { gpa: s.mem.alloc(24), len: 24, write: true }]);
+    s.rings[1].kick();
+    t.equal((await s.rings[1].nextUsed()).len, 24);
+  };
+  fs.chmodSync(f.path, 0o4755);
+  await write();
+  t.equal(fs.statSync(f.path).mode & 0o4000, 0o4000, 'root keeps suid without killPriv');
+  kill = true;
+  await write();
+  t.equal(fs.statSync(f.path).mode & 0o4000, 0, 'killPriv: suid cleared');
+  kill = false;
+  fs.chmodSync(f.path, 0o4755);
+  await write();
+  t.equal(fs.statSync(f.path).mode & 0o4000, 0o4000, 'CAP_FSETID restored afterwards');
+});

@@ -9,6 +9,7 @@ import { HELP, VERSION } from './help';
 import { makeLogger, Logger } from '../server/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
+import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
 import { ShareStateKeeper } from './share-state';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
 import * as path from 'node:path';
@@ -40,7 +41,7 @@ export function main(argv: string[]): void {
   }
   if (cfg.help) return void process.stdout.write(HELP);
   if (cfg.version) return void process.stdout.write(`vfsd ${VERSION}\n`);
-  if (cfg.printCapabilities) return void process.stdout.write('{\n  "type": "fs"\n}\n');
+  if (cfg.printCapabilities) return void process.stdout.write(capabilitiesJson() + '\n');
 
   const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
   checkSharedDir(cfg.sharedDir!);
@@ -73,7 +74,7 @@ export function main(argv: string[]): void {
   };
   try {
     if (cfg.mount) stop = serveFuseDev(cfg, pfs, log, end);
-    else fail('vhost-user mode is not available in this build yet', 1);
+    else stop = serveVhostUser(cfg, pfs, log, end);
   } catch (e) {
     fail((e as Error).message, 1);
   }

@@ -3,7 +3,7 @@
 // returned offset, that padding was zeroed, and that nothing after the record was touched.
 import t from 'tap';
 import * as P from '../../src/protocol';
-import { bytes } from './protocol-bytes';
+import { bytes } from '../helpers/protocol-bytes';
 
 const OFF = 3;
 

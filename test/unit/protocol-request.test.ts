@@ -2,7 +2,7 @@
 // against hostile bodies: too short, names without NUL, empty names, counts past the end.
 import t from 'tap';
 import * as P from '../../src/protocol';
-import { bytes, placed } from './protocol-bytes';
+import { bytes, placed } from '../helpers/protocol-bytes';
 
 const EINVAL = 22;
 

@@ -11,6 +11,7 @@ import { HostStat, isDir, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
+import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy } from './inode-policy';
 
 export const FUSE_ATTR_SUBMOUNT = 1;
@@ -46,7 +47,8 @@ export class PassthroughFs {
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
-  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
+  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
+   *  negotiation already combined the two) */
   announceSubmounts = false;
   /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
   backing: { open(fd: number): number; close(id: number): void } | null = null;
@@ -194,8 +196,10 @@ export class PassthroughFs {
 
   /** A directory on another mount or device than its parent, when the client sees submounts. */
   isAnnounced(st: HostStat, parent: Inode): boolean {
-    return this.announceSubmounts && isDir(st.mode) &&
-      (st.mntId !== parent.mntId || st.devMajor !== parent.devMajor || st.devMinor !== parent.devMinor);
+    return shouldAnnounceSubmount({
+      clientOfferedSubmounts: this.announceSubmounts, announceEnabled: true, isDir: isDir(st.mode),
+      child: st, parent,
+    });
   }
 
   /** The attributes the client sees for a host stat of this inode. */

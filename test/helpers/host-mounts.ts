@@ -357,8 +357,8 @@ export function planManifest(plan: TreePlan): TreeManifest {
  * that confuses the two binds (same st_dev and st_ino) shows the wrong one.
  */
 export async function buildBindTree(set: MountSet, root: string, seed: number, fFsType: FsType): Promise<TreeManifest> {
+  prepareBindTree(set.shareDir, root);
   const base = path.join(set.shareDir, root);
-  fs.mkdirSync(base, { recursive: true });
   const fRoot = path.join(set.privateDir, `bindsrc-${seed}`);
   if (fFsType === 'xfs') await set.mountXfs(fRoot);
   else await set.mountTmpfs(fRoot);
@@ -379,8 +379,6 @@ export async function buildBindTree(set: MountSet, root: string, seed: number, f
   ] as const;
   const fContent = fFiles.map(([rel, size], i) => [rel, put(fRoot, rel, size, seed + i + 1)] as const);
   writeSentinel(fRoot, 'inner/.sentinel-inner');
-  writeSentinel(base, 'a/.sentinel-a');
-  writeSentinel(base, 'b/.sentinel-b');
   await set.bind(fRoot, path.join(base, 'a'));
   await set.bind(fRoot, path.join(base, 'b'));
   await set.mountTmpfs(path.join(base, 'a', 'inner'));
@@ -399,10 +397,20 @@ export async function buildBindTree(set: MountSet, root: string, seed: number, f
       { id: 'a-inner', rel: 'a/inner', fstype: 'tmpfs', fsKey: 'G', parentId: 'a' },
     ],
     files,
-    hiddenSentinels: ['a/.sentinel-a', 'b/.sentinel-b', 'a/inner/.sentinel-inner'],
-    visibleSentinels: ['b/inner/.sentinel-inner'],
+    hiddenSentinels: BIND_TREE_HIDDEN,
+    visibleSentinels: BIND_TREE_VISIBLE,
   };
 }
+
+/** The part of a bind tree on the share's own filesystem: the mount points and their sentinels. */
+export function prepareBindTree(shareDir: string, root: string): void {
+  const base = path.join(shareDir, root);
+  writeSentinel(base, 'a/.sentinel-a');
+  writeSentinel(base, 'b/.sentinel-b');
+}
+
+export const BIND_TREE_HIDDEN = ['a/.sentinel-a', 'b/.sentinel-b', 'a/inner/.sentinel-inner'];
+export const BIND_TREE_VISIBLE = ['b/inner/.sentinel-inner'];
 
 /** A fresh share directory under the system temp dir. */
 export function makeShareDir(prefix = 'vfsd-share-'): string {

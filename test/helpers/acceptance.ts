@@ -86,10 +86,18 @@ function treesHeader(specs: TreeSpec[]): string {
 export async function runTreeSession(
   launcher: ServerLauncher,
   specs: TreeSpec[],
-  opts: { announceSubmounts: boolean; timeoutMs?: number },
+  opts: {
+    announceSubmounts: boolean;
+    xattr?: boolean;
+    /** More server arguments, e.g. vfsd's --no-announce-submounts --multidevs=remap. */
+    serverArgs?: string[];
+    /** false: the share is a private mount (see MountSet.create). Default true. */
+    sharedPropagation?: boolean;
+    timeoutMs?: number;
+  },
 ): Promise<TreeSessionResult> {
   const share = makeShareDir();
-  const set = await MountSet.create(share);
+  const set = await MountSet.create(share, { shared: opts.sharedPropagation });
   let cleaned = false;
   try {
     for (const s of specs) {
@@ -104,7 +112,7 @@ export async function runTreeSession(
     const script = treesHeader(specs) + guestScript('trees.sh');
     const { run, serverLog } = await runSession({
       launcher,
-      server: { sharedDir: share, announceSubmounts: opts.announceSubmounts },
+      server: { sharedDir: share, announceSubmounts: opts.announceSubmounts, xattr: opts.xattr, extraArgs: opts.serverArgs },
       afterServerStart: () => make('after-server'),
       boot: {
         tag: 'vfsd',

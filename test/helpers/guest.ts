@@ -60,6 +60,8 @@ export interface GuestRun {
   durationMs: number;
   /** Milliseconds from QEMU start to VFSD-BOOTED, null if never booted. */
   bootMs: number | null;
+  /** The guest's own uptime (s) when /init started: the rest of bootMs is QEMU and firmware. */
+  guestUptimeAtBoot: number | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,6 +207,8 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
       '-nic', 'none',
       '-nographic',
       '-no-reboot',
+      // Extra QEMU arguments for debugging (e.g. "-d guest_errors"), split on spaces.
+      ...(process.env.VFSD_QEMU_EXTRA?.split(' ').filter(Boolean) ?? []),
     ];
     return await runQemu(args, o);
   } finally {
@@ -222,6 +226,7 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
     timedOut: false,
     durationMs: 0,
     bootMs: null,
+    guestUptimeAtBoot: null,
   };
   const child: ChildProcess = spawn(qemuBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const unregister = onAbnormalExit(() => {
@@ -235,6 +240,7 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
     switch (kind) {
       case 'BOOTED':
         run.bootMs = Date.now() - started;
+        run.guestUptimeAtBoot = Number.parseFloat(rest);
         break;
       case 'RESULT': {
         const m = /^(\S+) (\S+) ?(.*)$/.exec(rest);
@@ -308,7 +314,7 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
     name: 'guest/completed',
     ok: completed,
     detail: completed
-      ? `rc=${run.exitCode} boot=${run.bootMs}ms total=${run.durationMs}ms`
+      ? `rc=${run.exitCode} boot=${run.bootMs}ms (kernel ${run.guestUptimeAtBoot}s) total=${run.durationMs}ms`
       : run.timedOut
         ? `QEMU killed after ${timeoutMs} ms`
         : `QEMU exited (${child.exitCode ?? child.signalCode}) before VFSD-DONE`,
@@ -415,6 +421,10 @@ export const startVirtiofsd: ServerLauncher = (o) => {
  *  VFSD_ACCEPT_SERVERS=name,name limits a run to some of them. */
 export const serverLaunchers: Record<string, ServerLauncher> = {
   virtiofsd: startVirtiofsd,
+  // vfsd, once its vhost-user backend exists, e.g.:
+  // vfsd: (o) => spawnServer('vfsd', process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'),
+  //   `--socket-path=${o.socketPath}`, `--shared-dir=${o.sharedDir}`, ...(o.announceSubmounts ? [] :
+  //   ['--no-announce-submounts']), ...(o.xattr ? ['--xattr'] : []), ...(o.extraArgs ?? [])], o.socketPath),
 };
 
 export function selectedServers(): [string, ServerLauncher][] {

@@ -202,12 +202,17 @@ export class MountSet {
     this.unregister = onAbnormalExit(() => this.cleanupSync());
   }
 
-  /** Takes ownership of `shareDir` (which must exist) and makes it a shared bind mount. */
-  static async create(shareDir: string): Promise<MountSet> {
+  /**
+   * Takes ownership of `shareDir` (which must exist) and bind-mounts it onto itself, shared by
+   * default. `shared: false` leaves it private, as on a host without systemd: a server that
+   * sandboxes itself in its own mount namespace then never sees mounts made after it did so
+   * (the C virtiofsd builds that namespace when QEMU connects).
+   */
+  static async create(shareDir: string, opts: { shared?: boolean } = {}): Promise<MountSet> {
     const set = new MountSet(shareDir);
     try {
       await set.bind(shareDir, shareDir);
-      await run('mount', ['--make-rshared', shareDir]);
+      await run('mount', [opts.shared === false ? '--make-rprivate' : '--make-rshared', shareDir]);
     } catch (e) {
       await set.cleanup();
       throw e;

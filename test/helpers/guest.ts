@@ -419,12 +419,19 @@ export const startVirtiofsd: ServerLauncher = (o) => {
 
 /** Every server the acceptance tests compare, by the name shown in the tables. vfsd joins here.
  *  VFSD_ACCEPT_SERVERS=name,name limits a run to some of them. */
+/** vfsd itself, from this checkout's build, with the same cache mode as the peer. */
+export const startVfsd: ServerLauncher = (o) => {
+  const args = [path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
+    `--socket-path=${o.socketPath}`, `--shared-dir=${o.sharedDir}`, '--cache=auto'];
+  if (!o.announceSubmounts) args.push('--no-announce-submounts');
+  if (o.xattr) args.push('--xattr');
+  args.push(...(o.extraArgs ?? []));
+  return spawnServer('vfsd', process.execPath, args, o.socketPath);
+};
+
 export const serverLaunchers: Record<string, ServerLauncher> = {
+  vfsd: startVfsd,
   virtiofsd: startVirtiofsd,
-  // vfsd, once its vhost-user backend exists, e.g.:
-  // vfsd: (o) => spawnServer('vfsd', process.execPath, [path.join(repoRoot(), 'dist/src/cli/main.js'),
-  //   `--socket-path=${o.socketPath}`, `--shared-dir=${o.sharedDir}`, ...(o.announceSubmounts ? [] :
-  //   ['--no-announce-submounts']), ...(o.xattr ? ['--xattr'] : []), ...(o.extraArgs ?? [])], o.socketPath),
 };
 
 export function selectedServers(): [string, ServerLauncher][] {

@@ -1,8 +1,12 @@
-// st_dev -> stable DeviceId (policy/device-id.ts), from /proc/self/mountinfo. Host mounts come and
-// go while we serve, so a device we have not seen makes us read mountinfo again (once per unknown
-// device per refresh, never per request for known ones).
+// Host object -> stable DeviceId (policy/device-id.ts), from /proc/self/mountinfo and, for btrfs,
+// the object's subvolume id. Asked only where an object's st_dev differs from its parent's (mount
+// points, subvolume roots, bind-mounted files; the caller gives every other object its parent's
+// device), so mountinfo is read afresh each time: host mounts come and go while we serve, and
+// anonymous device numbers and mount ids are reused by the kernel, so a cached answer could name a
+// filesystem that is no longer there.
 import * as fs from 'node:fs';
-import { devKey, parseMountInfo, resolveDeviceIds, MountInfoEntry, DeviceId } from '../policy/device-id';
+import { C, sys } from '../native/sys';
+import { devKey, nestedDeviceId, parseMountInfo, relativeInside, resolveDeviceIds, stableDeviceId, MountInfoEntry, DeviceId } from '../policy/device-id';
 import { readFsUuid } from './fs-uuid';
 
 export interface DeviceInfo {
@@ -11,21 +15,85 @@ export interface DeviceInfo {
   fsType: string;
 }
 
+/** What identify() needs of an object: its st_dev and the id of the mount it was reached through. */
+export interface DeviceQuery {
+  devMajor: number;
+  devMinor: number;
+  mntId: number;
+}
+
+const STATX_SUBVOL = 0x8000;
+const STX_SUBVOL_OFFSET = 0xa0;
+
 export class DeviceMap {
-  private ids = new Map<string, DeviceInfo>();
+  private entries: MountInfoEntry[] = [];
+  private ids = new Map<string, DeviceId>();
+  /** fs UUIDs by `devKey source`: read once per mounted filesystem, forgotten once it is gone. */
   private uuids = new Map<string, string | undefined>();
+  private readonly statxBuf = Buffer.alloc(256);
+  private readonly linkBuf = Buffer.alloc(4096);
 
   constructor(private readonly exportRoot: string, private readonly readMountInfo: () => string = () => fs.readFileSync('/proc/self/mountinfo', 'latin1')) {
     this.refresh();
   }
 
-  /** The device's identity, or undefined when no mount shows it (e.g. a nested btrfs subvolume). */
-  lookup(major: number, minor: number): DeviceInfo | undefined {
-    const k = devKey(major, minor);
-    const hit = this.ids.get(k);
-    if (hit) return hit;
+  /**
+   * The identity of the device the object behind `fd` (an O_PATH fd) lies on.
+   * - btrfs: every subvolume has its own st_dev, and on current kernels even the mounted one's
+   *   differs from the st_dev mountinfo shows, so st_dev cannot be looked up there. The mount tells
+   *   the filesystem (UUID), statx(STATX_SUBVOL) the subvolume: `btrfs:uuid=U:subvolid=N`, the id
+   *   a mount of that subvolume gets, whether it is reached as a mount or as a plain directory, on
+   *   whichever loop device the filesystem is today.
+   * - a st_dev that mountinfo shows: that mount's id.
+   * - otherwise (a nested subvolume on a kernel without STATX_SUBVOL): named after the mount and
+   *   the object's place below its mount point.
+   */
+  identify(q: DeviceQuery, fd: number): DeviceInfo {
     this.refresh();
-    return this.ids.get(k);
+    const mount = this.entries.find((e) => e.mntId === q.mntId);
+    if (mount && mount.fsType === 'btrfs') {
+      const subvol = this.btrfsSubvol(fd);
+      if (subvol !== undefined) {
+        const id = stableDeviceId({ ...mount, superOptions: `subvolid=${subvol}` }, this.uuidOf(mount), this.exportRoot);
+        return { id, source: mount.source, fsType: mount.fsType };
+      }
+    }
+    const k = devKey(q.devMajor, q.devMinor);
+    const known = this.ids.get(k);
+    if (known) {
+      const e = this.entries.find((x) => devKey(x.major, x.minor) === k)!;
+      return { id: known, source: e.source, fsType: e.fsType };
+    }
+    if (mount) {
+      const mountId = this.ids.get(devKey(mount.major, mount.minor));
+      const rel = relativeInside(mount.mountPoint, this.pathOf(fd));
+      if (mountId && rel !== undefined) return { id: nestedDeviceId(mountId, rel), source: mount.source, fsType: mount.fsType };
+    }
+    return { id: `dev:${k}`, source: mount?.source ?? '?', fsType: mount?.fsType ?? '?' };
+  }
+
+  /** Source and fs type of the filesystem an object is on, for the log (mountinfo as last read). */
+  describe(q: DeviceQuery): { source: string; fsType: string } | undefined {
+    const k = devKey(q.devMajor, q.devMinor);
+    const e = this.entries.find((x) => devKey(x.major, x.minor) === k) ?? this.entries.find((x) => x.mntId === q.mntId);
+    return e && { source: e.source, fsType: e.fsType };
+  }
+
+  private btrfsSubvol(fd: number): bigint | undefined {
+    const r = sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_SYMLINK_NOFOLLOW, STATX_SUBVOL, this.statxBuf);
+    if (r < 0 || (this.statxBuf.readUInt32LE(0) & STATX_SUBVOL) === 0) return undefined;
+    return this.statxBuf.readBigUInt64LE(STX_SUBVOL_OFFSET);
+  }
+
+  private pathOf(fd: number): string {
+    const n = sys.readlinkat(-100, `/proc/self/fd/${fd}`, this.linkBuf);
+    return n > 0 ? this.linkBuf.subarray(0, n).toString() : '';
+  }
+
+  private uuidOf(e: MountInfoEntry): string | undefined {
+    const k = `${devKey(e.major, e.minor)} ${e.source}`;
+    if (!this.uuids.has(k)) this.uuids.set(k, readFsUuid(e.fsType, e.source));
+    return this.uuids.get(k);
   }
 
   private refresh(): void {
@@ -36,19 +104,15 @@ export class DeviceMap {
       return;
     }
     const uuidByDev = new Map<string, string>();
-    const byDev = new Map<string, MountInfoEntry>();
+    const live = new Set<string>();
     for (const e of entries) {
-      const k = devKey(e.major, e.minor);
-      byDev.set(k, e);
-      if (!this.uuids.has(k)) this.uuids.set(k, readFsUuid(e.fsType, e.source));
-      const u = this.uuids.get(k);
-      if (u) uuidByDev.set(k, u);
+      live.add(`${devKey(e.major, e.minor)} ${e.source}`);
+      const u = this.uuidOf(e);
+      if (u) uuidByDev.set(devKey(e.major, e.minor), u);
     }
-    const ids = resolveDeviceIds(entries, { exportRoot: this.exportRoot, uuidByDev });
-    this.ids.clear();
-    for (const [k, id] of ids) {
-      const e = byDev.get(k)!;
-      this.ids.set(k, { id, source: e.source, fsType: e.fsType });
-    }
+    // A filesystem gone from mountinfo may come back under the same anonymous st_dev as another.
+    for (const k of this.uuids.keys()) if (!live.has(k)) this.uuids.delete(k);
+    this.entries = entries;
+    this.ids = resolveDeviceIds(entries, { exportRoot: this.exportRoot, uuidByDev });
   }
 }

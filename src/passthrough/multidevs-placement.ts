@@ -5,7 +5,7 @@
 import { sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
 import { MultidevsPolicy, MultidevsMode } from '../policy/multidevs';
-import { nestedDeviceId, devKey } from '../policy/device-id';
+import { devKey } from '../policy/device-id';
 import type { RemapTables } from '../policy/remap';
 import type { Logger } from '../server/logger';
 import { DeviceMap } from './device-map';
@@ -27,13 +27,13 @@ export class MultidevsPlacement implements InodePolicy {
     this.devices = devices ?? new DeviceMap(exportRoot);
   }
 
-  root(st: HostStat): Placement {
-    const device = this.deviceOf(st, null, null);
+  root(st: HostStat, fd: number): Placement {
+    const device = this.deviceOf(st, null, fd);
     return { clientIno: st.ino, device, visibleDevice: device };
   }
 
   classify(st: HostStat, parent: Inode, fd: number, name: Uint8Array | null, announced: boolean): Placement | number {
-    const device = this.deviceOf(st, parent, name);
+    const device = this.deviceOf(st, parent, fd);
     const visibleDevice = announced ? device : parent.visibleDevice;
     if (device === visibleDevice && typeof st.ino === 'number' && st.ino < 2 ** 53) {
       // Fast path for the common case: nothing to decide, no bigint.
@@ -57,17 +57,17 @@ export class MultidevsPlacement implements InodePolicy {
     return d.action === 'forbid' ? ino : toIno(d.ino);
   }
 
-  private deviceOf(st: HostStat, parent: Inode | null, name: Uint8Array | null): string {
-    const info = this.devices.lookup(st.devMajor, st.devMinor);
-    if (info) return info.id;
-    // A device no mount shows: a btrfs subvolume reached as a directory of a mounted one. It is
-    // named after its parent's device and its place there, which survives restarts and remounts.
-    if (parent && name) return nestedDeviceId(parent.device, Buffer.from(name).toString('latin1'));
-    return `dev:${devKey(st.devMajor, st.devMinor)}`;
+  private deviceOf(st: HostStat, parent: Inode | null, fd: number): string {
+    // The same st_dev as its parent: the same device (the parent is pinned by its fd, so its st_dev
+    // cannot have been handed to another filesystem meanwhile). Only where st_dev changes (a mount
+    // point, a btrfs subvolume, a bind-mounted file) is the device identified anew: an identity
+    // derived per object (from its name, say) would give one object two numbers through two paths.
+    if (parent && parent.devMajor === st.devMajor && parent.devMinor === st.devMinor) return parent.device;
+    return this.devices.identify(st, fd).id;
   }
 
   private describe(st: HostStat) {
-    const info = this.devices.lookup(st.devMajor, st.devMinor);
+    const info = this.devices.describe(st);
     return { label: devKey(st.devMajor, st.devMinor), source: info?.source ?? '?', fsType: info?.fsType ?? '?' };
   }
 

@@ -7,6 +7,7 @@
         "native/sys_files.cc",
         "native/sys_xattr.cc",
         "native/sys_creds.cc",
+        "native/sys_process.cc",
         "native/fuse_dev.cc",
         "native/vhost_user.cc",
         "native/vhost_device_control.cc",

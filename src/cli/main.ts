@@ -11,6 +11,7 @@ import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
 import { ShareStateKeeper } from './share-state';
+import { raiseNofile } from './rlimit';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
 import * as path from 'node:path';
 
@@ -45,6 +46,7 @@ export function main(argv: string[]): void {
 
   const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
   checkSharedDir(cfg.sharedDir!);
+  raiseNofile(cfg.rlimitNofile, log);
   log.info('starting', { config: effective(cfg) });
   if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
 

@@ -28,6 +28,10 @@ export function raiseNofile(requested: number | null, log: Logger): void {
   if (r < 0 && hard !== -1 && hard < want) r = sys.setrlimit(C.RLIMIT_NOFILE, hard, hard);
   const now = sys.getrlimit(C.RLIMIT_NOFILE);
   const got = typeof now === 'number' ? soft : now[0];
-  if (got < want && got !== -1) log.warn('could not raise the open-file limit as far as wanted', { wanted: want, have: got });
+  if (got < want && got !== -1) {
+    // Only worth a warning when the operator asked for the number; the default is best effort.
+    const say = requested === null ? log.info : log.warn;
+    say('could not raise the open-file limit as far as wanted', { wanted: want, have: got });
+  }
   else log.debug('open-file limit raised', { nofile: got });
 }

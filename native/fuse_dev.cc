@@ -142,7 +142,7 @@ std::string EscapeOpt(const std::string& s) {
 
 // Runs fusermount3 with args; commFd (or -1) is handed down as _FUSE_COMMFD. Returns the pid or
 // -errno. The child end of the socketpair is close-on-exec in every other child Node may spawn;
-// the dup2 onto itself is glibc's documented way to clear FD_CLOEXEC in just this one.
+// a dup2 onto itself is POSIX's (and glibc's) way to clear FD_CLOEXEC in just this one.
 pid_t SpawnFusermount(const std::vector<std::string>& args, int commFd) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>("fusermount3"));
@@ -161,6 +161,11 @@ pid_t SpawnFusermount(const std::vector<std::string>& args, int commFd) {
   int r = posix_spawn_file_actions_init(&fa);
   if (r != 0) return -r;
   if (commFd >= 0) r = posix_spawn_file_actions_adddup2(&fa, commFd, commFd);
+  // Node may hold its stdio fds close-on-exec (it does for socket stdio in a child process):
+  // hand them down explicitly, or fusermount3's reason for refusing is lost with its stderr.
+  for (int fd = 0; fd <= 2 && r == 0; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) r = posix_spawn_file_actions_adddup2(&fa, fd, fd);
+  }
   pid_t pid = -1;
   if (r == 0) r = posix_spawnp(&pid, "fusermount3", &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);

@@ -40,7 +40,10 @@ function startChild(t: { comment(...m: string[]): void }, base: string, mnt: str
       'mount --bind "$1/fuse" /dev/fuse; shift; exec "$@"',
       'sh', dev, process.execPath, childScript, mnt];
   }
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Through `env -i`: tap instruments every child it sees spawned (it adds its NODE_OPTIONS back
+  // even to an explicit env), and its instrumented child, running as nobody, never exits.
+  const plainPath = `PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+  const proc = spawn('env', ['-i', plainPath, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const lines: string[] = [];

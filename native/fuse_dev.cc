@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -328,7 +329,12 @@ class PendingTable {
       if (old > kIndexMask) return kNoToken;  // a million requests in flight: refuse the next
       size_t grown = old ? old * 2 : 256;
       if (grown > kIndexMask + 1) grown = kIndexMask + 1;
-      slots_.resize(grown);
+      try {
+        slots_.resize(grown);
+        free_.reserve(grown);
+      } catch (const std::bad_alloc&) {
+        return kNoToken;
+      }
       for (size_t i = grown; i > old; --i) free_.push_back(static_cast<uint32_t>(i - 1));
     }
     uint32_t index = free_.back();
@@ -412,7 +418,13 @@ class ScopedDropFsetid {
 // Short reads are answered short (FUSE's EOF); an error before any byte is answered as the error.
 int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
             std::vector<uint8_t>* scratch) {
-  if (scratch->size() < sizeof(OutHeader) + size) scratch->resize(sizeof(OutHeader) + size);
+  if (scratch->size() < sizeof(OutHeader) + size) {
+    try {
+      scratch->resize(sizeof(OutHeader) + size);
+    } catch (const std::bad_alloc&) {
+      return Answer(devFd, unique, -ENOMEM, nullptr, 0);
+    }
+  }
   uint8_t* data = scratch->data() + sizeof(OutHeader);
   size_t got = 0;
   int error = 0;
@@ -591,7 +603,10 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         endError = e;
         break;
       }
-      if (static_cast<size_t>(n) < kInHeaderSize) continue;  // the kernel never sends this
+      if (static_cast<size_t>(n) < kInHeaderSize) {  // the kernel never does this
+        endError = EIO;
+        break;
+      }
       uint32_t opcode;
       uint64_t unique;
       memcpy(&opcode, inbox_ + used + 4, sizeof opcode);
@@ -642,9 +657,15 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   void SaveUnansweredWrites() {
     for (uint32_t token : batchTokens_) {
       PendingTable::Slot* s = pending_.Find(token);
-      if (!s || !s->data || !s->saved.empty()) continue;
-      s->saved.assign(s->data, s->data + s->dataLen);
-      s->data = s->saved.data();
+      if (!s || !s->data || !s->saved.empty() || s->dataLen == 0) continue;
+      try {
+        s->saved.assign(s->data, s->data + s->dataLen);
+        s->data = s->saved.data();
+      } catch (const std::bad_alloc&) {
+        // Cannot keep the bytes: fail the WRITE now rather than write garbage later.
+        Answer(fd_, s->unique, -ENOMEM, nullptr, 0);
+        pending_.Release(token);
+      }
     }
     batchTokens_.clear();
   }

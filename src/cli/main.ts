@@ -62,6 +62,7 @@ export function main(argv: string[]): void {
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
   }, cfg.mount !== null, placement);
+  placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
   keeper.watch();
 
   // Threads inherit the credentials of the thread that creates them. libuv starts its pool on

@@ -20,25 +20,19 @@ export interface SetattrIn {
   mode: number; uid: number; gid: number;
 }
 
-function live(fs: PassthroughFs, nodeid: number): Inode | number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
-  return inode.forbidden ? -Errno.ENODEV : inode;
-}
-
 function statOf(fs: PassthroughFs, inode: Inode): HostStat | number {
   return fs.withFd(inode, (fd) => statFd(fd));
 }
 
 export function getattr(fs: PassthroughFs, nodeid: number): WireAttr | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const st = statOf(fs, inode);
   return typeof st === 'number' ? st : fs.attrOf(st, inode);
 }
 
 export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAttr | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const h = a.valid & FATTR.FH ? fs.handles.file(a.fh) : undefined;
   if (a.valid & FATTR.FH && !h) return -Errno.EBADF;
@@ -82,7 +76,7 @@ function timeArg(valid: number, setBit: number, nowBit: number, sec: number, nse
 }
 
 export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   if (!isSymlink(inode.mode)) return -Errno.EINVAL;
   return fs.withFd(inode, (fd) => sys.readlinkat(fd, '', out));
@@ -90,20 +84,20 @@ export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number
 
 /** [bsize, blocks, bfree, bavail, files, ffree, namelen, frsize] of the inode's filesystem. */
 export function statfs(fs: PassthroughFs, nodeid: number, out: Float64Array): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   return fs.withFd(inode, (fd) => sys.fstatfs(fd, out));
 }
 
 export function access(fs: PassthroughFs, nodeid: number, mask: number): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   // AT_EACCESS: checked with the caller's (fs) ids we switched to, not the daemon's real ones.
   return fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), mask, C.AT_EACCESS));
 }
 
 export function statx(fs: PassthroughFs, nodeid: number): { st: HostStat; inode: Inode } | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const st = statOf(fs, inode);
   return typeof st === 'number' ? st : { st, inode };

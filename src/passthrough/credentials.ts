@@ -33,6 +33,14 @@ export class Credentials {
   become(uid: number, gid: number, pid: number): number {
     if (!this.enabled) return 0;
     if (uid === UNMAPPED || gid === UNMAPPED) return -Errno.EPERM;
+    // Root asking as root: the daemon's own credentials already decide exactly as the caller's
+    // would (root's capabilities bypass the permission checks where groups would matter, and new
+    // files get owner 0:0 either way), so the switch and its undo — ten syscalls, each replacing
+    // the thread's cred struct — are skipped.
+    if (uid === 0 && gid === 0) {
+      this.reset();
+      return 0;
+    }
     const groups = this.groupsFromPid ? this.groupsOf(pid) : EMPTY;
     const key = groups.join(',');
     if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;

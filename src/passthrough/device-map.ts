@@ -26,6 +26,9 @@ const STATX_SUBVOL = 0x8000;
 const STX_SUBVOL_OFFSET = 0xa0;
 
 export class DeviceMap {
+  /** runs fn with the daemon's credentials (set by the owner of the per-thread credentials) */
+  asDaemon: <T>(fn: () => T) => T = (fn) => fn();
+
   private entries: MountInfoEntry[] = [];
   private ids = new Map<string, DeviceId>();
   /** fs UUIDs by `devKey source`: read once per mounted filesystem, forgotten once it is gone. */
@@ -92,7 +95,9 @@ export class DeviceMap {
 
   private uuidOf(e: MountInfoEntry): string | undefined {
     const k = `${devKey(e.major, e.minor)} ${e.source}`;
-    if (!this.uuids.has(k)) this.uuids.set(k, readFsUuid(e.fsType, e.source));
+    // Reading a superblock needs the daemon's own credentials, whoever's request we serve: the
+    // identity of a device must never depend on which client happened to look it up first.
+    if (!this.uuids.has(k)) this.uuids.set(k, this.asDaemon(() => readFsUuid(e.fsType, e.source)));
     return this.uuids.get(k);
   }
 

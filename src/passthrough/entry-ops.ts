@@ -11,13 +11,6 @@ import { openFileHandle, OpenResult } from './file-ops';
 
 const PATH_MAX = 4096;
 
-function parentOf(fs: PassthroughFs, nodeid: number): Inode | number {
-  const p = fs.inode(nodeid);
-  if (!p) return -Errno.ENOENT;
-  if (p.forbidden) return -Errno.ENODEV;
-  return p;
-}
-
 /** Looks `name` up in `parent` and answers with its entry. */
 function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | number {
   const r = fs.lookupChild(parent, name);
@@ -26,7 +19,7 @@ function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | nu
 }
 
 export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): Entry | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkName(name);
   if (bad < 0) return bad;
@@ -35,7 +28,7 @@ export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): E
 
 /** Runs `make(parentFd)` as the creating syscall, then looks the new name up. */
 function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number): Entry | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
@@ -63,7 +56,6 @@ export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, t
 export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
   // following the /proc/self/fd magic link reaches the same inode without it.
   return createThen(fs, newParentId, newName, (pfd) =>
@@ -91,7 +83,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
 }
 
 export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number): CreateResult | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
@@ -103,7 +95,7 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
 }
 
 export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY)) | C.O_TMPFILE | C.O_CLOEXEC);
   const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));

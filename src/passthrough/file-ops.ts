@@ -42,7 +42,6 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
 export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;

@@ -19,8 +19,6 @@ export const inodeKey = (s: InodeKeyParts) => `${s.mntId}:${s.devMajor}:${s.devM
 export class Inode {
   /** lookups the client holds; FORGET subtracts, saturating at 0 */
   nlookup = 0;
-  /** ENODEV for every operation (multidevs forbid) */
-  forbidden = false;
 
   constructor(
     readonly nodeid: number,

@@ -19,7 +19,7 @@ const toIno = (v: bigint): InoValue => (v <= BigInt(Number.MAX_SAFE_INTEGER) ? N
 
 export class MultidevsPlacement implements InodePolicy {
   private readonly policy: MultidevsPolicy;
-  private readonly devices: DeviceMap;
+  readonly devices: DeviceMap;
   private readonly linkBuf = Buffer.alloc(4096);
 
   constructor(mode: MultidevsMode, tables: RemapTables | undefined, exportRoot: string, private readonly log: Logger, devices?: DeviceMap) {

@@ -7,7 +7,7 @@ import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
-import { HostStat, isDir, statFd } from './host-stat';
+import { HostStat, isDir, statAt, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
@@ -77,6 +77,11 @@ export class PassthroughFs {
     return this.inodes.get(nodeid);
   }
 
+  /** The inode, or -ENOENT for a node id we never issued or that was forgotten. */
+  known(nodeid: number): Inode | number {
+    return this.inodes.get(nodeid) ?? -Errno.ENOENT;
+  }
+
   /**
    * Runs fn with an fd that refers to the inode (O_PATH). Inodes kept as file handles are opened
    * for the call (open_by_handle_at needs CAP_DAC_READ_SEARCH, so with the daemon's credentials)
@@ -121,6 +126,19 @@ export class PassthroughFs {
     // only asks for on NFS-style reconnects.
     if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
     return this.withFd(parent, (pfd) => {
+      // Fast path for an object we already hold: a statx by name is enough, because the inode
+      // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
+      // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
+      // compare handles.
+      const seen = statAt(pfd, name);
+      if (typeof seen === 'number') return seen;
+      if (seen.mask & C.STATX_MNT_ID) {
+        const known = this.inodes.findByKey(inodeKey(seen));
+        if (known && known.fd >= 0) {
+          known.nlookup++;
+          return { inode: known, st: seen };
+        }
+      }
       const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
       if (fd < 0) return fd;
       return this.adopt(fd, parent, name);

@@ -63,6 +63,7 @@ export function main(argv: string[]): void {
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
+  keeper.asDaemon = (fn) => pfs.creds.privileged(fn);
   keeper.watch();
 
   // Threads inherit the credentials of the thread that creates them. libuv starts its pool on
@@ -87,6 +88,7 @@ export function main(argv: string[]): void {
     if (stopping) return;
     stopping = true;
     log.info('stopping', { signal: sig });
+    pfs.creds.reset();
     stop();
   };
   process.on('SIGINT', () => onSignal('SIGINT'));

@@ -16,6 +16,9 @@ export class ShareStateKeeper {
   private savedGeneration: number;
   private watcher: NodeJS.Timeout | null = null;
 
+  /** runs fn with the daemon's own credentials (the JS thread may be serving as a client) */
+  asDaemon: <T>(fn: () => T) => T = (fn) => fn();
+
   constructor(stateDir: string | null, backupDir: string | null, private readonly log: Logger) {
     if (!stateDir) {
       this.store = null;
@@ -44,7 +47,7 @@ export class ShareStateKeeper {
     const g = this.state.deviceRegistry.generation;
     if (!this.store || g === this.savedGeneration) return;
     try {
-      this.store.checkpoint(this.state);
+      this.asDaemon(() => this.store!.checkpoint(this.state));
       this.savedGeneration = g;
     } catch (e) {
       this.log.warn(`state: checkpoint failed: ${(e as Error).message}`);
@@ -56,7 +59,8 @@ export class ShareStateKeeper {
     if (this.watcher) clearInterval(this.watcher);
     if (!this.store) return;
     try {
-      const r = this.store.save(this.state);
+      const store = this.store;
+      const r = this.asDaemon(() => store.save(this.state));
       this.log.info('state saved', { primary: r.primary, backup: r.backup });
     } catch (e) {
       this.log.error((e as Error).message);

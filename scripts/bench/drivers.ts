@@ -1,7 +1,7 @@
 // The two load generators: our C metadata driver (meta.c, compiled at bench time) and fio.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runOk } from './proc';
+import { run, runOk } from './proc';
 import { repoRoot } from './systems';
 
 const META_TIMEOUT_MS = 300_000;
@@ -29,9 +29,15 @@ export interface FioResult { bwMiBs: number; iops: number; seconds: number }
  * aggregate of all jobs (group_reporting) for the direction that moved data.
  */
 export async function fio(args: string[]): Promise<FioResult> {
-  const out = await runOk('fio', [
+  const r = await run('fio', [
     '--name=bench', '--ioengine=psync', '--direct=0', '--group_reporting', '--output-format=json', ...args,
   ], { timeoutMs: FIO_TIMEOUT_MS });
+  if (r.code !== 0) {
+    // With JSON output fio reports a job's failure as `fio: ... error=...` lines on stdout.
+    const why = [...r.stdout.split('\n').filter((l) => l.startsWith('fio:')), r.stderr.trim()].filter(Boolean);
+    throw new Error(`fio ${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}: ${[...new Set(why)].join(' | ').slice(0, 300) || '(no message)'}`);
+  }
+  const out = r.stdout;
   // fio may print notices before the JSON document.
   const doc = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<Record<string, { bw_bytes: number; iops: number; runtime: number; io_bytes: number }>> };
   const job = doc.jobs[0];

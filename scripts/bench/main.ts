@@ -10,7 +10,7 @@ import { allSystems, repoRoot, System, NOFILE, vfsd } from './systems';
 import { allWorkloads, prepareData, Workload, Ctx } from './workloads';
 import { buildMeta, fioVersion, rmrf } from './drivers';
 import { installSignalCleanup, cleanupAll, onCleanup, isInterrupted, forceUnmount, run, runOk } from './proc';
-import { Row, SystemInfo, MemoryResult, median, ratio, table, targets, targetText, memoryText, profileText } from './report';
+import { Row, SystemInfo, MemoryResult, median, ratio, targets, render, BenchJson } from './report';
 import { measureMemory, MemoryPlan } from './memory';
 import { profileStat, ProfileResult } from './profile';
 
@@ -90,6 +90,10 @@ async function main(): Promise<number> {
   }
   if (o.help) {
     process.stdout.write(USAGE);
+    return 0;
+  }
+  if (o.report) {
+    process.stdout.write(render(JSON.parse(fs.readFileSync(o.report, 'utf8')) as BenchJson));
     return 0;
   }
   if (process.geteuid?.() !== 0) {
@@ -200,27 +204,7 @@ async function main(): Promise<number> {
   const tg = targets(rowList, memory, sysInfo);
   const duration = (Date.now() - started) / 1000;
 
-  const out: string[] = [];
-  out.push(`vfsd bench ${new Date().toISOString()}  ${o.quick ? 'QUICK ' : ''}reps=${o.reps} files=${o.sizes.files} data=${o.sizes.dataMiB} MiB rand<=${o.sizes.randSeconds} s  ` +
-    `${mach.cpus} cpus, kernel ${mach.kernel}, load ${(mach.loadavgStart as number[]).map((x) => x.toFixed(1)).join('/')}`);
-  out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
-  out.push('');
-  out.push(table(rowList, sysInfo));
-  out.push('');
-  for (const s of sysInfo) {
-    if (s.status !== 'ok') out.push(`  ${s.label}: ${s.status === 'failed' ? 'FAILED' : ''} ${s.reason}`);
-    else if (s.id.startsWith('vfsd')) out.push(`  ${s.label}: startup median ${median(s.startupMs)?.toFixed(0)} ms, ${JSON.stringify(s.notes)}`);
-  }
-  if (memory.length) out.push('', 'memory and startup:', memoryText(memory));
-  out.push('', 'issue 5 targets:', targetText(tg));
-  if (profile && 'top' in profile) {
-    out.push('', `vfsd --cpu-prof, ${profile.workload}, ${profile.files} files, ${profile.statOpsPerSec.toFixed(0)} stat/s; ` +
-      `busy ${profile.busyMs.toFixed(0)} ms, idle ${profile.idleMs.toFixed(0)} ms; top self time:`, profileText(profile.top.slice(0, 15)));
-  } else if (profile) out.push('', `profile failed: ${profile.error}`);
-  out.push('', `total ${duration.toFixed(0)} s`);
-  process.stdout.write(out.join('\n') + '\n');
-
-  const json = {
+  const json: BenchJson = {
     version: 1,
     timestamp: new Date().toISOString(),
     durationSec: duration,
@@ -239,6 +223,7 @@ async function main(): Promise<number> {
     targets: tg,
     profile,
   };
+  process.stdout.write(render(json));
   const file = o.out ?? path.join(repoRoot(), 'bench-results', 'latest.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(json, null, 2) + '\n');

@@ -11,6 +11,7 @@ export interface BenchOptions {
   systems: string[] | null;
   workloads: string[] | null;
   out: string | null;
+  report: string | null;
   help: boolean;
 }
 
@@ -26,6 +27,7 @@ export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/ben
   --systems a,b      only these system ids (native is always kept as the baseline)
   --workloads a,b    only these rows: create stat openclose readdir unlink seqread seqwrite randread randread4j
   --out FILE         JSON output (default bench-results/latest.json)
+  --report FILE      print the tables of an earlier run's JSON (no run, no root needed)
 `;
 
 function int(flag: string, v: string | undefined, min: number): number {
@@ -37,8 +39,8 @@ function int(flag: string, v: string | undefined, min: number): number {
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = quick
-    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, help: false }
-    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, help: false };
+    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false }
+    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -54,6 +56,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--systems': o.systems = (next() ?? '').split(',').filter(Boolean); break;
       case '--workloads': o.workloads = (next() ?? '').split(',').filter(Boolean); break;
       case '--out': o.out = next() ?? null; break;
+      case '--report': o.report = next() ?? null; break;
       case '-h': case '--help': o.help = true; break;
       default: throw new Error(`unknown option ${a}`);
     }

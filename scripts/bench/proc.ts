@@ -55,7 +55,8 @@ export async function runOk(cmd: string, args: string[], opts: { timeoutMs?: num
   const r = await run(cmd, args, opts);
   if (r.code !== 0) {
     const why = r.timedOut ? `timed out after ${opts.timeoutMs} ms` : `exit ${r.code ?? r.signal}`;
-    throw new Error(`${cmd} ${args.join(' ')}: ${why}: ${r.stderr.trim().slice(-400)}`);
+    // The cause first: callers shorten messages, and the command line is long.
+    throw new Error(`${why}: ${r.stderr.trim().slice(-300) || '(no stderr)'} [${cmd} ${args.join(' ')}]`);
   }
   return r.stdout;
 }

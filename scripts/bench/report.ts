@@ -153,3 +153,48 @@ export function memoryText(mem: MemoryResult[]): string {
 export function profileText(p: ProfileEntry[]): string {
   return p.map((e) => `  ${e.selfPct.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.fn}  ${e.where}`).join('\n');
 }
+
+/** What bench-results/latest.json holds; render() prints it (a run's output, or --report). */
+export interface BenchJson {
+  version: 1;
+  timestamp: string;
+  durationSec: number;
+  quick: boolean;
+  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; memFiles: number };
+  machine: Record<string, unknown>;
+  method: string[];
+  systems: SystemInfo[];
+  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null }> }>;
+  memory: MemoryResult[];
+  targets: Target[];
+  profile: ({ workload: string; files: number; statOpsPerSec: number; busyMs: number; idleMs: number; top: ProfileEntry[] }) | { error: string } | null;
+}
+
+export function render(j: BenchJson): string {
+  const o = j.options;
+  const m = j.machine;
+  const load = (m.loadavgStart as number[] | undefined)?.map((x) => x.toFixed(1)).join('/') ?? '?';
+  const out: string[] = [];
+  out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s  ` +
+    `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
+  out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
+  out.push('', table(j.rows, j.systems), '');
+  for (const r of j.rows) {
+    for (const [id, c] of Object.entries(r.cells)) {
+      if (c.errors.length) out.push(`  ${r.id}/${id}: ${c.errors.length} of ${c.errors.length + c.samples.length} failed: ${c.errors[0].slice(0, 200)}`);
+    }
+  }
+  for (const s of j.systems) {
+    if (s.status !== 'ok') out.push(`  ${s.label}: ${s.status === 'failed' ? 'FAILED ' : ''}${s.reason}`);
+    else if (s.id.startsWith('vfsd')) out.push(`  ${s.label}: startup median ${median(s.startupMs)?.toFixed(0)} ms, ${JSON.stringify(s.notes)}`);
+  }
+  if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
+  out.push('', 'issue 5 targets:', targetText(j.targets));
+  const p = j.profile;
+  if (p && 'top' in p) {
+    out.push('', `vfsd --cpu-prof, ${p.workload}, ${p.files} files, ${p.statOpsPerSec.toFixed(0)} stat/s; ` +
+      `busy ${p.busyMs.toFixed(0)} ms, idle ${p.idleMs.toFixed(0)} ms; top self time:`, profileText(p.top.slice(0, 15)));
+  } else if (p) out.push('', `profile failed: ${p.error}`);
+  out.push('', `total ${j.durationSec.toFixed(0)} s`);
+  return out.join('\n') + '\n';
+}

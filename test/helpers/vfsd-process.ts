@@ -126,7 +126,10 @@ export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<V
     stopping = (async () => {
       if (!exited) {
         child!.kill('SIGTERM');
-        const killed = await Promise.race([exitPromise.then(() => false), sleep(15000).then(() => true)]);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 15000); });
+        const killed = await Promise.race([exitPromise.then(() => false), late]);
+        clearTimeout(timer);
         if (killed) {
           child!.kill('SIGKILL');
           await exitPromise;

@@ -18,6 +18,7 @@ EXPORT
   --posix-lock / --no-posix-lock, --flock / --no-flock
                             POSIX record locks and flock() shared with the host (default: on)
   --no-passthrough          do not use FUSE passthrough on /dev/fuse
+  --no-readdirplus          list directories with plain READDIR (no attributes per entry)
 
 SUBMOUNTS AND DEVICES
   --announce-submounts      show each host mount as its own filesystem in the guest (default)

@@ -32,6 +32,8 @@ export interface Config {
   passthrough: boolean;
   posixLock: boolean;
   flock: boolean;
+  /** offer READDIRPLUS (entries with attributes) to the kernel; off: plain READDIR only */
+  readdirplus: boolean;
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -47,7 +49,7 @@ export function defaultConfig(): Config {
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
-    passthrough: true, posixLock: true, flock: true,
+    passthrough: true, posixLock: true, flock: true, readdirplus: true,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -123,7 +125,7 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '--allow-direct-io': (c) => { c.ignored.push('--allow-direct-io'); },
   '--allow-mmap': (c) => { c.ignored.push('--allow-mmap'); },
   '--writeback': (c) => { c.ignored.push('--writeback'); },
-  '--no-readdirplus': (c) => { c.ignored.push('--no-readdirplus'); },
+  '--no-readdirplus': (c) => { c.readdirplus = false; },
   '--preserve-noatime': (c) => { c.ignored.push('--preserve-noatime'); },
   '--print-capabilities-json': (c) => { c.printCapabilities = true; },
 };
@@ -149,7 +151,9 @@ function applyDashO(c: Config, list: string): void {
       case 'no_flock': c.flock = false; break;
       case 'sandbox': c.sandbox = oneOf('-o sandbox', value, SANDBOX); break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
-      case 'writeback': case 'no_writeback': case 'readdirplus': case 'no_readdirplus':
+      case 'readdirplus': c.readdirplus = true; break;
+      case 'no_readdirplus': c.readdirplus = false; break;
+      case 'writeback': case 'no_writeback':
       case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'allow_direct_io':
       case 'no_allow_direct_io': case 'xattrmap': case 'modcaps': case 'norace':
         c.ignored.push(`-o ${item}`); break;

@@ -4,6 +4,7 @@ import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../server/logger';
 import type { Config } from './options';
+import { opName } from '../protocol';
 
 /** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
 const MAX_WRITE = 1024 * 1024;
@@ -19,6 +20,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     readOnly: cfg.readOnly, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
+    readdirplus: cfg.readdirplus,
   }, log);
   // Backing files are registered only once INIT said passthrough is on.
   fs.backing = null;
@@ -28,7 +30,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   t.onClose(() => {
     server.stop();
     t.close();
-    log.info('unmounted', { mount: mnt });
+    log.info('unmounted', { mount: mnt, requests: requestCounts(server) });
     onEnd(0);
   });
   server.start();
@@ -43,4 +45,11 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
       onEnd(0);
     }
   };
+}
+
+/** What the kernel asked for during the session, by opcode name (logged at the end). */
+function requestCounts(server: FuseServer): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [op, n] of server.counts) out[opName(op)] = n;
+  return out;
 }

@@ -23,6 +23,23 @@ export interface OpenResult {
  *  following a symlink are never wanted on the host side. */
 const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW;
 
+/**
+ * How an inode's open handles do their I/O under FUSE passthrough. The kernel keeps ONE backing
+ * file per inode: every open of an inode that has one must answer FOPEN_PASSTHROUGH with that same
+ * backing id, and a passthrough open is refused while cached (non-passthrough) opens exist: either
+ * mistake fails the client's open() with EIO. (The kernel opens its own backing file per client
+ * open, with the client's flags, so sharing one id between read-only and writable handles is fine.)
+ */
+interface IoMode {
+  backingId: number;
+  /** open handles using backingId */
+  passthrough: number;
+  /** open handles doing cached I/O through the server */
+  cached: number;
+}
+const ioModes = new WeakMap<Inode, IoMode>();
+const cachedHandles = new WeakSet<FileHandle>();
+
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
   const h: FileHandle = { kind: 'file', fd, inode, flags, backingId: -1, lockFds: null };
   const fh = fs.handles.add(h);
@@ -30,13 +47,34 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= FOPEN_DIRECT_IO;
   else if (fs.config.cache === 'always') openFlags |= FOPEN_KEEP_CACHE;
   if (fs.backing && !(openFlags & FOPEN_DIRECT_IO)) {
-    const id = fs.backing.open(fd);
-    if (id >= 0) {
-      h.backingId = id;
+    let m = ioModes.get(inode);
+    if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
+    if (m.passthrough === 0 && m.cached === 0) {
+      const id = fs.backing.open(fd);
+      if (id >= 0) m.backingId = id;
+    }
+    if (m.backingId >= 0 && m.cached === 0) {
+      m.passthrough++;
+      h.backingId = m.backingId;
       openFlags |= FOPEN_PASSTHROUGH;
+    } else {
+      m.cached++;
+      cachedHandles.add(h);
     }
   }
   return { fh, openFlags, backingId: h.backingId };
+}
+
+/** The handle no longer counts for its inode's I/O mode; the last passthrough one closes the id. */
+function endIoMode(fs: PassthroughFs, h: FileHandle): void {
+  const m = ioModes.get(h.inode);
+  if (!m) return;
+  if (cachedHandles.delete(h)) m.cached--;
+  else if (h.backingId >= 0 && --m.passthrough === 0) {
+    fs.backing?.close(m.backingId);
+    m.backingId = -1;
+  }
+  if (m.passthrough === 0 && m.cached === 0) ioModes.delete(h.inode);
 }
 
 export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
@@ -72,7 +110,7 @@ export function release(fs: PassthroughFs, fh: number): number {
   const h = fs.handles.remove(fh);
   if (!h || h.kind !== 'file') return -Errno.EBADF;
   releaseLockFds(h, null);
-  if (h.backingId >= 0 && fs.backing) fs.backing.close(h.backingId);
+  endIoMode(fs, h);
   return sys.close(h.fd);
 }
 

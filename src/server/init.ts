@@ -11,14 +11,17 @@ export interface ServerWants {
   /** FUSE passthrough: only when the transport can register backing files (root on /dev/fuse) */
   passthrough: boolean;
   cacheAlways: boolean;
+  /** false: never offer READDIRPLUS, so the kernel lists directories with plain READDIR */
+  readdirplus?: boolean;
 }
 
 export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
-  let flags = F.ASYNC_READ | F.ATOMIC_O_TRUNC | F.BIG_WRITES | F.AUTO_INVAL_DATA | F.DO_READDIRPLUS |
-    F.READDIRPLUS_AUTO | F.ASYNC_DIO | F.PARALLEL_DIROPS | F.MAX_PAGES | F.SETXATTR_EXT | F.INIT_EXT;
+  let flags = F.ASYNC_READ | F.ATOMIC_O_TRUNC | F.BIG_WRITES | F.AUTO_INVAL_DATA |
+    F.ASYNC_DIO | F.PARALLEL_DIROPS | F.MAX_PAGES | F.SETXATTR_EXT | F.INIT_EXT;
+  if (w.readdirplus !== false) flags |= F.DO_READDIRPLUS | F.READDIRPLUS_AUTO;
   if (w.posixLocks) flags |= F.POSIX_LOCKS;
   if (w.flock) flags |= F.FLOCK_LOCKS;
   if (w.announceSubmounts) flags |= F.SUBMOUNTS;

@@ -1,0 +1,168 @@
+// Runs the real `vfsd` command as a child process on a fresh temporary export and mount point, the
+// way a user would, so integration tests see exactly what the CLI does. Because the server lives
+// in another process, the test process may use synchronous fs calls on the mount freely.
+//
+//   const v = await startVfsd(t, { args: ['--xattr'], prepare: (src) => fs.writeFileSync(...) });
+//   ... v.src (host side), v.mnt (through vfsd) ...
+//   await v.stop();           // SIGTERM, wait for exit; unmounts by force if vfsd did not
+//
+// startVfsd registers stop() and the removal of the temp tree as t.teardown, so a failing test
+// never leaves a mount or a process behind.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { C, sys } from '../../src/native/sys';
+
+/** dist/test/helpers/vfsd-process.js -> dist/src/cli/main.js */
+export const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+export interface StartOptions {
+  /** extra command-line arguments after --shared-dir SRC --mount MNT */
+  args?: string[];
+  /** fills the export before vfsd starts (host side, as root) */
+  prepare?: (src: string) => void;
+  /** export this directory instead of a fresh one (it is not removed at teardown) */
+  sharedDir?: string;
+  /** milliseconds to wait for the mount to appear */
+  timeoutMs?: number;
+}
+
+export interface VfsdProcess {
+  /** temp directory holding src/ and mnt/ (mode 0755 so other uids can reach both) */
+  base: string;
+  /** the export, as the host sees it */
+  src: string;
+  /** the vfsd mount point */
+  mnt: string;
+  child: ChildProcess;
+  /** everything vfsd wrote to stdout and stderr so far */
+  log(): string;
+  /** the exit code once it exited (null while running or if killed by a signal) */
+  exitCode(): number | null;
+  /** SIGTERM, wait for the exit (SIGKILL after a while), force-unmount if still mounted.
+   *  Resolves to the exit code (null if it had to be killed). Idempotent. */
+  stop(): Promise<number | null>;
+}
+
+interface Teardown {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+/** Fresh temp dir under /tmp, traversable by every uid (tests run children as other users). */
+export function tempBase(prefix = 'vfsd-it-'): string {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(base, 0o755);
+  return base;
+}
+
+/** Is something mounted exactly at `dir` (as this process sees it)? */
+export function isMounted(dir: string): boolean {
+  const want = path.resolve(dir);
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => unescapeMount(l.split(' ')[4] ?? '') === want);
+}
+
+/** The mountinfo line of the mount at `dir`, or null. */
+export function mountLine(dir: string): string | null {
+  const want = path.resolve(dir);
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => unescapeMount(l.split(' ')[4] ?? '') === want) ?? null;
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Unmounts everything at or below `dir`, deepest first (lazy: a busy mount still goes away). */
+export function unmountTree(dir: string): void {
+  const root = path.resolve(dir);
+  const points = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => unescapeMount(l.split(' ')[4] ?? ''))
+    .filter((p) => p === root || p.startsWith(root + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) sys.umount2(p, C.MNT_DETACH);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<VfsdProcess> {
+  const base = tempBase();
+  const src = opts.sharedDir ?? path.join(base, 'src');
+  const mnt = path.join(base, 'mnt');
+  if (!opts.sharedDir) {
+    fs.mkdirSync(src);
+    fs.chmodSync(src, 0o755);
+  }
+  fs.mkdirSync(mnt);
+  let out = '';
+  let code: number | null = null;
+  let exited = false;
+  let child: ChildProcess | null = null;
+  let stopping: Promise<number | null> | null = null;
+
+  const cleanup = async () => {
+    if (child) await stop();
+    unmountTree(mnt);
+    if (!opts.sharedDir) unmountTree(src);
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  t.teardown(cleanup);
+
+  opts.prepare?.(src);
+  child = spawn(process.execPath, [CLI, '--shared-dir', src, '--mount', mnt, ...(opts.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exitPromise = new Promise<void>((resolve) => {
+    child!.on('exit', (c) => {
+      code = c;
+      exited = true;
+      resolve();
+    });
+  });
+  child.stdout!.on('data', (d) => { out += d.toString(); });
+  child.stderr!.on('data', (d) => { out += d.toString(); });
+
+  function stop(): Promise<number | null> {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      if (!exited) {
+        child!.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 15000); });
+        const killed = await Promise.race([exitPromise.then(() => false), late]);
+        clearTimeout(timer);
+        if (killed) {
+          child!.kill('SIGKILL');
+          await exitPromise;
+        }
+      }
+      // vfsd normally unmounts itself; if it died or hung, never leave the mount behind.
+      if (isMounted(mnt)) sys.umount2(mnt, C.MNT_DETACH);
+      return code;
+    })();
+    return stopping;
+  }
+
+  const deadline = Date.now() + (opts.timeoutMs ?? 20000);
+  while (!isMounted(mnt)) {
+    if (exited) throw new Error(`vfsd exited (${code}) before mounting:\n${out}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`vfsd did not mount ${mnt} in time:\n${out}`);
+    }
+    await sleep(20);
+  }
+  return { base, src, mnt, child, log: () => out, exitCode: () => code, stop };
+}
+
+/** The request counts vfsd logs when it unmounts (only after stop()), e.g. { READDIRPLUS: 12 }. */
+export function requestCounts(log: string): Record<string, number> {
+  for (const line of log.split('\n').reverse()) {
+    if (!line.includes('"unmounted"')) continue;
+    try {
+      return (JSON.parse(line).requests as Record<string, number>) ?? {};
+    } catch {
+      return {};
+    }
+  }
+  return {};
+}

@@ -32,6 +32,9 @@ export interface BootOptions {
   socketPath: string;
   /** virtio-fs tag (no spaces). */
   tag: string;
+  /** More vhost-user-fs devices on the same guest (e.g. one server per policy in one boot); the
+   *  guest script mounts them itself with `mount -t virtiofs TAG DIR`. */
+  extraShares?: { socketPath: string; tag: string }[];
   /** Shell text sourced in the guest after /lib/vfsd-lib.sh; embedded into the initramfs. */
   script?: string;
   /** Instead of `script`: a script inside the share (path relative to the share root); the guest
@@ -171,7 +174,9 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
   if ((o.script === undefined) === (o.scriptInShare === undefined)) {
     throw new Error('bootGuest: give exactly one of script and scriptInShare');
   }
-  if (/\s/.test(o.tag)) throw new Error(`bootGuest: tag must not contain spaces: ${o.tag}`);
+  for (const tag of [o.tag, ...(o.extraShares ?? []).map((x) => x.tag)]) {
+    if (/[\s,]/.test(tag)) throw new Error(`bootGuest: tag must not contain spaces or commas: ${tag}`);
+  }
   const img = buildGuest();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-guest-'));
   try {
@@ -201,6 +206,10 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
       '-numa', 'node,memdev=mem',
       '-chardev', `socket,id=c0,path=${o.socketPath}`,
       '-device', `vhost-user-fs-pci,chardev=c0,tag=${o.tag}`,
+      ...(o.extraShares ?? []).flatMap((x, i) => [
+        '-chardev', `socket,id=c${i + 1},path=${x.socketPath}`,
+        '-device', `vhost-user-fs-pci,chardev=c${i + 1},tag=${x.tag}`,
+      ]),
       '-kernel', img.kernel,
       '-initrd', initrd,
       '-append', append,

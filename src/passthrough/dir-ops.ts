@@ -6,14 +6,14 @@ import { C, sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import type { Entry, PassthroughFs } from './passthrough-fs';
-import { DirStream, RawDirent } from './dir-stream';
-import { isDot, isDotDot } from './names';
+import { DirStream } from './dir-stream';
 import type { DirHandle } from './handles';
 
 export interface DirSink {
   /** whether an entry with this name length still fits in the reply */
   fits(nameLen: number): boolean;
-  add(d: RawDirent, clientIno: InoValue, entry: Entry | null): void;
+  /** adds the stream's current entry */
+  add(d: DirStream, clientIno: InoValue, entry: Entry | null): void;
 }
 
 export function opendir(fs: PassthroughFs, nodeid: number): number {
@@ -33,25 +33,24 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
   if (r < 0) return r;
   let count = 0;
   for (;;) {
-    const d = s.peek();
-    if (d === null) break;
-    if (typeof d === 'number') return count > 0 ? count : d;
-    if (!sink.fits(d.name.length)) break;
-    const clientIno = fs.policy.direntIno(h.inode, d.ino);
+    const more = s.next();
+    if (more === false) break;
+    if (more !== true) return count > 0 ? count : more;
+    if (!sink.fits(s.nameLength)) break;
     let entry: Entry | null = null;
-    if (plus && !isDot(d.name) && !isDotDot(d.name)) {
-      const found = fs.lookupChild(h.inode, d.name);
+    if (plus && !s.isDotOrDotDot()) {
+      const found = fs.lookupChild(h.inode, s.name());
       if (typeof found !== 'number') {
         entry = fs.entryOf(found.inode, found.st, h.inode);
       } else if (found !== -Errno.ENODEV) {
         // Gone between getdents and lookup: not listed, as a later READDIR would not list it.
-        s.advance(d);
+        s.advance();
         continue;
       }
       // Refused (multidevs forbid): still listed, without an entry, as plain READDIR lists it.
     }
-    sink.add(d, entry ? entry.attr.ino : clientIno, entry);
-    s.advance(d);
+    sink.add(s, entry ? entry.attr.ino : fs.policy.direntIno(h.inode, s.ino), entry);
+    s.advance();
     count++;
   }
   return count;

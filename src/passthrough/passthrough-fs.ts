@@ -101,7 +101,8 @@ export class PassthroughFs {
   private openHandle(inode: Inode, flags: number): number {
     const mfd = this.mountFds.get(inode.mntId);
     if (!inode.handle || mfd === undefined) return -Errno.ESTALE;
-    return this.creds.privileged(() => sys.openByHandleAt(mfd, inode.handle!, flags));
+    const handle = Buffer.from(inode.handle, 'latin1');
+    return this.creds.privileged(() => sys.openByHandleAt(mfd, handle, flags));
   }
 
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
@@ -160,18 +161,18 @@ export class PassthroughFs {
       if (m >= 0) st.mntId = m;
     }
     const key = inodeKey(st);
-    let handle: Buffer | null = null;
+    let handle: string | null = null;
     if (this.config.inodeFileHandles !== 'never' && this.mountFdFor(st, fd) >= 0) {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
-        handle = Buffer.from(this.handleScratch.subarray(0, 8 + this.handleScratch.readUInt32LE(0)));
+        handle = this.handleScratch.toString('latin1', 0, 8 + this.handleScratch.readUInt32LE(0));
       } else if (this.config.inodeFileHandles === 'mandatory') {
         sys.close(fd);
         return m;
       }
     }
     const known = this.inodes.findByKey(key);
-    if (known && (!handle || !known.handle || handle.equals(known.handle))) {
+    if (known && (!handle || !known.handle || handle === known.handle)) {
       sys.close(fd);
       known.nlookup++;
       return { inode: known, st };

@@ -351,14 +351,31 @@ export function direntSize(nameLen: number): number {
 /** struct fuse_dirent: ino, off (the cookie for the next READDIR), namelen, type (DirentType),
  *  name (no NUL), zero padding to 8. */
 export function writeDirent(buf: Buffer, off: number, ino: InoValue, offset: number, type: number, name: Uint8Array): number {
+  buf.set(name, off + Size.DIRENT);
+  return finishDirent(buf, off, ino, offset, type, name.length);
+}
+
+/** writeDirent with the name taken from src[start, end): READDIR copies names straight from the
+ *  getdents buffer, with no view object per entry. */
+export function writeDirentFrom(
+  buf: Buffer, off: number, ino: InoValue, offset: number, type: number, src: Buffer, start: number, end: number,
+): number {
+  const at = off + Size.DIRENT;
+  // Most names are short: copying them byte by byte beats a native call per entry.
+  if (end - start <= 32) for (let i = start; i < end; i++) buf[at + i - start] = src[i];
+  else src.copy(buf, at, start, end);
+  return finishDirent(buf, off, ino, offset, type, end - start);
+}
+
+/** The fixed part and the padding around a name already in place. */
+function finishDirent(buf: Buffer, off: number, ino: InoValue, offset: number, type: number, len: number): number {
   writeIno(buf, off, ino);
   writeU64(buf, off + 8, offset);
-  buf.writeUInt32LE(name.length, off + 16);
+  buf.writeUInt32LE(len, off + 16);
   buf.writeUInt32LE(type >>> 0, off + 20);
-  buf.set(name, off + Size.DIRENT);
-  const end = off + direntSize(name.length);
-  zeroFill(buf, off + Size.DIRENT + name.length, end);
-  return end;
+  const next = off + direntSize(len);
+  zeroFill(buf, off + Size.DIRENT + len, next);
+  return next;
 }
 
 /** Bytes one fuse_direntplus with a name of nameLen bytes takes, padding included. */

@@ -12,6 +12,8 @@ import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
 import { ShareStateKeeper } from './share-state';
 import { raiseNofile } from './rlimit';
+import type { Serving } from './serving';
+import { reportStats } from './report-stats';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
 import * as path from 'node:path';
 
@@ -71,17 +73,18 @@ export function main(argv: string[]): void {
   // caller's fsuid — or the pool would run as that caller forever.
   fs.stat('/', () => {});
 
-  let stop: () => void;
+  let serving: Serving;
   const end = (code: number) => {
     keeper.saveAtStop();
+    reportStats(serving.server.stats, cfg.statsFile, log, pfs);
     process.exit(code);
   };
   try {
-    if (cfg.mount) stop = serveFuseDev(cfg, pfs, log, end);
-    else stop = serveVhostUser(cfg, pfs, log, end);
+    serving = cfg.mount ? serveFuseDev(cfg, pfs, log, end) : serveVhostUser(cfg, pfs, log, end);
   } catch (e) {
     fail((e as Error).message, 1);
   }
+  process.on('SIGUSR1', () => reportStats(serving.server.stats, cfg.statsFile, log, pfs));
   let stopping = false;
   const onSignal = (sig: string) => {
     // A terminal's Ctrl-C reaches every process of the group (npm, its child): stop once.
@@ -89,7 +92,7 @@ export function main(argv: string[]): void {
     stopping = true;
     log.info('stopping', { signal: sig });
     pfs.creds.reset();
-    stop();
+    serving.stop();
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));

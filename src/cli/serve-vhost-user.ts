@@ -5,6 +5,7 @@ import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../server/logger';
 import type { Config } from './options';
+import type { Serving } from './serving';
 
 /** The guest's virtio-fs driver caps it further by its queue size; 1 MiB is what we accept. */
 const MAX_WRITE = 1024 * 1024;
@@ -13,7 +14,7 @@ const MAX_WRITE = 1024 * 1024;
 const MAX_REQUEST = 256 * 1024;
 const REQUEST_QUEUES = 2;
 
-export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): () => void {
+export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
   const t = new VhostUserTransport({
     socketPath: cfg.socketPath ?? undefined,
     listenFd: cfg.fd ?? undefined,
@@ -41,7 +42,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
   t.listen();
   server.start();
   log.info('waiting for vhost-user front end', { socket: cfg.socketPath ?? `fd ${cfg.fd}`, shared_dir: cfg.sharedDir });
-  return () => end('stopped');
+  return { server, stop: () => end('stopped') };
 }
 
 export function capabilitiesJson(): string {

@@ -11,6 +11,8 @@ import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
 import { HANDLERS, Req } from './dispatch';
 import { negotiate, NegotiatedInit, ServerWants } from './init';
+import { RequestStats } from './stats';
+import { performance } from 'node:perf_hooks';
 
 export interface ServerOptions extends ServerWants {
   readOnly: boolean;
@@ -40,8 +42,8 @@ export class FuseServer {
   destroyed = false;
   /** called once INIT is negotiated (e.g. to enable FUSE passthrough's backing files) */
   onInitialised: ((init: NegotiatedInit) => void) | null = null;
-  /** requests served per opcode (operators' counters) */
-  readonly counts = new Map<number, number>();
+  /** requests served per opcode, with latency (operators' counters) */
+  readonly stats = new RequestStats();
 
   constructor(
     readonly channel: RequestChannel,
@@ -82,7 +84,6 @@ export class FuseServer {
       return this.replier.error(token, P.Errno.EIO);
     }
     try {
-      this.counts.set(h.opcode, (this.counts.get(h.opcode) ?? 0) + 1);
       const delivered = end - off;
       // The header's len must describe exactly what arrived; only WRITE may leave its data
       // outside the inbox (vhost-user keeps it in guest memory).
@@ -100,7 +101,9 @@ export class FuseServer {
         const r = this.fs.creds.become(h.uid, h.gid, h.pid);
         if (r < 0) return this.replier.error(token, -r);
       }
+      const t0 = performance.now();
       handler(this, req);
+      this.stats.record(h.opcode, (performance.now() - t0) * 1000);
     } catch (e) {
       if (e instanceof P.ProtocolError) return this.replier.error(token, e.errno);
       this.log.error('request failed', { op: P.opName(h.opcode), error: String((e as Error)?.stack ?? e) });

@@ -41,14 +41,16 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
     let entry: Entry | null = null;
     if (plus && !isDot(d.name) && !isDotDot(d.name)) {
       const found = fs.lookupChild(h.inode, d.name);
-      // An entry that vanished or is refused between getdents and lookup is skipped (plain
-      // READDIR would list it; a lookup would fail the same way).
       if (typeof found !== 'number') {
         entry = fs.entryOf(found.inode, found.st, h.inode);
-      } else {
+      } else if (found === -Errno.ENOENT) {
+        // Vanished between getdents and the lookup: gone, as a fresh listing would show.
         s.advance(d);
         continue;
       }
+      // Any other failure (EMFILE when one fd per inode meets RLIMIT_NOFILE, EACCES, ENODEV from
+      // multidevs=forbid...) still lists the name, without attributes (nodeid 0): the listing
+      // stays complete and a later LOOKUP reports the error for that one entry.
     }
     sink.add(d, entry ? entry.attr.ino : clientIno, entry);
     s.advance(d);

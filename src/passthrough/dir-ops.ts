@@ -42,12 +42,14 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
       const found = fs.lookupChild(h.inode, s.name());
       if (typeof found !== 'number') {
         entry = fs.entryOf(found.inode, found.st, h.inode);
-      } else if (found !== -Errno.ENODEV) {
-        // Gone between getdents and lookup: not listed, as a later READDIR would not list it.
+      } else if (found === -Errno.ENOENT) {
+        // Vanished between getdents and the lookup: gone, as a fresh listing would show.
         s.advance();
         continue;
       }
-      // Refused (multidevs forbid): still listed, without an entry, as plain READDIR lists it.
+      // Any other failure (EMFILE when one fd per inode meets RLIMIT_NOFILE, EACCES, ENODEV from
+      // multidevs=forbid...) still lists the name, without attributes (nodeid 0): the listing
+      // stays complete and a later LOOKUP reports the error for that one entry.
     }
     sink.add(s, entry ? entry.attr.ino : fs.policy.direntIno(h.inode, s.ino), entry);
     s.advance();

@@ -7,7 +7,7 @@ import type { PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
-import { releaseLockFds } from './lock-ops';
+import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
 
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
@@ -102,7 +102,7 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
   // deferred write errors (NFS-style) and drops classic POSIX locks.
   const d = sys.dup(h.fd);
   if (d < 0) return d;
-  if (lockOwner !== null) releaseLockFds(h, lockOwner);
+  if (lockOwner !== null) releaseOwnerLocks(h, lockOwner);
   return sys.close(d);
 }
 

@@ -12,6 +12,8 @@ import { releaseLockFds } from './lock-ops';
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
 export const FOPEN_PASSTHROUGH = 128;
+/** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
+const MAX_RW_COUNT = 0x7ffff000;
 
 export interface OpenResult {
   fh: number;
@@ -106,7 +108,9 @@ export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fh
   if (fin < 0) return fin;
   const fout = ioFd(fs, fhOut);
   if (fout < 0) return fout;
-  return sys.copyFileRange(fin, offIn, fout, offOut, len, flags);
+  // len is the caller's size_t: up to 2^64-1, more than the native int64 argument holds. The host
+  // kernel copies at most MAX_RW_COUNT per call anyway (a short count, which the client handles).
+  return sys.copyFileRange(fin, offIn, fout, offOut, Math.min(len, MAX_RW_COUNT), flags);
 }
 
 /** SYNCFS: sync the filesystem the inode is on (syncfs needs a real fd, not O_PATH). */

@@ -7,7 +7,7 @@ import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
-import { HostStat, isDir, statFd } from './host-stat';
+import { HostStat, isDir, isReg, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
@@ -104,8 +104,14 @@ export class PassthroughFs {
     return String(fd);
   }
 
-  /** Re-opens an inode with open flags (never following: the fd already is the object). */
+  /**
+   * Re-opens an inode with open flags (never following: the fd already is the object). Only
+   * regular files and directories: opening a FIFO would block the server, a device node would
+   * hand the client the host's device. OPEN checks this itself; FSYNC without a handle and SYNCFS
+   * reach here with any node id a hostile client names.
+   */
   reopen(inode: Inode, flags: number): number {
+    if (!isReg(inode.mode) && !isDir(inode.mode)) return -Errno.EACCES;
     if (inode.fd < 0) return this.openHandle(inode, flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL));
     return sys.openat(this.procSelfFd, this.procName(inode.fd), flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL), 0);
   }

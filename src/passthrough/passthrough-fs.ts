@@ -11,6 +11,7 @@ import { HostStat, isDir, isReg, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
+import { releaseLockFds } from './lock-ops';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy } from './inode-policy';
 
@@ -237,7 +238,15 @@ export class PassthroughFs {
 
   /** Everything the client held is released (DESTROY, or the session ended). */
   releaseAll(): void {
-    for (const h of this.handles.all()) sys.close(h.fd);
+    for (const h of this.handles.all()) {
+      // A file handle may also own one open description per POSIX-lock owner (lock-ops.ts), and
+      // a FUSE passthrough backing id: both go with it, as on RELEASE.
+      if (h.kind === 'file') {
+        releaseLockFds(h, null);
+        if (h.backingId >= 0 && this.backing) this.backing.close(h.backingId);
+      }
+      sys.close(h.fd);
+    }
     this.handles.clear();
     const root = this.root;
     this.inodes.clear();

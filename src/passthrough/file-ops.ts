@@ -72,8 +72,11 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
 }
 
 export function release(fs: PassthroughFs, fh: number): number {
-  const h = fs.handles.remove(fh);
-  if (!h || h.kind !== 'file') return -Errno.EBADF;
+  // Only a file's fh: a directory's fh sent to RELEASE must stay in the table (removing it
+  // without closing its fd would leak the fd).
+  const h = fs.handles.file(fh);
+  if (!h) return -Errno.EBADF;
+  fs.handles.remove(fh);
   releaseLockFds(h, null);
   if (h.backingId >= 0 && fs.backing) fs.backing.close(h.backingId);
   return sys.close(h.fd);

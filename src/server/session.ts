@@ -88,7 +88,9 @@ export class FuseServer {
     }
     const fail = (errno: number) => (NO_ANSWER.has(h.opcode) ? this.channel.done(token) : this.replier.error(token, errno));
     try {
-      this.counts.set(h.opcode, (this.counts.get(h.opcode) ?? 0) + 1);
+      // Unknown opcodes share one counter (-1): a client sending every u32 must not grow the map.
+      const counted = HANDLERS[h.opcode] || h.opcode === P.Op.INIT ? h.opcode : -1;
+      this.counts.set(counted, (this.counts.get(counted) ?? 0) + 1);
       const delivered = end - off;
       // The header's len must describe exactly what arrived; only WRITE may leave its data
       // outside the inbox (vhost-user keeps it in guest memory).

@@ -6,6 +6,7 @@ import { Errno } from '../protocol/errno';
 import type { PassthroughFs, WireAttr } from './passthrough-fs';
 import type { Inode } from './inode';
 import { HostStat, isSymlink, statFd } from './host-stat';
+import { exact } from './file-ops';
 
 export const FATTR = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
@@ -34,6 +35,11 @@ export function getattr(fs: PassthroughFs, nodeid: number): WireAttr | number {
 export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAttr | number {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
+  // 64-bit size and times past 2^53 are not exact as JS numbers (and may not fit the native
+  // int64 arguments at all): refused rather than rounded.
+  if ((a.valid & FATTR.SIZE && !exact(a.size)) || (a.valid & FATTR.ATIME && !exact(a.atime)) || (a.valid & FATTR.MTIME && !exact(a.mtime))) {
+    return -Errno.EINVAL;
+  }
   const h = a.valid & FATTR.FH ? fs.handles.file(a.fh) : undefined;
   if (a.valid & FATTR.FH && !h) return -Errno.EBADF;
   const r = fs.withFd(inode, (fd) => {

@@ -59,8 +59,10 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
 }
 
 export function releasedir(fs: PassthroughFs, fh: number): number {
-  const h = fs.handles.remove(fh);
-  if (!h || h.kind !== 'dir') return -Errno.EBADF;
+  // Only a directory's fh: a file's fh sent to RELEASEDIR stays open (see file-ops release).
+  const h = fs.handles.dir(fh);
+  if (!h) return -Errno.EBADF;
+  fs.handles.remove(fh);
   return sys.close(h.fd);
 }
 

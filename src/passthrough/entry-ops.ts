@@ -8,6 +8,7 @@ import { checkName, checkNewName } from './names';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { openFileHandle, OpenResult } from './file-ops';
+import { isDir, isReg, isSymlink, statFd } from './host-stat';
 
 const PATH_MAX = 4096;
 
@@ -87,11 +88,31 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
-  // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export.
-  const openFlags = (flags | C.O_CREAT | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export. O_EXCL: an
+  // existing name is never opened by this call, because it may be a FIFO (the open would block
+  // the whole server) or a device node (we would hand the client the host's device).
+  const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
+  let fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFd(parent, (pfd) => openExisting(fs, pfd, name, flags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
+}
+
+/** CREATE without O_EXCL of a name that exists: open it as OPEN would, regular files only. The
+ *  O_PATH fd pins the object we checked, so a swap on the host cannot change what is opened. */
+function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: number): number {
+  const pathFd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+  if (pathFd < 0) return pathFd;
+  try {
+    const st = statFd(pathFd);
+    if (typeof st === 'number') return st;
+    if (isSymlink(st.mode)) return -Errno.ELOOP;
+    if (isDir(st.mode)) return -Errno.EISDIR;
+    if (!isReg(st.mode)) return -Errno.EACCES;
+    return sys.openat(fs.procSelfFd, fs.procName(pathFd), (flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY)) | C.O_CLOEXEC, 0);
+  } finally {
+    sys.close(pathFd);
+  }
 }
 
 export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {

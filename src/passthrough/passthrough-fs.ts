@@ -7,10 +7,11 @@ import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
-import { HostStat, isDir, statAt, statFd } from './host-stat';
+import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
+import { releaseLockFds } from './lock-ops';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy } from './inode-policy';
 
@@ -110,8 +111,14 @@ export class PassthroughFs {
     return String(fd);
   }
 
-  /** Re-opens an inode with open flags (never following: the fd already is the object). */
+  /**
+   * Re-opens an inode with open flags (never following: the fd already is the object). Only
+   * regular files and directories: opening a FIFO would block the server, a device node would
+   * hand the client the host's device. OPEN checks this itself; FSYNC without a handle and SYNCFS
+   * reach here with any node id a hostile client names.
+   */
   reopen(inode: Inode, flags: number): number {
+    if (!isReg(inode.mode) && !isDir(inode.mode)) return -Errno.EACCES;
     if (inode.fd < 0) return this.openHandle(inode, flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL));
     return sys.openat(this.procSelfFd, this.procName(inode.fd), flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL), 0);
   }
@@ -250,7 +257,15 @@ export class PassthroughFs {
 
   /** Everything the client held is released (DESTROY, or the session ended). */
   releaseAll(): void {
-    for (const h of this.handles.all()) sys.close(h.fd);
+    for (const h of this.handles.all()) {
+      // A file handle may also own one open description per POSIX-lock owner (lock-ops.ts), and
+      // a FUSE passthrough backing id: both go with it, as on RELEASE.
+      if (h.kind === 'file') {
+        releaseLockFds(h, null);
+        if (h.backingId >= 0 && this.backing) this.backing.close(h.backingId);
+      }
+      sys.close(h.fd);
+    }
     this.handles.clear();
     const root = this.root;
     this.inodes.clear();

@@ -32,6 +32,10 @@ const WRITES = new Set<number>([
   P.Op.REMOVEXATTR, P.Op.FALLOCATE, P.Op.COPY_FILE_RANGE, P.Op.COPY_FILE_RANGE_64,
 ]);
 
+/** Requests that never get an answer, not even an error: the kernel does not wait for one (on
+ *  virtio-fs their chains have no room for it). A malformed one is dropped with done(). */
+const NO_ANSWER = new Set<number>([P.Op.FORGET, P.Op.BATCH_FORGET, P.Op.INTERRUPT, P.Op.NOTIFY_REPLY]);
+
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
@@ -78,22 +82,26 @@ export class FuseServer {
 
   private handle(buf: Buffer, off: number, end: number, token: number): void {
     let h: P.InHeader;
+    // Fewer bytes than a header arrived: the header must not be read from whatever follows them
+    // in the inbox (it would name an opcode and a length the client never sent).
+    if (end - off < P.IN_HEADER_SIZE) return this.replier.error(token, P.Errno.EIO);
     try {
       h = P.readInHeader(buf, off);
     } catch {
       return this.replier.error(token, P.Errno.EIO);
     }
+    const fail = (errno: number) => (NO_ANSWER.has(h.opcode) ? this.channel.done(token) : this.replier.error(token, errno));
     try {
       const delivered = end - off;
       // The header's len must describe exactly what arrived; only WRITE may leave its data
       // outside the inbox (vhost-user keeps it in guest memory).
       if (h.len < P.IN_HEADER_SIZE || h.len < delivered || (h.len > delivered && h.opcode !== P.Op.WRITE)) {
-        return this.replier.error(token, P.Errno.EINVAL);
+        return fail(P.Errno.EINVAL);
       }
       const bodyEnd = h.totalExtlen ? P.decodeExtensions(buf, off + P.IN_HEADER_SIZE, end, h.totalExtlen).bodyEnd : end;
       const req: Req = { buf, off: off + P.IN_HEADER_SIZE, end: bodyEnd, token, h };
       if (h.opcode === P.Op.INIT) return this.onInit(req);
-      if (!this.init) return this.replier.error(token, P.Errno.EIO);
+      if (!this.init) return fail(P.Errno.EIO);
       const handler = HANDLERS[h.opcode];
       if (!handler) return this.replier.error(token, P.Errno.ENOSYS);
       if (this.opts.readOnly && this.refusedReadOnly(req)) return this.replier.error(token, P.Errno.EROFS);
@@ -105,9 +113,9 @@ export class FuseServer {
       handler(this, req);
       this.stats.record(h.opcode, (performance.now() - t0) * 1000);
     } catch (e) {
-      if (e instanceof P.ProtocolError) return this.replier.error(token, e.errno);
+      if (e instanceof P.ProtocolError) return fail(e.errno);
       this.log.error('request failed', { op: P.opName(h.opcode), error: String((e as Error)?.stack ?? e) });
-      this.replier.error(token, P.Errno.EIO);
+      fail(P.Errno.EIO);
     }
   }
 

@@ -2,7 +2,8 @@
 // export root, the inode table, the open handles, turning a host stat into what the client sees.
 // The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
 import { C, sys } from '../native/sys';
-import type { InoValue } from '../protocol/wire';
+import type { Attr, EntryOut } from '../protocol/reply';
+import { encodeRdev } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
@@ -17,27 +18,9 @@ import { InodePolicy, passThroughPolicy } from './inode-policy';
 
 export const FUSE_ATTR_SUBMOUNT = 1;
 
-/** The attributes as the client sees them (struct fuse_attr). */
-export interface WireAttr {
-  ino: InoValue; size: number; blocks: number;
-  atime: number; mtime: number; ctime: number;
-  atimensec: number; mtimensec: number; ctimensec: number;
-  mode: number; nlink: number; uid: number; gid: number; rdev: number; blksize: number; flags: number;
-}
-
-export interface Entry {
-  nodeid: number;
-  generation: number;
-  entryValid: number;
-  entryValidNsec: number;
-  attrValid: number;
-  attrValidNsec: number;
-  attr: WireAttr;
-}
-
-/** The kernel's new_encode_dev: how fuse_attr.rdev carries major:minor in 32 bits. */
-export const encodeRdev = (major: number, minor: number) =>
-  ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+/** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
+export type WireAttr = Attr;
+export type Entry = EntryOut;
 
 const HANDLE_BUF = 8 + 128;
 

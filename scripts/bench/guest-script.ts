@@ -4,6 +4,7 @@
 // so both see the same guest, the same moment of host load and the same kernel state.
 //
 // Console output (parsed by guest.ts):
+//   VFSD-DATA bench-start SERVER ROW REP            the timed driver starts (host reads CPU times)
 //   VFSD-DATA bench SERVER ROW REP {"op":..,...}    one measurement (meta.c or io.c JSON)
 //   VFSD-DATA bench-error SERVER ROW REP message     the driver failed
 //   VFSD-SYNC prep-ROW-REP                           the host lays out ROW's fresh directories
@@ -63,6 +64,7 @@ cell() {
   _s=$1 _r=$2 _p=$3
   shift 3
   vfsd_drop_caches
+  echo "VFSD-DATA bench-start $_s $_r $_p"
   if _o=$("$@" 2>&1); then
     echo "VFSD-DATA bench $_s $_r $_p $_o"
   else

@@ -170,6 +170,8 @@ export async function runGuestBench(o: {
       info.servers[sv] = [cmd, ...args].join(' ');
       servers.push(await spawnServer(sv, cmd, args, sock));
     }
+    const pids = new Map(servers.map((h) => [h.name, h.pid]));
+    const col = new Collector(s.reps, (name) => cpuSeconds(pids.get(name)));
 
     const script = guestScript({ servers: [GUEST_SERVERS[0], GUEST_SERVERS[1]], reps: s.reps, files: s.files,
       readdirPasses: s.readdirPasses, dataMiB, randSeconds: s.randSeconds, rows: rowIds });
@@ -183,13 +185,13 @@ export async function runGuestBench(o: {
       extraFiles: [{ name: 'vfsd/meta', data: fs.readFileSync(metaExe) }, { name: 'vfsd/io', data: fs.readFileSync(ioExe) }],
       onSync,
       onLine: (line) => {
-        const m = /^VFSD-DATA (bench(?:-error)?) (\S+) (\S+) (\d+) (.*)$/.exec(line);
-        if (m) o.log(`[guest ${m[4]}/${s.reps}] ${m[3].padEnd(10)} ${m[2].padEnd(10)} ${m[1] === 'bench' ? show(m[3], m[5]) : 'FAILED: ' + m[5]}`);
+        const msg = col.line(line);
+        if (msg) o.log(msg);
       },
     });
     info.bootMs = run.bootMs;
     info.durationMs = run.durationMs;
-    collect(run, byId);
+    col.fill(byId);
     const bad = run.results.filter((r) => !r.ok);
     if (bad.length) {
       info.error = bad.map((r) => `${r.name}: ${r.detail}`).join('; ').slice(0, 600);
@@ -214,38 +216,109 @@ export async function runGuestBench(o: {
 
 interface DriverJson { op: string; n?: number; ns: number; entries?: number; ops?: number; bytes?: number }
 
-/** The rate of one driver line, in the row's unit (higher is better). */
-function rate(row: string, j: DriverJson): number {
-  const sec = j.ns / 1e9;
-  if (row === 'readdir') return (j.entries ?? 0) / sec;
-  if (row === 'seqwrite' || row === 'seqread') return (j.bytes ?? 0) / 1048576 / sec;
-  if (row === 'randread') return (j.ops ?? 0) / sec;
-  return (j.n ?? 0) / sec;
+/** Work done by one driver run, in the unit of the row's rate (ops, entries, MiB, I/Os). */
+function work(row: string, j: DriverJson): number {
+  if (row === 'readdir') return j.entries ?? 0;
+  if (row === 'seqwrite' || row === 'seqread') return (j.bytes ?? 0) / 1048576;
+  if (row === 'randread') return j.ops ?? 0;
+  return j.n ?? 0;
 }
 
-function show(row: string, json: string): string {
+/**
+ * User + system CPU time of a server, in seconds (null if gone): the process with all its threads
+ * (exited ones included) and its descendants. The C virtiofsd forks into its sandbox once QEMU
+ * connects and the parent only waits, so the child is where the work is.
+ */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  const own = processCpu(pid);
+  if (own === null) return null;
+  return own + childrenOf(pid).reduce((sum, c) => sum + (cpuSeconds(c) ?? 0), 0);
+}
+
+function processCpu(pid: number): number | null {
   try {
-    return `${rate(row, JSON.parse(json) as DriverJson).toFixed(1)} ${ROW_META[row]?.unit ?? ''}`;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
   } catch {
-    return json;
+    return null;
   }
 }
 
-function collect(run: GuestRun, byId: Map<string, Row>): void {
-  for (const line of run.data.get('bench') ?? []) {
-    const m = /^(\S+) (\S+) (\d+) (.*)$/.exec(line);
-    const r = m && byId.get(m[2]);
-    const c = r?.cells[m![1]];
-    if (!c) continue;
-    try {
-      c.samples.push(rate(m![2], JSON.parse(m![4]) as DriverJson));
-    } catch {
-      c.errors.push(`unparsable: ${m![4].slice(0, 200)}`);
-    }
+function childrenOf(pid: number): number[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
   }
-  for (const line of run.data.get('bench-error') ?? []) {
-    const m = /^(\S+) (\S+) (\d+) (.*)$/.exec(line);
-    const c = m && byId.get(m[2])?.cells[m[1]];
-    if (c) c.errors.push(m![4].slice(0, 300));
+}
+/** USER_HZ: Linux reports /proc times in 1/100 s on every architecture we run on. */
+const CLOCK_TICKS = 100;
+
+interface Sample { rate: number; cpuUs: number | null }
+
+/**
+ * Reads the guest's console lines as they arrive: a `bench-start` line snapshots the server's
+ * CPU time, the matching result line turns it into CPU per unit of work. Results are kept by
+ * repetition so the paired ratio compares the two runs that were back to back.
+ */
+class Collector {
+  private readonly samples = new Map<string, Sample>();
+  private readonly errors = new Map<string, string[]>();
+  private readonly cpuAtStart = new Map<string, number | null>();
+
+  constructor(private readonly reps: number, private readonly cpu: (server: string) => number | null) {}
+
+  /** Returns a progress line for the log, or null. */
+  line(line: string): string | null {
+    const m = /^VFSD-DATA (bench|bench-start|bench-error) (\S+) (\S+) (\d+) ?(.*)$/.exec(line);
+    if (!m) return null;
+    const [, kind, server, row, rep, rest] = m;
+    const key = `${row} ${server} ${rep}`;
+    const head = `[guest ${rep}/${this.reps}] ${row.padEnd(10)} ${server.padEnd(10)}`;
+    if (kind === 'bench-start') {
+      this.cpuAtStart.set(key, this.cpu(server));
+      return null;
+    }
+    if (kind === 'bench-error') {
+      this.errors.set(`${row} ${server}`, [...(this.errors.get(`${row} ${server}`) ?? []), rest.slice(0, 300)]);
+      return `${head} FAILED: ${rest}`;
+    }
+    let j: DriverJson;
+    try {
+      j = JSON.parse(rest) as DriverJson;
+    } catch {
+      this.errors.set(`${row} ${server}`, [...(this.errors.get(`${row} ${server}`) ?? []), `unparsable: ${rest.slice(0, 200)}`]);
+      return `${head} unparsable: ${rest}`;
+    }
+    const units = work(row, j);
+    const rate = units / (j.ns / 1e9);
+    const c0 = this.cpuAtStart.get(key);
+    const c1 = this.cpu(server);
+    const cpuUs = c0 == null || c1 === null || units <= 0 ? null : ((c1 - c0) * 1e6) / units;
+    this.samples.set(key, { rate, cpuUs });
+    return `${head} ${rate.toFixed(1)} ${ROW_META[row]?.unit ?? ''}` + (cpuUs === null ? '' : `  (server CPU ${cpuUs.toFixed(0)} µs/unit)`);
+  }
+
+  fill(rows: Map<string, Row>): void {
+    for (const [id, r] of rows) {
+      const paired: number[] = [];
+      for (let rep = 1; rep <= this.reps; rep++) {
+        const got = GUEST_SERVERS.map((sv) => this.samples.get(`${id} ${sv} ${rep}`));
+        got.forEach((x, i) => {
+          if (!x) return;
+          const c = r.cells[GUEST_SERVERS[i]];
+          c.samples.push(x.rate);
+          if (x.cpuUs !== null) (c.cpuUs ??= []).push(x.cpuUs);
+        });
+        const [a, b] = got;
+        if (a && b && b.rate > 0) paired.push(a.rate / b.rate);
+      }
+      r.pairedRatios = paired;
+      for (const sv of GUEST_SERVERS) r.cells[sv].errors.push(...(this.errors.get(`${id} ${sv}`) ?? []));
+    }
   }
 }

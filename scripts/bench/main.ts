@@ -237,6 +237,7 @@ async function main(): Promise<number> {
       cells: Object.fromEntries(Object.entries(r.cells).map(([id, c]) => [id, {
         median: median(c.samples), ratioToNative: id === 'native' ? 1 : ratio(r, id),
         ...(r.base ? { ratioToBase: id === r.base ? 1 : ratio(r, id, r.base) } : {}), samples: c.samples, errors: c.errors,
+        ...(c.cpuUs ? { cpuUs: c.cpuUs } : {}),
       }])),
     })),
     memory,

@@ -37,7 +37,7 @@ export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/ben
   --no-guest         skip the virtio-fs rows (a QEMU/TCG guest with vfsd and the C virtiofsd:
                      ~4 min, ~20 s with --quick)
   --guest-only       only the virtio-fs rows (no /dev/fuse rows, memory or profile)
-  --guest-reps N     repetitions inside the guest (default 5)
+  --guest-reps N     repetitions inside the guest (default 7)
   --guest-files N    files per guest metadata row (default 2000)
   --guest-size MiB   guest data file, written and read once per repetition (default 128)
   --out FILE         JSON output (default bench-results/latest.json)
@@ -54,9 +54,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = quick
     ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false,
-      guest: true, guestOnly: false, guestSizes: { reps: 1, files: 300, readdirPasses: 3, dataMiB: 16, randSeconds: 1 } }
+      guest: true, guestOnly: false, guestSizes: { reps: 1, files: 300, readdirPasses: 10, dataMiB: 16, randSeconds: 1 } }
     : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false,
-      guest: true, guestOnly: false, guestSizes: { reps: 5, files: 2000, readdirPasses: 5, dataMiB: 128, randSeconds: 3 } };
+      guest: true, guestOnly: false, guestSizes: { reps: 7, files: 2000, readdirPasses: 25, dataMiB: 128, randSeconds: 3 } };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];

@@ -3,6 +3,8 @@
 export interface Cell {
   samples: number[];
   errors: string[];
+  /** Guest rows: the server's CPU time (all threads) per unit of the row's rate, in µs. */
+  cpuUs?: number[];
 }
 
 export interface Row {
@@ -11,6 +13,8 @@ export interface Row {
   unit: string;
   /** The column this row's ratios are to: native unless set (the guest rows: virtiofsd). */
   base?: string;
+  /** Guest rows: vfsd / base per repetition (both ran back to back), for the paired median. */
+  pairedRatios?: number[];
   cells: Record<string, Cell>;
 }
 
@@ -155,6 +159,25 @@ export function memoryText(mem: MemoryResult[]): string {
   }).join('\n');
 }
 
+/** Guest rows: the paired ratio (median of per-repetition vfsd / base, each pair back to back)
+ *  and each server's CPU time per unit of work: where a server is slower because it works more. */
+export function guestDetailText(rows: Row[]): string {
+  const g = rows.filter((r) => r.base);
+  if (!g.length) return '';
+  const f = (v: number | null, d: number) => (v === null ? 'n/a' : v.toFixed(d));
+  const w0 = Math.max(...g.map((r) => r.label.length)) + 2;
+  const out = [`  ${'workload'.padEnd(w0)}${'paired'.padStart(8)}   server CPU per unit: ${'vfsd'.padStart(9)} ${'virtiofsd'.padStart(10)} ${'ratio'.padStart(6)}  (unit)`];
+  for (const r of g) {
+    const base = r.base!;
+    const a = median(r.cells.vfsd?.cpuUs ?? []);
+    const b = median(r.cells[base]?.cpuUs ?? []);
+    const unit = r.unit.replace(/\/s$/, '').replace(/^IOPS$/, 'I/O');
+    out.push(`  ${r.label.padEnd(w0)}${(f(median(r.pairedRatios ?? []), 2) + '×').padStart(8)}   ${''.padEnd(21)}` +
+      `${(f(a, 0) + ' µs').padStart(9)} ${(f(b, 0) + ' µs').padStart(10)} ${(a === null || b === null || b === 0 ? 'n/a' : (a / b).toFixed(2) + '×').padStart(6)}  (${unit})`);
+  }
+  return out.join('\n');
+}
+
 export function profileText(p: ProfileEntry[]): string {
   return p.map((e) => `  ${e.selfPct.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.fn}  ${e.where}`).join('\n');
 }
@@ -218,6 +241,8 @@ export function render(j: BenchJson): string {
     out.push(`  guest: kernel ${g.kernel ?? '?'}, ${g.memoryMiB} MiB, reps=${z.reps} files=${z.files} readdir passes=${z.readdirPasses} ` +
       `data=${z.dataMiB} MiB rand<=${z.randSeconds} s, boot ${g.bootMs ?? '?'} ms, total ${g.durationMs === null ? '?' : (g.durationMs / 1000).toFixed(0)} s`);
     if (g.error) out.push(`  guest: FAILED: ${g.error}`);
+    const d = guestDetailText(j.rows);
+    if (d) out.push('', 'guest rows: paired ratio vfsd/virtiofsd (median over repetitions) and server CPU time (user+sys, all threads) per unit of work:', d);
   }
   if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
   out.push('', 'issue 5 targets:', targetText(j.targets));

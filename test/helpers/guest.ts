@@ -370,6 +370,8 @@ export interface ServerHandle {
   stop(): Promise<void>;
   /** Everything it printed so far. */
   log(): string;
+  /** The server's process id (the bench reads its CPU time). */
+  pid?: number;
 }
 
 export type ServerLauncher = (opts: ServerOptions) => Promise<ServerHandle>;
@@ -421,7 +423,7 @@ export async function spawnServer(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { name, stop, log: () => output };
+  return { name, stop, log: () => output, pid: child.pid };
 }
 
 export const VIRTIOFSD = process.env.VFSD_VIRTIOFSD ?? '/usr/lib/qemu/virtiofsd';

@@ -298,7 +298,7 @@ class Collector {
     const rate = units / (j.ns / 1e9);
     const c0 = this.cpuAtStart.get(key);
     const c1 = this.cpu(server);
-    const cpuUs = c0 == null || c1 === null || units <= 0 ? null : ((c1 - c0) * 1e6) / units;
+    const cpuUs = c0 == null || c1 === null || units <= 0 ? null : Math.round(((c1 - c0) * 1e7) / units) / 10;
     this.samples.set(key, { rate, cpuUs });
     return `${head} ${rate.toFixed(1)} ${ROW_META[row]?.unit ?? ''}` + (cpuUs === null ? '' : `  (server CPU ${cpuUs.toFixed(0)} µs/unit)`);
   }

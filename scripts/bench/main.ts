@@ -13,6 +13,7 @@ import { installSignalCleanup, cleanupAll, onCleanup, isInterrupted, forceUnmoun
 import { Row, SystemInfo, MemoryResult, median, ratio, targets, render, BenchJson } from './report';
 import { measureMemory, MemoryPlan } from './memory';
 import { profileStat, ProfileResult } from './profile';
+import { runGuestBench, GUEST_ROW_IDS, GuestInfo } from './guest';
 
 const TMP_PREFIX = 'vfsd-bench-';
 /** After this many failed starts without one success, a system's remaining cells are skipped. */
@@ -108,7 +109,7 @@ async function main(): Promise<number> {
   const ctx: Ctx = { metaExe: await buildMeta(L.bin), sizes: o.sizes };
 
   // Systems: prepare each once (build peers); a skip is a reported row, not an abort.
-  const systems = allSystems().filter((s) => s.id === 'native' || !o.systems || o.systems.includes(s.id));
+  const systems = o.guestOnly ? [] : allSystems().filter((s) => s.id === 'native' || !o.systems || o.systems.includes(s.id));
   const info = new Map<string, SystemInfo & { startFailures: number; successes: number }>();
   for (const s of systems) {
     const reason = await s.prepare(L.bin);
@@ -116,7 +117,7 @@ async function main(): Promise<number> {
     if (reason) log(`${s.label}: ${reason}`);
   }
   const usable = systems.filter((s) => info.get(s.id)!.status === 'ok');
-  const workloads = allWorkloads().filter((w) => !o.workloads || o.workloads.includes(w.id));
+  const workloads = o.guestOnly ? [] : allWorkloads().filter((w) => !o.workloads || o.workloads.includes(w.id));
   const rows = new Map<string, Row>(workloads.map((w) => [w.id, { id: w.id, label: w.label, unit: w.unit, cells: {} }]));
 
   if (workloads.some((w) => w.kind === 'data')) await prepareData(L.src, ctx);
@@ -181,7 +182,7 @@ async function main(): Promise<number> {
   }
   const lf = usable.find((s) => s.id === 'libfuse');
   if (lf) memPlan.push({ system: lf, files: Math.min(o.memFiles, fdBound) });
-  if (!isInterrupted() && memPlan.length) {
+  if (!isInterrupted() && memPlan.length && !o.guestOnly) {
     log(`memory: ${memPlan.map((p) => `${p.system.id} stat of ${p.files} files`).join(', ')}`);
     memory = await measureMemory(memPlan, L.src, L.mnt, ctx.metaExe);
   }
@@ -196,11 +197,29 @@ async function main(): Promise<number> {
     }
   }
 
+  // virtio-fs: one guest, both servers; its rows join the table with the C virtiofsd as base.
+  const guestRowIds = GUEST_ROW_IDS.filter((id) => !o.workloads || o.workloads.includes(id)).map((id) => id.slice('guest-'.length));
+  const guestWanted = o.guest && guestRowIds.length > 0 && (!o.systems || o.systems.includes('vfsd') || o.systems.includes('virtiofsd'));
+  let guest: GuestInfo | null = null;
+  const guestRows: Row[] = [];
+  if (guestWanted && !isInterrupted()) {
+    const g = await runGuestBench({ tmp: L.tmp, bin: L.bin, hostMeta: ctx.metaExe, sizes: o.guestSizes, rows: guestRowIds, log, signalUnmounts: [L.src] });
+    guest = g.info;
+    guestRows.push(...g.rows);
+    const ran = g.rows.some((r) => Object.values(r.cells).some((c) => c.samples.length));
+    if (!info.has('vfsd')) info.set('vfsd', { id: 'vfsd', label: 'vfsd', status: 'ok', startupMs: [], notes: {}, startFailures: 0, successes: 0 });
+    info.set('virtiofsd', { id: 'virtiofsd', label: 'C virtiofsd', status: ran ? 'ok' : 'failed', reason: ran ? undefined : g.info.error,
+      startupMs: [], notes: {}, startFailures: 0, successes: 0 });
+  } else {
+    info.set('virtiofsd', { id: 'virtiofsd', label: 'C virtiofsd', status: 'skipped', startupMs: [], notes: {}, startFailures: 0, successes: 0,
+      reason: o.guest ? 'no guest rows selected (--systems/--workloads)' : 'guest rows off (--no-guest)' });
+  }
+
   await cleanupAll();
   if (isInterrupted()) return 130;
 
   const sysInfo: SystemInfo[] = [...info.values()].map(({ startFailures, successes, ...s }) => s);
-  const rowList = [...rows.values()];
+  const rowList = [...rows.values(), ...guestRows];
   const tg = targets(rowList, memory, sysInfo);
   const duration = (Date.now() - started) / 1000;
 
@@ -216,10 +235,13 @@ async function main(): Promise<number> {
     rows: rowList.map((r) => ({
       ...r,
       cells: Object.fromEntries(Object.entries(r.cells).map(([id, c]) => [id, {
-        median: median(c.samples), ratioToNative: id === 'native' ? 1 : ratio(r, id), samples: c.samples, errors: c.errors,
+        median: median(c.samples), ratioToNative: id === 'native' ? 1 : ratio(r, id),
+        ...(r.base ? { ratioToBase: id === r.base ? 1 : ratio(r, id, r.base) } : {}), samples: c.samples, errors: c.errors,
+        ...(c.cpuUs ? { cpuUs: c.cpuUs } : {}),
       }])),
     })),
     memory,
+    guest,
     targets: tg,
     profile,
   };
@@ -243,6 +265,9 @@ const METHOD = [
   `servers run under prlimit --nofile=${NOFILE} (soft = hard limit; neither vfsd nor passthrough_ll raises its own, both keep one fd per inode by default)`,
   'memory: RSS (/proc/PID/status VmRSS) 1 s after the mount is ready, and 1 s after fstatat of F never-seen files (one LOOKUP each; the kernel keeps the dentries, so the server keeps every inode); vfsd-fh = vfsd --inode-file-handles prefer, the only mode that can hold 100k inodes under a 20k fd limit',
   'libfuse = Debian\'s example/passthrough_ll.c compiled at run time, multithreaded (default), -o cache=auto|never',
+  'guest rows: one QEMU/TCG guest (the acceptance guest, 1 vCPU) with two vhost-user-fs devices, vfsd and /usr/lib/qemu/virtiofsd, both cache=auto, xattr off, each on its own dir of one host tmpfs; rows alternate between the two mounts (order flipped per row and repetition); ratio = vfsd / virtiofsd',
+  'guest metadata rows: meta.c compiled with gcc -static and shipped in the initramfs; each row gets fresh dirs laid out by the host while the guest waits (never looked up: a cold stat is a LOOKUP each); the guest drops its caches (echo 3 > drop_caches) before every cell',
+  'guest data rows: io.c (static, psync, buffered): 1 MiB sequential write of a new file ending with fsync, 1 MiB sequential read and 4 KiB random read (each block at most once, time-capped) of a host-written file, caches dropped before each',
 ];
 
 main().then((code) => process.exit(code), async (e) => {

@@ -1,5 +1,6 @@
 // Command line of `npm run bench` (after `--`): sizes, repetitions, which systems and rows.
 import type { Sizes } from './workloads';
+import type { GuestSizes } from './guest';
 
 export interface BenchOptions {
   quick: boolean;
@@ -13,6 +14,11 @@ export interface BenchOptions {
   out: string | null;
   report: string | null;
   help: boolean;
+  /** The virtio-fs rows in a QEMU guest (vfsd and the C virtiofsd side by side). */
+  guest: boolean;
+  /** Only the guest rows: no /dev/fuse rows, memory or profile. */
+  guestOnly: boolean;
+  guestSizes: GuestSizes;
 }
 
 export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/bench/main.js [options]; root for mounts)
@@ -26,6 +32,14 @@ export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/ben
   --no-profile       skip the vfsd --cpu-prof run of the stat row
   --systems a,b      only these system ids (native is always kept as the baseline)
   --workloads a,b    only these rows: create stat openclose readdir unlink seqread seqwrite randread randread4j
+                     guest-create guest-stat guest-openclose guest-readdir guest-unlink guest-seqwrite
+                     guest-seqread guest-randread (a list without guest-* rows runs no guest)
+  --no-guest         skip the virtio-fs rows (a QEMU/TCG guest with vfsd and the C virtiofsd:
+                     ~4 min, ~20 s with --quick)
+  --guest-only       only the virtio-fs rows (no /dev/fuse rows, memory or profile)
+  --guest-reps N     repetitions inside the guest (default 7)
+  --guest-files N    files per guest metadata row (default 2000)
+  --guest-size MiB   guest data file, written and read once per repetition (default 128)
   --out FILE         JSON output (default bench-results/latest.json)
   --report FILE      print the tables of an earlier run's JSON (no run, no root needed)
 `;
@@ -39,8 +53,10 @@ function int(flag: string, v: string | undefined, min: number): number {
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = quick
-    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false }
-    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false };
+    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false,
+      guest: true, guestOnly: false, guestSizes: { reps: 1, files: 300, readdirPasses: 10, dataMiB: 16, randSeconds: 1 } }
+    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false,
+      guest: true, guestOnly: false, guestSizes: { reps: 7, files: 2000, readdirPasses: 25, dataMiB: 128, randSeconds: 3 } };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -55,6 +71,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--no-profile': o.profile = false; break;
       case '--systems': o.systems = (next() ?? '').split(',').filter(Boolean); break;
       case '--workloads': o.workloads = (next() ?? '').split(',').filter(Boolean); break;
+      case '--no-guest': o.guest = false; break;
+      case '--guest-only': o.guest = true; o.guestOnly = true; break;
+      case '--guest-reps': o.guestSizes.reps = int(a, next(), 1); break;
+      case '--guest-files': o.guestSizes.files = int(a, next(), 1); break;
+      case '--guest-size': o.guestSizes.dataMiB = int(a, next(), 1); break;
       case '--out': o.out = next() ?? null; break;
       case '--report': o.report = next() ?? null; break;
       case '-h': case '--help': o.help = true; break;

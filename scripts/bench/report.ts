@@ -3,12 +3,18 @@
 export interface Cell {
   samples: number[];
   errors: string[];
+  /** Guest rows: the server's CPU time (all threads) per unit of the row's rate, in µs. */
+  cpuUs?: number[];
 }
 
 export interface Row {
   id: string;
   label: string;
   unit: string;
+  /** The column this row's ratios are to: native unless set (the guest rows: virtiofsd). */
+  base?: string;
+  /** Guest rows: vfsd / base per repetition (both ran back to back), for the paired median. */
+  pairedRatios?: number[];
   cells: Record<string, Cell>;
 }
 
@@ -74,7 +80,8 @@ export function table(rows: Row[], systems: SystemInfo[]): string {
         const m = median(c.samples);
         if (m === null) text = c.errors.length ? 'FAILED' : '—';
         else {
-          const q = s.id === 'native' ? null : ratio(r, s.id);
+          const base = r.base ?? 'native';
+          const q = s.id === base ? null : ratio(r, s.id, base);
           text = human(m) + (q === null ? '      ' : ` ${q.toFixed(2).padStart(4)}×`);
           if (c.errors.length) text += '!';
         }
@@ -120,6 +127,8 @@ export function targets(rows: Row[], mem: MemoryResult[], systems: SystemInfo[])
     return a === null || b === null ? null : a / b;
   };
   out.push(t('scaling: vfsd no-pt 4 jobs / 1 job (rand 4k)', scale('vfsd-nopt'), '>=', 1.6));
+  // virtio-fs: vfsd against the C virtiofsd on the same guest (rows with that base).
+  for (const r of rows.filter((x) => x.base === 'virtiofsd')) out.push(t(`${r.id}: vfsd / virtiofsd`, ratio(r, 'vfsd', 'virtiofsd'), '>=', 1.0));
   // Idle RSS of a default share; the per-inode cost from the mode that can hold 100k inodes.
   const idle = mem.find((m) => m.system === 'vfsd') ?? mem.find((m) => m.system === 'vfsd-fh');
   out.push(t('vfsd idle RSS', idle?.idleRssMiB ?? null, '<=', 60, ' MiB'));
@@ -150,6 +159,25 @@ export function memoryText(mem: MemoryResult[]): string {
   }).join('\n');
 }
 
+/** Guest rows: the paired ratio (median of per-repetition vfsd / base, each pair back to back)
+ *  and each server's CPU time per unit of work: where a server is slower because it works more. */
+export function guestDetailText(rows: Row[]): string {
+  const g = rows.filter((r) => r.base);
+  if (!g.length) return '';
+  const f = (v: number | null, d: number) => (v === null ? 'n/a' : v.toFixed(d));
+  const w0 = Math.max(...g.map((r) => r.label.length)) + 2;
+  const out = [`  ${'workload'.padEnd(w0)}${'paired'.padStart(8)}   server CPU per unit: ${'vfsd'.padStart(9)} ${'virtiofsd'.padStart(10)} ${'ratio'.padStart(6)}  (unit)`];
+  for (const r of g) {
+    const base = r.base!;
+    const a = median(r.cells.vfsd?.cpuUs ?? []);
+    const b = median(r.cells[base]?.cpuUs ?? []);
+    const unit = r.unit.replace(/\/s$/, '').replace(/^IOPS$/, 'I/O');
+    out.push(`  ${r.label.padEnd(w0)}${(f(median(r.pairedRatios ?? []), 2) + '×').padStart(8)}   ${''.padEnd(21)}` +
+      `${(f(a, 0) + ' µs').padStart(9)} ${(f(b, 0) + ' µs').padStart(10)} ${(a === null || b === null || b === 0 ? 'n/a' : (a / b).toFixed(2) + '×').padStart(6)}  (${unit})`);
+  }
+  return out.join('\n');
+}
+
 export function profileText(p: ProfileEntry[]): string {
   return p.map((e) => `  ${e.selfPct.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.fn}  ${e.where}`).join('\n');
 }
@@ -164,10 +192,24 @@ export interface BenchJson {
   machine: Record<string, unknown>;
   method: string[];
   systems: SystemInfo[];
-  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null }> }>;
+  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null; ratioToBase?: number | null }> }>;
   memory: MemoryResult[];
   targets: Target[];
+  /** The guest section (virtio-fs rows); absent with --no-guest and in older runs. */
+  guest?: GuestInfoJson | null;
   profile: ({ workload: string; files: number; statOpsPerSec: number; busyMs: number; idleMs: number; top: ProfileEntry[] }) | { error: string } | null;
+}
+
+/** The JSON face of scripts/bench/guest.ts's GuestInfo (kept here so report.ts stays pure). */
+export interface GuestInfoJson {
+  kernel: string | null;
+  memoryMiB: number;
+  sizes: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number };
+  servers: Record<string, string>;
+  bootMs: number | null;
+  durationMs: number | null;
+  error?: string;
+  consoleTail?: string;
 }
 
 export function render(j: BenchJson): string {
@@ -175,9 +217,14 @@ export function render(j: BenchJson): string {
   const m = j.machine;
   const load = (m.loadavgStart as number[] | undefined)?.map((x) => x.toFixed(1)).join('/') ?? '?';
   const out: string[] = [];
-  out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s  ` +
+  const devFuse = j.rows.some((r) => !r.base);
+  out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}` +
+    (devFuse ? `reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s  ` : 'guest rows only  ') +
     `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
   out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
+  if (j.rows.some((r) => r.base === 'virtiofsd')) {
+    out.push('guest rows: virtio-fs inside one QEMU/TCG guest with both servers mounted, ratio to the C virtiofsd (absolute rates are TCG\'s)');
+  }
   out.push('', table(j.rows, j.systems), '');
   for (const r of j.rows) {
     for (const [id, c] of Object.entries(r.cells)) {
@@ -186,7 +233,16 @@ export function render(j: BenchJson): string {
   }
   for (const s of j.systems) {
     if (s.status !== 'ok') out.push(`  ${s.label}: ${s.status === 'failed' ? 'FAILED ' : ''}${s.reason}`);
-    else if (s.id.startsWith('vfsd')) out.push(`  ${s.label}: startup median ${median(s.startupMs)?.toFixed(0)} ms, ${JSON.stringify(s.notes)}`);
+    else if (s.id.startsWith('vfsd') && s.startupMs.length) out.push(`  ${s.label}: startup median ${median(s.startupMs)?.toFixed(0)} ms, ${JSON.stringify(s.notes)}`);
+  }
+  const g = j.guest;
+  if (g) {
+    const z = g.sizes;
+    out.push(`  guest: kernel ${g.kernel ?? '?'}, ${g.memoryMiB} MiB, reps=${z.reps} files=${z.files} readdir passes=${z.readdirPasses} ` +
+      `data=${z.dataMiB} MiB rand<=${z.randSeconds} s, boot ${g.bootMs ?? '?'} ms, total ${g.durationMs === null ? '?' : (g.durationMs / 1000).toFixed(0)} s`);
+    if (g.error) out.push(`  guest: FAILED: ${g.error}`);
+    const d = guestDetailText(j.rows);
+    if (d) out.push('', 'guest rows: paired ratio vfsd/virtiofsd (median over repetitions) and server CPU time (user+sys, all threads) per unit of work:', d);
   }
   if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
   out.push('', 'issue 5 targets:', targetText(j.targets));

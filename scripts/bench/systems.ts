@@ -212,11 +212,8 @@ export const FUSE_NATIVE_REASON =
   'prebuilt libfuse.so; a source build needs libfuse 2 headers (Debian libfuse-dev, not installed) ' +
   'and a patched binding.gyp to link the system libfuse.so.2';
 
-export const VIRTIOFSD_REASON =
-  'skipped: virtio-fs rows need the guest harness and vfsd\'s vhost-user transport (not in this build); ' +
-  '/usr/lib/qemu/virtiofsd slots in here as a System whose start() boots the guest';
-
-/** Every system of a full run, in column order. */
+/** Every /dev/fuse system of a full run, in column order (the C virtiofsd is the guest rows'
+ *  column: scripts/bench/guest.ts). */
 export function allSystems(): System[] {
   return [
     native,
@@ -226,6 +223,5 @@ export function allSystems(): System[] {
     vfsd({ id: 'vfsd-never', label: 'vfsd never', args: ['--cache', 'never'], cacheNever: true }),
     libfuse({ id: 'libfuse-never', label: 'libfuse never', cache: 'never' }),
     skipped('fuse-native', 'fuse-native', FUSE_NATIVE_REASON),
-    skipped('virtiofsd', 'C virtiofsd', VIRTIOFSD_REASON),
   ];
 }

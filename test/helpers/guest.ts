@@ -37,6 +37,10 @@ export interface BootOptions {
   extraShares?: { socketPath: string; tag: string }[];
   /** Shell text sourced in the guest after /lib/vfsd-lib.sh; embedded into the initramfs. */
   script?: string;
+  /** More files for the embedded overlay, next to the script (needs `script`): name is relative
+   *  to the guest's / inside a directory the base image has (e.g. `vfsd/meta`); mode defaults to
+   *  0755. The bench ships its static load generators this way. */
+  extraFiles?: { name: string; data: Buffer; mode?: number }[];
   /** Instead of `script`: a script inside the share (path relative to the share root); the guest
    *  mounts the share before running it. */
   scriptInShare?: string;
@@ -154,9 +158,13 @@ function cpioNewc(files: { name: string; mode: number; data: Buffer }[]): Buffer
   return Buffer.concat(parts);
 }
 
-function initrdWithScript(baseInitrd: string, script: string, outFile: string): void {
+function initrdWithScript(baseInitrd: string, script: string, outFile: string,
+  extra: { name: string; data: Buffer; mode?: number }[] = []): void {
   const base = fs.readFileSync(baseInitrd);
-  const overlay = gzipSync(cpioNewc([{ name: 'vfsd/test.sh', mode: 0o100755, data: Buffer.from(script) }]));
+  const overlay = gzipSync(cpioNewc([
+    { name: 'vfsd/test.sh', mode: 0o100755, data: Buffer.from(script) },
+    ...extra.map((f) => ({ name: f.name, mode: 0o100000 | (f.mode ?? 0o755), data: f.data })),
+  ]));
   fs.writeFileSync(outFile, Buffer.concat([base, Buffer.alloc((4 - (base.length % 4)) % 4), overlay]));
 }
 
@@ -174,6 +182,7 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
   if ((o.script === undefined) === (o.scriptInShare === undefined)) {
     throw new Error('bootGuest: give exactly one of script and scriptInShare');
   }
+  if (o.extraFiles?.length && o.script === undefined) throw new Error('bootGuest: extraFiles need script');
   for (const tag of [o.tag, ...(o.extraShares ?? []).map((x) => x.tag)]) {
     if (/[\s,]/.test(tag)) throw new Error(`bootGuest: tag must not contain spaces or commas: ${tag}`);
   }
@@ -184,7 +193,7 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
     let scriptArg: string;
     if (o.script !== undefined) {
       initrd = path.join(tmp, 'initrd.gz');
-      initrdWithScript(img.initrd, o.script, initrd);
+      initrdWithScript(img.initrd, o.script, initrd, o.extraFiles);
       scriptArg = 'embedded';
     } else {
       scriptArg = `share:${o.scriptInShare}`;
@@ -361,6 +370,8 @@ export interface ServerHandle {
   stop(): Promise<void>;
   /** Everything it printed so far. */
   log(): string;
+  /** The server's process id (the bench reads its CPU time). */
+  pid?: number;
 }
 
 export type ServerLauncher = (opts: ServerOptions) => Promise<ServerHandle>;
@@ -412,7 +423,7 @@ export async function spawnServer(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { name, stop, log: () => output };
+  return { name, stop, log: () => output, pid: child.pid };
 }
 
 export const VIRTIOFSD = process.env.VFSD_VIRTIOFSD ?? '/usr/lib/qemu/virtiofsd';

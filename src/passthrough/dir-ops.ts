@@ -60,8 +60,10 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
 }
 
 export function releasedir(fs: PassthroughFs, fh: number): number {
-  const h = fs.handles.remove(fh);
-  if (!h || h.kind !== 'dir') return -Errno.EBADF;
+  // Check the kind before removing: a RELEASEDIR naming a file's fh must not drop (and leak)
+  // that file handle.
+  if (!fs.handles.dir(fh)) return -Errno.EBADF;
+  const h = fs.handles.remove(fh) as DirHandle;
   return sys.close(h.fd);
 }
 

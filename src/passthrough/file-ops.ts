@@ -108,8 +108,10 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
 }
 
 export function release(fs: PassthroughFs, fh: number): number {
-  const h = fs.handles.remove(fh);
-  if (!h || h.kind !== 'file') return -Errno.EBADF;
+  // Check the kind before removing: a RELEASE naming a directory's fh must not drop (and leak)
+  // that directory handle.
+  if (!fs.handles.file(fh)) return -Errno.EBADF;
+  const h = fs.handles.remove(fh) as FileHandle;
   releaseLockFds(h, null);
   endIoMode(fs, h);
   return sys.close(h.fd);

@@ -7,8 +7,16 @@
         "native/sys_files.cc",
         "native/sys_xattr.cc",
         "native/sys_creds.cc",
+        "native/sys_process.cc",
         "native/fuse_dev.cc",
-        "native/vhost_user.cc"
+        "native/vhost_user.cc",
+        "native/vhost_device_control.cc",
+        "native/vhost_device_data.cc",
+        "native/vhost_virtqueue.cc",
+        "native/vhost_memory.cc",
+        "native/vhost_socket.cc",
+        "native/vhost_io.cc",
+        "native/vhost_test_support.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

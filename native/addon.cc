@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysFiles(env, exports);
   vfsd::InitSysXattr(env, exports);
   vfsd::InitSysCreds(env, exports);
+  vfsd::InitSysProcess(env, exports);
   vfsd::InitFuseDev(env, exports);
   vfsd::InitVhostUser(env, exports);
   return exports;

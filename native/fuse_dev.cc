@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -142,7 +143,7 @@ std::string EscapeOpt(const std::string& s) {
 
 // Runs fusermount3 with args; commFd (or -1) is handed down as _FUSE_COMMFD. Returns the pid or
 // -errno. The child end of the socketpair is close-on-exec in every other child Node may spawn;
-// the dup2 onto itself is glibc's documented way to clear FD_CLOEXEC in just this one.
+// a dup2 onto itself is POSIX's (and glibc's) way to clear FD_CLOEXEC in just this one.
 pid_t SpawnFusermount(const std::vector<std::string>& args, int commFd) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>("fusermount3"));
@@ -161,6 +162,11 @@ pid_t SpawnFusermount(const std::vector<std::string>& args, int commFd) {
   int r = posix_spawn_file_actions_init(&fa);
   if (r != 0) return -r;
   if (commFd >= 0) r = posix_spawn_file_actions_adddup2(&fa, commFd, commFd);
+  // Node may hold its stdio fds close-on-exec (it does for socket stdio in a child process):
+  // hand them down explicitly, or fusermount3's reason for refusing is lost with its stderr.
+  for (int fd = 0; fd <= 2 && r == 0; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) r = posix_spawn_file_actions_adddup2(&fa, fd, fd);
+  }
   pid_t pid = -1;
   if (r == 0) r = posix_spawnp(&pid, "fusermount3", &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
@@ -323,7 +329,12 @@ class PendingTable {
       if (old > kIndexMask) return kNoToken;  // a million requests in flight: refuse the next
       size_t grown = old ? old * 2 : 256;
       if (grown > kIndexMask + 1) grown = kIndexMask + 1;
-      slots_.resize(grown);
+      try {
+        slots_.resize(grown);
+        free_.reserve(grown);
+      } catch (const std::bad_alloc&) {
+        return kNoToken;
+      }
       for (size_t i = grown; i > old; --i) free_.push_back(static_cast<uint32_t>(i - 1));
     }
     uint32_t index = free_.back();
@@ -407,7 +418,13 @@ class ScopedDropFsetid {
 // Short reads are answered short (FUSE's EOF); an error before any byte is answered as the error.
 int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
             std::vector<uint8_t>* scratch) {
-  if (scratch->size() < sizeof(OutHeader) + size) scratch->resize(sizeof(OutHeader) + size);
+  if (scratch->size() < sizeof(OutHeader) + size) {
+    try {
+      scratch->resize(sizeof(OutHeader) + size);
+    } catch (const std::bad_alloc&) {
+      return Answer(devFd, unique, -ENOMEM, nullptr, 0);
+    }
+  }
   uint8_t* data = scratch->data() + sizeof(OutHeader);
   size_t got = 0;
   int error = 0;
@@ -586,7 +603,10 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         endError = e;
         break;
       }
-      if (static_cast<size_t>(n) < kInHeaderSize) continue;  // the kernel never sends this
+      if (static_cast<size_t>(n) < kInHeaderSize) {  // the kernel never does this
+        endError = EIO;
+        break;
+      }
       uint32_t opcode;
       uint64_t unique;
       memcpy(&opcode, inbox_ + used + 4, sizeof opcode);
@@ -637,9 +657,15 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   void SaveUnansweredWrites() {
     for (uint32_t token : batchTokens_) {
       PendingTable::Slot* s = pending_.Find(token);
-      if (!s || !s->data || !s->saved.empty()) continue;
-      s->saved.assign(s->data, s->data + s->dataLen);
-      s->data = s->saved.data();
+      if (!s || !s->data || !s->saved.empty() || s->dataLen == 0) continue;
+      try {
+        s->saved.assign(s->data, s->data + s->dataLen);
+        s->data = s->saved.data();
+      } catch (const std::bad_alloc&) {
+        // Cannot keep the bytes: fail the WRITE now rather than write garbage later.
+        Answer(fd_, s->unique, -ENOMEM, nullptr, 0);
+        pending_.Release(token);
+      }
     }
     batchTokens_.clear();
   }

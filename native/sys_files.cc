@@ -16,6 +16,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#ifndef SYS_faccessat2
+#define SYS_faccessat2 439  // x86_64, Linux 5.8
+#endif
+
 namespace vfsd {
 namespace {
 
@@ -97,6 +101,20 @@ Napi::Value OpenByHandleAt(const Napi::CallbackInfo& info) {
   if (bytes > kHandleBytes || kHandleHeader + bytes > handle.len) return a.Num(-EINVAL);
   memcpy(h.raw, handle.data, kHandleHeader + bytes);
   return a.Ret(open_by_handle_at(mountFd, h.fh(), flags | O_CLOEXEC));
+}
+
+// faccessat2 as a raw syscall: with AT_EACCESS the kernel checks the thread's fsuid/fsgid (the
+// caller's, after setCreds); without it, the real uid (root). glibc's faccessat would emulate
+// AT_EACCESS in user space with process-wide ids.
+Napi::Value Faccessat(const Napi::CallbackInfo& info) {
+  Args a(info, "faccessat", 4);
+  int dirfd = a.Int(0);
+  NameBuf name;
+  a.Name(1, name);
+  int mode = a.Int(2);
+  int flags = a.Int(3);
+  if (!a.Ok()) return a.Bail();
+  return a.Ret(syscall(SYS_faccessat2, dirfd, name.ptr, mode, flags));
 }
 
 Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
@@ -417,6 +435,7 @@ void InitSysFiles(Napi::Env env, Napi::Object exports) {
   static const Fn fns[] = {
       {"statx", Statx}, {"openat", Openat}, {"close", Close},
       {"nameToHandleAt", NameToHandleAt}, {"openByHandleAt", OpenByHandleAt},
+      {"faccessat", Faccessat},
       {"mkdirat", Mkdirat}, {"mknodat", Mknodat}, {"symlinkat", Symlinkat},
       {"readlinkat", Readlinkat}, {"unlinkat", Unlinkat}, {"renameat2", Renameat2},
       {"linkat", Linkat}, {"fchmodat", Fchmodat}, {"fchmod", Fchmod}, {"fchownat", Fchownat},

@@ -44,6 +44,7 @@ PROCESS
   --sandbox MODE            namespace | chroot | none (accepted; see README for status)
   --rlimit-nofile N         raise the open-file limit
   --log-level LEVEL         error | warn | info | debug | trace | off (default: info)
+  --stats-file PATH         where SIGUSR1 and exit write per-opcode counts and latency (JSON)
   -o OPTS                   the C virtiofsd's options: source=DIR, cache=, xattr, no_xattr,
                             announce_submounts, readonly, log_level=, ...
   -h, --help                this text
@@ -51,4 +52,5 @@ PROCESS
 
 SIGNALS
   SIGINT, SIGTERM           finish, save state, unmount / disconnect, exit 0
+  SIGUSR1                   log per-opcode counts and latency percentiles (and --stats-file)
 `;

@@ -9,6 +9,13 @@ import { HELP, VERSION } from './help';
 import { makeLogger, Logger } from '../server/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
+import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
+import { ShareStateKeeper } from './share-state';
+import { raiseNofile } from './rlimit';
+import type { Serving } from './serving';
+import { reportStats } from './report-stats';
+import { MultidevsPlacement } from '../passthrough/multidevs-placement';
+import * as path from 'node:path';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -37,34 +44,55 @@ export function main(argv: string[]): void {
   }
   if (cfg.help) return void process.stdout.write(HELP);
   if (cfg.version) return void process.stdout.write(`vfsd ${VERSION}\n`);
-  if (cfg.printCapabilities) return void process.stdout.write('{\n  "type": "fs"\n}\n');
+  if (cfg.printCapabilities) return void process.stdout.write(capabilitiesJson() + '\n');
 
   const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
   checkSharedDir(cfg.sharedDir!);
+  raiseNofile(cfg.rlimitNofile, log);
   log.info('starting', { config: effective(cfg) });
   if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
 
+  let keeper: ShareStateKeeper;
+  try {
+    keeper = new ShareStateKeeper(cfg.stateDir, cfg.stateBackupDir, log);
+  } catch (e) {
+    fail(`state: ${(e as Error).message}`, 1);
+  }
+  const sharedDir = path.resolve(cfg.sharedDir!);
+  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log);
   const pfs = new PassthroughFs({
-    sharedDir: cfg.sharedDir!, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
+    sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
-  }, cfg.mount !== null);
+  }, cfg.mount !== null, placement);
+  placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
+  keeper.asDaemon = (fn) => pfs.creds.privileged(fn);
+  keeper.watch();
 
   // Threads inherit the credentials of the thread that creates them. libuv starts its pool on
   // first use: make that happen now, as root, before any request switches the JS thread to a
   // caller's fsuid — or the pool would run as that caller forever.
   fs.stat('/', () => {});
 
-  let stop: () => void;
-  const end = (code: number) => process.exit(code);
+  let serving: Serving;
+  const end = (code: number) => {
+    keeper.saveAtStop();
+    reportStats(serving.server.stats, cfg.statsFile, log, pfs);
+    process.exit(code);
+  };
   try {
-    if (cfg.mount) stop = serveFuseDev(cfg, pfs, log, end);
-    else fail('vhost-user mode is not available in this build yet', 1);
+    serving = cfg.mount ? serveFuseDev(cfg, pfs, log, end) : serveVhostUser(cfg, pfs, log, end);
   } catch (e) {
     fail((e as Error).message, 1);
   }
+  process.on('SIGUSR1', () => reportStats(serving.server.stats, cfg.statsFile, log, pfs));
+  let stopping = false;
   const onSignal = (sig: string) => {
+    // A terminal's Ctrl-C reaches every process of the group (npm, its child): stop once.
+    if (stopping) return;
+    stopping = true;
     log.info('stopping', { signal: sig });
-    stop();
+    pfs.creds.reset();
+    serving.stop();
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));

@@ -1,11 +1,12 @@
-// --multidevs values: QEMU 9p's and libvirt's <filesystem multidevs=...>; `default` is remap
-// (QEMU's default since 10.0). The message is fixed by the issue that defined the option.
+// --multidevs values, turned into a command-line error (exit 2) when unknown. The values and the
+// message are the policy's (policy/multidevs.ts).
+import { parseMultidevs, MultidevsMode } from '../policy/multidevs';
 import { UsageError } from './usage-error';
 
-const VALID = ['remap', 'forbid', 'warn', 'default'] as const;
-
-export function parseMultidevsValue(value: string): 'remap' | 'forbid' | 'warn' {
-  if (value === 'default') return 'remap';
-  if (value === 'remap' || value === 'forbid' || value === 'warn') return value;
-  throw new UsageError(`unknown multidevs '${value}' (valid: ${VALID.join(', ')})`);
+export function parseMultidevsValue(value: string): MultidevsMode {
+  try {
+    return parseMultidevs(value);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

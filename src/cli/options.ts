@@ -26,6 +26,7 @@ export interface Config {
   multidevs: Multidevs;
   stateDir: string | null;
   stateBackupDir: string | null;
+  statsFile: string | null;
   threadPoolSize: number;
   sandbox: Sandbox;
   rlimitNofile: number | null;
@@ -48,7 +49,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
     passthrough: true, posixLock: true, flock: true, readdirplus: true,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -85,6 +86,7 @@ const VALUED: Record<string, Setter> = {
   '--multidevs': (c, v) => { c.multidevs = parseMultidevsValue(v); },
   '--state-dir': (c, v) => { c.stateDir = v; },
   '--state-backup-dir': (c, v) => { c.stateBackupDir = v; },
+  '--stats-file': (c, v) => { c.statsFile = v; },
   '--thread-pool-size': (c, v) => { c.threadPoolSize = count('--thread-pool-size', v, 0); },
   '--sandbox': (c, v) => { c.sandbox = oneOf('--sandbox', v, SANDBOX); },
   '--rlimit-nofile': (c, v) => { c.rlimitNofile = count('--rlimit-nofile', v, 0); },

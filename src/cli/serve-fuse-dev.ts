@@ -4,14 +4,14 @@ import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../server/logger';
 import type { Config } from './options';
-import { opName } from '../protocol';
+import type { Serving } from './serving';
 
 /** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
 const MAX_WRITE = 1024 * 1024;
 /** After a signal's unmount, how long requests in flight may take before the session is ended. */
 const STOP_GRACE_MS = 1000;
 
-export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): () => void {
+export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
   const mnt = cfg.mount!;
   const t = FuseDevTransport.mount(mnt, {
     maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
@@ -32,12 +32,12 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   t.onClose(() => {
     server.stop();
     t.close();
-    log.info('unmounted', { mount: mnt, requests: requestCounts(server) });
+    log.info('unmounted', { mount: mnt, requests: server.stats.counts() });
     onEnd(0);
   });
   server.start();
   log.info('serving', { shared_dir: cfg.sharedDir, mount: mnt });
-  return () => {
+  return { server, stop: () => {
     try {
       t.unmount();
       // The unmount is lazy: while a process still holds a file open on the mount, the kernel
@@ -58,12 +58,5 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
       t.close();
       onEnd(0);
     }
-  };
-}
-
-/** What the kernel asked for during the session, by opcode name (logged at the end). */
-function requestCounts(server: FuseServer): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [op, n] of server.counts) out[opName(op)] = n;
-  return out;
+  } };
 }

@@ -79,6 +79,11 @@ export interface NativeSys {
   flistxattr(fd: number, out: Uint8Array): number;
   fremovexattr(fd: number, name: Name): number;
 
+  /** getrlimit(2): [soft, hard], -1 for unlimited; or -errno. */
+  getrlimit(resource: number): number[] | number;
+  /** setrlimit(2); -1 for unlimited. */
+  setrlimit(resource: number, soft: number, hard: number): number;
+
   /** Switch the calling thread's fsuid, fsgid and supplementary groups (raw per-thread
    *  syscalls, not glibc's process-wide broadcast). groups null: leave groups as they are. */
   setCreds(uid: number, gid: number, groups: Uint32Array | null): number;
@@ -109,5 +114,6 @@ export const C = {
   XATTR_CREATE: 1, XATTR_REPLACE: 2,
   S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,
   S_IFDIR: 0o40000, S_IFCHR: 0o20000, S_IFIFO: 0o10000, S_ISUID: 0o4000, S_ISGID: 0o2000,
+  RLIMIT_NOFILE: 7,
   MS_RDONLY: 1, MS_NOSUID: 2, MS_NODEV: 4, MS_BIND: 4096, MNT_DETACH: 2, MNT_FORCE: 1,
 } as const;

@@ -6,6 +6,7 @@ import { Errno } from '../protocol/errno';
 import type { PassthroughFs, WireAttr } from './passthrough-fs';
 import type { Inode } from './inode';
 import { HostStat, isSymlink, statFd } from './host-stat';
+import { exact } from './file-ops';
 
 export const FATTR = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
@@ -20,26 +21,25 @@ export interface SetattrIn {
   mode: number; uid: number; gid: number;
 }
 
-function live(fs: PassthroughFs, nodeid: number): Inode | number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
-  return inode.forbidden ? -Errno.ENODEV : inode;
-}
-
 function statOf(fs: PassthroughFs, inode: Inode): HostStat | number {
   return fs.withFd(inode, (fd) => statFd(fd));
 }
 
 export function getattr(fs: PassthroughFs, nodeid: number): WireAttr | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const st = statOf(fs, inode);
   return typeof st === 'number' ? st : fs.attrOf(st, inode);
 }
 
 export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAttr | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
+  // 64-bit size and times past 2^53 are not exact as JS numbers (and may not fit the native
+  // int64 arguments at all): refused rather than rounded.
+  if ((a.valid & FATTR.SIZE && !exact(a.size)) || (a.valid & FATTR.ATIME && !exact(a.atime)) || (a.valid & FATTR.MTIME && !exact(a.mtime))) {
+    return -Errno.EINVAL;
+  }
   const h = a.valid & FATTR.FH ? fs.handles.file(a.fh) : undefined;
   if (a.valid & FATTR.FH && !h) return -Errno.EBADF;
   const r = fs.withFd(inode, (fd) => {
@@ -82,7 +82,7 @@ function timeArg(valid: number, setBit: number, nowBit: number, sec: number, nse
 }
 
 export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   if (!isSymlink(inode.mode)) return -Errno.EINVAL;
   return fs.withFd(inode, (fd) => sys.readlinkat(fd, '', out));
@@ -90,20 +90,20 @@ export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number
 
 /** [bsize, blocks, bfree, bavail, files, ffree, namelen, frsize] of the inode's filesystem. */
 export function statfs(fs: PassthroughFs, nodeid: number, out: Float64Array): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   return fs.withFd(inode, (fd) => sys.fstatfs(fd, out));
 }
 
 export function access(fs: PassthroughFs, nodeid: number, mask: number): number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   // AT_EACCESS: checked with the caller's (fs) ids we switched to, not the daemon's real ones.
   return fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), mask, C.AT_EACCESS));
 }
 
 export function statx(fs: PassthroughFs, nodeid: number): { st: HostStat; inode: Inode } | number {
-  const inode = live(fs, nodeid);
+  const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const st = statOf(fs, inode);
   return typeof st === 'number' ? st : { st, inode };

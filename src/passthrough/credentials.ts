@@ -4,6 +4,10 @@
 // syscalls, see native/sys_creds.cc) and cached: consecutive requests of one caller cost nothing.
 // Switching fsuid away from 0 also drops the filesystem capabilities (DAC override, FSETID, ...)
 // from the thread, which is exactly what makes the kernel treat us like the caller.
+//
+// The switch is sticky: the JS thread stays the last caller between batches. So every piece of
+// the daemon's own work on the JS thread that touches the filesystem (state checkpoints, reading
+// superblocks, unmounting at stop) must run inside privileged() or after reset().
 import { sys } from '../native/sys';
 import * as fs from 'node:fs';
 import { Errno } from '../protocol/errno';
@@ -33,6 +37,14 @@ export class Credentials {
   become(uid: number, gid: number, pid: number): number {
     if (!this.enabled) return 0;
     if (uid === UNMAPPED || gid === UNMAPPED) return -Errno.EPERM;
+    // Root asking as root: the daemon's own credentials already decide exactly as the caller's
+    // would (root's capabilities bypass the permission checks where groups would matter, and new
+    // files get owner 0:0 either way), so the switch and its undo — ten syscalls, each replacing
+    // the thread's cred struct — are skipped.
+    if (uid === 0 && gid === 0) {
+      this.reset();
+      return 0;
+    }
     const groups = this.groupsFromPid ? this.groupsOf(pid) : EMPTY;
     const key = groups.join(',');
     if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;

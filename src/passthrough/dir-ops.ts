@@ -3,22 +3,22 @@
 // up, so it counts as a lookup for the client: we ask the sink for room BEFORE the lookup, so an
 // entry that would not fit never takes a lookup the kernel will not know about.
 import { C, sys } from '../native/sys';
+import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import type { Entry, PassthroughFs } from './passthrough-fs';
-import { DirStream, RawDirent } from './dir-stream';
-import { isDot, isDotDot } from './names';
+import { DirStream } from './dir-stream';
 import type { DirHandle } from './handles';
 
 export interface DirSink {
   /** whether an entry with this name length still fits in the reply */
   fits(nameLen: number): boolean;
-  add(d: RawDirent, clientIno: number, entry: Entry | null): void;
+  /** adds the stream's current entry */
+  add(d: DirStream, clientIno: InoValue, entry: Entry | null): void;
 }
 
 export function opendir(fs: PassthroughFs, nodeid: number): number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   const fd = fs.reopen(inode, C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC);
   if (fd < 0) return fd;
   const h: DirHandle = { kind: 'dir', fd, inode, stream: new DirStream(fd) };
@@ -33,37 +33,36 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
   if (r < 0) return r;
   let count = 0;
   for (;;) {
-    const d = s.peek();
-    if (d === null) break;
-    if (typeof d === 'number') return count > 0 ? count : d;
-    if (!sink.fits(d.name.length)) break;
-    const clientIno = fs.policy.direntIno(h.inode, d.ino, d.inoHi, d.inoLo);
+    const more = s.next();
+    if (more === false) break;
+    if (more !== true) return count > 0 ? count : more;
+    if (!sink.fits(s.nameLength)) break;
     let entry: Entry | null = null;
-    if (plus && !isDot(d.name) && !isDotDot(d.name)) {
-      const found = fs.lookupChild(h.inode, d.name);
+    if (plus && !s.isDotOrDotDot()) {
+      const found = fs.lookupChild(h.inode, s.name());
       if (typeof found !== 'number') {
         entry = fs.entryOf(found.inode, found.st, h.inode);
       } else if (found === -Errno.ENOENT) {
         // Vanished between getdents and the lookup: gone, as a fresh listing would show.
-        s.advance(d);
+        s.advance();
         continue;
       }
       // Any other failure (EMFILE when one fd per inode meets RLIMIT_NOFILE, EACCES, ENODEV from
       // multidevs=forbid...) still lists the name, without attributes (nodeid 0): the listing
       // stays complete and a later LOOKUP reports the error for that one entry.
     }
-    sink.add(d, entry ? entry.attr.ino : clientIno, entry);
-    s.advance(d);
+    sink.add(s, entry ? entry.attr.ino : fs.policy.direntIno(h.inode, s.ino), entry);
+    s.advance();
     count++;
   }
   return count;
 }
 
 export function releasedir(fs: PassthroughFs, fh: number): number {
-  // Check the kind before removing: a RELEASEDIR naming a file's fh must not drop (and leak)
-  // that file handle.
-  if (!fs.handles.dir(fh)) return -Errno.EBADF;
-  const h = fs.handles.remove(fh) as DirHandle;
+  // Only a directory's fh: a file's fh sent to RELEASEDIR stays open (see file-ops release).
+  const h = fs.handles.dir(fh);
+  if (!h) return -Errno.EBADF;
+  fs.handles.remove(fh);
   return sys.close(h.fd);
 }
 

@@ -8,15 +8,9 @@ import { checkName, checkNewName } from './names';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { openFileHandle, OpenResult } from './file-ops';
+import { isDir, isReg, isSymlink, statFd } from './host-stat';
 
 const PATH_MAX = 4096;
-
-function parentOf(fs: PassthroughFs, nodeid: number): Inode | number {
-  const p = fs.inode(nodeid);
-  if (!p) return -Errno.ENOENT;
-  if (p.forbidden) return -Errno.ENODEV;
-  return p;
-}
 
 /** Looks `name` up in `parent` and answers with its entry. */
 function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | number {
@@ -26,7 +20,7 @@ function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | nu
 }
 
 export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): Entry | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkName(name);
   if (bad < 0) return bad;
@@ -35,7 +29,7 @@ export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): E
 
 /** Runs `make(parentFd)` as the creating syscall, then looks the new name up. */
 function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number): Entry | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
@@ -63,7 +57,6 @@ export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, t
 export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
   // following the /proc/self/fd magic link reaches the same inode without it.
   return createThen(fs, newParentId, newName, (pfd) =>
@@ -82,7 +75,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
     sys.close(fd);
     return pathFd;
   }
-  const r = fs.adopt(pathFd, parent);
+  const r = fs.adopt(pathFd, parent, null);
   if (typeof r === 'number') {
     sys.close(fd);
     return r;
@@ -91,19 +84,39 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
 }
 
 export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number): CreateResult | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
-  // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export.
-  const openFlags = (flags | C.O_CREAT | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export. O_EXCL: an
+  // existing name is never opened by this call, because it may be a FIFO (the open would block
+  // the whole server) or a device node (we would hand the client the host's device).
+  const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
+  let fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFd(parent, (pfd) => openExisting(fs, pfd, name, flags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }
 
+/** CREATE without O_EXCL of a name that exists: open it as OPEN would, regular files only. The
+ *  O_PATH fd pins the object we checked, so a swap on the host cannot change what is opened. */
+function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: number): number {
+  const pathFd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+  if (pathFd < 0) return pathFd;
+  try {
+    const st = statFd(pathFd);
+    if (typeof st === 'number') return st;
+    if (isSymlink(st.mode)) return -Errno.ELOOP;
+    if (isDir(st.mode)) return -Errno.EISDIR;
+    if (!isReg(st.mode)) return -Errno.EACCES;
+    return sys.openat(fs.procSelfFd, fs.procName(pathFd), (flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_NOCTTY)) | C.O_CLOEXEC, 0);
+  } finally {
+    sys.close(pathFd);
+  }
+}
+
 export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {
-  const parent = parentOf(fs, parentId);
+  const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY)) | C.O_TMPFILE | C.O_CLOEXEC);
   const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));

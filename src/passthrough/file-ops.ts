@@ -12,6 +12,12 @@ import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
 export const FOPEN_DIRECT_IO = 1;
 export const FOPEN_KEEP_CACHE = 2;
 export const FOPEN_PASSTHROUGH = 128;
+/** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
+const MAX_RW_COUNT = 0x7ffff000;
+
+/** Offsets and lengths arrive as 64-bit fields; past 2^53 a JS number is no longer exact (and
+ *  2^63-1 rounds up to 2^63, outside the native int64 arguments): such values are refused. */
+export const exact = (...v: number[]): boolean => v.every((x) => Number.isSafeInteger(x));
 
 export interface OpenResult {
   fh: number;
@@ -80,7 +86,6 @@ function endIoMode(fs: PassthroughFs, h: FileHandle): void {
 export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;
@@ -108,10 +113,11 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
 }
 
 export function release(fs: PassthroughFs, fh: number): number {
-  // Check the kind before removing: a RELEASE naming a directory's fh must not drop (and leak)
-  // that directory handle.
-  if (!fs.handles.file(fh)) return -Errno.EBADF;
-  const h = fs.handles.remove(fh) as FileHandle;
+  // Only a file's fh: a directory's fh sent to RELEASE must stay in the table (removing it
+  // without closing its fd would leak the fd).
+  const h = fs.handles.file(fh);
+  if (!h) return -Errno.EBADF;
+  fs.handles.remove(fh);
   releaseLockFds(h, null);
   endIoMode(fs, h);
   return sys.close(h.fd);
@@ -131,13 +137,15 @@ export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: b
 
 export function fallocate(fs: PassthroughFs, fh: number, mode: number, offset: number, length: number): number {
   const fd = ioFd(fs, fh);
-  return fd < 0 ? fd : sys.fallocate(fd, mode, offset, length);
+  if (fd < 0) return fd;
+  return exact(offset, length) ? sys.fallocate(fd, mode, offset, length) : -Errno.EINVAL;
 }
 
 export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: number): number {
   const fd = ioFd(fs, fh);
   if (fd < 0) return fd;
   if (whence !== C.SEEK_DATA && whence !== C.SEEK_HOLE && whence > C.SEEK_END) return -Errno.EINVAL;
+  if (!exact(offset)) return -Errno.EINVAL;
   return sys.lseek(fd, offset, whence);
 }
 
@@ -146,7 +154,10 @@ export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fh
   if (fin < 0) return fin;
   const fout = ioFd(fs, fhOut);
   if (fout < 0) return fout;
-  return sys.copyFileRange(fin, offIn, fout, offOut, len, flags);
+  if (!exact(offIn, offOut)) return -Errno.EINVAL;
+  // len is the caller's size_t: up to 2^64-1, more than the native int64 argument holds. The host
+  // kernel copies at most MAX_RW_COUNT per call anyway (a short count, which the client handles).
+  return sys.copyFileRange(fin, offIn, fout, offOut, Math.min(len, MAX_RW_COUNT), flags);
 }
 
 /** SYNCFS: sync the filesystem the inode is on (syncfs needs a real fd, not O_PATH). */

@@ -2,6 +2,7 @@
 // Inode numbers are kept three ways: `ino` as a JS number for the wire (exact below 2^53) and
 // inoHi/inoLo as exact u32 halves for keys, so two inodes can never share a key by rounding.
 import { C, sys } from '../native/sys';
+import type { InoValue } from '../protocol/wire';
 
 export interface HostStat {
   mask: number;
@@ -9,7 +10,8 @@ export interface HostStat {
   nlink: number;
   uid: number;
   gid: number;
-  ino: number;
+  /** exact: a bigint only when the number is 2^53 or more */
+  ino: InoValue;
   inoHi: number;
   inoLo: number;
   size: number;
@@ -29,6 +31,19 @@ const TWO32 = 0x1_0000_0000;
 const u64 = (b: Buffer, off: number) => b.readUInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
 const i64 = (b: Buffer, off: number) => b.readInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
 
+const EXACT_HI_LIMIT = 0x20_0000; // hi word from which hi * 2^32 + lo is 2^53 or more
+
+/** A u64 as a number when that is exact, else as a bigint. */
+export function exactU64(b: Buffer, off: number): InoValue {
+  const hi = b.readUInt32LE(off + 4);
+  return hi < EXACT_HI_LIMIT ? hi * TWO32 + b.readUInt32LE(off) : b.readBigUInt64LE(off);
+}
+
+/** The same from two u32 halves. */
+export function exactFromHalves(hi: number, lo: number): InoValue {
+  return hi < EXACT_HI_LIMIT ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
 export function decodeStatx(b: Buffer): HostStat {
   return {
     mask: b.readUInt32LE(0),
@@ -40,7 +55,7 @@ export function decodeStatx(b: Buffer): HostStat {
     mode: b.readUInt16LE(28),
     inoLo: b.readUInt32LE(32),
     inoHi: b.readUInt32LE(36),
-    ino: u64(b, 32),
+    ino: exactU64(b, 32),
     size: u64(b, 40),
     blocks: u64(b, 48),
     atime: i64(b, 64), atimeNsec: b.readUInt32LE(72),

@@ -1,17 +1,32 @@
-// The hook through which multidevs (src/policy) decides, for a newly looked-up host object, which
-// inode number the client sees, or that it must not see it at all (forbid: -ENODEV).
+// The hook through which multidevs decides, for each host object the client looks up, which inode
+// number the client sees, or that it must not see it at all (forbid: -ENODEV). The passthrough
+// calls it once per new inode and keeps the answer on the inode (so attrs, READDIRPLUS and STATX
+// agree), and once per READDIR entry for its d_ino.
 import type { HostStat } from './host-stat';
 import type { Inode } from './inode';
-import type { PassthroughFs } from './passthrough-fs';
+import type { InoValue } from '../protocol/wire';
 
-export interface InodePolicy {
-  /** the inode number the client sees (>= 0), or -errno to refuse the object */
-  classify(st: HostStat, parent: Inode, fs: PassthroughFs): number;
-  /** the d_ino READDIR shows for an entry of `dir` (host inode number `ino`) */
-  direntIno(dir: Inode, ino: number, inoHi: number, inoLo: number): number;
+export interface Placement {
+  clientIno: InoValue;
+  device: string;
+  visibleDevice: string;
 }
 
+export interface InodePolicy {
+  /** The export root: its own device is what a /dev/fuse client sees everything in. */
+  root(st: HostStat, fd: number): Placement;
+  /**
+   * A new inode `name` found in `parent` (fd: an O_PATH fd of the object; announced: it is
+   * announced to the client as a submount). Returns -errno to refuse it.
+   */
+  classify(st: HostStat, parent: Inode, fd: number, name: Uint8Array | null, announced: boolean): Placement | number;
+  /** The d_ino READDIR shows for an entry of `dir` with host inode number `ino`. */
+  direntIno(dir: Inode, ino: InoValue): InoValue;
+}
+
+/** No multidevs handling: every object keeps its host inode number (tests, and as a baseline). */
 export const passThroughPolicy: InodePolicy = {
-  classify: (st) => st.ino,
+  root: (st) => ({ clientIno: st.ino, device: '', visibleDevice: '' }),
+  classify: (st) => ({ clientIno: st.ino, device: '', visibleDevice: '' }),
   direntIno: (_dir, ino) => ino,
 };

@@ -2,39 +2,25 @@
 // export root, the inode table, the open handles, turning a host stat into what the client sees.
 // The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
 import { C, sys } from '../native/sys';
+import type { Attr, EntryOut } from '../protocol/reply';
+import { encodeRdev } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
-import { HostStat, isDir, statFd } from './host-stat';
+import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
 import { Inode, inodeKey } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
+import { releaseLockFds } from './lock-ops';
+import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy } from './inode-policy';
 
 export const FUSE_ATTR_SUBMOUNT = 1;
 
-/** The attributes as the client sees them (struct fuse_attr). */
-export interface WireAttr {
-  ino: number; size: number; blocks: number;
-  atime: number; mtime: number; ctime: number;
-  atimensec: number; mtimensec: number; ctimensec: number;
-  mode: number; nlink: number; uid: number; gid: number; rdev: number; blksize: number; flags: number;
-}
-
-export interface Entry {
-  nodeid: number;
-  generation: number;
-  entryValid: number;
-  entryValidNsec: number;
-  attrValid: number;
-  attrValidNsec: number;
-  attr: WireAttr;
-}
-
-/** The kernel's new_encode_dev: how fuse_attr.rdev carries major:minor in 32 bits. */
-export const encodeRdev = (major: number, minor: number) =>
-  ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+/** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
+export type WireAttr = Attr;
+export type Entry = EntryOut;
 
 const HANDLE_BUF = 8 + 128;
 
@@ -45,16 +31,16 @@ export class PassthroughFs {
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
-  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
+  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
+   *  negotiation already combined the two) */
   announceSubmounts = false;
-  policy: InodePolicy = passThroughPolicy;
   /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
   backing: { open(fd: number): number; close(id: number): void } | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
 
-  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean) {
+  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
     this.creds = new Credentials(groupsFromPid);
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
@@ -62,7 +48,8 @@ export class PassthroughFs {
     const st = statFd(rootFd);
     if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
     this.inodes = new InodeStore((inode) => this.releaseInode(inode));
-    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino), true);
+    const place = this.policy.root(st, rootFd);
+    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice), true);
     this.root.nlookup = 1;
     this.rootStat = st;
     if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
@@ -72,6 +59,11 @@ export class PassthroughFs {
 
   inode(nodeid: number): Inode | undefined {
     return this.inodes.get(nodeid);
+  }
+
+  /** The inode, or -ENOENT for a node id we never issued or that was forgotten. */
+  known(nodeid: number): Inode | number {
+    return this.inodes.get(nodeid) ?? -Errno.ENOENT;
   }
 
   /**
@@ -93,7 +85,8 @@ export class PassthroughFs {
   private openHandle(inode: Inode, flags: number): number {
     const mfd = this.mountFds.get(inode.mntId);
     if (!inode.handle || mfd === undefined) return -Errno.ESTALE;
-    return this.creds.privileged(() => sys.openByHandleAt(mfd, inode.handle!, flags));
+    const handle = Buffer.from(inode.handle, 'latin1');
+    return this.creds.privileged(() => sys.openByHandleAt(mfd, handle, flags));
   }
 
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
@@ -101,8 +94,14 @@ export class PassthroughFs {
     return String(fd);
   }
 
-  /** Re-opens an inode with open flags (never following: the fd already is the object). */
+  /**
+   * Re-opens an inode with open flags (never following: the fd already is the object). Only
+   * regular files and directories: opening a FIFO would block the server, a device node would
+   * hand the client the host's device. OPEN checks this itself; FSYNC without a handle and SYNCFS
+   * reach here with any node id a hostile client names.
+   */
   reopen(inode: Inode, flags: number): number {
+    if (!isReg(inode.mode) && !isDir(inode.mode)) return -Errno.EACCES;
     if (inode.fd < 0) return this.openHandle(inode, flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL));
     return sys.openat(this.procSelfFd, this.procName(inode.fd), flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL), 0);
   }
@@ -118,9 +117,22 @@ export class PassthroughFs {
     // only asks for on NFS-style reconnects.
     if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
     return this.withFd(parent, (pfd) => {
+      // Fast path for an object we already hold: a statx by name is enough, because the inode
+      // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
+      // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
+      // compare handles.
+      const seen = statAt(pfd, name);
+      if (typeof seen === 'number') return seen;
+      if (seen.mask & C.STATX_MNT_ID) {
+        const known = this.inodes.findByKey(inodeKey(seen));
+        if (known && known.fd >= 0) {
+          known.nlookup++;
+          return { inode: known, st: seen };
+        }
+      }
       const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
       if (fd < 0) return fd;
-      return this.adopt(fd, parent);
+      return this.adopt(fd, parent, name);
     });
   }
 
@@ -128,7 +140,7 @@ export class PassthroughFs {
    * Turns a fresh O_PATH fd into a looked-up inode: an inode already known under the same key
    * gets one more lookup (and the new fd is closed); otherwise a new node id. Takes ownership of fd.
    */
-  adopt(fd: number, parent: Inode): { inode: Inode; st: HostStat } | number {
+  adopt(fd: number, parent: Inode, name: Uint8Array | null): { inode: Inode; st: HostStat } | number {
     const st = statFd(fd);
     if (typeof st === 'number') {
       sys.close(fd);
@@ -139,33 +151,32 @@ export class PassthroughFs {
       if (m >= 0) st.mntId = m;
     }
     const key = inodeKey(st);
-    let handle: Buffer | null = null;
+    let handle: string | null = null;
     if (this.config.inodeFileHandles !== 'never' && this.mountFdFor(st, fd) >= 0) {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
-        handle = Buffer.from(this.handleScratch.subarray(0, 8 + this.handleScratch.readUInt32LE(0)));
+        handle = this.handleScratch.toString('latin1', 0, 8 + this.handleScratch.readUInt32LE(0));
       } else if (this.config.inodeFileHandles === 'mandatory') {
         sys.close(fd);
         return m;
       }
     }
     const known = this.inodes.findByKey(key);
-    if (known && (!handle || !known.handle || handle.equals(known.handle))) {
+    if (known && (!handle || !known.handle || handle === known.handle)) {
       sys.close(fd);
       known.nlookup++;
       return { inode: known, st };
     }
     // A key match with another file handle is a reused inode number: the old entry is stale.
     if (known) this.inodes.unlinkKey(known);
-    const verdict = this.policy.classify(st, parent, this);
-    if (verdict < 0) {
+    const place = this.policy.classify(st, parent, fd, name, this.isAnnounced(st, parent));
+    if (typeof place === 'number') {
       sys.close(fd);
-      return verdict;
+      return place;
     }
     const keepFd = handle === null;
-    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, st.ino));
+    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice));
     if (!keepFd) sys.close(fd);
-    inode.clientIno = verdict;
     inode.nlookup = 1;
     return { inode, st };
   }
@@ -192,13 +203,17 @@ export class PassthroughFs {
     return { inode, st };
   }
 
+  /** A directory on another mount or device than its parent, when the client sees submounts. */
+  isAnnounced(st: HostStat, parent: Inode): boolean {
+    return shouldAnnounceSubmount({
+      clientOfferedSubmounts: this.announceSubmounts, announceEnabled: true, isDir: isDir(st.mode),
+      child: st, parent,
+    });
+  }
+
   /** The attributes the client sees for a host stat of this inode. */
   attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
-    let flags = 0;
-    if (this.announceSubmounts && parent && isDir(st.mode) &&
-        (st.mntId !== parent.mntId || st.devMajor !== parent.devMajor || st.devMinor !== parent.devMinor)) {
-      flags |= FUSE_ATTR_SUBMOUNT;
-    }
+    const flags = parent && this.isAnnounced(st, parent) ? FUSE_ATTR_SUBMOUNT : 0;
     return {
       ino: inode.clientIno, size: st.size, blocks: st.blocks,
       atime: st.atime, mtime: st.mtime, ctime: st.ctime,
@@ -225,7 +240,15 @@ export class PassthroughFs {
 
   /** Everything the client held is released (DESTROY, or the session ended). */
   releaseAll(): void {
-    for (const h of this.handles.all()) sys.close(h.fd);
+    for (const h of this.handles.all()) {
+      // A file handle may also own one open description per POSIX-lock owner (lock-ops.ts), and
+      // a FUSE passthrough backing id: both go with it, as on RELEASE.
+      if (h.kind === 'file') {
+        releaseLockFds(h, null);
+        if (h.backingId >= 0 && this.backing) this.backing.close(h.backingId);
+      }
+      sys.close(h.fd);
+    }
     this.handles.clear();
     const root = this.root;
     this.inodes.clear();

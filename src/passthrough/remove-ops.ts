@@ -9,7 +9,6 @@ import { checkNewName } from './names';
 function dirFdCall(fs: PassthroughFs, nodeid: number, fn: (fd: number) => number): number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   return fs.withFd(inode, fn);
 }
 
@@ -33,6 +32,5 @@ export function rename(fs: PassthroughFs, parentId: number, name: Uint8Array, ne
   if (bad < 0) return bad;
   const newParent = fs.inode(newParentId);
   if (!newParent) return -Errno.ENOENT;
-  if (newParent.forbidden) return -Errno.ENODEV;
   return dirFdCall(fs, parentId, (pfd) => fs.withFd(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
 }

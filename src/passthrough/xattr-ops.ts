@@ -13,7 +13,6 @@ function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: 
   if (!fs.config.xattr) return -Errno.ENOSYS;
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  if (inode.forbidden) return -Errno.ENODEV;
   return fs.withFd(inode, (fd) => fn(`/proc/self/fd/${fd}`, inode));
 }
 

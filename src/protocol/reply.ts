@@ -26,11 +26,11 @@
 import { Size, OUT_HEADER_SIZE, align8 } from './layout';
 import { NotifyCode } from './opcodes';
 import { MAX_ERRNO } from './errno';
-import { writeU64, writeI64, zeroFill } from './wire';
+import { writeU64, writeI64, writeIno, zeroFill, type InoValue } from './wire';
 
 /** struct fuse_attr. rdev is in new_encode_dev form (encodeRdev). flags: AttrFlag bits. */
 export interface Attr {
-  ino: number;
+  ino: InoValue;
   size: number;
   blocks: number;
   atime: number;
@@ -85,7 +85,7 @@ export interface FuseStatx {
   uid: number;
   gid: number;
   mode: number;
-  ino: number;
+  ino: InoValue;
   size: number;
   blocks: number;
   attributesMask: number;
@@ -130,7 +130,7 @@ export function writeOutHeader(buf: Buffer, off: number, len: number, errno: num
 
 /** struct fuse_attr (88 bytes). */
 export function writeAttr(buf: Buffer, off: number, a: Attr): number {
-  writeU64(buf, off, a.ino);
+  writeIno(buf, off, a.ino);
   writeU64(buf, off + 8, a.size);
   writeU64(buf, off + 16, a.blocks);
   writeI64(buf, off + 24, a.atime);
@@ -292,7 +292,7 @@ export function writeStatx(buf: Buffer, off: number, s: FuseStatx): number {
   buf.writeUInt32LE(s.gid >>> 0, off + 24);
   buf.writeUInt16LE(s.mode & 0xffff, off + 28);
   buf.writeUInt16LE(0, off + 30);
-  writeU64(buf, off + 32, s.ino);
+  writeIno(buf, off + 32, s.ino);
   writeU64(buf, off + 40, s.size);
   writeU64(buf, off + 48, s.blocks);
   writeU64(buf, off + 56, s.attributesMask);
@@ -350,15 +350,32 @@ export function direntSize(nameLen: number): number {
 
 /** struct fuse_dirent: ino, off (the cookie for the next READDIR), namelen, type (DirentType),
  *  name (no NUL), zero padding to 8. */
-export function writeDirent(buf: Buffer, off: number, ino: number, offset: number, type: number, name: Uint8Array): number {
-  writeU64(buf, off, ino);
-  writeU64(buf, off + 8, offset);
-  buf.writeUInt32LE(name.length, off + 16);
-  buf.writeUInt32LE(type >>> 0, off + 20);
+export function writeDirent(buf: Buffer, off: number, ino: InoValue, offset: number, type: number, name: Uint8Array): number {
   buf.set(name, off + Size.DIRENT);
-  const end = off + direntSize(name.length);
-  zeroFill(buf, off + Size.DIRENT + name.length, end);
-  return end;
+  return finishDirent(buf, off, ino, offset, type, name.length);
+}
+
+/** writeDirent with the name taken from src[start, end): READDIR copies names straight from the
+ *  getdents buffer, with no view object per entry. */
+export function writeDirentFrom(
+  buf: Buffer, off: number, ino: InoValue, offset: number, type: number, src: Buffer, start: number, end: number,
+): number {
+  const at = off + Size.DIRENT;
+  // Most names are short: copying them byte by byte beats a native call per entry.
+  if (end - start <= 32) for (let i = start; i < end; i++) buf[at + i - start] = src[i];
+  else src.copy(buf, at, start, end);
+  return finishDirent(buf, off, ino, offset, type, end - start);
+}
+
+/** The fixed part and the padding around a name already in place. */
+function finishDirent(buf: Buffer, off: number, ino: InoValue, offset: number, type: number, len: number): number {
+  writeIno(buf, off, ino);
+  writeU64(buf, off + 8, offset);
+  buf.writeUInt32LE(len, off + 16);
+  buf.writeUInt32LE(type >>> 0, off + 20);
+  const next = off + direntSize(len);
+  zeroFill(buf, off + Size.DIRENT + len, next);
+  return next;
 }
 
 /** Bytes one fuse_direntplus with a name of nameLen bytes takes, padding included. */
@@ -369,7 +386,7 @@ export function direntplusSize(nameLen: number): number {
 /** struct fuse_direntplus: fuse_entry_out then fuse_dirent. The kernel takes a lookup
  *  reference for every entry with a nonzero nodeid it receives. */
 export function writeDirentplus(
-  buf: Buffer, off: number, e: EntryOut, ino: number, offset: number, type: number, name: Uint8Array,
+  buf: Buffer, off: number, e: EntryOut, ino: InoValue, offset: number, type: number, name: Uint8Array,
 ): number {
   writeEntryOut(buf, off, e);
   return writeDirent(buf, off + Size.ENTRY_OUT, ino, offset, type, name);

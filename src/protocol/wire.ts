@@ -58,6 +58,19 @@ export function writeU64(buf: Buffer, off: number, v: number): number {
   return off + 8;
 }
 
+/** An inode number as the client sees it: a number when it is below 2^53, a bigint when it must be
+ *  exact above that (multidevs remap numbers use bit 63; some hosts' inode numbers are large). */
+export type InoValue = number | bigint;
+
+/** Writes an inode number exactly (u64). Returns off + 8. */
+export function writeIno(buf: Buffer, off: number, v: InoValue): number {
+  if (typeof v === 'bigint') {
+    buf.writeBigUInt64LE(BigInt.asUintN(64, v), off);
+    return off + 8;
+  }
+  return writeU64(buf, off, v);
+}
+
 /** Writes v as two's complement i64, saturating at -2^63 and 2^63-1. Returns off + 8. */
 export function writeI64(buf: Buffer, off: number, v: number): number {
   if (v !== v) v = 0; // NaN
@@ -137,5 +150,10 @@ export function encodeRdev(major: number, minor: number): number {
 
 /** Zeroes [from, to): padding must never leak earlier contents of a reused reply buffer. */
 export function zeroFill(buf: Buffer, from: number, to: number): void {
-  if (to > from) buf.fill(0, from, to);
+  // Padding is 0..7 bytes per record: a loop beats a call into Buffer.fill at that size.
+  if (to - from <= 16) {
+    for (let i = from; i < to; i++) buf[i] = 0;
+  } else if (to > from) {
+    buf.fill(0, from, to);
+  }
 }

@@ -14,11 +14,8 @@ export function readdirInto(s: FuseServer, r: Req, plus: boolean): void {
   const n = dirOps.readdir(s.fs, a.fh, a.offset, plus, {
     fits: (nameLen) => pos + (plus ? P.direntplusSize(nameLen) : P.direntSize(nameLen)) <= limit,
     add: (d, ino, entry) => {
-      pos = entry
-        ? P.writeDirentplus(out, pos, entry, ino, d.next, d.type, d.name)
-        : plus
-          ? P.writeDirentplus(out, pos, NO_ENTRY, ino, d.next, d.type, d.name)
-          : P.writeDirent(out, pos, ino, d.next, d.type, d.name);
+      if (plus) pos = P.writeEntryOut(out, pos, entry ?? NO_ENTRY);
+      pos = P.writeDirentFrom(out, pos, ino, d.nextOffset, d.type, d.buf, d.nameStart, d.nameEnd);
     },
   });
   if (n < 0) return s.replier.error(r.token, -n);

@@ -11,6 +11,8 @@ import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
 import { HANDLERS, Req } from './dispatch';
 import { negotiate, NegotiatedInit, ServerWants } from './init';
+import { RequestStats } from './stats';
+import { performance } from 'node:perf_hooks';
 
 export interface ServerOptions extends ServerWants {
   readOnly: boolean;
@@ -30,6 +32,10 @@ const WRITES = new Set<number>([
   P.Op.REMOVEXATTR, P.Op.FALLOCATE, P.Op.COPY_FILE_RANGE, P.Op.COPY_FILE_RANGE_64,
 ]);
 
+/** Requests that never get an answer, not even an error: the kernel does not wait for one (on
+ *  virtio-fs their chains have no room for it). A malformed one is dropped with done(). */
+const NO_ANSWER = new Set<number>([P.Op.FORGET, P.Op.BATCH_FORGET, P.Op.INTERRUPT, P.Op.NOTIFY_REPLY]);
+
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
 
@@ -40,8 +46,8 @@ export class FuseServer {
   destroyed = false;
   /** called once INIT is negotiated (e.g. to enable FUSE passthrough's backing files) */
   onInitialised: ((init: NegotiatedInit) => void) | null = null;
-  /** requests served per opcode (operators' counters) */
-  readonly counts = new Map<number, number>();
+  /** requests served per opcode, with latency (operators' counters) */
+  readonly stats = new RequestStats();
 
   constructor(
     readonly channel: RequestChannel,
@@ -58,6 +64,7 @@ export class FuseServer {
 
   /** Ends the session's own state (waiters, handles, inodes). The channel is closed by its owner. */
   stop(): void {
+    this.fs.creds.reset();
     this.locks.clear();
     this.fs.releaseAll();
   }
@@ -68,29 +75,33 @@ export class FuseServer {
       const off = table[4 * i], len = table[4 * i + 1], token = table[4 * i + 2];
       this.handle(inbox, off, off + len, token);
     }
-    // Never leave the JS thread running as a client's user between batches.
-    this.fs.creds.reset();
+    // The JS thread keeps the last caller's credentials into the next batch (most batches come
+    // from the same caller, and a switch costs ten syscalls); whatever else the JS thread does
+    // with the filesystem runs through creds.privileged() (see Credentials).
   }
 
   private handle(buf: Buffer, off: number, end: number, token: number): void {
     let h: P.InHeader;
+    // Fewer bytes than a header arrived: the header must not be read from whatever follows them
+    // in the inbox (it would name an opcode and a length the client never sent).
+    if (end - off < P.IN_HEADER_SIZE) return this.replier.error(token, P.Errno.EIO);
     try {
       h = P.readInHeader(buf, off);
     } catch {
       return this.replier.error(token, P.Errno.EIO);
     }
+    const fail = (errno: number) => (NO_ANSWER.has(h.opcode) ? this.channel.done(token) : this.replier.error(token, errno));
     try {
-      this.counts.set(h.opcode, (this.counts.get(h.opcode) ?? 0) + 1);
       const delivered = end - off;
       // The header's len must describe exactly what arrived; only WRITE may leave its data
       // outside the inbox (vhost-user keeps it in guest memory).
       if (h.len < P.IN_HEADER_SIZE || h.len < delivered || (h.len > delivered && h.opcode !== P.Op.WRITE)) {
-        return this.replier.error(token, P.Errno.EINVAL);
+        return fail(P.Errno.EINVAL);
       }
       const bodyEnd = h.totalExtlen ? P.decodeExtensions(buf, off + P.IN_HEADER_SIZE, end, h.totalExtlen).bodyEnd : end;
       const req: Req = { buf, off: off + P.IN_HEADER_SIZE, end: bodyEnd, token, h };
       if (h.opcode === P.Op.INIT) return this.onInit(req);
-      if (!this.init) return this.replier.error(token, P.Errno.EIO);
+      if (!this.init) return fail(P.Errno.EIO);
       const handler = HANDLERS[h.opcode];
       if (!handler) return this.replier.error(token, P.Errno.ENOSYS);
       if (this.opts.readOnly && this.refusedReadOnly(req)) return this.replier.error(token, P.Errno.EROFS);
@@ -98,11 +109,13 @@ export class FuseServer {
         const r = this.fs.creds.become(h.uid, h.gid, h.pid);
         if (r < 0) return this.replier.error(token, -r);
       }
+      const t0 = performance.now();
       handler(this, req);
+      this.stats.record(h.opcode, (performance.now() - t0) * 1000);
     } catch (e) {
-      if (e instanceof P.ProtocolError) return this.replier.error(token, e.errno);
+      if (e instanceof P.ProtocolError) return fail(e.errno);
       this.log.error('request failed', { op: P.opName(h.opcode), error: String((e as Error)?.stack ?? e) });
-      this.replier.error(token, P.Errno.EIO);
+      fail(P.Errno.EIO);
     }
   }
 

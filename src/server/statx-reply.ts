@@ -3,7 +3,7 @@
 import type * as P from '../protocol';
 import type { HostStat } from '../passthrough/host-stat';
 
-export function statxOf(st: HostStat, clientIno: number, askedMask: number): P.FuseStatx {
+export function statxOf(st: HostStat, clientIno: P.InoValue, askedMask: number): P.FuseStatx {
   return {
     mask: st.mask & (askedMask | 0x7ff) & 0xfff,
     blksize: st.blksize, attributes: st.attributes, nlink: st.nlink, uid: st.uid, gid: st.gid,

@@ -2,6 +2,19 @@
 // delivers the kernel's FUSE requests, and end it with unmount(). The native session does the
 // moving (native/fuse_dev.cc); this class owns the mount's lifetime and turns -errno results of
 // mounting and unmounting into Errors a person can act on.
+//
+// What the answers (reply, replyError, readInto, writeFrom, done, notify) return here:
+//  0        the request is answered: with data, or with the pread/pwrite error as its error, or
+//           it had been interrupted and the kernel no longer wanted an answer (write gave ENOENT).
+//  -EINVAL  refused, nothing written, the token unchanged: a token never issued or already
+//           answered, a reply shorter than 16 bytes or longer than its buffer, writeFrom on a
+//           request that is not a WRITE or for more bytes than it carried (answer it another way).
+//  -EBADF   the session is closed (unmounted or close()d).
+//  other    writing the answer to /dev/fuse failed (e.g. -ENODEV while unmounting); the token is
+//           released all the same.
+// notify() passes on what the kernel says, ENOENT included (nothing cached to invalidate).
+// Bulk data: readInto answers short reads short (EOF); writeFrom answers fuse_write_out with the
+// count pwrite wrote; killPriv drops CAP_FSETID for that one pwrite (on this thread only).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as util from 'node:util';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import {
-  OP, attr, isMounted, lookupName, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
+  OP, attr, initFlags2, isMounted, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
   type Request,
 } from '../fixtures/fuse-dev-stub-engine';
 import type { RequestChannel } from '../../src/native/channel';
@@ -24,7 +24,8 @@ interface OneFileFs {
 
 /** Mounts a file system holding one regular file, "file", backed by realPath (opened
  *  read-write); READ goes through readInto, WRITE through writeFrom with the given killPriv. */
-function mountOneFile(t: { teardown(fn: () => void): void }, realPath: string, killPriv = false): OneFileFs {
+function mountOneFile(t: { teardown(fn: () => void): void }, realPath: string, killPriv = false,
+                      overrides: Partial<Record<number, (req: Request, ch: RequestChannel, fd: number) => void>> = {}): OneFileFs {
   const base = tempDir();
   const mnt = path.join(base, 'mnt');
   fs.mkdirSync(mnt);
@@ -67,6 +68,8 @@ function mountOneFile(t: { teardown(fn: () => void): void }, realPath: string, k
     },
     [OP.FLUSH]: (req, ch) => record(replyOk(ch, req.token)),
     [OP.RELEASE]: (req, ch) => record(replyOk(ch, req.token)),
+    ...Object.fromEntries(Object.entries(overrides).map(([op, h]) =>
+      [op, (req: Request, ch: RequestChannel) => h!(req, ch, fd)])),
   }, seen);
   return { transport, mnt, seen, results };
 }
@@ -147,3 +150,83 @@ for (const killPriv of [false, true]) {
     t.same(results.filter((r) => r !== 0), [], 'every answer was accepted by the kernel');
   });
 }
+
+t.test('a WRITE answered after its batch still writes its own bytes', { skip: !root && 'needs root' }, async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const real = path.join(dir, 'real');
+  const src = path.join(dir, 'src');
+  const data = crypto.randomBytes(4096);
+  fs.writeFileSync(real, '');
+  fs.writeFileSync(src, data);
+  // The WRITE is held back; a later LOOKUP with a long name is read over the same inbox bytes,
+  // and only then is the WRITE answered: its data must have been kept aside.
+  const longName = 'n'.repeat(250);
+  let held: { token: number; size: number; offset: number } | undefined;
+  let writeHeld!: () => void;
+  const heldPromise = new Promise<void>((resolve) => { writeHeld = resolve; });
+  const answered: number[] = [];
+  const { mnt } = mountOneFile(t, real, false, {
+    [OP.WRITE]: (req) => {
+      held = { token: req.token, offset: Number(req.body.readBigUInt64LE(8)), size: req.body.readUInt32LE(16) };
+      writeHeld();
+    },
+    [OP.LOOKUP]: (req, ch, fd) => {
+      const name = lookupName(req);
+      if (name === 'file') { replyEntry(ch, req.token, FILE_NODE, attr({ ino: FILE_NODE, mode: 0o100644, size: fs.fstatSync(fd).size })); return; }
+      ch.replyError(req.token, 2);
+      if (name === longName && held) answered.push(ch.writeFrom(held.token, fd, held.size, held.offset, false));
+    },
+  });
+  const dd = run('dd', [`if=${src}`, `of=${path.join(mnt, 'file')}`, 'bs=4096', 'conv=notrunc', 'status=none']);
+  await heldPromise;
+  const st = await run('stat', [path.join(mnt, longName)]);
+  t.not(st.code, 0, 'the long-name LOOKUP was answered ENOENT');
+  const ddResult = await dd;
+  t.equal(ddResult.code, 0, `dd succeeds ${ddResult.stderr}`);
+  t.same(answered, [0], 'the held WRITE was answered after the LOOKUP');
+  t.ok(fs.readFileSync(real).equals(data), 'with its own bytes, not the LOOKUP that reused the inbox');
+});
+
+// FUSE passthrough (7.40): with FUSE_PASSTHROUGH negotiated, backingOpen registers the real file,
+// OPEN answers FOPEN_PASSTHROUGH with the id, and reads bypass us entirely.
+const FUSE_INIT_EXT = 1 << 30;
+const FUSE_PASSTHROUGH_FLAGS2 = 1 << 5;  // FUSE_PASSTHROUGH is bit 37
+const FOPEN_PASSTHROUGH = 1 << 7;
+
+t.test('backingOpen/backingClose: passthrough reads never reach the server', { skip: !root && 'needs root' }, async (t) => {
+  const dir = tempDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const real = path.join(dir, 'real');
+  const content = crypto.randomBytes(100_000);
+  fs.writeFileSync(real, content);
+  let offered = true;
+  const ids: number[] = [];
+  const { transport, mnt, seen } = mountOneFile(t, real, false, {
+    [OP.INIT]: (req, ch) => {
+      offered = (initFlags2(req) & FUSE_PASSTHROUGH_FLAGS2) !== 0;
+      replyInit(ch, req, 128 * 1024, offered
+        ? { minor: 40, flags: FUSE_INIT_EXT, flags2: FUSE_PASSTHROUGH_FLAGS2, maxStackDepth: 1 }
+        : {});
+    },
+    [OP.OPEN]: (req, ch, fd) => {
+      const id = transport.backingOpen(fd);
+      ids.push(id);
+      if (id > 0) replyOpen(ch, req.token, 7, FOPEN_PASSTHROUGH, id);
+      else ch.replyError(req.token, -id || 5);
+    },
+    [OP.RELEASE]: (req, ch) => {
+      replyOk(ch, req.token);
+      for (const id of ids.splice(0)) t.equal(transport.backingClose(id), 0, 'backingClose after RELEASE: 0');
+    },
+  });
+  const cat = await run('cat', [path.join(mnt, 'file')]);
+  if (!offered) {
+    t.fail('this kernel does not offer FUSE_PASSTHROUGH (needs >= 6.9 with CONFIG_FUSE_PASSTHROUGH)');
+    return;
+  }
+  t.equal(cat.code, 0, `cat succeeds ${cat.stderr}`);
+  t.ok(cat.stdout.equals(content), 'the exact bytes');
+  t.notOk(seen.includes(OP.READ), 'no READ reached the server: the kernel read the backing file');
+  t.equal(transport.backingClose(12345), -2 /* ENOENT */, 'closing an unknown backing id: -ENOENT');
+});

@@ -173,6 +173,8 @@ t.test('mkdirat, mknodat, symlinkat, readlinkat, unlinkat, renameat2, linkat', a
   t.equal(sys.mkdirat(d, 'dir', 0o750), 0);
   t.ok(fs.statSync(p('dir')).isDirectory());
   t.equal(sys.mkdirat(d, 'dir', 0o750), -E.EEXIST);
+  t.equal(sys.faccessat(d, 'dir', 7 /* R_OK|W_OK|X_OK */, C.AT_SYMLINK_NOFOLLOW), 0);
+  t.equal(sys.faccessat(d, 'nope', 0 /* F_OK */, 0), -E.ENOENT);
   t.equal(sys.mknodat(d, 'fifo', C.S_IFIFO | 0o600, 0, 0), 0);
   t.ok(fs.statSync(p('fifo')).isFIFO());
   t.equal(sys.mknodat(d, 'null', C.S_IFCHR | 0o600, 1, 3), 0);
@@ -394,6 +396,7 @@ t.test('setCreds / resetCreds are per-thread', async (t) => {
   fs.mkdirSync(p('closed'), 0o755);
   fs.mkdirSync(p('open'));
   fs.chmodSync(p('open'), 0o777);
+  fs.writeFileSync(p('rootfile'), '', { mode: 0o644 });
   // A worker started BEFORE the switch (threads inherit the creator thread's credentials).
   const worker = new Worker(`
     const { parentPort } = require('node:worker_threads'); const fs = require('node:fs');
@@ -409,6 +412,8 @@ t.test('setCreds / resetCreds are per-thread', async (t) => {
   t.equal(sys.setCreds(65534, 65534, Uint32Array.of(4242)), 0);
   try {
     t.equal(sys.openat(AT_FDCWD, p('closed', 'f'), C.O_CREAT | C.O_WRONLY, 0o644), -E.EACCES, 'EACCES in a 0755 root dir');
+    t.equal(sys.faccessat(AT_FDCWD, p('rootfile'), 2 /* W_OK */, C.AT_EACCESS), -E.EACCES, 'faccessat: fs ids');
+    t.equal(sys.faccessat(AT_FDCWD, p('rootfile'), 2 /* W_OK */, 0), 0, 'faccessat without AT_EACCESS: real uid');
     const fd = openOk(p('open', 'f'), C.O_CREAT | C.O_WRONLY, 0o644);
     const sx = statx(fd, '', C.AT_EMPTY_PATH);
     t.same([sx.uid, sx.gid], [65534, 65534], 'created as 65534:65534');

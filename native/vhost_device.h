@@ -1,0 +1,150 @@
+// A vhost-user-fs back end: one listening socket, at most one front end at a time, its guest
+// memory and virtqueues, and the requests taken from them that the engine has not answered yet.
+//
+// Everything runs on the JS thread: the listening socket, the connection and every kick eventfd
+// are polled by libuv (uv_poll_t, non-blocking fds). A kick drains every ready queue into a
+// batch that the Host (the N-API wrapper) hands to the engine in one call.
+//
+// Ownership: the device owns the listener fd, the connection fd, the poll handles (each freed
+// by its uv_close callback), the guest memory mappings (GuestMemory) and, through each
+// Virtqueue, the kick/call/err fds. Pending requests hold only guest addresses, translated
+// again when answered, so a memory table change can never leave us writing through a stale
+// mapping.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vhost_memory.h"
+#include "vhost_socket.h"
+#include "vhost_virtqueue.h"
+
+namespace vfsd {
+
+// What the device tells its owner (JS). Calls happen on the JS thread, from libuv callbacks.
+class VhostHost {
+ public:
+  virtual ~VhostHost() = default;
+  virtual void onBatch(uint32_t count) = 0;
+  // type: connected, ready, disconnected, error (message says what went wrong; the session
+  // goes on unless a 'disconnected' follows).
+  virtual void onEvent(const char* type, const std::string& message) = 0;
+};
+
+struct VhostDeviceConfig {
+  std::string socketPath;
+  int listenFd = -1;
+  std::string socketGroup;
+  uint32_t requestQueues = 1;
+  uint32_t maxRequestSize = 0;
+};
+
+class VhostDevice {
+ public:
+  static constexpr uint32_t kTableEntries = 1024;  // requests per batch at most
+
+  VhostDevice(uv_loop_t* loop, VhostHost* host, const VhostDeviceConfig& cfg, uint8_t* inbox,
+              size_t inboxSize, uint32_t* table);
+  ~VhostDevice();
+  VhostDevice(const VhostDevice&) = delete;
+  VhostDevice& operator=(const VhostDevice&) = delete;
+
+  int listen();
+  void start();  // the engine is ready: deliver requests from now on
+  void close();  // idempotent; no events after it
+
+  // Answers (see src/native/channel.ts). Return 0 or -errno; -ENOENT: unknown or stale token
+  // (already answered, ring stopped, device reset, or front end gone).
+  int reply(uint32_t token, const uint8_t* buf, size_t len);
+  int replyError(uint32_t token, int err);
+  int readInto(uint32_t token, int fd, uint32_t size, int64_t offset);
+  int writeFrom(uint32_t token, int fd, uint32_t size, int64_t offset, bool killPriv);
+  int done(uint32_t token);
+
+  // libuv glue (public for the C callback only).
+  struct Poll;
+  void onPoll(int which, int status, int events);
+
+ private:
+  struct Pending {
+    bool live = false;
+    uint32_t gen = 0;
+    uint16_t queue = 0;
+    uint16_t head = 0;
+    uint32_t epoch = 0;
+    uint64_t unique = 0;
+    std::vector<GuestSeg> writable;  // reply space
+    std::vector<GuestSeg> data;      // WRITE payload left in guest memory
+    uint64_t dataLen = 0;
+  };
+  enum class Outcome { Ok, Failed, Replied, Malformed };
+
+  // control plane (vhost_device_control.cc)
+  void onListenReadable();
+  void onConnReadable(int status, int events);
+  Outcome dispatch(VuMessage& m, std::string& why);
+  Outcome setMemTable(VuMessage& m, std::string& why);
+  Outcome setVringFd(VuMessage& m, std::string& why);
+  int sendU64(uint32_t request, uint64_t v);
+  void dropConnection(const std::string& why);
+  void resetDevice();
+  void stopRing(uint32_t q);
+  void remapRings();
+  void startKickPoll(uint32_t q);
+  void stopPoll(Poll*& p);
+  void onKick(uint32_t q);
+  void checkReady();
+  void emit(const char* type, const std::string& message = std::string());
+
+  // data plane (vhost_device_data.cc)
+  void drain();
+  uint32_t fillBatch();
+  int deliver(uint32_t q, uint32_t index, size_t& inboxUsed);
+  Pending* lookup(uint32_t token);
+  uint32_t allocSlot();
+  bool mapSegs(const std::vector<GuestSeg>& segs, std::vector<HostSeg>& out);
+  void finish(Pending& p, uint32_t usedLen);
+  int answerBytes(Pending& p, const uint8_t* buf, size_t len);
+  int answerError(Pending& p, int err);
+  void signalQueue(uint32_t q);
+  void flushSignals();
+  void dropAllPending();
+
+  uv_loop_t* loop_;
+  VhostHost* host_;
+  VhostDeviceConfig cfg_;
+  uint8_t* inbox_;
+  size_t inboxSize_;
+  uint32_t* table_;
+
+  int listenFd_ = -1;
+  bool ownsSocketPath_ = false;
+  Poll* listenPoll_ = nullptr;
+  int conn_ = -1;
+  Poll* connPoll_ = nullptr;
+  MessageReader reader_;
+  std::unique_ptr<VuMessage> msg_;
+
+  GuestMemory mem_;
+  std::vector<std::unique_ptr<Virtqueue>> queues_;
+  std::vector<Poll*> kickPolls_;
+  std::vector<bool> needSignal_;
+  uint64_t features_ = 0;
+  uint64_t protocolFeatures_ = 0;
+  bool readyEmitted_ = false;
+
+  bool started_ = false;
+  bool closed_ = false;
+  bool draining_ = false;
+  bool inBatch_ = false;
+  std::vector<Pending> slots_;
+  std::vector<uint32_t> freeSlots_;
+  Chain chain_;
+  std::vector<HostSeg> hostSegs_;
+  std::vector<std::string> deferredErrors_;
+};
+
+}  // namespace vfsd

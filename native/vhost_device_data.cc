@@ -1,0 +1,344 @@
+// vhost-user data plane: draining virtqueues into batches for the engine, and writing the
+// engine's answers into the guest's reply buffers.
+#include <cerrno>
+#include <cstring>
+
+#include "vhost_device.h"
+#include "vhost_io.h"
+#include "vhost_protocol.h"
+
+namespace vfsd {
+
+namespace {
+constexpr uint32_t kInHeaderSize = 40;     // fuse_in_header
+constexpr uint32_t kOutHeaderSize = 16;    // fuse_out_header
+constexpr uint32_t kWriteHeadersSize = 80; // fuse_in_header + fuse_write_in
+constexpr uint32_t kWriteOutSize = 8;      // fuse_write_out
+constexpr uint32_t kOpWrite = 16;
+constexpr uint32_t kSlotBits = 20;
+constexpr uint32_t kMaxSlots = 1u << kSlotBits;
+constexpr uint32_t kGenMask = (1u << (32 - kSlotBits)) - 1;
+
+inline uint32_t TokenOf(uint32_t slot, uint32_t gen) { return ((gen & kGenMask) << kSlotBits) | slot; }
+
+// The guest pieces from byte skip on.
+std::vector<GuestSeg> SkipGuest(const std::vector<GuestSeg>& segs, uint64_t skip) {
+  std::vector<GuestSeg> out;
+  for (const GuestSeg& s : segs) {
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    out.push_back(GuestSeg{s.gpa + skip, static_cast<uint32_t>(s.len - skip)});
+    skip = 0;
+  }
+  return out;
+}
+
+struct OutHeader {
+  uint32_t len;
+  int32_t error;
+  uint64_t unique;
+};
+static_assert(sizeof(OutHeader) == kOutHeaderSize, "fuse_out_header");
+}  // namespace
+
+void VhostDevice::drain() {
+  if (closed_ || conn_ < 0 || !started_) return;
+  // A drain started from inside onBatch (e.g. the engine answering) would reuse the inbox
+  // the engine is still reading: the outer loop picks the new requests up instead.
+  if (draining_) return;
+  draining_ = true;
+  for (;;) {
+    uint32_t count = fillBatch();
+    flushSignals();  // chains we refused natively
+    if (count == 0) break;
+    inBatch_ = true;
+    host_->onBatch(count);
+    inBatch_ = false;
+    if (closed_ || conn_ < 0) break;
+    flushSignals();
+  }
+  draining_ = false;
+  if (!closed_) {
+    std::vector<std::string> errs;
+    errs.swap(deferredErrors_);
+    for (const std::string& e : errs) emit("error", e);
+  }
+}
+
+uint32_t VhostDevice::fillBatch() {
+  const bool indirect = (features_ & vu::F_INDIRECT_DESC) != 0;
+  const bool eventIdx = (features_ & vu::F_EVENT_IDX) != 0;
+  uint32_t count = 0;
+  size_t inboxUsed = 0;
+  bool progress = true;
+  // Round robin, one chain per queue per pass, so a busy queue cannot starve the others.
+  while (progress && count < kTableEntries) {
+    progress = false;
+    for (uint32_t q = 0; q < queues_.size() && count < kTableEntries; q++) {
+      Virtqueue& vq = *queues_[q];
+      if (!vq.ready()) continue;
+      if (freeSlots_.empty() && slots_.size() >= kMaxSlots) return count;
+      PopResult r = vq.pop(mem_, indirect, eventIdx, chain_);
+      if (r == PopResult::Empty) continue;
+      if (r == PopResult::BrokenRing) {
+        deferredErrors_.push_back("queue " + std::to_string(q) +
+                                  ": the guest corrupted the available ring; queue stopped");
+        continue;
+      }
+      progress = true;
+      if (r == PopResult::BadChain) {
+        // Bad descriptors: the request fails without anything being read or written.
+        vq.push(chain_.head, 0);
+        needSignal_[q] = true;
+        continue;
+      }
+      int d = deliver(q, count, inboxUsed);
+      if (d == 0) {
+        vq.unpop();  // inbox full: it goes first into the next batch
+        return count;
+      }
+      if (d > 0) count++;
+    }
+  }
+  return count;
+}
+
+// 1: request i of the batch; 0: does not fit in the inbox now; -1: answered natively.
+int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
+  Virtqueue& vq = *queues_[q];
+  hostSegs_.clear();
+  if (!mapSegs(chain_.readable, hostSegs_)) {
+    vq.push(chain_.head, 0);
+    needSignal_[q] = true;
+    return -1;
+  }
+  if (chain_.readLen < kInHeaderSize) {
+    // Not even a fuse_in_header: nobody to answer.
+    vq.push(chain_.head, 0);
+    needSignal_[q] = true;
+    return -1;
+  }
+  uint8_t hdr[kInHeaderSize];
+  CopyFromSegs(hostSegs_, hdr, sizeof hdr);
+  uint32_t opcode;
+  uint64_t unique;
+  memcpy(&opcode, hdr + 4, 4);
+  memcpy(&unique, hdr + 8, 8);
+  uint64_t take = chain_.readLen;
+  // WRITE data stays in guest memory for writeFrom(); the engine gets only the headers.
+  if (opcode == kOpWrite && take > kWriteHeadersSize) take = kWriteHeadersSize;
+  bool tooBig = take > cfg_.maxRequestSize;
+  if (!tooBig && inboxUsed + take > inboxSize_) return 0;
+
+  uint32_t slot = allocSlot();
+  Pending& p = slots_[slot];
+  p.queue = static_cast<uint16_t>(q);
+  p.head = chain_.head;
+  p.epoch = vq.epoch;
+  p.unique = unique;
+  p.writable = chain_.writable;
+  p.dataLen = chain_.readLen - take;
+  if (p.dataLen) p.data = SkipGuest(chain_.readable, take);
+  else p.data.clear();
+  if (tooBig) {
+    answerError(p, E2BIG);
+    return -1;
+  }
+  CopyFromSegs(hostSegs_, inbox_ + inboxUsed, static_cast<size_t>(take));
+  table_[4 * index] = static_cast<uint32_t>(inboxUsed);
+  table_[4 * index + 1] = static_cast<uint32_t>(take);
+  table_[4 * index + 2] = TokenOf(slot, p.gen);
+  table_[4 * index + 3] = q;
+  inboxUsed += (take + 7) & ~uint64_t(7);  // keep each request 8-byte aligned
+  return 1;
+}
+
+uint32_t VhostDevice::allocSlot() {
+  uint32_t s;
+  if (!freeSlots_.empty()) {
+    s = freeSlots_.back();
+    freeSlots_.pop_back();
+  } else {
+    s = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  slots_[s].live = true;
+  return s;
+}
+
+VhostDevice::Pending* VhostDevice::lookup(uint32_t token) {
+  uint32_t slot = token & (kMaxSlots - 1);
+  if (slot >= slots_.size()) return nullptr;
+  Pending& p = slots_[slot];
+  if (!p.live || (p.gen & kGenMask) != (token >> kSlotBits)) return nullptr;
+  Virtqueue& vq = *queues_[p.queue];
+  // The ring was stopped or reset since, or the front end is gone: its used ring is no longer
+  // ours to write. The request is dropped.
+  if (conn_ < 0 || vq.epoch != p.epoch || vq.broken) {
+    finish(p, UINT32_MAX);
+    return nullptr;
+  }
+  return &p;
+}
+
+bool VhostDevice::mapSegs(const std::vector<GuestSeg>& segs, std::vector<HostSeg>& out) {
+  for (const GuestSeg& s : segs)
+    if (!mem_.fromGuest(s.gpa, s.len, out)) return false;
+  return true;
+}
+
+// Returns the chain (unless usedLen is UINT32_MAX: drop it silently) and frees the slot.
+void VhostDevice::finish(Pending& p, uint32_t usedLen) {
+  if (usedLen != UINT32_MAX) {
+    Virtqueue& vq = *queues_[p.queue];
+    if (conn_ >= 0 && vq.epoch == p.epoch && !vq.broken && vq.started && vq.mapped()) {
+      vq.push(p.head, usedLen);
+      signalQueue(p.queue);
+    }
+  }
+  p.live = false;
+  p.gen++;
+  p.writable.clear();  // capacity kept: the slot is reused by the next request
+  p.data.clear();
+  freeSlots_.push_back(static_cast<uint32_t>(&p - slots_.data()));
+}
+
+void VhostDevice::signalQueue(uint32_t q) {
+  // Inside a batch the interrupt waits for the end: one per queue per batch.
+  if (inBatch_ || draining_) {
+    needSignal_[q] = true;
+    return;
+  }
+  Virtqueue& vq = *queues_[q];
+  if (vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0)) vq.notify();
+}
+
+void VhostDevice::flushSignals() {
+  for (uint32_t q = 0; q < queues_.size(); q++) {
+    if (!needSignal_[q]) continue;
+    needSignal_[q] = false;
+    Virtqueue& vq = *queues_[q];
+    if (vq.started && !vq.broken && vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0))
+      vq.notify();
+  }
+}
+
+void VhostDevice::dropAllPending() {
+  for (Pending& p : slots_)
+    if (p.live) finish(p, UINT32_MAX);
+}
+
+int VhostDevice::answerBytes(Pending& p, const uint8_t* buf, size_t len) {
+  hostSegs_.clear();
+  if (!mapSegs(p.writable, hostSegs_)) {
+    finish(p, 0);  // the reply buffer is no longer guest memory
+    return -EFAULT;
+  }
+  size_t space = SegsLength(hostSegs_);
+  if (len > space) {
+    // Never write past the guest's buffer: say the answer did not fit, if even that fits.
+    answerError(p, ERANGE);
+    return -ERANGE;
+  }
+  OutHeader h;
+  memcpy(&h, buf, sizeof h);
+  h.len = static_cast<uint32_t>(len);
+  h.unique = p.unique;
+  CopyToSegs(hostSegs_, 0, reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  CopyToSegs(hostSegs_, sizeof h, buf + sizeof h, len - sizeof h);
+  finish(p, static_cast<uint32_t>(len));
+  return 0;
+}
+
+int VhostDevice::answerError(Pending& p, int err) {
+  hostSegs_.clear();
+  if (!mapSegs(p.writable, hostSegs_) || SegsLength(hostSegs_) < kOutHeaderSize) {
+    finish(p, 0);
+    return 0;
+  }
+  OutHeader h{kOutHeaderSize, -err, p.unique};
+  CopyToSegs(hostSegs_, 0, reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  finish(p, kOutHeaderSize);
+  return 0;
+}
+
+int VhostDevice::reply(uint32_t token, const uint8_t* buf, size_t len) {
+  if (len < kOutHeaderSize || len > UINT32_MAX) return -EINVAL;
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  return answerBytes(*p, buf, len);
+}
+
+int VhostDevice::replyError(uint32_t token, int err) {
+  if (err <= 0) return -EINVAL;
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  return answerError(*p, err);
+}
+
+int VhostDevice::done(uint32_t token) {
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  finish(*p, 0);
+  return 0;
+}
+
+int VhostDevice::readInto(uint32_t token, int fd, uint32_t size, int64_t offset) {
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  std::vector<HostSeg> out;
+  if (!mapSegs(p->writable, out)) {
+    finish(*p, 0);
+    return -EFAULT;
+  }
+  if (SegsLength(out) < kOutHeaderSize + uint64_t(size)) {
+    answerError(*p, ERANGE);
+    return -ERANGE;
+  }
+  // File bytes go straight into the guest's buffers after the header.
+  ssize_t n = ReadFileToSegs(fd, SliceSegs(out, kOutHeaderSize, size), offset);
+  if (n < 0) {
+    answerError(*p, static_cast<int>(-n));
+    return static_cast<int>(n);
+  }
+  OutHeader h{static_cast<uint32_t>(kOutHeaderSize + n), 0, p->unique};
+  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  finish(*p, h.len);
+  return 0;
+}
+
+int VhostDevice::writeFrom(uint32_t token, int fd, uint32_t size, int64_t offset, bool killPriv) {
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  if (size > p->dataLen) {
+    // fuse_write_in.size claims more than the guest supplied.
+    answerError(*p, EINVAL);
+    return -EINVAL;
+  }
+  std::vector<HostSeg> out, src;
+  if (!mapSegs(p->writable, out) || !mapSegs(p->data, src)) {
+    finish(*p, 0);
+    return -EFAULT;
+  }
+  if (SegsLength(out) < kOutHeaderSize + kWriteOutSize) {
+    answerError(*p, ERANGE);
+    return -ERANGE;
+  }
+  ssize_t n = WriteFileFromSegs(fd, SliceSegs(src, 0, size), offset, killPriv);
+  if (n < 0) {
+    answerError(*p, static_cast<int>(-n));
+    return static_cast<int>(n);
+  }
+  struct {
+    OutHeader h;
+    uint32_t size;
+    uint32_t padding;
+  } r{{kOutHeaderSize + kWriteOutSize, 0, p->unique}, static_cast<uint32_t>(n), 0};
+  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&r), sizeof r);
+  finish(*p, sizeof r);
+  return 0;
+}
+
+}  // namespace vfsd

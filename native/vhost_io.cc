@@ -1,0 +1,132 @@
+// Scatter/gather helpers for guest buffers.
+#include "vhost_io.h"
+
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace vfsd {
+
+size_t SegsLength(const std::vector<HostSeg>& segs) {
+  size_t n = 0;
+  for (const HostSeg& s : segs) n += s.len;
+  return n;
+}
+
+size_t CopyToSegs(const std::vector<HostSeg>& segs, size_t skip, const uint8_t* src, size_t len) {
+  size_t done = 0;
+  for (const HostSeg& s : segs) {
+    if (done == len) break;
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    size_t n = s.len - skip;
+    if (n > len - done) n = len - done;
+    memcpy(s.p + skip, src + done, n);
+    done += n;
+    skip = 0;
+  }
+  return done;
+}
+
+size_t CopyFromSegs(const std::vector<HostSeg>& segs, uint8_t* dst, size_t len) {
+  size_t done = 0;
+  for (const HostSeg& s : segs) {
+    if (done == len) break;
+    size_t n = s.len < len - done ? s.len : len - done;
+    memcpy(dst + done, s.p, n);
+    done += n;
+  }
+  return done;
+}
+
+std::vector<HostSeg> SliceSegs(const std::vector<HostSeg>& segs, size_t skip, size_t len) {
+  std::vector<HostSeg> out;
+  for (const HostSeg& s : segs) {
+    if (len == 0) break;
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    size_t n = s.len - skip;
+    if (n > len) n = len;
+    out.push_back(HostSeg{s.p + skip, n});
+    len -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+namespace {
+
+// Drops CAP_FSETID from this thread's effective set while alive, so a write by a privileged
+// server clears suid/sgid as the guest's unprivileged writer would (FUSE_WRITE_KILL_SUIDGID).
+// Capabilities are per thread: raw capget/capset touch only the calling thread.
+class FsetidDropped {
+ public:
+  explicit FsetidDropped(bool on) {
+    if (!on) return;
+    hdr_.version = _LINUX_CAPABILITY_VERSION_3;
+    hdr_.pid = 0;
+    if (syscall(SYS_capget, &hdr_, saved_) != 0) return;
+    if (!(saved_[0].effective & (1u << CAP_FSETID))) return;
+    __user_cap_data_struct next[2];
+    memcpy(next, saved_, sizeof next);
+    next[0].effective &= ~(1u << CAP_FSETID);
+    active_ = syscall(SYS_capset, &hdr_, next) == 0;
+  }
+  ~FsetidDropped() {
+    if (active_) syscall(SYS_capset, &hdr_, saved_);
+  }
+
+ private:
+  __user_cap_header_struct hdr_{};
+  __user_cap_data_struct saved_[2]{};
+  bool active_ = false;
+};
+
+template <typename Op>
+ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
+  std::vector<iovec> iov;
+  iov.reserve(segs.size());
+  for (const HostSeg& s : segs)
+    if (s.len) iov.push_back(iovec{s.p, s.len});
+  size_t first = 0;
+  ssize_t total = 0;
+  while (first < iov.size()) {
+    int cnt = static_cast<int>(iov.size() - first < IOV_MAX ? iov.size() - first : IOV_MAX);
+    ssize_t n = op(iov.data() + first, cnt, offset + total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return total > 0 ? total : -errno;
+    }
+    if (n == 0) break;  // EOF (read) or nothing written
+    total += n;
+    // Skip the pieces that are complete; shorten the one we stopped in.
+    size_t left = static_cast<size_t>(n);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (left > 0) {
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset) {
+  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return preadv(fd, v, c, o); });
+}
+
+ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv) {
+  FsetidDropped guard(killPriv);
+  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return pwritev(fd, v, c, o); });
+}
+
+}  // namespace vfsd

@@ -1,0 +1,94 @@
+// One split virtqueue as the device side sees it: the three rings in shared guest memory, our
+// private indices, and the kick/call/err eventfds the front end gave us.
+//
+// The guest can rewrite any ring byte at any moment. So every value is read once into a local
+// copy and checked before use: indices against the queue size, chains against a length bound
+// (loops), descriptor ranges against guest memory, indirect tables against nesting and size.
+// A bad chain fails only that request; a bad ring (head index or avail idx out of range) marks
+// the queue broken and we stop touching it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "vhost_memory.h"
+#include "vhost_protocol.h"
+
+namespace vfsd {
+
+struct GuestSeg {
+  uint64_t gpa;
+  uint32_t len;
+};
+
+// One request's descriptor chain, resolved into guest-physical pieces.
+struct Chain {
+  uint16_t head = 0;
+  std::vector<GuestSeg> readable;   // device reads these (request)
+  std::vector<GuestSeg> writable;   // device writes these (reply)
+  uint64_t readLen = 0;
+  uint64_t writeLen = 0;
+  void clear() {
+    readable.clear();
+    writable.clear();
+    readLen = writeLen = 0;
+  }
+};
+
+enum class PopResult { Empty, Ok, BadChain, BrokenRing };
+
+class Virtqueue {
+ public:
+  Virtqueue() = default;
+  Virtqueue(const Virtqueue&) = delete;
+  Virtqueue& operator=(const Virtqueue&) = delete;
+  ~Virtqueue() { closeFds(); }
+
+  // Configuration from the front end.
+  uint32_t num = 0;
+  bool addrSet = false;
+  uint64_t descVa = 0, availVa = 0, usedVa = 0;
+  int kickFd = -1, callFd = -1, errFd = -1;
+  bool started = false;  // kick fd given, not stopped by GET_VRING_BASE
+  bool enabled = false;  // SET_VRING_ENABLE (or no PROTOCOL_FEATURES)
+  bool broken = false;   // guest corrupted the ring: stop processing
+  // Bumped whenever the ring is stopped or reset: answers to requests popped before are dropped.
+  uint32_t epoch = 0;
+
+  uint16_t lastAvail = 0;  // next avail ring slot we will read
+  uint16_t usedIdx = 0;    // our copy of used->idx
+
+  bool mapped() const { return used_ != nullptr; }
+  bool ready() const { return started && enabled && !broken && desc_ != nullptr; }
+
+  // Translates the ring addresses; false (rings unusable) if they are not inside guest memory.
+  bool map(const GuestMemory& mem);
+  void unmap() { desc_ = avail_ = used_ = nullptr; }
+  // Takes used->idx from the ring (the front end may restart a ring it used before).
+  void syncUsedIdx();
+  // Takes the next available chain. BadChain still sets out.head so it can be returned unused.
+  PopResult pop(const GuestMemory& mem, bool indirect, bool eventIdx, Chain& out);
+  // Gives back the chain most recently popped (it did not fit in this batch).
+  void unpop() { lastAvail--; }
+  void push(uint16_t head, uint32_t len);
+  // Whether the driver wants an interrupt for what we pushed since the last signal.
+  bool shouldNotify(bool eventIdx);
+  void notify();
+  // Forget indices and interrupt state (ring stopped or reset).
+  void resetSignalState() { signalledValid_ = false; }
+  void closeFds();
+
+ private:
+  bool walk(const GuestMemory& mem, bool indirect, Chain& out);
+  bool addSeg(const GuestMemory& mem, const vring::Desc& d, Chain& out);
+  uint16_t availIdx() const;
+
+  uint8_t* desc_ = nullptr;
+  uint8_t* avail_ = nullptr;
+  uint8_t* used_ = nullptr;
+  uint16_t signalledUsed_ = 0;
+  bool signalledValid_ = false;
+  std::vector<vring::Desc> indirectCopy_;
+  std::vector<HostSeg> scratch_;
+};
+
+}  // namespace vfsd

@@ -1,0 +1,65 @@
+// Command line of `npm run bench` (after `--`): sizes, repetitions, which systems and rows.
+import type { Sizes } from './workloads';
+
+export interface BenchOptions {
+  quick: boolean;
+  reps: number;
+  sizes: Sizes;
+  memFiles: number;
+  profileFiles: number;
+  profile: boolean;
+  systems: string[] | null;
+  workloads: string[] | null;
+  out: string | null;
+  report: string | null;
+  help: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/bench/main.js [options]; root for mounts)
+
+  --quick            smoke run (~1 min): 1 repetition, small sizes, no profile
+  --reps N           repetitions per cell; the table shows medians (default 5)
+  --files N          files per metadata row (default 10000)
+  --size MiB         data file, read or written once by the sequential rows (default 512)
+  --rand-seconds S   time cap of the 4 KiB random rows, which read each block at most once (default 3)
+  --mem-files N      files looked up for the RSS measurement (default 100000)
+  --no-profile       skip the vfsd --cpu-prof run of the stat row
+  --systems a,b      only these system ids (native is always kept as the baseline)
+  --workloads a,b    only these rows: create stat openclose readdir unlink seqread seqwrite randread randread4j
+  --out FILE         JSON output (default bench-results/latest.json)
+  --report FILE      print the tables of an earlier run's JSON (no run, no root needed)
+`;
+
+function int(flag: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer >= ${min}`);
+  return n;
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  const o: BenchOptions = quick
+    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false }
+    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    switch (a) {
+      case '--quick': break;
+      case '--reps': o.reps = int(a, next(), 1); break;
+      case '--files': o.sizes.files = int(a, next(), 1); break;
+      case '--size': o.sizes.dataMiB = int(a, next(), 4); break;
+      case '--rand-seconds': o.sizes.randSeconds = int(a, next(), 1); break;
+      case '--mem-files': o.memFiles = int(a, next(), 1); break;
+      case '--profile': o.profile = true; break;
+      case '--no-profile': o.profile = false; break;
+      case '--systems': o.systems = (next() ?? '').split(',').filter(Boolean); break;
+      case '--workloads': o.workloads = (next() ?? '').split(',').filter(Boolean); break;
+      case '--out': o.out = next() ?? null; break;
+      case '--report': o.report = next() ?? null; break;
+      case '-h': case '--help': o.help = true; break;
+      default: throw new Error(`unknown option ${a}`);
+    }
+  }
+  return o;
+}

@@ -1,0 +1,200 @@
+// Medians, ratios, the printed table and the issue-5 target checks. Pure: data in, text out.
+
+export interface Cell {
+  samples: number[];
+  errors: string[];
+}
+
+export interface Row {
+  id: string;
+  label: string;
+  unit: string;
+  cells: Record<string, Cell>;
+}
+
+export interface SystemInfo {
+  id: string;
+  label: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  startupMs: number[];
+  notes: Record<string, unknown>;
+}
+
+export interface MemoryResult {
+  system: string;
+  files: number;
+  startupMs: number | null;
+  idleRssMiB: number | null;
+  afterRssMiB: number | null;
+  statOpsPerSec: number | null;
+  error?: string;
+}
+
+export interface ProfileEntry { selfPct: number; selfMs: number; fn: string; where: string }
+
+export function median(xs: number[]): number | null {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function ratio(row: Row, sys: string, base = 'native'): number | null {
+  const a = median(row.cells[sys]?.samples ?? []);
+  const b = median(row.cells[base]?.samples ?? []);
+  return a === null || b === null || b === 0 ? null : a / b;
+}
+
+function human(v: number): string {
+  if (v >= 1e6) return (v / 1e6).toFixed(2) + 'M';
+  if (v >= 1e4) return (v / 1e3).toFixed(1) + 'k';
+  if (v >= 100) return v.toFixed(0);
+  return v.toFixed(1);
+}
+
+function pad(s: string, w: number, right = false): string {
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+/** One line per workload: median rate and ratio to native for every system that ran. */
+export function table(rows: Row[], systems: SystemInfo[]): string {
+  const cols = systems.filter((s) => s.status !== 'skipped');
+  const w0 = Math.max(...rows.map((r) => r.label.length), 8) + 2;
+  const wu = 11;
+  const wc = 16;
+  const out: string[] = [];
+  out.push(pad('workload', w0) + pad('unit', wu) + cols.map((s) => pad(s.label, wc, true)).join(''));
+  for (const r of rows) {
+    let line = pad(r.label, w0) + pad(r.unit, wu);
+    for (const s of cols) {
+      const c = r.cells[s.id];
+      let text = '—';
+      if (c) {
+        const m = median(c.samples);
+        if (m === null) text = c.errors.length ? 'FAILED' : '—';
+        else {
+          const q = s.id === 'native' ? null : ratio(r, s.id);
+          text = human(m) + (q === null ? '      ' : ` ${q.toFixed(2).padStart(4)}×`);
+          if (c.errors.length) text += '!';
+        }
+      }
+      line += pad(text, wc, true);
+    }
+    out.push(line);
+  }
+  return out.join('\n');
+}
+
+export interface Target {
+  what: string;
+  value: number | null;
+  target: string;
+  met: boolean | null;
+}
+
+function t(what: string, value: number | null, op: '>=' | '<=', bound: number, unit = '×'): Target {
+  const met = value === null ? null : op === '>=' ? value >= bound : value <= bound;
+  return { what, value, target: `${op} ${bound}${unit}`, met };
+}
+
+/** The ratios and limits issue 5 asks for, computed from this run. */
+export function targets(rows: Row[], mem: MemoryResult[], systems: SystemInfo[]): Target[] {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const out: Target[] = [];
+  const vs = (rowId: string, a: string, b: string) => {
+    const r = byId.get(rowId);
+    return r ? ratio(r, a, b) : null;
+  };
+  for (const id of ['create', 'stat', 'openclose', 'readdir', 'unlink']) {
+    const [a, b] = id === 'stat' ? ['vfsd-never', 'libfuse-never'] : ['vfsd', 'libfuse'];
+    out.push(t(`${id}: ${a} / ${b}`, vs(id, a, b), '>=', 1.0));
+  }
+  for (const id of ['seqread', 'seqwrite', 'randread']) out.push(t(`${id}: vfsd (passthrough) / native`, vs(id, 'vfsd', 'native'), '>=', 0.9));
+  for (const id of ['seqread', 'seqwrite', 'randread']) out.push(t(`${id}: vfsd no-pt / libfuse`, vs(id, 'vfsd-nopt', 'libfuse'), '>=', 1.0));
+  const one = byId.get('randread');
+  const four = byId.get('randread4j');
+  const scale = (sys: string) => {
+    const a = median(four?.cells[sys]?.samples ?? []);
+    const b = median(one?.cells[sys]?.samples ?? []);
+    return a === null || b === null ? null : a / b;
+  };
+  out.push(t('scaling: vfsd no-pt 4 jobs / 1 job (rand 4k)', scale('vfsd-nopt'), '>=', 1.6));
+  // Idle RSS of a default share; the per-inode cost from the mode that can hold 100k inodes.
+  const idle = mem.find((m) => m.system === 'vfsd') ?? mem.find((m) => m.system === 'vfsd-fh');
+  out.push(t('vfsd idle RSS', idle?.idleRssMiB ?? null, '<=', 60, ' MiB'));
+  const vm = mem.find((m) => m.system === 'vfsd-fh' && !m.error) ?? mem.find((m) => m.system === 'vfsd');
+  const added = vm && vm.idleRssMiB !== null && vm.afterRssMiB !== null ? vm.afterRssMiB - vm.idleRssMiB : null;
+  out.push(t(`${vm?.system ?? 'vfsd'} RSS added by ${vm?.files ?? 0} looked-up inodes`, added, '<=', 30, ' MiB'));
+  const st = systems.find((s) => s.id === 'vfsd');
+  out.push(t('vfsd startup to a ready mount (median)', median(st?.startupMs ?? []), '<=', 300, ' ms'));
+  return out;
+}
+
+export function targetText(ts: Target[]): string {
+  return ts.map((x) => {
+    const v = x.value === null ? 'n/a' : x.value.toFixed(2);
+    const verdict = x.met === null ? 'not measured' : x.met ? 'met' : 'MISSED';
+    return `  ${x.what.padEnd(52)} ${v.padStart(9)}  (target ${x.target})  ${verdict}`;
+  }).join('\n');
+}
+
+export function memoryText(mem: MemoryResult[]): string {
+  const f = (v: number | null, d = 1) => (v === null ? 'n/a' : v.toFixed(d));
+  return mem.map((m) => {
+    if (m.error) return `  ${m.system.padEnd(14)} FAILED: ${m.error}`;
+    const added = m.idleRssMiB === null || m.afterRssMiB === null ? null : m.afterRssMiB - m.idleRssMiB;
+    return `  ${m.system.padEnd(14)} startup ${f(m.startupMs, 0).padStart(5)} ms   idle RSS ${f(m.idleRssMiB).padStart(6)} MiB   ` +
+      `after ${String(m.files).padStart(6)} lookups ${f(m.afterRssMiB).padStart(6)} MiB (+${f(added)}, ` +
+      `${f(added === null ? null : (added * 1024) / m.files, 2)} KiB/inode)   ${f(m.statOpsPerSec, 0)} lookups/s`;
+  }).join('\n');
+}
+
+export function profileText(p: ProfileEntry[]): string {
+  return p.map((e) => `  ${e.selfPct.toFixed(1).padStart(5)}%  ${e.selfMs.toFixed(0).padStart(6)} ms  ${e.fn}  ${e.where}`).join('\n');
+}
+
+/** What bench-results/latest.json holds; render() prints it (a run's output, or --report). */
+export interface BenchJson {
+  version: 1;
+  timestamp: string;
+  durationSec: number;
+  quick: boolean;
+  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; memFiles: number };
+  machine: Record<string, unknown>;
+  method: string[];
+  systems: SystemInfo[];
+  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null }> }>;
+  memory: MemoryResult[];
+  targets: Target[];
+  profile: ({ workload: string; files: number; statOpsPerSec: number; busyMs: number; idleMs: number; top: ProfileEntry[] }) | { error: string } | null;
+}
+
+export function render(j: BenchJson): string {
+  const o = j.options;
+  const m = j.machine;
+  const load = (m.loadavgStart as number[] | undefined)?.map((x) => x.toFixed(1)).join('/') ?? '?';
+  const out: string[] = [];
+  out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s  ` +
+    `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
+  out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
+  out.push('', table(j.rows, j.systems), '');
+  for (const r of j.rows) {
+    for (const [id, c] of Object.entries(r.cells)) {
+      if (c.errors.length) out.push(`  ${r.id}/${id}: ${c.errors.length} of ${c.errors.length + c.samples.length} failed: ${c.errors[0].slice(0, 200)}`);
+    }
+  }
+  for (const s of j.systems) {
+    if (s.status !== 'ok') out.push(`  ${s.label}: ${s.status === 'failed' ? 'FAILED ' : ''}${s.reason}`);
+    else if (s.id.startsWith('vfsd')) out.push(`  ${s.label}: startup median ${median(s.startupMs)?.toFixed(0)} ms, ${JSON.stringify(s.notes)}`);
+  }
+  if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
+  out.push('', 'issue 5 targets:', targetText(j.targets));
+  const p = j.profile;
+  if (p && 'top' in p) {
+    out.push('', `vfsd --cpu-prof, ${p.workload}, ${p.files} files, ${p.statOpsPerSec.toFixed(0)} stat/s; ` +
+      `busy ${p.busyMs.toFixed(0)} ms, idle ${p.idleMs.toFixed(0)} ms; top self time:`, profileText(p.top.slice(0, 15)));
+  } else if (p) out.push('', `profile failed: ${p.error}`);
+  out.push('', `total ${j.durationSec.toFixed(0)} s`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,121 @@
+// An in-memory RequestChannel: feeds FuseServer batches of request bytes directly (no kernel, no
+// virtqueue) and records every answer, so the fuzz harness and the escape suite can send what a
+// real kernel never would and check that each request gets exactly one answer of the right kind.
+// READ and WRITE move their bytes with pread/pwrite here, as the native channels do.
+import type { RequestChannel } from '../../src/native/channel';
+import { sys } from '../../src/native/sys';
+
+export type Answer =
+  | { kind: 'reply'; error: number; payload: Buffer }
+  | { kind: 'error'; errno: number }
+  | { kind: 'read'; bytes: number; errno: number }
+  | { kind: 'write'; written: number; errno: number }
+  | { kind: 'done' };
+
+export interface Pending {
+  token: number;
+  bytes: Buffer;
+  answers: Answer[];
+  /** a protocol violation the channel itself saw (answer after done, ...) */
+  faults: string[];
+}
+
+const INBOX = 4 << 20;
+const MAX_BATCH = 256;
+/** READ sizes beyond this are served short, as a transport with this max_read would. */
+const MAX_IO = 1 << 20;
+
+export class MemoryChannel implements RequestChannel {
+  readonly inbox = Buffer.alloc(INBOX);
+  readonly table = new Uint32Array(4 * MAX_BATCH);
+  private onBatch: ((count: number) => void) | null = null;
+  private nextToken = 1;
+  /** every request by token until the test forgets it */
+  readonly requests = new Map<number, Pending>();
+  /** answers for tokens we never handed out (a server bug) */
+  readonly strays: string[] = [];
+  closed = false;
+  private readBuf = Buffer.alloc(MAX_IO);
+
+  start(onBatch: (count: number) => void): void {
+    this.onBatch = onBatch;
+  }
+
+  /** Delivers one batch; returns the Pending records (answers fill in as the server replies). */
+  deliver(reqs: Buffer[]): Pending[] {
+    if (!this.onBatch) throw new Error('channel not started');
+    const out: Pending[] = [];
+    let off = 0;
+    for (let i = 0; i < reqs.length; i++) {
+      const b = reqs[i];
+      if (off + b.length > INBOX || i >= MAX_BATCH) throw new Error('batch too large for the inbox');
+      b.copy(this.inbox, off);
+      const token = this.nextToken++;
+      this.table[4 * i] = off;
+      this.table[4 * i + 1] = b.length;
+      this.table[4 * i + 2] = token;
+      this.table[4 * i + 3] = 1;
+      const p: Pending = { token, bytes: b, answers: [], faults: [] };
+      this.requests.set(token, p);
+      out.push(p);
+      off += (b.length + 7) & ~7;
+    }
+    // Poison the rest: a server reading past a request's end sees garbage, not zeros.
+    this.inbox.fill(0xee, off, Math.min(INBOX, off + 4096));
+    this.onBatch(reqs.length);
+    return out;
+  }
+
+  private record(token: number, a: Answer): Pending | undefined {
+    const p = this.requests.get(token);
+    if (!p) {
+      this.strays.push(`${a.kind} for unknown token ${token}`);
+      return undefined;
+    }
+    p.answers.push(a);
+    if (p.answers.length > 1) p.faults.push(`answered ${p.answers.length} times (${p.answers.map((x) => x.kind).join(', ')})`);
+    return p;
+  }
+
+  reply(token: number, buf: Uint8Array, len: number): number {
+    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (len < 16 || len > b.length) {
+      this.record(token, { kind: 'reply', error: 0, payload: Buffer.alloc(0) })?.faults.push(`reply length ${len} outside [16, ${b.length}]`);
+      return -22;
+    }
+    this.record(token, { kind: 'reply', error: b.readInt32LE(4), payload: Buffer.from(b.subarray(16, len)) });
+    return 0;
+  }
+
+  replyError(token: number, errno: number): number {
+    this.record(token, { kind: 'error', errno });
+    return 0;
+  }
+
+  readInto(token: number, fd: number, size: number, offset: number): number {
+    const n = sys.pread(fd, this.readBuf, Math.min(size, MAX_IO), offset);
+    this.record(token, n < 0 ? { kind: 'read', bytes: 0, errno: -n } : { kind: 'read', bytes: n, errno: 0 });
+    return 0;
+  }
+
+  writeFrom(token: number, fd: number, size: number, offset: number, _killPriv: boolean): number {
+    const p = this.requests.get(token);
+    const data = p ? p.bytes.subarray(80) : Buffer.alloc(0);
+    if (size > data.length) {
+      // The data the header promised is not there: the native channels answer EINVAL.
+      this.record(token, { kind: 'write', written: 0, errno: 22 });
+      return 0;
+    }
+    const n = sys.pwrite(fd, data, size, offset);
+    this.record(token, n < 0 ? { kind: 'write', written: 0, errno: -n } : { kind: 'write', written: n, errno: 0 });
+    return 0;
+  }
+
+  done(token: number): void {
+    this.record(token, { kind: 'done' });
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}

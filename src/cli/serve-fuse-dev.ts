@@ -49,7 +49,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
         log.warn('mount still in use after unmount; ending the session', { mount: mnt });
         server.stop();
         t.close();
-        log.info('unmounted', { mount: mnt, requests: requestCounts(server) });
+        log.info('unmounted', { mount: mnt, requests: server.stats.counts() });
         onEnd(0);
       }, STOP_GRACE_MS).unref();
     } catch (e) {

@@ -8,6 +8,8 @@ import type { Serving } from './serving';
 
 /** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
 const MAX_WRITE = 1024 * 1024;
+/** After a signal's unmount, how long requests in flight may take before the session is ended. */
+const STOP_GRACE_MS = 1000;
 
 export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
   const mnt = cfg.mount!;
@@ -38,6 +40,18 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   return { server, stop: () => {
     try {
       t.unmount();
+      // The unmount is lazy: while a process still holds a file open on the mount, the kernel
+      // keeps the connection and never ends the session, so a signal alone would not stop us.
+      // Give in-flight requests a moment, then end the session ourselves (the kernel aborts the
+      // connection: late users get ENOTCONN, as with libfuse daemons).
+      setTimeout(() => {
+        if (t.closed) return;
+        log.warn('mount still in use after unmount; ending the session', { mount: mnt });
+        server.stop();
+        t.close();
+        log.info('unmounted', { mount: mnt, requests: server.stats.counts() });
+        onEnd(0);
+      }, STOP_GRACE_MS).unref();
     } catch (e) {
       log.warn(String((e as Error).message));
       server.stop();

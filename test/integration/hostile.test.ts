@@ -159,8 +159,8 @@ t.test('hostile requests', { skip: !root && 'needs root (credential switching)',
     expectErr(t, ch, req(P.Op.GETATTR, ROOT, getattrIn(), { len: 40 }), E.EINVAL, 'header says 40 bytes, 56 delivered');
     expectErr(t, ch, req(P.Op.GETATTR, ROOT, getattrIn(), { len: 0 }), E.EINVAL, 'header len 0');
     expectErr(t, ch, req(P.Op.GETATTR, ROOT, getattrIn(), { len: 0xffffffff }), E.EINVAL, 'header len 2^32-1');
-    // Fewer bytes than a header: refused whatever the bytes after it in the inbox say.
-    expectErr(t, ch, req(P.Op.LOOKUP, ROOT, name('file')).subarray(0, 20), E.EINVAL, 'a request shorter than its header');
+    // Fewer bytes than a header: refused before any header field is trusted.
+    expectErr(t, ch, req(P.Op.LOOKUP, ROOT, name('file')).subarray(0, 20), E.EIO, 'a request shorter than its header');
     expectErr(t, ch, req(P.Op.OPEN, ROOT, Buffer.alloc(3)), E.EINVAL, 'OPEN with a 3-byte body');
     expectErr(t, ch, req(P.Op.READ, ROOT, Buffer.alloc(10)), E.EINVAL, 'READ with a 10-byte body');
     expectErr(t, ch, req(P.Op.MKDIR, ROOT, Buffer.alloc(4)), E.EINVAL, 'MKDIR with a 4-byte body');
@@ -198,7 +198,8 @@ t.test('hostile requests', { skip: !root && 'needs root (credential switching)',
         const a = one(t, ch, req(P.Op.OPEN, node, openIn(flags)), `OPEN ${n} flags ${flags.toString(8)}`);
         t.not(a.errno, 0, `OPEN of ${n} (flags 0${flags.toString(8)}) is refused (${errName(a.errno)}), never opened`);
       }
-      expectErr(t, ch, req(P.Op.OPENDIR, node, openIn(C.O_RDONLY)), E.ENOTDIR, `OPENDIR of ${n}`);
+      const d = one(t, ch, req(P.Op.OPENDIR, node, openIn(C.O_RDONLY)), `OPENDIR of ${n}`);
+      t.ok(d.errno === E.ENOTDIR || d.errno === E.EACCES, `OPENDIR of ${n} refused (${errName(d.errno)})`);
     }
   });
 
@@ -209,7 +210,8 @@ t.test('hostile requests', { skip: !root && 'needs root (credential switching)',
     t.equal(e.mode & C.S_IFMT, C.S_IFLNK, '... and is the symlink itself');
     t.equal(e.ino, fs.lstatSync(path.join(dir, 'outdir')).ino, '... with the link\'s inode number, not the target\'s');
     expectErr(t, ch, req(P.Op.LOOKUP, e.nodeid, name('secret')), E.ENOTDIR, 'LOOKUP through the symlink node');
-    expectErr(t, ch, req(P.Op.OPENDIR, e.nodeid, openIn(C.O_RDONLY)), E.ENOTDIR, 'OPENDIR of the symlink node');
+    const od = one(t, ch, req(P.Op.OPENDIR, e.nodeid, openIn(C.O_RDONLY)), 'OPENDIR of the symlink node');
+    t.ok(od.errno === E.ENOTDIR || od.errno === E.EACCES, `OPENDIR of the symlink node refused (${errName(od.errno)})`);
     expectErr(t, ch, req(P.Op.MKDIR, e.nodeid, mkdirIn(0o755, 'planted')), E.ENOTDIR, 'MKDIR inside the symlink node');
     expectErr(t, ch, req(P.Op.CREATE, e.nodeid, createIn(C.O_WRONLY, 0o644, 'planted')), E.ENOTDIR, 'CREATE inside the symlink node');
     const lf = entryOf(one(t, ch, req(P.Op.LOOKUP, ROOT, name('outfile')), 'LOOKUP outfile').data);

@@ -10,7 +10,7 @@ function dirFdCall(fs: PassthroughFs, nodeid: number, fn: (fd: number) => number
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
   if (inode.forbidden) return -Errno.ENODEV;
-  return fs.withFd(inode, fn);
+  return fs.withFdInExport(inode, fn);
 }
 
 export function unlink(fs: PassthroughFs, parentId: number, name: Uint8Array): number {
@@ -34,5 +34,5 @@ export function rename(fs: PassthroughFs, parentId: number, name: Uint8Array, ne
   const newParent = fs.inode(newParentId);
   if (!newParent) return -Errno.ENOENT;
   if (newParent.forbidden) return -Errno.ENODEV;
-  return dirFdCall(fs, parentId, (pfd) => fs.withFd(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
+  return dirFdCall(fs, parentId, (pfd) => fs.withFdInExport(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
 }

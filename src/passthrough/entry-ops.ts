@@ -33,7 +33,7 @@ function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make:
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
-  const made = fs.withFd(parent, make);
+  const made = fs.withFdInExport(parent, make);
   if (typeof made === 'number' && made < 0) return made;
   return entryAt(fs, parent, name);
 }
@@ -60,7 +60,9 @@ export function link(fs: PassthroughFs, nodeid: number, newParentId: number, new
   // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
   // following the /proc/self/fd magic link reaches the same inode without it.
   return createThen(fs, newParentId, newName, (pfd) =>
-    fs.withFd(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)));
+    // The source must still be inside the export too: a file the host moved out after the client
+    // looked it up must not get a new name inside (a hard link to an outside file).
+    fs.withFdInExport(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)));
 }
 
 export interface CreateResult {
@@ -92,8 +94,8 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   // existing name is never opened by this call, because it may be a FIFO (the open would block
   // the whole server) or a device node (we would hand the client the host's device).
   const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  let fd = fs.withFd(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
-  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFd(parent, (pfd) => openExisting(fs, pfd, name, flags));
+  let fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, flags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }
@@ -119,7 +121,7 @@ export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY)) | C.O_TMPFILE | C.O_CLOEXEC);
-  const fd = fs.withFd(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));
+  const fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }

@@ -82,6 +82,36 @@ export class PassthroughFs {
     }
   }
 
+  /**
+   * Like withFd, for a directory the client names children in (lookup, create, remove, rename,
+   * opendir) and for LINK's source: only while that object is still inside the export. The host may move a directory
+   * the client looked up out of the export; its node then names a directory outside, and every
+   * name relative to it — its own files, "..", new files — would be outside too. Such a directory
+   * answers ENOENT (as if gone from the export) until it is moved back. The node itself (stat of
+   * the directory the client already had) is unaffected.
+   */
+  withFdInExport<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
+    return this.withFd(inode, (fd) => (inode === this.root || this.insideExport(fd) ? fn(fd) : -Errno.ENOENT));
+  }
+
+  private rootPath: Buffer | null = null;
+  private pathScratch = Buffer.alloc(4096);
+
+  /** Whether the directory fd's path (as the kernel gives it in /proc/self/fd) is below the
+   *  export root's. One readlink; the root's own path is re-read when it does not match, in case
+   *  the host renamed the export itself. */
+  private insideExport(fd: number): boolean {
+    const n = sys.readlinkat(this.procSelfFd, this.procName(fd), this.pathScratch);
+    if (n <= 0 || n >= this.pathScratch.length) return false;
+    const p = this.pathScratch.subarray(0, n);
+    if (this.rootPath && isBelow(p, this.rootPath)) return true;
+    const scratch = Buffer.alloc(4096);
+    const r = sys.readlinkat(this.procSelfFd, this.procName(this.root.fd), scratch);
+    if (r <= 0 || r >= scratch.length) return false;
+    this.rootPath = Buffer.from(scratch.subarray(0, r));
+    return isBelow(p, this.rootPath);
+  }
+
   private openHandle(inode: Inode, flags: number): number {
     const mfd = this.mountFds.get(inode.mntId);
     if (!inode.handle || mfd === undefined) return -Errno.ESTALE;
@@ -116,7 +146,7 @@ export class PassthroughFs {
     // `..` at the export root stays at the root; elsewhere it is the real parent, which the kernel
     // only asks for on NFS-style reconnects.
     if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
-    return this.withFd(parent, (pfd) => {
+    return this.withFdInExport(parent, (pfd) => {
       // Fast path for an object we already hold: a statx by name is enough, because the inode
       // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
       // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
@@ -255,6 +285,12 @@ export class PassthroughFs {
     this.inodes.add(() => root, true);
     root.nlookup = 1;
   }
+}
+
+/** p is a path strictly below root ("/a/b" is below "/a", "/ab" is not; everything is below "/"). */
+function isBelow(p: Buffer, root: Buffer): boolean {
+  if (root.length === 1 && root[0] === 0x2f) return p.length > 1 && p[0] === 0x2f;
+  return p.length > root.length && p[root.length] === 0x2f && p.subarray(0, root.length).equals(root);
 }
 
 function must(fd: number, what: string): number {

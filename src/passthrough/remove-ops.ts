@@ -9,7 +9,7 @@ import { checkNewName } from './names';
 function dirFdCall(fs: PassthroughFs, nodeid: number, fn: (fd: number) => number): number {
   const inode = fs.inode(nodeid);
   if (!inode) return -Errno.ENOENT;
-  return fs.withFd(inode, fn);
+  return fs.withFdInExport(inode, fn);
 }
 
 export function unlink(fs: PassthroughFs, parentId: number, name: Uint8Array): number {
@@ -32,5 +32,5 @@ export function rename(fs: PassthroughFs, parentId: number, name: Uint8Array, ne
   if (bad < 0) return bad;
   const newParent = fs.inode(newParentId);
   if (!newParent) return -Errno.ENOENT;
-  return dirFdCall(fs, parentId, (pfd) => fs.withFd(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
+  return dirFdCall(fs, parentId, (pfd) => fs.withFdInExport(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
 }

@@ -43,6 +43,12 @@ export class BlockingLocks {
     return true;
   }
 
+  /** DESTROY: the channel still stands, so every waiter is answered (EINTR) before it is dropped:
+   *  a request left unanswered would hold its virtqueue chain (or kernel request) forever. */
+  interruptAll(): void {
+    for (const key of [...this.waiters.keys()]) this.interrupt(key);
+  }
+
   /** Session over: every waiter is dropped (its channel is gone, nothing to answer). */
   clear(): void {
     for (const w of this.waiters.values()) clearTimeout(w.timer);

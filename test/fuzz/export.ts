@@ -16,6 +16,8 @@ export class FuzzExport {
   readonly base: string;
   readonly dir: string;
   readonly canary: string;
+  /** for sockets and other run files (its content is not watched, only the canary's neighbours) */
+  readonly runDir: string;
   private mounted = false;
   private canaryState: CanaryState;
 
@@ -27,6 +29,8 @@ export class FuzzExport {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=0755`, 'vfsd-fuzz', this.dir]);
       this.mounted = true;
     }
+    this.runDir = path.join(this.base, 'run');
+    fs.mkdirSync(this.runDir);
     this.canary = path.join(this.base, 'canary');
     fs.writeFileSync(this.canary, CANARY_TEXT);
     // atime older than mtime: any read of the canary updates its atime even under relatime.

@@ -36,6 +36,12 @@ export class MemoryChannel implements RequestChannel {
   readonly strays: string[] = [];
   closed = false;
   private readBuf = Buffer.alloc(MAX_IO);
+  private lastReadLen = 0;
+
+  /** The bytes the last READ answered with. */
+  lastRead(): Buffer {
+    return Buffer.from(this.readBuf.subarray(0, this.lastReadLen));
+  }
 
   start(onBatch: (count: number) => void): void {
     this.onBatch = onBatch;
@@ -94,6 +100,7 @@ export class MemoryChannel implements RequestChannel {
 
   readInto(token: number, fd: number, size: number, offset: number): number {
     const n = sys.pread(fd, this.readBuf, Math.min(size, MAX_IO), offset);
+    this.lastReadLen = Math.max(0, n);
     this.record(token, n < 0 ? { kind: 'read', bytes: 0, errno: -n } : { kind: 'read', bytes: n, errno: 0 });
     return 0;
   }

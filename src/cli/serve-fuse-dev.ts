@@ -19,7 +19,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   });
   const isRoot = process.geteuid?.() === 0;
   const server = new FuseServer(t, fs, {
-    readOnly: cfg.readOnly, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
+    readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
     readdirplus: cfg.readdirplus,

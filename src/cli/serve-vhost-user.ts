@@ -23,7 +23,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
     maxRequestSize: MAX_REQUEST,
   });
   const server = new FuseServer(t, fs, {
-    readOnly: cfg.readOnly, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
+    readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always', passthrough: false,
   }, log);
   let ended = false;

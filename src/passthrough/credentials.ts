@@ -5,9 +5,10 @@
 // Switching fsuid away from 0 also drops the filesystem capabilities (DAC override, FSETID, ...)
 // from the thread, which is exactly what makes the kernel treat us like the caller.
 //
-// The switch is sticky: the JS thread stays the last caller between batches. So every piece of
-// the daemon's own work on the JS thread that touches the filesystem (state checkpoints, reading
-// superblocks, unmounting at stop) must run inside privileged() or after reset().
+// In the vfsd command the switch is sticky (ServerOptions.stickyCredentials): the JS thread stays
+// the last caller between batches. So every piece of the daemon's own work on the JS thread that
+// touches the filesystem (state checkpoints, reading superblocks, unmounting at stop) must run
+// inside privileged() or after reset().
 import { sys } from '../native/sys';
 import * as fs from 'node:fs';
 import { Errno } from '../protocol/errno';

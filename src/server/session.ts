@@ -16,6 +16,13 @@ import { performance } from 'node:perf_hooks';
 
 export interface ServerOptions extends ServerWants {
   readOnly: boolean;
+  /**
+   * Keep the last caller's credentials on the JS thread between batches (a switch costs ten
+   * syscalls). Only for a process whose own filesystem work on that thread goes through
+   * creds.privileged() — the vfsd command. Off by default: a library user or a test sharing the
+   * thread gets its own credentials back after every batch.
+   */
+  stickyCredentials?: boolean;
 }
 
 /** Requests that act on an open fd or on our own tables only: no credential switch needed. */
@@ -75,9 +82,7 @@ export class FuseServer {
       const off = table[4 * i], len = table[4 * i + 1], token = table[4 * i + 2];
       this.handle(inbox, off, off + len, token);
     }
-    // The JS thread keeps the last caller's credentials into the next batch (most batches come
-    // from the same caller, and a switch costs ten syscalls); whatever else the JS thread does
-    // with the filesystem runs through creds.privileged() (see Credentials).
+    if (!this.opts.stickyCredentials) this.fs.creds.reset();
   }
 
   private handle(buf: Buffer, off: number, end: number, token: number): void {

@@ -93,6 +93,7 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   // O_NOFOLLOW: an existing symlink at `name` is never followed out of the export. O_EXCL: an
   // existing name is never opened by this call, because it may be a FIFO (the open would block
   // the whole server) or a device node (we would hand the client the host's device).
+  flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
   const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
   let fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
   if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, flags));
@@ -120,7 +121,7 @@ function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: n
 export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
-  const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY)) | C.O_TMPFILE | C.O_CLOEXEC);
+  const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_PATH)) | C.O_TMPFILE | C.O_CLOEXEC);
   const fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);

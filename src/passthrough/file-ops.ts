@@ -26,8 +26,11 @@ export interface OpenResult {
 }
 
 /** Flags the client may not pass through: creation is CREATE's job, and a controlling tty or
- *  following a symlink are never wanted on the host side. */
-const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW;
+ *  following a symlink are never wanted on the host side. O_PATH (never sent by a kernel) would
+ *  make a "handle" that cannot do I/O and, on CREATE, open an existing FIFO or device node
+ *  without creating anything (O_PATH ignores O_CREAT|O_EXCL); lock-ops later reopens a handle's
+ *  fd with real access flags, which would then open that FIFO (blocking the server) or device. */
+export const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW | C.O_PATH;
 
 /**
  * How an inode's open handles do their I/O under FUSE passthrough. The kernel keeps ONE backing

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { onAbnormalExit } from '../helpers/reaper';
 
 export const isRoot = process.geteuid?.() === 0;
 const CANARY_TEXT = 'canary: must never be read or written\n';
@@ -29,6 +30,11 @@ export class FuzzExport {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${tmpfsMiB}m,mode=0755`, 'vfsd-fuzz', this.dir]);
       this.mounted = true;
     }
+    // A run stopped by a signal (a timeout, Ctrl-C) still unmounts and removes its export.
+    this.unregister = onAbnormalExit(() => {
+      if (this.mounted) spawnSync('umount', ['-l', this.dir]);
+      fs.rmSync(this.base, { recursive: true, force: true });
+    });
     this.runDir = path.join(this.base, 'run');
     fs.mkdirSync(this.runDir);
     this.canary = path.join(this.base, 'canary');
@@ -75,7 +81,10 @@ export class FuzzExport {
     return fs.readFileSync(this.canary, 'utf8') === CANARY_TEXT ? null : 'canary content changed';
   }
 
+  private unregister: () => void;
+
   remove(): void {
+    this.unregister();
     if (this.mounted) {
       try {
         execFileSync('umount', ['-l', this.dir]);

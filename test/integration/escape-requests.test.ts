@@ -198,6 +198,12 @@ t.test('device nodes and FIFOs: created for the client, never opened by vfsd', {
     // CREATE without O_EXCL on the existing name: must not open it either (a FIFO would block).
     t.equal(c.create(1n, name, 0o101).errno, E.EACCES, `${name}: CREATE over it refused`);
     t.equal(c.create(1n, name, 0o102).errno, E.EACCES, `${name}: CREATE O_RDWR over it refused`);
+    // O_PATH would make openat ignore O_CREAT|O_EXCL and hand back the existing node as a "file"
+    // handle, which lock-ops later reopens for real (found by the fuzz harness: vfsd hung).
+    t.equal(c.create(1n, name, 0o10000000).errno, E.EACCES, `${name}: CREATE with O_PATH over it refused`);
+    const op = Buffer.alloc(8);
+    op.writeUInt32LE(0o10000000);
+    t.equal(c.call(OP.OPEN, n.nodeid, op).errno, E.EACCES, `${name}: OPEN with O_PATH refused`);
     const fsync = Buffer.alloc(16);
     fsync.writeBigUInt64LE(123456n);
     t.equal(c.call(OP.FSYNC, n.nodeid, fsync).errno, E.EACCES, `${name}: FSYNC with an unknown fh does not reopen it`);

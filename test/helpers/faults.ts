@@ -100,6 +100,10 @@ export function checkFsynced(hostDir: string, record: Map<number, number>, size 
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Resolves to 'hang' after `ms`, for Promise.race against something that must end; the timer
+ *  is unref'd so a race already won does not keep the test process alive. */
+export const hangAfter = (ms: number) => new Promise<'hang'>((r) => setTimeout(() => r('hang'), ms).unref());
+
 /** Waits until `cond` holds, polling; false if it did not within `ms` (a hang detector, not a timing assertion). */
 export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;

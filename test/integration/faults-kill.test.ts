@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startVfsd, isMounted } from '../helpers/vfsd-process';
-import { checkFsynced, fsynced, prng, startWriter, waitFor, sleep } from '../helpers/faults';
+import { checkFsynced, fsynced, prng, startWriter, waitFor, sleep, hangAfter } from '../helpers/faults';
 
 const root = process.getuid?.() === 0;
 const SEEDS = (process.env.VFSD_FAULT_SEEDS ?? '1,2').split(',').map(Number);
@@ -26,13 +26,17 @@ for (const mode of [[], ['--no-passthrough']]) {
         await sleep(Math.floor(rnd() * 40));
         v.child.kill('SIGKILL');
         // The connection dies with the server: the writer's next request fails, it must not hang.
-        const ended = await Promise.race([w.result, sleep(20000).then(() => 'hang')]);
+        const ended = await Promise.race([w.result, hangAfter(20000)]);
         t.match(ended, /^(error E[A-Z]+|done)$/, `the writer ended cleanly: ${ended}`);
         const record = fsynced(log);
         t.ok(record.size > 0, 'something was fsynced');
         t.same(checkFsynced(v.src, record), [], `fsynced blocks byte-exact on the host (${[...record].map(([f, n]) => `w${f}:${n}`).join(' ')})`);
         await v.stop();
         t.notOk(isMounted(v.mnt), 'the dead mount is gone after teardown');
+        // A new server on the same export serves the same bytes.
+        const again = await startVfsd(t, { sharedDir: v.src, args: mode });
+        t.same(checkFsynced(again.mnt, record), [], 'a restarted vfsd serves the fsynced blocks');
+        t.equal(await again.stop(), 0, 'and stops cleanly');
       });
   }
 }
@@ -51,9 +55,9 @@ t.test('SIGTERM under a writer mid-stream: the writer ends cleanly, state saved,
       t.ok(await waitFor(() => fsynced(log).size > 0, 20000), `${mode.join(" ") || "passthrough"}: writer is streaming`);
       const exited = new Promise<number | null>((r) => v.child.on('exit', r));
       v.child.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(20000).then(() => 'hang')]);
+      const code = await Promise.race([exited, hangAfter(20000)]);
       t.equal(code, 0, `${mode.join(" ") || "passthrough"}: vfsd exits 0`);
-      const ended = await Promise.race([w.result, sleep(20000).then(() => 'hang')]);
+      const ended = await Promise.race([w.result, hangAfter(20000)]);
       t.match(ended, /^(error E[A-Z]+|done)$/, `${mode.join(" ") || "passthrough"}: the writer ended with success or an errno: ${ended}`);
       t.ok(fs.existsSync(path.join(state, 'state.json')), `${mode.join(" ") || "passthrough"}: state saved to --state-dir`);
       t.same(checkFsynced(v.src, fsynced(log)), [], `${mode.join(" ") || "passthrough"}: what was fsynced before the signal is on the host`);

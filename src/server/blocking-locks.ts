@@ -17,6 +17,9 @@ export class BlockingLocks {
 
   /** attempt() returns 0, -EAGAIN (try again later) or another -errno; finish gets the result. */
   wait(uniqueKey: string, attempt: () => number, finish: (r: number) => void): void {
+    // A second request with the unique of one still waiting is a client bug (or a hostile one):
+    // it must not take the first one's place, or that one could never be interrupted.
+    if (this.waiters.has(uniqueKey)) return finish(-Errno.EINVAL);
     const first = attempt();
     if (first !== -Errno.EAGAIN) return finish(first);
     let delay = FIRST_DELAY_MS;

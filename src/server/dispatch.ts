@@ -230,7 +230,6 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.DESTROY]: (s, r) => {
     s.locks.interruptAll();
     s.stop();
-    s.destroyed = true;
     s.replier.status(r.token, 0);
   },
 

@@ -50,7 +50,6 @@ export class FuseServer {
   readonly replier: Replier;
   readonly locks = new BlockingLocks();
   init: NegotiatedInit | null = null;
-  destroyed = false;
   /** called once INIT is negotiated (e.g. to enable FUSE passthrough's backing files) */
   onInitialised: ((init: NegotiatedInit) => void) | null = null;
   /** requests served per opcode, with latency (operators' counters) */

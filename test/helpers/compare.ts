@@ -139,8 +139,9 @@ export function sameAs<R>(t: Asserts, id: Identity, nativeRoot: string, mountRoo
 // ---------------------------------------------------------------------------------------------
 // Raw directory listing
 
-/** Every entry of `dir` (without . and ..) with the inode number getdents64 reports. */
-export function getdents(dir: string): Map<string, bigint> {
+/** Every entry of `dir` (without . and ..) with the inode number getdents64 reports.
+ *  afterBatch, if given, runs after each getdents64 call with the last name it returned. */
+export function getdents(dir: string, afterBatch?: (lastName: string) => void): Map<string, bigint> {
   const fd = sys.openat(AT_FDCWD, dir, C.O_RDONLY | C.O_DIRECTORY, 0);
   if (fd < 0) throw new Error(`open ${dir}: ${errnoName(-fd)}`);
   const buf = Buffer.alloc(256 * 1024);
@@ -148,17 +149,22 @@ export function getdents(dir: string): Map<string, bigint> {
   try {
     for (;;) {
       const n = sys.getdents64(fd, buf);
-      if (n < 0) throw new Error(`getdents64 ${dir}: ${errnoName(-n)}`);
+      if (n < 0) throw new Error(`getdents64 ${dir} after ${out.size} entries: ${errnoName(-n)}`);
       if (n === 0) break;
+      let last: string | null = null;
       // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
       for (let p = 0; p < n;) {
         const ino = buf.readBigUInt64LE(p);
         const reclen = buf.readUInt16LE(p + 16);
         const nameEnd = buf.indexOf(0, p + 19);
         const name = buf.toString('utf8', p + 19, nameEnd);
-        if (name !== '.' && name !== '..') out.set(name, ino);
+        if (name !== '.' && name !== '..') {
+          out.set(name, ino);
+          last = name;
+        }
         p += reclen;
       }
+      if (last !== null && afterBatch) afterBatch(last);
     }
   } finally {
     sys.close(fd);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { C, sys } from '../../src/native/sys';
+import { sys } from '../../src/native/sys';
 import { requestCounts, startVfsd, tempBase, unmountTree } from '../helpers/vfsd-process';
 import { errnoName, getdents } from '../helpers/compare';
 
@@ -16,37 +16,13 @@ const COUNT = 100_000;
 /** getdents64 through `dir`, stat-ing the last name of every batch: the kernel then asks for
  *  the next batch with READDIRPLUS again (READDIRPLUS_AUTO follows lookups). */
 function advisedListing(dir: string, statFailures: string[] = []): Map<string, bigint> {
-  const fd = sys.openat(-100, dir, C.O_RDONLY | C.O_DIRECTORY, 0);
-  if (fd < 0) throw new Error(`open ${dir}: ${errnoName(-fd)}`);
-  const buf = Buffer.alloc(256 * 1024);
-  const out = new Map<string, bigint>();
-  try {
-    for (;;) {
-      const n = sys.getdents64(fd, buf);
-      if (n < 0) throw new Error(`getdents64 ${dir} after ${out.size} entries: ${errnoName(-n)}`);
-      if (n === 0) break;
-      let last: string | null = null;
-      for (let p = 0; p < n;) {
-        const reclen = buf.readUInt16LE(p + 16);
-        const name = buf.toString('utf8', p + 19, buf.indexOf(0, p + 19));
-        if (name !== '.' && name !== '..') {
-          out.set(name, buf.readBigUInt64LE(p));
-          last = name;
-        }
-        p += reclen;
-      }
-      if (last) {
-        try {
-          fs.lstatSync(path.join(dir, last));
-        } catch (e) {
-          statFailures.push(`${last}: ${(e as NodeJS.ErrnoException).code}`);
-        }
-      }
+  return getdents(dir, (last) => {
+    try {
+      fs.lstatSync(path.join(dir, last));
+    } catch (e) {
+      statFailures.push(`${last}: ${(e as NodeJS.ErrnoException).code}`);
     }
-  } finally {
-    sys.close(fd);
-  }
-  return out;
+  });
 }
 
 /** Names missing or with another inode number, as a short report ('' when equal). */

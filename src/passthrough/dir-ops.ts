@@ -17,8 +17,8 @@ export interface DirSink {
 }
 
 export function opendir(fs: PassthroughFs, nodeid: number): number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   // A directory moved out of the export is not listed (its names are outside; see withFdInExport).
   const fd = fs.withFdInExport(inode, () => fs.reopen(inode, C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC));
   if (fd < 0) return fd;

@@ -55,8 +55,8 @@ export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, t
 }
 
 export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
   // following the /proc/self/fd magic link reaches the same inode without it.
   return createThen(fs, newParentId, newName, (pfd) =>

@@ -87,8 +87,8 @@ function endIoMode(fs: PassthroughFs, h: FileHandle): void {
 }
 
 export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;
@@ -129,8 +129,8 @@ export function release(fs: PassthroughFs, fh: number): number {
 export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: boolean): number {
   const h = fs.handles.file(fh);
   if (h) return sys.fsync(h.fd, datasync);
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC);
   if (fd < 0) return fd;
   const r = sys.fsync(fd, datasync);
@@ -165,8 +165,8 @@ export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fh
 
 /** SYNCFS: sync the filesystem the inode is on (syncfs needs a real fd, not O_PATH). */
 export function syncfs(fs: PassthroughFs, nodeid: number): number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC | (isDir(inode.mode) ? C.O_DIRECTORY : 0));
   if (fd < 0) return fd;
   const r = sys.syncfs(fd);

@@ -7,8 +7,8 @@ import type { PassthroughFs } from './passthrough-fs';
 import { checkNewName } from './names';
 
 function dirFdCall(fs: PassthroughFs, nodeid: number, fn: (fd: number) => number): number {
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   return fs.withFdInExport(inode, fn);
 }
 
@@ -30,7 +30,7 @@ export function rename(fs: PassthroughFs, parentId: number, name: Uint8Array, ne
   if (flags & ~RENAME_KNOWN) return -Errno.EINVAL;
   const bad = checkNewName(name) || checkNewName(newName);
   if (bad < 0) return bad;
-  const newParent = fs.inode(newParentId);
-  if (!newParent) return -Errno.ENOENT;
+  const newParent = fs.known(newParentId);
+  if (typeof newParent === 'number') return newParent;
   return dirFdCall(fs, parentId, (pfd) => fs.withFdInExport(newParent, (npfd) => sys.renameat2(pfd, name, npfd, newName, flags)));
 }

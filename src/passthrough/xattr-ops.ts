@@ -11,8 +11,8 @@ const XATTR_SIZE_MAX = 65536;
 
 function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number): number {
   if (!fs.config.xattr) return -Errno.ENOSYS;
-  const inode = fs.inode(nodeid);
-  if (!inode) return -Errno.ENOENT;
+  const inode = fs.known(nodeid);
+  if (typeof inode === 'number') return inode;
   return fs.withFd(inode, (fd) => fn(`/proc/self/fd/${fd}`, inode));
 }
 

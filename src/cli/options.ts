@@ -3,6 +3,7 @@
 // whose message is the one line the user sees (exit code 2, like virtiofsd's argument parser).
 import { parseMultidevsValue } from './multidevs-arg';
 import { UsageError } from './usage-error';
+import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
@@ -35,6 +36,9 @@ export interface Config {
   flock: boolean;
   /** offer READDIRPLUS (entries with attributes) to the kernel; off: plain READDIR only */
   readdirplus: boolean;
+  /** --translate-uid / --translate-gid rules, in the order given (checked for conflicts) */
+  translateUid: IdRule[];
+  translateGid: IdRule[];
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -50,7 +54,7 @@ export function defaultConfig(): Config {
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
-    passthrough: true, posixLock: true, flock: true, readdirplus: true,
+    passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -63,6 +67,15 @@ function oneOf<T extends string>(opt: string, value: string, allowed: readonly T
 function count(opt: string, value: string, min: number): number {
   if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`invalid value '${value}' for ${opt}: expected a whole number >= ${min}`);
   return Number(value);
+}
+
+function idRule(opt: string, value: string): IdRule {
+  try {
+    return parseIdRule(value);
+  } catch (e) {
+    if (e instanceof IdMapError) throw new UsageError(`${opt}: ${e.message}`);
+    throw e;
+  }
 }
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
@@ -90,10 +103,11 @@ const VALUED: Record<string, Setter> = {
   '--thread-pool-size': (c, v) => { c.threadPoolSize = count('--thread-pool-size', v, 0); },
   '--sandbox': (c, v) => { c.sandbox = oneOf('--sandbox', v, SANDBOX); },
   '--rlimit-nofile': (c, v) => { c.rlimitNofile = count('--rlimit-nofile', v, 0); },
+  // virtiofsd's id translation (the C virtiofsd has no -o form for it)
+  '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
+  '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
   '--modcaps': (c, v) => { c.ignored.push(`--modcaps=${v}`); },
-  '--translate-uid': (c, v) => { c.ignored.push(`--translate-uid=${v}`); },
-  '--translate-gid': (c, v) => { c.ignored.push(`--translate-gid=${v}`); },
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
@@ -188,6 +202,13 @@ export function parseArgs(argv: readonly string[]): Config {
     const flag = FLAGS[arg];
     if (flag) { flag(c); continue; }
     throw new UsageError(arg.startsWith('-') ? `unknown option '${arg}'` : `unexpected argument '${arg}'`);
+  }
+  // Intersecting translation rules are a command-line mistake too (exit 2, naming both rules).
+  try {
+    buildIdTranslation(c.translateUid, c.translateGid);
+  } catch (e) {
+    if (e instanceof IdMapError) throw new UsageError(e.message);
+    throw e;
   }
   return c;
 }

@@ -41,7 +41,7 @@ export class PassthroughFs {
   private handleScratch = Buffer.alloc(HANDLE_BUF);
 
   constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
-    this.creds = new Credentials(groupsFromPid);
+    this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
     const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
@@ -244,11 +244,14 @@ export class PassthroughFs {
   /** The attributes the client sees for a host stat of this inode. */
   attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
     const flags = parent && this.isAnnounced(st, parent) ? FUSE_ATTR_SUBMOUNT : 0;
+    let uid = st.uid, gid = st.gid;
+    const ids = this.config.ids;
+    if (ids) { uid = ids.uid.toGuest(uid); gid = ids.gid.toGuest(gid); } // --translate-*
     return {
       ino: inode.clientIno, size: st.size, blocks: st.blocks,
       atime: st.atime, mtime: st.mtime, ctime: st.ctime,
       atimensec: st.atimeNsec, mtimensec: st.mtimeNsec, ctimensec: st.ctimeNsec,
-      mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid,
+      mode: st.mode, nlink: st.nlink, uid, gid,
       rdev: encodeRdev(st.rdevMajor, st.rdevMinor), blksize: st.blksize, flags,
     };
   }

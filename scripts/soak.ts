@@ -12,7 +12,8 @@
 //
 // Options: --duration 90s|30m|2h (default 60s), --clients N (4), --seed S (random, printed),
 // --ops N (per client, default unbounded), --with-passthrough (default) / --no-passthrough,
-// --compare-every SECONDS, --keep (leave the directories after a failure), --virtiofs (not yet:
+// --compare-every SECONDS, --keep (leave the directories after a failure), --only N (run only
+// client N of the seeded set: replays its op stream alone), --virtiofs (not yet:
 // clients in a QEMU guest; exits 2). Test hook: --inject-divergence N (client 0 creates a file in
 // the twin only at its op N: the run must then fail).
 import { ChildProcess, fork } from 'node:child_process';
@@ -34,6 +35,8 @@ interface Options {
   compareEveryS: number;
   keep: boolean;
   injectAt: number;
+  /** run only this client of the seeded set (replaying one client's op stream), or -1 */
+  only: number;
 }
 
 function usage(msg: string): never {
@@ -50,7 +53,7 @@ function seconds(v: string): number {
 function parse(argv: string[]): Options {
   const o: Options = {
     durationS: 60, clients: 4, seed: (Math.random() * 2 ** 32) >>> 0, ops: Infinity, passthrough: true,
-    compareEveryS: NaN, keep: false, injectAt: 0,
+    compareEveryS: NaN, keep: false, injectAt: 0, only: -1,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i].split(/=(.*)/s, 2);
@@ -70,12 +73,14 @@ function parse(argv: string[]): Options {
       case '--compare-every': o.compareEveryS = seconds(val()); break;
       case '--keep': o.keep = true; break;
       case '--inject-divergence': o.injectAt = int(); break;
+      case '--only': o.only = int(); break;
       case '--virtiofs': usage('--virtiofs (clients in a QEMU guest) is not implemented yet');
       // falls through: usage() never returns
       default: usage(`unknown option ${argv[i]}`);
     }
   }
   if (o.clients < 1 || o.clients > 64) usage('--clients must be 1..64');
+  if (o.only >= o.clients) usage('--only N needs N < --clients');
   if (Number.isNaN(o.compareEveryS)) o.compareEveryS = Math.min(60, Math.max(5, o.durationS / 4));
   return o;
 }
@@ -165,14 +170,17 @@ async function main(): Promise<number> {
     }, o.durationS >= 600 ? 10_000 : 1000);
     sampler.unref();
 
+    // The fd baseline for the leak check at the end: mounted, nothing looked up yet.
+    const baseline = sample(serverPid);
     const clientJs = path.join(__dirname, 'soak', 'client.js');
     for (let i = 0; i < o.clients; i++) {
+      if (o.only >= 0 && i !== o.only) continue;
       const args: ClientArgs = { client: i, seed: o.seed, mount: server.mnt, twin, maxOps: Number.isFinite(o.ops) ? o.ops : 0, xattrs, injectAt: i === 0 ? o.injectAt : 0 };
       const c = new Client(i, fork(clientJs, [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       c.child.on('message', (m: ToParent) => {
         if (m.type === 'divergence') {
           c.ops = m.opNumber;
-          fail(`DIVERGENCE seed ${o.seed} client ${m.client} op #${m.opNumber}: ${m.op}\n  mount: ${JSON.stringify(m.mount)}\n  twin:  ${JSON.stringify(m.twin)}`);
+          fail(`DIVERGENCE seed ${o.seed} client ${m.client} op #${m.opNumber}: ${m.op}\n  mount: ${JSON.stringify(m.mount)}\n  twin:  ${JSON.stringify(m.twin)}\n  replay this client alone: --seed ${o.seed} --clients ${o.clients} --only ${m.client} --ops ${m.opNumber}\n  its last ops (with the twin's results):\n    ${m.recent.join('\n    ')}`);
         } else {
           c.ops = m.ops;
           c.state = m.type === 'paused' ? 'paused' : 'done';
@@ -239,12 +247,13 @@ async function main(): Promise<number> {
       fs.writeFileSync('/proc/sys/vm/drop_caches', '2');
       await sleep(2000);
       const after = sample(serverPid);
-      const base = samples[0]?.fds ?? 0;
+      const base = baseline?.fds ?? 0;
       if (before && after) {
         say(`vfsd fds ${before.fds} -> ${after.fds} after the kernel dropped its caches (at start ${base})`);
         if (after.fds > base + 16) fail(`vfsd still holds ${after.fds} fds after the kernel forgot its inodes (at start ${base}): a leak`);
       }
     }
+    if (sampler) clearInterval(sampler);
     if (!failed) {
       stoppingServer = true;
       const code = await server.stop();

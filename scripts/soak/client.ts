@@ -21,12 +21,14 @@ export interface ClientArgs {
 export type ToParent =
   | { type: 'paused'; ops: number }
   | { type: 'done'; ops: number }
-  | { type: 'divergence'; client: number; opNumber: number; op: string; mount: Outcome; twin: Outcome };
+  | { type: 'divergence'; client: number; opNumber: number; op: string; mount: Outcome; twin: Outcome; recent: string[] };
 
 export type ToClient = { type: 'pause' } | { type: 'resume' } | { type: 'stop' };
 
 /** Ops run between two looks at the IPC channel (a pause waits at most one batch). */
 const BATCH = 25;
+/** Ops kept for the divergence report: what led up to it. */
+const HISTORY = 40;
 
 function send(m: ToParent): Promise<void> {
   return new Promise((r) => process.send!(m, () => r()));
@@ -47,6 +49,7 @@ async function main(a: ClientArgs): Promise<void> {
   process.on('disconnect', () => process.exit(3));
 
   let n = 0;
+  const recent: string[] = [];
   const max = a.maxOps > 0 ? a.maxOps : Infinity;
   while (n < max && !stopRequested) {
     for (let k = 0; k < BATCH && n < max; k++) {
@@ -55,8 +58,11 @@ async function main(a: ClientArgs): Promise<void> {
       const op = gen.next();
       const onMount = execute(a.mount, op, a.client);
       const onTwin = execute(a.twin, op, a.client);
-      if (JSON.stringify(onMount) !== JSON.stringify(onTwin)) {
-        await send({ type: 'divergence', client: a.client, opNumber: n, op: describe(op), mount: onMount, twin: onTwin });
+      const same = JSON.stringify(onMount) === JSON.stringify(onTwin);
+      recent.push(`#${n} ${describe(op)} -> ${JSON.stringify(onTwin)}`);
+      if (recent.length > HISTORY) recent.shift();
+      if (!same) {
+        await send({ type: 'divergence', client: a.client, opNumber: n, op: describe(op), mount: onMount, twin: onTwin, recent });
         process.exit(1);
       }
     }

@@ -4,6 +4,7 @@
 //
 // Determinism: a client only ever touches its own subtree `c<N>/` and names `x/c<N>-*` in the
 // shared directory `x/` (cross-directory renames and links into a directory all clients write).
+// Symlinks are made so that following them stays in those names too (see targets()).
 // No other client can change what its operations see, so the same op on the mount and on the twin
 // must give the same result, whatever the interleaving between clients. The generator never looks
 // at results: a client's op stream is a pure function of (seed, client), so a seed replays it.
@@ -36,6 +37,7 @@ export type Op =
   | { op: 'readlink'; p: string }
   | { op: 'mkdir'; p: string; mode: number }
   | { op: 'rmdir'; p: string }
+  | { op: 'rmtree'; p: string }
   | { op: 'unlink'; p: string }
   | { op: 'chmod'; p: string; mode: number }
   | { op: 'setxattr'; p: string; name: string; value: string }
@@ -49,13 +51,24 @@ export type Outcome = { ok: true; data?: unknown } | { ok: false; code: string }
 const DIRS = ['', 'd0', 'd1', 'd2', 'd0/d0', 'd0/d1', 'd1/d2'];
 const NAMES = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5', 'd0', 'd1', 'd2'];
 const MODES = [0o600, 0o644, 0o640, 0o700, 0o755, 0o444];
-const TARGETS = ['n0', '../n1', 'd0/n2', '/nonexistent/soak', '.', 'n3'];
+/** Symlink targets. Following a link must stay in names this client owns, wherever the link sits
+ *  now or is renamed to later (ops follow links: O_CREAT through a dangling link creates its
+ *  target, chmod through a link to a directory changes that directory); otherwise two clients
+ *  could meet there and their interleaving would decide the results. So every target either names
+ *  the client (`c<N>-...` in the shared dir, `../c<N>` from any depth stays under c<N> or is c<N>),
+ *  cannot exist (`d0/n2` below the shared dir, absolute /nonexistent), or stays in the subtree. */
+function targets(client: number): string[] {
+  return [`c${client}-n0`, 'd0/n2', `../c${client}`, '/nonexistent/soak', `../c${client}/n1`, `../c${client}/d0/n2`];
+}
 export const SHARED = 'x';
 
 const WEIGHTS: [Op['op'], number][] = [
   ['create', 10], ['write', 14], ['read', 12], ['truncate', 5], ['rename', 8], ['link', 4], ['symlink', 4],
   ['readlink', 4], ['mkdir', 7], ['rmdir', 5], ['unlink', 7], ['chmod', 4], ['setxattr', 3], ['getxattr', 3],
   ['readdir', 6], ['stat', 6],
+  // Renames park directories where no generated path reaches any more; without a prune now and
+  // then the tree (and every full compare) would grow for the whole run.
+  ['rmtree', 1],
 ];
 
 export class OpGenerator {
@@ -104,10 +117,11 @@ export class OpGenerator {
       case 'truncate': return { op: kind, p, len: this.int(3) === 0 ? 0 : this.int(400_000) };
       case 'rename': return { op: kind, p, to: this.path() };
       case 'link': return { op: kind, p, to: this.path() };
-      case 'symlink': return { op: kind, target: this.pick(TARGETS), p };
+      case 'symlink': return { op: kind, target: this.pick(targets(this.client)), p };
       case 'readlink': return { op: kind, p };
       case 'mkdir': return { op: kind, p, mode: this.pick(MODES) | 0o700 };
       case 'rmdir': return { op: kind, p };
+      case 'rmtree': return { op: kind, p: this.rnd() < 0.5 ? p : path.posix.join(`c${this.client}`, this.pick(DIRS.slice(1))) };
       case 'unlink': return { op: kind, p };
       case 'chmod': return { op: kind, p, mode: this.pick(MODES) | (this.rnd() < 0.5 ? 0o700 : 0o200) };
       case 'setxattr': return { op: kind, p, name: `user.soak${this.int(3)}`, value: `v${this.int(1000)}`.repeat(1 + this.int(20)) };
@@ -177,6 +191,8 @@ export function execute(root: string, op: Op, client: number): Outcome {
       case 'readlink': return { ok: true, data: fs.readlinkSync(at(op.p)) };
       case 'mkdir': fs.mkdirSync(at(op.p), op.mode); return { ok: true };
       case 'rmdir': fs.rmdirSync(at(op.p)); return { ok: true };
+      // rm -r: never follows a symlink, so it stays in the client's names.
+      case 'rmtree': fs.rmSync(at(op.p), { recursive: true }); return { ok: true };
       case 'unlink': fs.unlinkSync(at(op.p)); return { ok: true };
       case 'chmod': fs.chmodSync(at(op.p), op.mode); return { ok: true };
       case 'setxattr': return nativeResult(sys.setxattr(at(op.p), op.name, Buffer.from(op.value), 0, true)) ?? { ok: true };

@@ -12,7 +12,8 @@ export interface Sample {
 export function sample(pid: number): Sample | null {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { t: Date.now(), rssKiB: m ? Number(m[1]) : 0, fds: fs.readdirSync(`/proc/${pid}/fd`).length };
+    // A zombie has no VmRSS: it is as good as gone.
+    return m ? { t: Date.now(), rssKiB: Number(m[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length } : null;
   } catch {
     return null; // the process is gone
   }

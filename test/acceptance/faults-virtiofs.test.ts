@@ -337,12 +337,15 @@ if (why) {
       `${killed} blocks reported fsynced (${atSignal.kill} at the kill), stream ${progress.ended.get('kill') ?? 'unfinished'}, host file ${k.size} bytes`);
     check('kill/fsynced-blocks-on-host', killed > 0 && k.problems.length === 0, k.problems.join('; ') || `${k.intact} whole blocks on the host, ${killed} fsynced`);
 
+    // A dead share leaves its writer waiting in the guest forever; the guest itself must go on.
+    check('kill/guest-goes-on', progress.of('term') > 0, `the next phase wrote ${progress.of('term')} blocks on another share`);
     // term
     const termed = progress.of('term');
     const tm = checkBlocks(dir('term', 'stream'), termed);
     check('term/mid-stream', termed > 0 && !progress.ended.has('term'), `${termed} blocks reported fsynced (${atSignal.term} at SIGTERM: the rest were in flight and finished), stream ${progress.ended.get('term') ?? 'unfinished'}`);
     check('term/fsynced-blocks-on-host', termed > 0 && tm.problems.length === 0, tm.problems.join('; ') || `${tm.intact} whole blocks on the host, ${termed} fsynced`);
 
+    check('term/guest-goes-on', progress.of('vanish') > 0, `the next phase wrote ${progress.of('vanish')} blocks on another share`);
     // vanish
     const ve = await exitWithin(vanish, 30_000);
     check('vanish/qemu-killed-mid-stream', qemuKilled && run1.exitCode === null && !progress.ended.has('vanish'),

@@ -40,7 +40,7 @@ interface Options {
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`soak: ${msg}\nusage: soak.js [--duration 90s|30m|2h] [--clients N] [--seed S] [--ops N] [--with-passthrough|--no-passthrough] [--compare-every S] [--keep]\n`);
+  process.stderr.write(`soak: ${msg}\nusage: soak.js [--duration 90s|30m|2h] [--clients N] [--seed S] [--ops N] [--with-passthrough|--no-passthrough] [--compare-every S] [--keep] [--only N]\n`);
   process.exit(2);
 }
 

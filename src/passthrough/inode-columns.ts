@@ -1,10 +1,10 @@
-// The inode table's data, one column (typed array) per field, indexed by slot. A client can make
-// us hold millions of inodes (that is what file handles are for), so an inode must cost bytes,
-// not a heap object of a dozen fields plus strings: typed arrays live outside the JS heap, are
-// never scanned by the GC, and one inode's fields take ~60 bytes here. Slots are reused after an
-// inode is dropped (node ids are not: see inode-store.ts).
+// The inode table's data, one column (typed array) per field, indexed by slot, in pages of 4096
+// slots. A client can make us hold millions of inodes (that is what file handles are for), so an
+// inode must cost bytes, not a heap object of a dozen fields plus strings: typed arrays live
+// outside the JS heap, are never scanned by the GC, and one inode's fields take 68 bytes here.
+// Slots are reused after an inode is dropped (node ids are not: see inode-store.ts).
 //
-// What is shared by many inodes is interned once (placeOf): the mount id, st_dev and the two
+// What is shared by many inodes is interned once (Places): the mount id, st_dev and the two
 // multidevs device ids. A file handle's bytes are kept inline (HANDLE_INLINE covers ext4, tmpfs,
 // xfs and btrfs handles); a longer one (overlayfs) goes to a side map.
 import type { InoValue } from '../protocol/wire';
@@ -13,6 +13,7 @@ export const NO_HANDLE = -1;
 /** f_handle bytes stored in the slot; longer handles are kept in `longHandles` */
 export const HANDLE_INLINE = 20;
 const HEADER = 8; // struct file_handle: u32 handle_bytes, i32 handle_type, then the bytes
+const MAX_HANDLE = 128; // MAX_HANDLE_SZ
 
 /** Interned (mount id, st_dev, device, visibleDevice): few distinct values, never released. */
 export class Places {
@@ -50,126 +51,126 @@ export class Places {
   }
 }
 
-export class InodeColumns {
-  capacity: number;
+/** Slots per page: 4096 inodes' fields are ~270 KiB. */
+export const PAGE_SHIFT = 12;
+export const PAGE_SLOTS = 1 << PAGE_SHIFT;
+export const PAGE_MASK = PAGE_SLOTS - 1;
+
+/** The fields of PAGE_SLOTS slots; slot s is index s & PAGE_MASK of page s >>> PAGE_SHIFT. */
+export class InodePage {
   /** node id of the inode in the slot; 0 = free slot */
-  nodeid: Float64Array;
+  readonly nodeid = new Float64Array(PAGE_SLOTS);
   /** O_PATH fd, or -1 (kept as a file handle, or released) */
-  fd: Int32Array;
-  nlookup: Float64Array;
-  mode: Uint16Array;
+  readonly fd = new Int32Array(PAGE_SLOTS);
+  readonly nlookup = new Float64Array(PAGE_SLOTS);
+  readonly mode = new Uint16Array(PAGE_SLOTS);
   /** index into places */
-  place: Int32Array;
-  inoLo: Uint32Array;
-  inoHi: Uint32Array;
+  readonly place = new Int32Array(PAGE_SLOTS);
+  readonly inoLo = new Uint32Array(PAGE_SLOTS);
+  readonly inoHi = new Uint32Array(PAGE_SLOTS);
   /** the inode number the client sees; NaN when it is a bigint (then in bigClientIno) */
-  clientIno: Float64Array;
-  handleType: Int32Array;
+  readonly clientIno = new Float64Array(PAGE_SLOTS);
+  readonly handleType = new Int32Array(PAGE_SLOTS);
   /** f_handle length, or NO_HANDLE */
-  handleLen: Int16Array;
-  handleBytes: Uint8Array;
+  readonly handleLen = new Int16Array(PAGE_SLOTS);
+  readonly handleBytes = new Uint8Array(PAGE_SLOTS * HANDLE_INLINE);
+}
+
+/**
+ * All slots' fields, in pages: growing adds a page and never copies, so there is no old array
+ * left for the GC to free some time later (a doubling array would leave the previous half
+ * behind, uncollected until the next full GC), and at most one page is partly unused.
+ */
+export class InodeColumns {
+  readonly pages: InodePage[] = [];
   readonly bigClientIno = new Map<number, bigint>();
   readonly longHandles = new Map<number, Uint8Array>();
   readonly places = new Places();
 
-  constructor(capacity = 1024) {
-    this.capacity = capacity;
-    this.nodeid = new Float64Array(capacity);
-    this.fd = new Int32Array(capacity);
-    this.nlookup = new Float64Array(capacity);
-    this.mode = new Uint16Array(capacity);
-    this.place = new Int32Array(capacity);
-    this.inoLo = new Uint32Array(capacity);
-    this.inoHi = new Uint32Array(capacity);
-    this.clientIno = new Float64Array(capacity);
-    this.handleType = new Int32Array(capacity);
-    this.handleLen = new Int16Array(capacity);
-    this.handleBytes = new Uint8Array(capacity * HANDLE_INLINE);
+  get capacity(): number {
+    return this.pages.length * PAGE_SLOTS;
   }
 
-  /** Doubles every column (copying), so slot numbers stay valid. */
+  /** Adds a page of free slots. */
   grow(): void {
-    const n = this.capacity * 2;
-    this.nodeid = widen(this.nodeid, new Float64Array(n));
-    this.fd = widen(this.fd, new Int32Array(n));
-    this.nlookup = widen(this.nlookup, new Float64Array(n));
-    this.mode = widen(this.mode, new Uint16Array(n));
-    this.place = widen(this.place, new Int32Array(n));
-    this.inoLo = widen(this.inoLo, new Uint32Array(n));
-    this.inoHi = widen(this.inoHi, new Uint32Array(n));
-    this.clientIno = widen(this.clientIno, new Float64Array(n));
-    this.handleType = widen(this.handleType, new Int32Array(n));
-    this.handleLen = widen(this.handleLen, new Int16Array(n));
-    this.handleBytes = widen(this.handleBytes, new Uint8Array(n * HANDLE_INLINE));
-    this.capacity = n;
+    this.pages.push(new InodePage());
+  }
+
+  page(slot: number): InodePage {
+    return this.pages[slot >>> PAGE_SHIFT];
   }
 
   setClientIno(slot: number, v: InoValue): void {
+    const pg = this.page(slot);
     if (typeof v === 'number') {
-      this.clientIno[slot] = v;
+      pg.clientIno[slot & PAGE_MASK] = v;
       this.bigClientIno.delete(slot);
     } else {
-      this.clientIno[slot] = NaN;
+      pg.clientIno[slot & PAGE_MASK] = NaN;
       this.bigClientIno.set(slot, v);
     }
   }
 
   getClientIno(slot: number): InoValue {
-    const v = this.clientIno[slot];
+    const v = this.page(slot).clientIno[slot & PAGE_MASK];
     return v === v ? v : this.bigClientIno.get(slot)!;
   }
 
   /** Stores a `struct file_handle` (header + bytes, as name_to_handle_at wrote it), or none. */
   setHandle(slot: number, h: Uint8Array | null): void {
+    const pg = this.page(slot);
+    const i = slot & PAGE_MASK;
     this.longHandles.delete(slot);
     if (!h) {
-      this.handleLen[slot] = NO_HANDLE;
+      pg.handleLen[i] = NO_HANDLE;
       return;
     }
-    const len = u32(h, 0);
-    this.handleType[slot] = u32(h, 4) | 0;
-    this.handleLen[slot] = len;
+    const len = h.length >= HEADER ? u32(h, 0) : -1;
+    if (len < 0 || len > MAX_HANDLE || HEADER + len > h.length) throw new RangeError(`not a struct file_handle (${h.length} bytes)`);
+    pg.handleType[i] = u32(h, 4) | 0;
+    pg.handleLen[i] = len;
     const bytes = h.subarray(HEADER, HEADER + len);
-    if (len <= HANDLE_INLINE) this.handleBytes.set(bytes, slot * HANDLE_INLINE);
+    if (len <= HANDLE_INLINE) pg.handleBytes.set(bytes, i * HANDLE_INLINE);
     else this.longHandles.set(slot, Uint8Array.from(bytes));
   }
 
   /** Writes the slot's `struct file_handle` into out; its length, or -1 without a handle. */
   handleInto(slot: number, out: Buffer): number {
-    const len = this.handleLen[slot];
+    const pg = this.page(slot);
+    const i = slot & PAGE_MASK;
+    const len = pg.handleLen[i];
     if (len === NO_HANDLE || out.length < HEADER + len) return -1;
     out.writeUInt32LE(len, 0);
-    out.writeInt32LE(this.handleType[slot], 4);
-    const at = slot * HANDLE_INLINE;
-    out.set(len <= HANDLE_INLINE ? this.handleBytes.subarray(at, at + len) : this.longHandles.get(slot)!, HEADER);
+    out.writeInt32LE(pg.handleType[i], 4);
+    const at = i * HANDLE_INLINE;
+    out.set(len <= HANDLE_INLINE ? pg.handleBytes.subarray(at, at + len) : this.longHandles.get(slot)!, HEADER);
     return HEADER + len;
   }
 
   /** Whether h (a `struct file_handle`) is the handle stored in the slot. */
   handleEquals(slot: number, h: Uint8Array): boolean {
-    const len = this.handleLen[slot];
-    if (len === NO_HANDLE || h.length < HEADER) return false;
-    if (u32(h, 0) !== len || (u32(h, 4) | 0) !== this.handleType[slot] || h.length < HEADER + len) return false;
-    const stored = len <= HANDLE_INLINE ? this.handleBytes : this.longHandles.get(slot)!;
-    const base = len <= HANDLE_INLINE ? slot * HANDLE_INLINE : 0;
+    const pg = this.page(slot);
+    const i = slot & PAGE_MASK;
+    const len = pg.handleLen[i];
+    if (len === NO_HANDLE || h.length < HEADER + len) return false;
+    if (u32(h, 0) !== len || (u32(h, 4) | 0) !== pg.handleType[i]) return false;
+    const stored = len <= HANDLE_INLINE ? pg.handleBytes : this.longHandles.get(slot)!;
+    const base = len <= HANDLE_INLINE ? i * HANDLE_INLINE : 0;
     for (let k = 0; k < len; k++) if (stored[base + k] !== h[HEADER + k]) return false;
     return true;
   }
 
-  /** Forgets what only side maps hold for the slot (it is being freed). */
+  /** Marks the slot free and forgets what side maps hold for it. */
   clearSlot(slot: number): void {
-    this.nodeid[slot] = 0;
-    this.fd[slot] = -1;
-    this.nlookup[slot] = 0;
-    this.handleLen[slot] = NO_HANDLE;
+    const pg = this.page(slot);
+    const i = slot & PAGE_MASK;
+    pg.nodeid[i] = 0;
+    pg.fd[i] = -1;
+    pg.nlookup[i] = 0;
+    pg.handleLen[i] = NO_HANDLE;
     this.bigClientIno.delete(slot);
     this.longHandles.delete(slot);
   }
 }
 
 const u32 = (b: Uint8Array, off: number) => (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
-
-function widen<T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Int16Array | Uint8Array>(from: T, to: T): T {
-  to.set(from as never);
-  return to;
-}

@@ -9,7 +9,7 @@
 // store keeps no heap object per inode at all (an Inode is a view made per call, see inode.ts),
 // so 100k inodes neither grow the GC'd heap nor make V8 grow its young generation.
 import { Inode, InodeInit, InodeKeyParts } from './inode';
-import { InodeColumns } from './inode-columns';
+import { InodeColumns, PAGE_MASK } from './inode-columns';
 import { mix32, SlotHash } from './slot-hash';
 
 export const ROOT_ID = 1;
@@ -25,7 +25,7 @@ export class InodeStore {
   private freeSlots = new Int32Array(1024);
   private freeCount = 0;
   private nextSlot = 0;
-  private byId = new SlotHash((slot) => idHash(this.cols.nodeid[slot]));
+  private byId = new SlotHash((slot) => idHash(this.cols.page(slot).nodeid[slot & PAGE_MASK]));
   private byKey = new SlotHash((slot) => this.keyHashOf(slot));
   private nextId = ROOT_ID + 1;
 
@@ -48,11 +48,13 @@ export class InodeStore {
     const c = this.cols;
     const p = c.places;
     const t = this.byKey;
-    for (let i = t.start(keyHash(k.mntId, k.devMajor, k.devMinor, k.inoHi, k.inoLo)); ; i = t.next(i)) {
-      const s = t.at(i);
+    for (let b = t.start(keyHash(k.mntId, k.devMajor, k.devMinor, k.inoHi, k.inoLo)); ; b = t.next(b)) {
+      const s = t.at(b);
       if (s < 0) return undefined;
-      if (c.inoLo[s] !== k.inoLo || c.inoHi[s] !== k.inoHi) continue;
-      const pl = c.place[s];
+      const pg = c.page(s);
+      const i = s & PAGE_MASK;
+      if (pg.inoLo[i] !== k.inoLo || pg.inoHi[i] !== k.inoHi) continue;
+      const pl = pg.place[i];
       if (p.devMinor[pl] === k.devMinor && p.devMajor[pl] === k.devMajor && p.mntId[pl] === k.mntId) return this.view(s);
     }
   }
@@ -63,13 +65,15 @@ export class InodeStore {
     const nodeid = isRoot ? ROOT_ID : this.nextId++;
     const slot = this.takeSlot();
     const c = this.cols;
-    c.nodeid[slot] = nodeid;
-    c.fd[slot] = init.fd;
-    c.nlookup[slot] = 0;
-    c.mode[slot] = init.mode;
-    c.place[slot] = c.places.intern(init.mntId, init.devMajor, init.devMinor, init.device, init.visibleDevice);
-    c.inoLo[slot] = init.inoLo;
-    c.inoHi[slot] = init.inoHi;
+    const pg = c.page(slot);
+    const i = slot & PAGE_MASK;
+    pg.nodeid[i] = nodeid;
+    pg.fd[i] = init.fd;
+    pg.nlookup[i] = 0;
+    pg.mode[i] = init.mode;
+    pg.place[i] = c.places.intern(init.mntId, init.devMajor, init.devMinor, init.device, init.visibleDevice);
+    pg.inoLo[i] = init.inoLo;
+    pg.inoHi[i] = init.inoHi;
     c.setClientIno(slot, init.clientIno);
     c.setHandle(slot, init.handle);
     this.byId.insert(slot, idHash(nodeid));
@@ -85,9 +89,10 @@ export class InodeStore {
     if (nodeid === ROOT_ID) return;
     const slot = this.slotOf(nodeid);
     if (slot < 0) return;
-    const left = this.cols.nlookup[slot];
+    const counts = this.cols.page(slot).nlookup;
+    const left = counts[slot & PAGE_MASK];
     const now = n >= left ? 0 : left - n;
-    this.cols.nlookup[slot] = now;
+    counts[slot & PAGE_MASK] = now;
     if (now === 0) this.drop(this.view(slot));
   }
 
@@ -114,36 +119,43 @@ export class InodeStore {
 
   /** Releases everything (DESTROY, unmount) except the root, which stays with its lookups. */
   clear(): void {
-    const ids = this.cols.nodeid;
     for (let s = 0; s < this.nextSlot; s++) {
-      if (ids[s] !== 0 && ids[s] !== ROOT_ID) this.drop(this.view(s));
+      const id = this.nodeidAt(s);
+      if (id !== 0 && id !== ROOT_ID) this.drop(this.view(s));
     }
   }
 
   *all(): IterableIterator<Inode> {
     for (let s = 0; s < this.nextSlot; s++) {
-      if (this.cols.nodeid[s] !== 0) yield this.view(s);
+      if (this.nodeidAt(s) !== 0) yield this.view(s);
     }
   }
 
   private slotOf(nodeid: number): number {
     const t = this.byId;
-    const ids = this.cols.nodeid;
     for (let i = t.start(idHash(nodeid)); ; i = t.next(i)) {
       const s = t.at(i);
-      if (s < 0 || ids[s] === nodeid) return s;
+      if (s < 0 || this.nodeidAt(s) === nodeid) return s;
     }
   }
 
   private keyHashOf(slot: number): number {
     const c = this.cols;
-    const pl = c.place[slot];
-    return keyHash(c.places.mntId[pl], c.places.devMajor[pl], c.places.devMinor[pl], c.inoHi[slot], c.inoLo[slot]);
+    const pg = c.page(slot);
+    const i = slot & PAGE_MASK;
+    const pl = pg.place[i];
+    return keyHash(c.places.mntId[pl], c.places.devMajor[pl], c.places.devMinor[pl], pg.inoHi[i], pg.inoLo[i]);
   }
 
   private view(slot: number): Inode {
     const c = this.cols;
-    return new Inode(c.nodeid[slot], slot, c, c.mode[slot], c.getClientIno(slot), c.place[slot]);
+    const pg = c.page(slot);
+    const i = slot & PAGE_MASK;
+    return new Inode(pg.nodeid[i], slot, c, pg.mode[i], c.getClientIno(slot), pg.place[i]);
+  }
+
+  private nodeidAt(slot: number): number {
+    return this.cols.page(slot).nodeid[slot & PAGE_MASK];
   }
 
   private takeSlot(): number {

@@ -13,7 +13,7 @@
 // no longer live and answers fd -1, no handle, no lookups, so a hostile client that FORGETs a
 // node it still has handles on gets ESTALE, never another object's fd.
 import type { InoValue } from '../protocol/wire';
-import type { InodeColumns } from './inode-columns';
+import { InodeColumns, PAGE_MASK } from './inode-columns';
 
 export interface InodeKeyParts {
   mntId: number;
@@ -62,25 +62,25 @@ export class Inode {
 
   /** Whether the store still holds this inode (its slot was not freed and given to another). */
   get live(): boolean {
-    return this.cols.nodeid[this.slot] === this.nodeid;
+    return this.cols.page(this.slot).nodeid[this.slot & PAGE_MASK] === this.nodeid;
   }
 
   /** O_PATH fd, or -1 when the inode is kept as a file handle only (or was released) */
   get fd(): number {
-    return this.live ? this.cols.fd[this.slot] : -1;
+    return this.live ? this.cols.page(this.slot).fd[this.slot & PAGE_MASK] : -1;
   }
 
   set fd(v: number) {
-    if (this.live) this.cols.fd[this.slot] = v;
+    if (this.live) this.cols.page(this.slot).fd[this.slot & PAGE_MASK] = v;
   }
 
   /** lookups the client holds; FORGET subtracts, saturating at 0. A dropped inode keeps 0. */
   get nlookup(): number {
-    return this.live ? this.cols.nlookup[this.slot] : 0;
+    return this.live ? this.cols.page(this.slot).nlookup[this.slot & PAGE_MASK] : 0;
   }
 
   set nlookup(v: number) {
-    if (this.live) this.cols.nlookup[this.slot] = v;
+    if (this.live) this.cols.page(this.slot).nlookup[this.slot & PAGE_MASK] = v;
   }
 
   get mntId(): number {
@@ -108,7 +108,7 @@ export class Inode {
 
   /** Whether the inode is kept as a file handle (a dropped one no longer is). */
   get hasHandle(): boolean {
-    return this.live && this.cols.handleLen[this.slot] >= 0;
+    return this.live && this.cols.page(this.slot).handleLen[this.slot & PAGE_MASK] >= 0;
   }
 
   /** Writes the `struct file_handle` into out (no allocation); its length, or -1 without one. */

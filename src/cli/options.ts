@@ -30,6 +30,8 @@ export interface Config {
   threadPoolSize: number;
   sandbox: Sandbox;
   rlimitNofile: number | null;
+  /** busy-poll window for the next request after an answer, microseconds (0: off) */
+  pollUs: number;
   passthrough: boolean;
   posixLock: boolean;
   flock: boolean;
@@ -49,7 +51,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null, pollUs: 50,
     passthrough: true, posixLock: true, flock: true, readdirplus: true,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -90,6 +92,7 @@ const VALUED: Record<string, Setter> = {
   '--thread-pool-size': (c, v) => { c.threadPoolSize = count('--thread-pool-size', v, 0); },
   '--sandbox': (c, v) => { c.sandbox = oneOf('--sandbox', v, SANDBOX); },
   '--rlimit-nofile': (c, v) => { c.rlimitNofile = count('--rlimit-nofile', v, 0); },
+  '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
   '--modcaps': (c, v) => { c.ignored.push(`--modcaps=${v}`); },
   '--translate-uid': (c, v) => { c.ignored.push(`--translate-uid=${v}`); },

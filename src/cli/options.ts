@@ -31,6 +31,8 @@ export interface Config {
   threadPoolSize: number;
   sandbox: Sandbox;
   rlimitNofile: number | null;
+  /** busy-poll window for the next request after an answer, microseconds (0: off) */
+  pollUs: number;
   passthrough: boolean;
   posixLock: boolean;
   flock: boolean;
@@ -53,7 +55,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null, pollUs: 50,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -106,6 +108,7 @@ const VALUED: Record<string, Setter> = {
   // virtiofsd's id translation (the C virtiofsd has no -o form for it)
   '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
   '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
+  '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
   '--modcaps': (c, v) => { c.ignored.push(`--modcaps=${v}`); },
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },

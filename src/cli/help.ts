@@ -60,6 +60,8 @@ VHOST-USER (QEMU)
 LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
   --allow-other             let other users access the mount
+  --poll-us N               after an answer, keep checking for the next request up to N us
+                            before sleeping; adapts to the client's pace (default 50, 0: off)
 
 PROCESS
   --sandbox MODE            namespace | chroot | none (accepted; see README for status)

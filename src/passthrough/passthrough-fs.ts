@@ -9,7 +9,7 @@ import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
-import { Inode, inodeKey } from './inode';
+import { Inode, inodeKey, type InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-ops';
@@ -146,24 +146,39 @@ export class PassthroughFs {
     // `..` at the export root stays at the root; elsewhere it is the real parent, which the kernel
     // only asks for on NFS-style reconnects.
     if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
-    return this.withFdInExport(parent, (pfd) => {
-      // Fast path for an object we already hold: a statx by name is enough, because the inode
-      // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
-      // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
-      // compare handles.
-      const seen = statAt(pfd, name);
-      if (typeof seen === 'number') return seen;
-      if (seen.mask & C.STATX_MNT_ID) {
-        const known = this.inodes.findByKey(inodeKey(seen));
-        if (known && known.fd >= 0) {
-          known.nlookup++;
-          return { inode: known, st: seen };
-        }
-      }
-      const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
-      if (fd < 0) return fd;
-      return this.adopt(fd, parent, name);
-    });
+    return this.withFdInExport(parent, (pfd) => this.lookupIn(parent, pfd, name));
+  }
+
+  /**
+   * lookupChild for a name other than "." and "..", with the parent's fd in hand and the export
+   * check done by the caller (READDIRPLUS checks once per reply, not once per entry).
+   */
+  lookupIn(parent: Inode, pfd: number, name: Uint8Array): { inode: Inode; st: HostStat } | number {
+    // Fast path for an object we already hold: a statx by name is enough, because the inode
+    // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
+    // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
+    // compare handles.
+    const seen = statAt(pfd, name);
+    if (typeof seen === 'number') return seen;
+    if (seen.mask & C.STATX_MNT_ID) {
+      const known = this.referPinned(seen);
+      if (known) return { inode: known, st: seen };
+    }
+    const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+    if (fd < 0) return fd;
+    return this.adopt(fd, parent, name);
+  }
+
+  /**
+   * lookupIn's fast path on its own: the inode we hold under this key (from a statx with
+   * STATX_MNT_ID), with one lookup more, if an fd pins it; undefined otherwise (then only the
+   * long way, lookupIn, may find it). READDIRPLUS uses it for entries it statx'ed natively.
+   */
+  referPinned(key: InodeKeyParts): Inode | undefined {
+    const known = this.inodes.findByKey(inodeKey(key));
+    if (!known || known.fd < 0) return undefined;
+    known.nlookup++;
+    return known;
   }
 
   /**

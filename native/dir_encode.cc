@@ -96,7 +96,19 @@ struct Run {
   uint32_t validNsec = 0;
   double* info = nullptr;
   size_t infoCap = 0;
+  // The d_ino ".." gets instead of the host's (the export root's own number: its host parent is
+  // outside the export and its number is nobody's business), or -1.
+  int64_t dotdotIno = -1;
 };
+
+// An optional trailing argument: the override for "..", -1 when absent or not a safe integer.
+int64_t DotdotArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) return -1;
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  int64_t v = -1;
+  if (!Args::ToInt64(d, &v) || v < 0) return -1;
+  return v;
+}
 
 bool IsDotOrDotDot(const uint8_t* name, size_t len) {
   return (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.');
@@ -134,11 +146,12 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
     if (reclen <= kRecordName || reclen > filled - pos) { err = EIO; reason = FAILED; break; }
     uint64_t ino;
     memcpy(&ino, rec, 8);
-    if (r.inoBits < 64 && (ino >> r.inoBits) != 0) { reason = NEEDS_POLICY; break; }
     const uint8_t* name = rec + kRecordName;
     size_t maxName = reclen - kRecordName;
     const void* nul = memchr(name, 0, maxName);
     size_t nameLen = nul ? static_cast<const uint8_t*>(nul) - name : maxName;
+    bool isDotdot = nameLen == 2 && name[0] == '.' && name[1] == '.';
+    if (r.inoBits < 64 && (ino >> r.inoBits) != 0 && !(isDotdot && r.dotdotIno >= 0)) { reason = NEEDS_POLICY; break; }
     size_t size = (header + nameLen + 7) & ~static_cast<size_t>(7);
     if (outPos + static_cast<int64_t>(size) > r.outLimit) { reason = FULL; break; }
     uint8_t* d = r.out.data + outPos;
@@ -183,7 +196,7 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
       infoUsed++;
       d += kEntryOut;
     }
-    PutU64(d, ino | r.prefix);
+    PutU64(d, isDotdot && r.dotdotIno >= 0 ? static_cast<uint64_t>(r.dotdotIno) : ino | r.prefix);
     PutU64(d + 8, static_cast<uint64_t>(ordinal + 1));
     PutU32(d + 16, static_cast<uint32_t>(nameLen));
     PutU32(d + 20, rec[18]);
@@ -206,7 +219,7 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
   return a.Num(static_cast<double>(count));
 }
 
-// direntsEncode(fd, buf, state, out, outLimit, prefixHi, inoBits): plain READDIR. Entries encoded
+// direntsEncode(fd, buf, state, out, outLimit, prefixHi, inoBits[, dotdotIno]): plain READDIR. Entries encoded
 // (>= 0) or -errno when the very first step failed. A getdents error after some entries returns
 // the count with reason FAILED: the error comes again on the next call, as its first step.
 Napi::Value DirentsEncode(const Napi::CallbackInfo& info) {
@@ -219,11 +232,12 @@ Napi::Value DirentsEncode(const Napi::CallbackInfo& info) {
   r.outLimit = a.Int64(4);
   r.prefix = static_cast<uint64_t>(a.Uint(5)) << 32;
   r.inoBits = a.Int(6);
+  r.dotdotIno = DotdotArg(info, 7);
   if (!a.Ok()) return a.Bail();
   return Encode(a, st, r);
 }
 
-// direntplusEncode(fd, buf, state, out, outLimit, prefixHi, inoBits, dirfd, timeout, info):
+// direntplusEncode(fd, buf, state, out, outLimit, prefixHi, inoBits, dirfd, timeout, info[, dotdotIno]):
 // READDIRPLUS. Like direntsEncode, with a statx of each name in dirfd written as the entry's
 // attributes, and one INFO_STRIDE row per entry in info (stops with BATCH when info is full).
 // Returns the number of entries written (each has an info row).
@@ -250,6 +264,7 @@ Napi::Value DirentplusEncode(const Napi::CallbackInfo& info) {
   double* inf = a.F64(9, 0);
   if (!a.Ok()) return a.Bail();
   r.info = inf;
+  r.dotdotIno = DotdotArg(info, 10);
   r.infoCap = info[9].As<Napi::Float64Array>().ElementLength() / INFO_STRIDE;
   return Encode(a, st, r);
 }

@@ -37,9 +37,10 @@ export interface NativeDirents {
    * buf holds getdents64 records [state[POS], state[FILLED]) and is refilled from fd as needed
    * (state[EOF] 1 once getdents64 returned 0). Each entry gets d_ino = hostIno | prefixHi << 32
    * (only for hostIno < 2^inoBits, else the run stops with NEEDS_POLICY) and off = its ordinal
-   * + 1. Updates state; returns the number of entries encoded, or -errno.
+   * + 1; ".." gets dotdotIno instead when given (>= 0). Updates state; returns the number of
+   * entries encoded, or -errno.
    */
-  direntsEncode(fd: number, buf: Uint8Array, state: Float64Array, out: Uint8Array, outLimit: number, prefixHi: number, inoBits: number): number;
+  direntsEncode(fd: number, buf: Uint8Array, state: Float64Array, out: Uint8Array, outLimit: number, prefixHi: number, inoBits: number, dotdotIno?: number): number;
   /**
    * READDIRPLUS: like direntsEncode with struct fuse_direntplus records, each name statx'ed in
    * dirfd (never following) before it is written (room is checked first). The fuse_entry_out
@@ -48,7 +49,7 @@ export interface NativeDirents {
    * whose statx says ENOENT is skipped (it vanished). One PlusInfo row per entry written; stops
    * with BATCH when info has no row left.
    */
-  direntplusEncode(fd: number, buf: Uint8Array, state: Float64Array, out: Uint8Array, outLimit: number, prefixHi: number, inoBits: number, dirfd: number, timeout: number, info: Float64Array): number;
+  direntplusEncode(fd: number, buf: Uint8Array, state: Float64Array, out: Uint8Array, outLimit: number, prefixHi: number, inoBits: number, dirfd: number, timeout: number, info: Float64Array, dotdotIno?: number): number;
 }
 
 export const dirents: NativeDirents = addon as NativeDirents;

@@ -10,6 +10,7 @@ import type { HostStat } from './host-stat';
 import { DirStream, type DirentInoRule, type DirentRoom } from './dir-stream';
 import { DirentStop, PlusInfo } from '../native/dirents';
 import type { InodeKeyParts } from './inode';
+import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
 
 export interface DirSink {
@@ -45,7 +46,7 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
   const r = s.seek(offset);
   if (r < 0) return r;
   if (!plus) {
-    const rule = sink.room ? fs.policy.direntRule?.(h.inode) ?? null : null;
+    const rule = sink.room ? ruleFor(fs, h) : null;
     return rule ? readdirNative(fs, h, sink, sink.room!, rule) : listEntries(fs, h, sink, null);
   }
   // READDIRPLUS: whether the directory is still inside the export is checked once per reply (one
@@ -57,10 +58,23 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
   let ran = false;
   const r2 = fs.withFdInExport(h.inode, (pfd) => {
     ran = true;
-    const rule = sink.room && sink.complete && sink.rewrite ? fs.policy.direntRule?.(h.inode) ?? null : null;
+    const rule = sink.room && sink.complete && sink.rewrite ? ruleFor(fs, h) : null;
     return rule ? readdirPlusNative(fs, h, sink, rule, pfd) : listEntries(fs, h, sink, pfd);
   });
   return ran ? r2 : listEntries(fs, h, sink, r2);
+}
+
+/** The directory's d_ino rule, with ".." of the export root numbered as the root itself. */
+function ruleFor(fs: PassthroughFs, h: DirHandle): DirentInoRule | null {
+  const rule = fs.policy.direntRule?.(h.inode) ?? null;
+  return rule && { ...rule, dotdotIno: rootDotdot(h) };
+}
+
+/** d_ino for ".." in a listing of h: the export root's own number at the root (its host parent
+ *  lies outside the export: neither its number nor anything else of it is shown), else -1. */
+function rootDotdot(h: DirHandle): number {
+  const ino = h.inode.clientIno;
+  return h.inode.nodeid === ROOT_ID && typeof ino === 'number' ? ino : -1;
 }
 
 /** One PlusInfo row per entry of a reply of up to 64 KiB (the smallest entry takes 160 bytes);
@@ -171,7 +185,8 @@ function listEntries(fs: PassthroughFs, h: DirHandle, sink: DirSink, lookupFd: n
       // multidevs=forbid...) still lists the name, without attributes (nodeid 0): the listing
       // stays complete and a later LOOKUP reports the error for that one entry.
     }
-    sink.add(s, entry ? entry.attr.ino : fs.policy.direntIno(h.inode, s.ino), entry);
+    const dotdot = s.isDotDot() ? rootDotdot(h) : -1;
+    sink.add(s, entry ? entry.attr.ino : dotdot >= 0 ? dotdot : fs.policy.direntIno(h.inode, s.ino), entry);
     s.advance();
     count++;
   }
@@ -196,7 +211,8 @@ function readdirNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, room: Dir
     const more = s.next();
     if (more !== true) return count > 0 || more === false ? count : more;
     if (!sink.fits(s.nameLength)) return count;
-    sink.add(s, fs.policy.direntIno(h.inode, s.ino), null);
+    const dotdot = s.isDotDot() ? rootDotdot(h) : -1;
+    sink.add(s, dotdot >= 0 ? dotdot : fs.policy.direntIno(h.inode, s.ino), null);
     s.advance();
     count++;
   }

@@ -17,10 +17,12 @@ const BUF_SIZE = 64 * 1024;
 const DOT = 0x2e;
 
 /** How host inode numbers become d_ino for a run of entries: `ino | prefixHi << 32` for every
- *  host ino below 2^inoBits; the others stop the run (the policy decides them one by one). */
+ *  host ino below 2^inoBits; the others stop the run (the policy decides them one by one).
+ *  dotdotIno (>= 0): the d_ino of ".." instead (the export root's: its host parent is outside). */
 export interface DirentInoRule {
   prefixHi: number;
   inoBits: number;
+  dotdotIno?: number;
 }
 
 /** The reply bytes a run may fill: out[pos, limit); pos moves on. */
@@ -61,6 +63,11 @@ export class DirStream {
   /** The current name as bytes (a view: valid until the stream moves on). */
   name(): Buffer {
     return this.buf.subarray(this.nameStart, this.nameEnd);
+  }
+
+  isDotDot(): boolean {
+    const b = this.buf, s = this.nameStart;
+    return this.nameLength === 2 && b[s] === DOT && b[s + 1] === DOT;
   }
 
   /** "." or "..": entries READDIRPLUS gives no lookup. */
@@ -139,8 +146,8 @@ export class DirStream {
     state[S.OUT_POS] = room.pos;
     state[S.REASON] = DirentStop.FAILED; // what an argument check that returns early leaves
     const n = info
-      ? dirents.direntplusEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info)
-      : dirents.direntsEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits);
+      ? dirents.direntplusEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info, rule.dotdotIno ?? -1)
+      : dirents.direntsEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, rule.dotdotIno ?? -1);
     // The encoder writes the state back on every path (unchanged when it refused its arguments).
     this.pos = state[S.POS];
     this.filled = state[S.FILLED];

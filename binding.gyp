@@ -16,7 +16,8 @@
         "native/vhost_memory.cc",
         "native/vhost_socket.cc",
         "native/vhost_io.cc",
-        "native/vhost_test_support.cc"
+        "native/vhost_test_support.cc",
+        "native/dir_encode.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

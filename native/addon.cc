@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysProcess(env, exports);
   vfsd::InitFuseDev(env, exports);
   vfsd::InitVhostUser(env, exports);
+  vfsd::InitDirEncode(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ void InitSysCreds(Napi::Env env, Napi::Object exports);
 void InitSysProcess(Napi::Env env, Napi::Object exports);
 void InitFuseDev(Napi::Env env, Napi::Object exports);
 void InitVhostUser(Napi::Env env, Napi::Object exports);
+void InitDirEncode(Napi::Env env, Napi::Object exports);
 }  // namespace vfsd

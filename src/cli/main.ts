@@ -11,7 +11,7 @@ import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
 import { ShareStateKeeper } from './share-state';
-import { raiseNofile } from './rlimit';
+import { presizeFdTable, raiseNofile } from './rlimit';
 import type { Serving } from './serving';
 import { reportStats } from './report-stats';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
@@ -50,6 +50,7 @@ export function main(argv: string[]): void {
   const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
   checkSharedDir(cfg.sharedDir!);
   raiseNofile(cfg.rlimitNofile, log);
+  presizeFdTable(log);
   log.info('starting', { config: effective(cfg) });
   if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
 

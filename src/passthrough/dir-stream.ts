@@ -4,13 +4,36 @@
 // ordinal can be checked — a client asking for an offset we did not give just gets a rescan.
 //
 // The current entry is decoded in place (fields of the stream, the name as a range of `buf`):
-// a 100,000-entry listing then costs no object per entry.
+// a 100,000-entry listing then costs no object per entry. Plain READDIR skips even that: encodeRun
+// hands the buffer and the position to the native encoder (native/dir_encode.cc), which turns
+// runs of records into fuse_dirents in the reply; the JS decoding below serves READDIRPLUS (a
+// lookup per entry), seeks, and the entries whose d_ino the multidevs policy must decide.
 import { C, sys } from '../native/sys';
+import { dirents, DirentState as S, DirentStop } from '../native/dirents';
 import type { InoValue } from '../protocol/wire';
 import { exactU64 } from './host-stat';
 
 const BUF_SIZE = 64 * 1024;
 const DOT = 0x2e;
+
+/** How host inode numbers become d_ino for a run of entries: `ino | prefixHi << 32` for every
+ *  host ino below 2^inoBits; the others stop the run (the policy decides them one by one).
+ *  dotdotIno (>= 0): the d_ino of ".." instead (the export root's: its host parent is outside). */
+export interface DirentInoRule {
+  prefixHi: number;
+  inoBits: number;
+  dotdotIno?: number;
+}
+
+/** The reply bytes a run may fill: out[pos, limit); pos moves on. */
+export interface DirentRoom {
+  out: Buffer;
+  pos: number;
+  limit: number;
+}
+
+/** One state array for every stream: JS is single-threaded and a run is one synchronous call. */
+const state = new Float64Array(S.LENGTH);
 
 export class DirStream {
   readonly buf = Buffer.alloc(BUF_SIZE);
@@ -40,6 +63,11 @@ export class DirStream {
   /** The current name as bytes (a view: valid until the stream moves on). */
   name(): Buffer {
     return this.buf.subarray(this.nameStart, this.nameEnd);
+  }
+
+  isDotDot(): boolean {
+    const b = this.buf, s = this.nameStart;
+    return this.nameLength === 2 && b[s] === DOT && b[s + 1] === DOT;
   }
 
   /** "." or "..": entries READDIRPLUS gives no lookup. */
@@ -92,6 +120,46 @@ export class DirStream {
     this.nameEnd = nameEnd;
     return true;
   }
+
+  /**
+   * Encodes entries natively into room (plain READDIR), from the current position until the
+   * directory ends, the room is full, or an entry's ino is outside `rule`. Returns the number of
+   * entries encoded or -errno; `lastStop` says why it stopped (DirentStop).
+   */
+  encodeRun(room: DirentRoom, rule: DirentInoRule): number {
+    return this.run(room, rule, -1, 0, null);
+  }
+
+  /**
+   * encodeRun for READDIRPLUS: each name is statx'ed in dirfd and written with its attributes;
+   * `info` receives one PlusInfo row per entry (the caller completes each lookup).
+   */
+  encodePlusRun(room: DirentRoom, rule: DirentInoRule, dirfd: number, timeout: number, info: Float64Array): number {
+    return this.run(room, rule, dirfd, timeout, info);
+  }
+
+  private run(room: DirentRoom, rule: DirentInoRule, dirfd: number, timeout: number, info: Float64Array | null): number {
+    state[S.POS] = this.pos;
+    state[S.FILLED] = this.filled;
+    state[S.EOF] = this.eof ? 1 : 0;
+    state[S.ORDINAL] = this.ordinal;
+    state[S.OUT_POS] = room.pos;
+    state[S.REASON] = DirentStop.FAILED; // what an argument check that returns early leaves
+    const n = info
+      ? dirents.direntplusEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info, rule.dotdotIno ?? -1)
+      : dirents.direntsEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, rule.dotdotIno ?? -1);
+    // The encoder writes the state back on every path (unchanged when it refused its arguments).
+    this.pos = state[S.POS];
+    this.filled = state[S.FILLED];
+    this.eof = state[S.EOF] !== 0;
+    this.ordinal = state[S.ORDINAL];
+    room.pos = state[S.OUT_POS];
+    this.lastStop = state[S.REASON];
+    return n;
+  }
+
+  /** Why the last encodeRun stopped (DirentStop). */
+  lastStop: number = DirentStop.END;
 
   /** Consumes the entry next() decoded. */
   advance(): void {

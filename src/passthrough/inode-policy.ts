@@ -5,6 +5,7 @@
 import type { HostStat } from './host-stat';
 import type { Inode } from './inode';
 import type { InoValue } from '../protocol/wire';
+import type { DirentInoRule } from './dir-stream';
 
 export interface Placement {
   clientIno: InoValue;
@@ -22,6 +23,8 @@ export interface InodePolicy {
   classify(st: HostStat, parent: Inode, fd: number, name: Uint8Array | null, announced: boolean): Placement | number;
   /** The d_ino READDIR shows for an entry of `dir` with host inode number `ino`. */
   direntIno(dir: Inode, ino: InoValue): InoValue;
+  /** direntIno as one rule for the whole listing of `dir` (native READDIR encoding), or null. */
+  direntRule?(dir: Inode): DirentInoRule | null;
 }
 
 /** No multidevs handling: every object keeps its host inode number (tests, and as a baseline). */
@@ -29,4 +32,5 @@ export const passThroughPolicy: InodePolicy = {
   root: (st) => ({ clientIno: st.ino, device: '', visibleDevice: '' }),
   classify: (st) => ({ clientIno: st.ino, device: '', visibleDevice: '' }),
   direntIno: (_dir, ino) => ino,
+  direntRule: () => ({ prefixHi: 0, inoBits: 64 }),
 };

@@ -12,6 +12,7 @@ import { DeviceMap } from './device-map';
 import type { HostStat } from './host-stat';
 import type { Inode } from './inode';
 import type { InodePolicy, Placement } from './inode-policy';
+import type { DirentInoRule } from './dir-stream';
 
 const toBig = (v: InoValue) => (typeof v === 'bigint' ? v : BigInt(v));
 /** Remapped numbers are >= 2^63: bigints. Numbers that fit exactly go back to plain numbers. */
@@ -55,6 +56,10 @@ export class MultidevsPlacement implements InodePolicy {
     if (dir.device === dir.visibleDevice && typeof ino === 'number' && ino < 2 ** 53) return ino;
     const d = this.policy.decide({ device: dir.device, visibleDevice: dir.visibleDevice, hostIno: toBig(ino), path: '' });
     return d.action === 'forbid' ? ino : toIno(d.ino);
+  }
+
+  direntRule(dir: Inode): DirentInoRule | null {
+    return this.policy.direntRule(dir.device, dir.visibleDevice);
   }
 
   private deviceOf(st: HostStat, parent: Inode | null, fd: number): string {

@@ -9,7 +9,7 @@ import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
-import type { Inode, InodeInit } from './inode';
+import type { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-ops';
@@ -155,11 +155,12 @@ export class PassthroughFs {
   private lookups = 0;
 
   /**
-   * lookupChild's work once the parent's fd is known to be inside the export (or was just
-   * checked by the caller). `fresh`: the name was created a moment ago by this request, so it
-   * cannot be an object we hold.
+   * lookupChild for a name other than "." and "..", with the parent's fd in hand and the export
+   * check done by the caller (READDIRPLUS checks once per reply, not once per entry; a create
+   * checks once for the creating call and this lookup). `fresh`: the name was created a moment
+   * ago by this request, so it cannot be an object we hold.
    */
-  lookupIn(parent: Inode, pfd: number, name: Uint8Array, fresh: boolean): { inode: Inode; st: HostStat } | number {
+  lookupIn(parent: Inode, pfd: number, name: Uint8Array, fresh = false): { inode: Inode; st: HostStat } | number {
     // Fast path for an object we already hold: a statx by name is enough, because the inode
     // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
     // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
@@ -169,9 +170,8 @@ export class PassthroughFs {
       const seen = statAt(pfd, name);
       if (typeof seen === 'number') return seen;
       if (seen.mask & C.STATX_MNT_ID) {
-        const known = this.inodes.findByKey(seen);
-        if (known && known.fd >= 0) {
-          known.nlookup++;
+        const known = this.referPinned(seen);
+        if (known) {
           this.heldRate += (1 - this.heldRate) / 8;
           return { inode: known, st: seen };
         }
@@ -183,6 +183,18 @@ export class PassthroughFs {
     // adopt() found a held inode (its lookup count went past 1): the fast path would have done.
     if (!fresh && typeof r !== 'number') this.heldRate += ((r.inode.nlookup > 1 && r.inode.fd >= 0 ? 1 : 0) - this.heldRate) / 8;
     return r;
+  }
+
+  /**
+   * lookupIn's fast path on its own: the inode we hold under this key (from a statx with
+   * STATX_MNT_ID), with one lookup more, if an fd pins it; undefined otherwise (then only the
+   * long way, lookupIn, may find it). READDIRPLUS uses it for entries it statx'ed natively.
+   */
+  referPinned(key: InodeKeyParts): Inode | undefined {
+    const known = this.inodes.findByKey(key);
+    if (!known || known.fd < 0) return undefined;
+    known.nlookup++;
+    return known;
   }
 
   /**

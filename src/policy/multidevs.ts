@@ -5,7 +5,7 @@
 // inode; logging is returned, not done, so the caller's logger decides where it goes.
 
 import type { DeviceId } from './device-id';
-import { isReserved, remapIno, type RemapTables } from './remap';
+import { HOST_INO_BITS, isReserved, remapIno, type RemapTables } from './remap';
 
 export type MultidevsMode = 'remap' | 'forbid' | 'warn';
 
@@ -83,6 +83,23 @@ export class MultidevsPolicy {
       case 'remap':
         return this.remap(q, foreign);
     }
+  }
+
+  /**
+   * The numbering of a whole directory listing in one rule, so READDIR can encode its d_ino
+   * natively: every host ino below 2^inoBits of an object on `device`, seen in `visibleDevice`,
+   * gets `ino | prefixHi << 32`, exactly as decide() would number it (forbid lists names with
+   * their host numbers). Numbers outside the rule, and devices without a direct index (fallback
+   * numbering), are left to decide(), one by one (null: all of them).
+   */
+  direntRule(device: DeviceId, visibleDevice: DeviceId): { prefixHi: number; inoBits: number } | null {
+    // Unchanged below 2^63 in every mode (at or above, remap would renumber a reserved number).
+    if (device === visibleDevice) return { prefixHi: 0, inoBits: 63 };
+    if (this.mode !== 'remap') return { prefixHi: 0, inoBits: 64 };
+    const d = this.tables!.deviceIndex(device);
+    if (d < 1) return null;
+    // REMAP_MARKER | d << HOST_INO_BITS, as its high 32 bits (see encodeDirect).
+    return { prefixHi: (0x80000000 + d * 2 ** (HOST_INO_BITS - 32)) >>> 0, inoBits: HOST_INO_BITS };
   }
 
   private remap(q: MultidevsQuestion, foreign: boolean): MultidevsDecision {

@@ -384,6 +384,31 @@ function finishDirent(buf: Buffer, off: number, ino: InoValue, offset: number, t
   return next;
 }
 
+/**
+ * Completes a fuse_direntplus at `off` whose attributes are already in place (READDIRPLUS
+ * encoded natively from a statx): the lookup's node id, the client-visible inode number (in the
+ * attr and in the dirent alike) and attr.flags (FUSE_ATTR_SUBMOUNT).
+ */
+export function completeDirentplus(buf: Buffer, off: number, nodeid: number, ino: InoValue, attrFlags: number): void {
+  writeU64(buf, off, nodeid);
+  writeIno(buf, off + 40, ino); // fuse_entry_out.attr.ino
+  buf.writeUInt32LE(attrFlags >>> 0, off + 40 + 84); // attr.flags
+  writeIno(buf, off + Size.ENTRY_OUT, ino); // fuse_dirent.ino
+}
+
+/** The owner and group of a fuse_direntplus's attr (fuse_entry_out at `off`). */
+export function writeDirentplusIds(buf: Buffer, off: number, uid: number, gid: number): void {
+  buf.writeUInt32LE(uid >>> 0, off + 40 + 68);
+  buf.writeUInt32LE(gid >>> 0, off + 40 + 72);
+}
+
+/** Rewrites a fuse_direntplus's fuse_entry_out in place, and its d_ino unless null (the name
+ *  and the rest of the dirent stay). */
+export function rewriteDirentplus(buf: Buffer, off: number, e: EntryOut, ino: InoValue | null): void {
+  writeEntryOut(buf, off, e);
+  if (ino !== null) writeIno(buf, off + Size.ENTRY_OUT, ino);
+}
+
 /** Bytes one fuse_direntplus with a name of nameLen bytes takes, padding included. */
 export function direntplusSize(nameLen: number): number {
   return align8(Size.DIRENTPLUS + nameLen);

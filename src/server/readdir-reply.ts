@@ -10,16 +10,29 @@ export function readdirInto(s: FuseServer, r: Req, plus: boolean): void {
   const out = s.replier.out;
   const start = s.replier.body;
   const limit = start + Math.min(a.size, out.length - start);
-  let pos = start;
+  // Entries are mostly encoded natively into room (dir-ops readdirNative / readdirPlusNative),
+  // the rest one by one through add().
+  const room = { out, pos: start, limit };
   const n = dirOps.readdir(s.fs, a.fh, a.offset, plus, {
-    fits: (nameLen) => pos + (plus ? P.direntplusSize(nameLen) : P.direntSize(nameLen)) <= limit,
+    room,
+    fits: (nameLen) => room.pos + (plus ? P.direntplusSize(nameLen) : P.direntSize(nameLen)) <= limit,
     add: (d, ino, entry) => {
+      let pos = room.pos;
       if (plus) pos = P.writeEntryOut(out, pos, entry ?? NO_ENTRY);
-      pos = P.writeDirentFrom(out, pos, ino, d.nextOffset, d.type, d.buf, d.nameStart, d.nameEnd);
+      room.pos = P.writeDirentFrom(out, pos, ino, d.nextOffset, d.type, d.buf, d.nameStart, d.nameEnd);
     },
+    complete: (rec, nodeid, ino, attrFlags, uid, gid) => {
+      P.completeDirentplus(out, rec, nodeid, ino, attrFlags);
+      // The owner as the client sees it: statx gave host ids, --translate-uid/gid maps them
+      // exactly as attrOf does for every other attr reply.
+      const ids = s.fs.config.ids;
+      if (ids) { uid = ids.uid.toGuest(uid); gid = ids.gid.toGuest(gid); }
+      P.writeDirentplusIds(out, rec, uid, gid);
+    },
+    rewrite: (rec, entry) => P.rewriteDirentplus(out, rec, entry ?? NO_ENTRY, entry ? entry.attr.ino : null),
   });
   if (n < 0) return s.replier.error(r.token, -n);
-  s.replier.send(r.token, pos);
+  s.replier.send(r.token, room.pos);
 }
 
 /** "." and ".." in READDIRPLUS carry no entry: nodeid 0 tells the kernel to take no reference. */

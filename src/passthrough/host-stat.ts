@@ -3,7 +3,7 @@
 // inoHi/inoLo as exact u32 halves for keys, so two inodes can never share a key by rounding.
 import { C, sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
-import { u16, u32, i32 } from '../protocol/bytes';
+import { u32 } from '../protocol/bytes';
 
 export interface HostStat {
   mask: number;
@@ -29,8 +29,6 @@ export interface HostStat {
 }
 
 const TWO32 = 0x1_0000_0000;
-const u64 = (b: Buffer, off: number) => u32(b, off + 4) * TWO32 + u32(b, off);
-const i64 = (b: Buffer, off: number) => i32(b, off + 4) * TWO32 + u32(b, off);
 
 const EXACT_HI_LIMIT = 0x20_0000; // hi word from which hi * 2^32 + lo is 2^53 or more
 
@@ -46,31 +44,37 @@ export function exactFromHalves(hi: number, lo: number): InoValue {
 }
 
 export function decodeStatx(b: Buffer): HostStat {
+  // Read through 32-bit words: every field of struct statx is 4-byte aligned, and a Uint32Array
+  // element load is one instruction where even the byte helpers take several.
+  const w = b === scratch ? scratchWords : new Uint32Array(b.buffer, b.byteOffset, 64);
+  const hi = w[9];
   return {
-    mask: u32(b, 0),
-    blksize: u32(b, 4),
-    attributes: u64(b, 8),
-    nlink: u32(b, 16),
-    uid: u32(b, 20),
-    gid: u32(b, 24),
-    mode: u16(b, 28),
-    inoLo: u32(b, 32),
-    inoHi: u32(b, 36),
-    ino: exactU64(b, 32),
-    size: u64(b, 40),
-    blocks: u64(b, 48),
-    atime: i64(b, 64), atimeNsec: u32(b, 72),
-    btime: i64(b, 80), btimeNsec: u32(b, 88),
-    ctime: i64(b, 96), ctimeNsec: u32(b, 104),
-    mtime: i64(b, 112), mtimeNsec: u32(b, 120),
-    rdevMajor: u32(b, 128), rdevMinor: u32(b, 132),
-    devMajor: u32(b, 136), devMinor: u32(b, 140),
-    mntId: u64(b, 144),
+    mask: w[0],
+    blksize: w[1],
+    attributes: w[3] * TWO32 + w[2],
+    nlink: w[4],
+    uid: w[5],
+    gid: w[6],
+    mode: w[7] & 0xffff,
+    inoLo: w[8],
+    inoHi: hi,
+    ino: hi < EXACT_HI_LIMIT ? hi * TWO32 + w[8] : b.readBigUInt64LE(32),
+    size: w[11] * TWO32 + w[10],
+    blocks: w[13] * TWO32 + w[12],
+    atime: (w[17] | 0) * TWO32 + w[16], atimeNsec: w[18],
+    btime: (w[21] | 0) * TWO32 + w[20], btimeNsec: w[22],
+    ctime: (w[25] | 0) * TWO32 + w[24], ctimeNsec: w[26],
+    mtime: (w[29] | 0) * TWO32 + w[28], mtimeNsec: w[30],
+    rdevMajor: w[32], rdevMinor: w[33],
+    devMajor: w[34], devMinor: w[35],
+    mntId: w[37] * TWO32 + w[36],
   };
 }
 
 const STATX_WANT = C.STATX_BASIC_STATS | C.STATX_BTIME | C.STATX_MNT_ID;
+// Buffer.alloc (never the shared pool) starts at offset 0 of its own ArrayBuffer: aligned.
 const scratch = Buffer.alloc(256);
+const scratchWords = new Uint32Array(scratch.buffer, scratch.byteOffset, 64);
 
 /** statx of what fd refers to (an O_PATH fd works), never following a symlink. */
 export function statFd(fd: number): HostStat | number {

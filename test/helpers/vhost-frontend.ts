@@ -265,6 +265,18 @@ export class Frontend {
     return new Frontend(fd);
   }
 
+  /** connect() to a server that is starting: its socket file appears at bind(), a moment before
+   *  listen(), so ENOENT and ECONNREFUSED are retried until timeoutMs. */
+  static async connectWhenListening(path: string, timeoutMs = 10000): Promise<Frontend> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const fd = native.unixConnect(path);
+      if (fd >= 0) return new Frontend(fd);
+      if ((fd !== -2 && fd !== -111) || Date.now() > until) throw new Error(`connect ${path}: ${fd}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** Sends one message exactly as given (flags default: version 1, plus need_reply if acking). */
   sendRaw(request: number, payload: Buffer, fds: number[] = [], flags = 1, size = payload.length): number {
     const hdr = Buffer.alloc(12);

@@ -32,10 +32,9 @@ function setup(t: { teardown(fn: () => void): void }) {
 }
 
 async function connect(sock: string) {
-  await waitFor(() => fs.existsSync(sock), 'the socket', 10000);
   const mem = GuestMemory.standard();
   const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
-  const fe = await Frontend.connect(sock);
+  const fe = await Frontend.connectWhenListening(sock);
   await fe.handshake(mem, rings);
   let unique = 1n;
   /** one request on the request queue; returns the answer's header and payload */

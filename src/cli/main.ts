@@ -69,23 +69,18 @@ export function main(argv: string[]): void {
   // Raised before the sandbox drops CAP_SYS_RESOURCE.
   raiseNofile(cfg.rlimitNofile, log);
   let devices: DeviceMap | undefined;
-  let engineDir = sharedDir;
+  let view: HostMountView | null = null;
   if (entered) {
     // The vhost-user socket was made outside; its path is not reachable from in here.
     cfg.fd = entered.listenFd;
     cfg.socketPath = null;
     try {
-      const view = new HostMountView(sharedDir);
+      view = new HostMountView(sharedDir);
       // Built while /dev is still reachable: it reads the fs UUIDs of the mounted filesystems.
       devices = new DeviceMap(sharedDir, view.read);
       if (entered.mode === 'namespace') {
         enterNamespaceRoot(sharedDir, [cfg.stateDir, cfg.stateBackupDir]);
         view.enteredAt(sharedDir);
-      } else {
-        view.keepOpenForChroot();
-        enterChroot(sharedDir);
-        view.enteredAt('/');
-        engineDir = '/';
       }
     } catch (e) {
       fail((e as Error).message, 1);
@@ -102,10 +97,21 @@ export function main(argv: string[]): void {
   }
   const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log, devices);
   const pfs = new PassthroughFs({
-    sharedDir: engineDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
+    sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
+  if (entered?.mode === 'chroot') {
+    // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens
+    // inodes through; /proc is not reachable from inside the export.
+    try {
+      view!.keepOpenForChroot();
+      enterChroot(sharedDir);
+      view!.enteredAt('/');
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+  }
   keeper.asDaemon = (fn) => pfs.creds.privileged(fn);
   keeper.watch();
 

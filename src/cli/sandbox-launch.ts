@@ -118,13 +118,21 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
   // The child has its own copy of the listening socket; ours would only keep it open.
   if (cfg.fd === null) fs.closeSync(fd);
   log.debug('sandboxed server started', { pid });
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone: watchChild is about to report it
+    }
+  };
+  let resend: NodeJS.Timeout | null = null;
   for (const sig of FORWARDED) {
     process.on(sig, () => {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone: watchChild is about to report it
-      }
+      send(sig);
+      // The server is pid 1 of its namespace: a signal it has no handler for yet (it is still
+      // starting) is dropped, not fatal. So a stop request is repeated until it exits; the
+      // server stops once however often it is asked.
+      if ((sig === 'SIGTERM' || sig === 'SIGINT') && !resend) resend = setInterval(() => send(sig), 1000);
     });
   }
   const rc = sandbox.watchChild(pidfd, (code, signal) => {

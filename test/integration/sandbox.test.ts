@@ -339,3 +339,36 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
   t.same(devicesAfter(path.join(p.state, 'state.json')), sandboxed, 'and the unsandboxed run registered no device the sandboxed one named differently');
   t.ok(sandboxed.length >= 2, `devices registered: ${sandboxed.join(', ')}`);
 });
+
+t.test('a VM manager deleting the state dir while the sandboxed server runs: state still saved at stop', { skip }, async (t) => {
+  const p = setup(t);
+  const args = [`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--state-dir=${p.state}`, `--state-backup-dir=${p.backup}`];
+  let run = startVfsd(args);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  let c = await connect(p.sock, run);
+  await c.request(OP.INIT, 0n, initIn());
+  fs.rmSync(p.state, { recursive: true });
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0, 'exit 0');
+  c.fe.close();
+  t.ok(fs.existsSync(path.join(p.state, 'state.json')), 'the deleted state dir was made again and written');
+  t.ok(fs.existsSync(path.join(p.backup, 'state.json')), 'and the backup written');
+
+  // The whole tree above the state dir goes: the bound parent is gone, the backup still holds.
+  run = startVfsd(args);
+  c = await connect(p.sock, run);
+  await c.request(OP.INIT, 0n, initIn());
+  t.notOk(fs.existsSync(p.backup), 'the backup dir was removed at start (not a mount point inside)');
+  fs.rmSync(path.dirname(p.state), { recursive: true });
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0, 'exit 0 (no endless mkdir in the deleted directory)');
+  c.fe.close();
+  t.match(run.log(), /could not save/, 'the lost primary is reported');
+  t.ok(fs.existsSync(path.join(p.backup, 'state.json')), 'the backup was written');
+  run = startVfsd(args);
+  c = await connect(p.sock, run);
+  t.match(run.log(), /"from":"backup"/, 'the next start recovers from the backup');
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0);
+  c.fe.close();
+});

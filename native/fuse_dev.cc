@@ -11,9 +11,11 @@
 // the pending-request table; the bulk-data jobs (self-contained so they can later run on a worker
 // pool without changing the JS API); the session (polling, delivery, answers); registration.
 #include "modules.h"
+#include "adaptive_poll.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <spawn.h>
 #include <string.h>
@@ -71,6 +73,7 @@ constexpr unsigned long kIocBackingClose = _IOW(229, 2, uint32_t);   // FUSE_DEV
 constexpr size_t kMaxBufferSize = 64u << 20;   // one request buffer (max_write is at most 16 MiB)
 constexpr size_t kMaxReadSize = 64u << 20;     // one readInto
 constexpr uint32_t kInboxSlots = 4;            // inbox = kInboxSlots * bufferSize
+constexpr double kMaxPollNs = 1e6;              // the largest busy-poll window accepted
 constexpr uint32_t kMaxBatch = 1024;           // requests per onBatch (table entries)
 
 // ---------------------------------------------------------------------------------------------
@@ -497,6 +500,11 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (info[1].IsObject()) {
       Napi::Value b = info[1].As<Napi::Object>().Get("bufferSize");
       if (b.IsNumber()) bufferSize = b.As<Napi::Number>().DoubleValue();
+      Napi::Value p = info[1].As<Napi::Object>().Get("pollMaxNs");
+      if (p.IsNumber()) {
+        double ns = p.As<Napi::Number>().DoubleValue();
+        if (ns >= 0 && ns <= kMaxPollNs) poller_.setMax(static_cast<uint64_t>(ns));
+      }
     }
     if (!(fd >= 0 && fd <= 0x7fffffff && fd == static_cast<int>(fd))) {
       Napi::TypeError::New(env, "FuseDevSession: fd must be a file descriptor")
@@ -581,11 +589,33 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     (void)keep;
     // libuv turns EPOLLERR into UV_EBADF and stops the handle. /dev/fuse reports EPOLLERR once
     // the connection is gone, so read to learn why: ENODEV (unmounted) ends the session quietly.
+    uint64_t start = MonotonicNs();
+    self->poller_.woke(start);
     self->Drain();
+    // Serve the client's next request without sleeping if it comes soon (adaptive_poll.h).
+    while (status >= 0 && self->fd_ >= 0 && self->poller_.window() &&
+           MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
+      if (!self->ReadableWithin(self->poller_.window())) break;
+      self->Drain();
+    }
+    if (self->fd_ >= 0) self->poller_.sleeping(MonotonicNs());
     if (status < 0 && self->fd_ >= 0) {
       fprintf(stderr, "vfsd: fuse-dev: poll: %s; ending the session\n", uv_strerror(status));
       self->EndSession();
     }
+  }
+
+  // Busy-checks the fd for up to windowNs; true when there is something to read (or an error
+  // to learn about by reading).
+  bool ReadableWithin(uint64_t windowNs) {
+    uint64_t until = MonotonicNs() + windowNs;
+    do {
+      pollfd p{fd_, POLLIN, 0};
+      int r = poll(&p, 1, 0);
+      if (r > 0) return true;
+      if (r < 0 && errno != EINTR) return false;
+    } while (MonotonicNs() < until);
+    return false;
   }
 
   // Reads every request that is ready, back to back, each into bufferSize free bytes of inbox.
@@ -943,6 +973,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   Napi::FunctionReference onClose_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   uv_poll_t* poll_ = nullptr;
+  AdaptivePoll poller_;
   bool selfRef_ = false;
   bool hookAdded_ = false;
   bool inBatch_ = false;

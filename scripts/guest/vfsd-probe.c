@@ -20,6 +20,14 @@
  *   stat PATH...                     print path type dev ino nlink size for each PATH (errno if none)
  *   statfs PATH                      print f_type f_bsize f_blocks
  *   xattr set FILE NAME VALUE | get FILE NAME | list FILE | remove FILE NAME
+ *   blocks FILE SIZE COUNT EVERY CHANNEL
+ *                                    write COUNT numbered blocks of SIZE bytes (block i at offset
+ *                                    i*SIZE: "VFSD-BLK %010u\n" in a zeroed 32-byte header, then gen
+ *                                    bytes seeded i*2654435761+1); fsync after every EVERY blocks
+ *                                    and then print "VFSD-DATA CHANNEL fsynced N" (N blocks durable);
+ *                                    EVERY 0: no fsync, "VFSD-DATA CHANNEL wrote N" after each block.
+ *                                    Ends with "... complete N" or "... error ERRNO where". The fault
+ *                                    tests kill the server mid-stream and check the host file.
  *
  * Exit status: 0 on success, 1 on a failed syscall (message on stderr), 2 on bad usage.
  */
@@ -373,6 +381,54 @@ static int cmd_xattr(int argc, char **argv) {
   return 2;
 }
 
+/* One line straight to fd 1 (the console): no stdio buffer may hold a report back when the share
+ * dies under us and the process hangs in the next request forever. */
+static void report(const char *channel, const char *what, uint64_t n) {
+  char line[160];
+  int len = snprintf(line, sizeof line, "VFSD-DATA %s %s %" PRIu64 "\n", channel, what, n);
+  if (len > 0 && write(1, line, (size_t)len) < 0) { /* the console is gone: nothing to tell */ }
+}
+
+static int cmd_blocks(const char *path, size_t size, uint64_t count, uint64_t every, const char *channel) {
+  if (size < 64 || size % 4) { fprintf(stderr, "vfsd-probe: SIZE must be >= 64 and a multiple of 4\n"); return 2; }
+  uint8_t *buf = malloc(size);
+  if (!buf) return fail("malloc", NULL);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    report(channel, "error-open", (uint64_t)errno);
+    free(buf);
+    return fail("open", path);
+  }
+  int rc = 0;
+  for (uint64_t i = 0; i < count && !rc; i++) {
+    memset(buf, 0, 32);
+    snprintf((char *)buf, 32, "VFSD-BLK %010" PRIu64 "\n", i);
+    uint32_t st = (uint32_t)(i * 2654435761u + 1u);
+    if (!st) st = 0x9e3779b9u;
+    gen_fill(buf + 32, size - 32, &st);
+    ssize_t w;
+    do w = pwrite(fd, buf, size, (off_t)(i * size)); while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)size) {
+      if (w >= 0) errno = EIO;
+      report(channel, "error-write", (uint64_t)errno);
+      rc = fail("pwrite", path);
+    } else if (every == 0) {
+      report(channel, "wrote", i + 1);
+    } else if ((i + 1) % every == 0) {
+      if (fsync(fd)) {
+        report(channel, "error-fsync", (uint64_t)errno);
+        rc = fail("fsync", path);
+      } else {
+        report(channel, "fsynced", i + 1);
+      }
+    }
+  }
+  if (!rc) report(channel, "complete", count);
+  close(fd);
+  free(buf);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *c = argc > 1 ? argv[1] : "";
   if (!strcmp(c, "gen") && argc == 4) return cmd_gen(strtoull(argv[2], NULL, 0), argv[3]);
@@ -394,6 +450,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(c, "xattr")) return cmd_xattr(argc, argv);
-  fprintf(stderr, "usage: vfsd-probe gen|writegen|mmapwrite|mmapread|sha256|scan|stat|statfs|xattr ... (see source)\n");
+  if (!strcmp(c, "blocks") && argc == 7)
+    return cmd_blocks(argv[2], (size_t)strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), strtoull(argv[5], NULL, 0), argv[6]);
+  fprintf(stderr, "usage: vfsd-probe gen|writegen|mmapwrite|mmapread|sha256|scan|stat|statfs|xattr|blocks ... (see source)\n");
   return 2;
 }

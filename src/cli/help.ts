@@ -28,6 +28,27 @@ SUBMOUNTS AND DEVICES
   --state-dir DIR           per-share state (the remap device registry)
   --state-backup-dir DIR    where state is copied before teardown and recovered from
 
+ID TRANSLATION (as the Rust virtiofsd; each option repeatable)
+  --translate-uid RULE      translate uids between guest and host; RULE is one of
+      map:GUEST:HOST:COUNT            GUEST+i <-> HOST+i, both directions
+      guest:GUEST:HOST:COUNT          GUEST+i  -> HOST+i (guest to host only)
+      host:HOST:GUEST:COUNT           HOST+i   -> GUEST+i (host to guest only)
+      squash-guest:GUEST:HOSTID:COUNT every GUEST+i -> HOSTID
+      squash-host:HOST:GUESTID:COUNT  every HOST+i  -> GUESTID
+      forbid-guest:GUEST:COUNT        guest ids GUEST+i are refused (EPERM)
+                            The last number is a COUNT, not a last id (i < COUNT). Rules of
+                            one direction must not intersect. An id no rule covers passes
+                            UNCHANGED in both directions: to allow only some guest ids, forbid
+                            the rest (e.g. forbid-guest:0:1000 map:1000:1000:1
+                            forbid-guest:1001:4294966294). 4294967295 is never an id.
+  --translate-gid RULE      the same for gids
+                            Guest to host: the caller of each request (and its groups), chown
+                            targets. Host to guest: every owner the guest sees (attributes,
+                            READDIRPLUS, STATX). POSIX ACL xattrs carry ids: refused (ENOTSUP).
+                            Not running as root, vfsd acts with its own ids whatever the caller:
+                            the rules then still decide what the guest sees, what a chown asks
+                            the host for, and which callers are refused.
+
 VHOST-USER (QEMU)
   --socket-path PATH        listen on this unix socket
   --fd N                    accept on this already listening socket
@@ -39,6 +60,8 @@ VHOST-USER (QEMU)
 LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
   --allow-other             let other users access the mount
+  --poll-us N               after an answer, keep checking for the next request up to N us
+                            before sleeping; adapts to the client's pace (default 50, 0: off)
 
 SANDBOX
   --sandbox MODE            namespace: serve from new mount, pid and net namespaces whose root

@@ -15,6 +15,7 @@ import { raiseNofile } from './rlimit';
 import type { Serving } from './serving';
 import { reportStats } from './report-stats';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
+import { buildIdTranslation } from '../policy/id-map';
 import * as path from 'node:path';
 import { DeviceMap } from '../passthrough/device-map';
 import { chooseSandbox, takeEnteredMarker, launchIntoNamespaces, execIntoChroot, SandboxError, Entered } from './sandbox-launch';
@@ -99,6 +100,7 @@ export function main(argv: string[]): void {
   const pfs = new PassthroughFs({
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
+    ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
   if (entered?.mode === 'chroot') {
@@ -162,8 +164,8 @@ export function main(argv: string[]): void {
 }
 
 function effective(c: Config): Record<string, unknown> {
-  const { help, version, printCapabilities, ignored, ...rest } = c;
-  return rest;
+  const { help, version, printCapabilities, ignored, translateUid, translateGid, ...rest } = c;
+  return { ...rest, translateUid: translateUid.map((r) => r.text), translateGid: translateGid.map((r) => r.text) };
 }
 
 export type { Logger };

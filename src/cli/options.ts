@@ -4,6 +4,7 @@
 import { parseMultidevsValue } from './multidevs-arg';
 import { parseModcaps } from './sandbox-caps';
 import { UsageError } from './usage-error';
+import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
@@ -34,11 +35,16 @@ export interface Config {
   /** --modcaps as given (validated): changes to the capabilities kept while serving */
   modcaps: string | null;
   rlimitNofile: number | null;
+  /** busy-poll window for the next request after an answer, microseconds (0: off) */
+  pollUs: number;
   passthrough: boolean;
   posixLock: boolean;
   flock: boolean;
   /** offer READDIRPLUS (entries with attributes) to the kernel; off: plain READDIR only */
   readdirplus: boolean;
+  /** --translate-uid / --translate-gid rules, in the order given (checked for conflicts) */
+  translateUid: IdRule[];
+  translateGid: IdRule[];
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -53,8 +59,8 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null,
-    passthrough: true, posixLock: true, flock: true, readdirplus: true,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 50,
+    passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -67,6 +73,15 @@ function oneOf<T extends string>(opt: string, value: string, allowed: readonly T
 function count(opt: string, value: string, min: number): number {
   if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`invalid value '${value}' for ${opt}: expected a whole number >= ${min}`);
   return Number(value);
+}
+
+function idRule(opt: string, value: string): IdRule {
+  try {
+    return parseIdRule(value);
+  } catch (e) {
+    if (e instanceof IdMapError) throw new UsageError(`${opt}: ${e.message}`);
+    throw e;
+  }
 }
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
@@ -95,9 +110,11 @@ const VALUED: Record<string, Setter> = {
   '--sandbox': (c, v) => { c.sandbox = oneOf('--sandbox', v, SANDBOX); },
   '--modcaps': (c, v) => { parseModcaps(v); c.modcaps = v; },
   '--rlimit-nofile': (c, v) => { c.rlimitNofile = count('--rlimit-nofile', v, 0); },
+  // virtiofsd's id translation (the C virtiofsd has no -o form for it)
+  '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
+  '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
+  '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
-  '--translate-uid': (c, v) => { c.ignored.push(`--translate-uid=${v}`); },
-  '--translate-gid': (c, v) => { c.ignored.push(`--translate-gid=${v}`); },
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
@@ -193,6 +210,13 @@ export function parseArgs(argv: readonly string[]): Config {
     const flag = FLAGS[arg];
     if (flag) { flag(c); continue; }
     throw new UsageError(arg.startsWith('-') ? `unknown option '${arg}'` : `unexpected argument '${arg}'`);
+  }
+  // Intersecting translation rules are a command-line mistake too (exit 2, naming both rules).
+  try {
+    buildIdTranslation(c.translateUid, c.translateGid);
+  } catch (e) {
+    if (e instanceof IdMapError) throw new UsageError(e.message);
+    throw e;
   }
   return c;
 }

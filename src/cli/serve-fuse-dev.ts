@@ -15,7 +15,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   const mnt = cfg.mount!;
   const t = FuseDevTransport.mount(mnt, {
     maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
-    fsname: cfg.sharedDir!, subtype: 'vfsd',
+    fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs,
   });
   const isRoot = process.geteuid?.() === 0;
   const server = new FuseServer(t, fs, {

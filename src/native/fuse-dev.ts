@@ -17,6 +17,9 @@ export interface FuseMountOptions {
 export interface FuseDevSessionOptions {
   /** bytes one read may need: max(8192, 80 + max_write) rounded up; the inbox holds several */
   bufferSize: number;
+  /** longest busy-poll for the next request after answering, in ns (0: none); see
+   *  native/adaptive_poll.h */
+  pollMaxNs?: number;
 }
 
 export interface FuseDevNative {

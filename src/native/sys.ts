@@ -94,7 +94,11 @@ export interface NativeSys {
   setCaps(effLo: number, effHi: number, permLo: number, permHi: number): number;
 }
 
-export const sys: NativeSys = addon as NativeSys;
+// A copy, not the addon's exports object itself: that one is in V8's dictionary mode (55
+// properties defined one by one by the addon), so every `sys.x(...)` call site was a generic
+// property lookup (LoadIC) — measured as a third of the instructions of a GETATTR. The spread
+// copy is a plain object with fast properties, whose loads the JIT turns into field loads.
+export const sys: NativeSys = { ...addon } as NativeSys;
 
 // Linux x86_64 constants the wrappers need (fcntl.h, linux/stat.h, linux/fs.h).
 export const C = {

@@ -7,6 +7,7 @@ import type { PassthroughFs, WireAttr } from './passthrough-fs';
 import type { Inode } from './inode';
 import { HostStat, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
+import { FORBIDDEN } from '../policy/id-map';
 
 export const FATTR = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
@@ -42,6 +43,14 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
   }
   const h = a.valid & FATTR.FH ? fs.handles.file(a.fh) : undefined;
   if (a.valid & FATTR.FH && !h) return -Errno.EBADF;
+  // chown targets are guest ids (--translate-*): translated before anything changes, so a
+  // forbidden one refuses the whole request rather than leaving the mode changed and the owner
+  // not. (uid_t)-1 is in no rule's range: it still means "leave unchanged".
+  let uid = a.valid & FATTR.UID ? a.uid : -1;
+  let gid = a.valid & FATTR.GID ? a.gid : -1;
+  const ids = fs.config.ids;
+  if (ids && a.valid & FATTR.UID && (uid = ids.uid.toHost(a.uid)) === FORBIDDEN) return -Errno.EPERM;
+  if (ids && a.valid & FATTR.GID && (gid = ids.gid.toHost(a.gid)) === FORBIDDEN) return -Errno.EPERM;
   const r = fs.withFd(inode, (fd) => {
     const proc = fs.procName(fd);
     if (a.valid & FATTR.MODE) {
@@ -49,8 +58,6 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
       if (e < 0) return e;
     }
     if (a.valid & (FATTR.UID | FATTR.GID)) {
-      const uid = a.valid & FATTR.UID ? a.uid : -1;
-      const gid = a.valid & FATTR.GID ? a.gid : -1;
       const e = sys.fchownat(fd, '', uid, gid, C.AT_EMPTY_PATH | C.AT_SYMLINK_NOFOLLOW);
       if (e < 0) return e;
     }

@@ -1,5 +1,6 @@
 // What the passthrough filesystem needs to know from the command line (one object, built once
 // by the CLI, like virtiofsd's Config).
+import type { IdTranslation } from '../policy/id-map';
 export type CacheMode = 'auto' | 'always' | 'metadata' | 'never';
 export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
 
@@ -11,6 +12,8 @@ export interface PassthroughConfig {
   inodeFileHandles: InodeFileHandles;
   posixLocks: boolean;
   flock: boolean;
+  /** --translate-uid/--translate-gid; null (or absent): ids pass unchanged, at no cost */
+  ids?: IdTranslation | null;
 }
 
 export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig => ({
@@ -21,6 +24,7 @@ export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig =
   inodeFileHandles: 'never',
   posixLocks: true,
   flock: true,
+  ids: null,
 });
 
 /** Entry and attribute validity (seconds) the kernel may cache, by cache mode. */

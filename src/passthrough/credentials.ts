@@ -9,7 +9,12 @@
 // the last caller between batches. So every piece of the daemon's own work on the JS thread that
 // touches the filesystem (state checkpoints, reading superblocks, unmounting at stop) must run
 // inside privileged() or after reset().
+//
+// With --translate-uid/--translate-gid the caller's ids are guest ids: they are translated to host
+// ids here, before anything else looks at them, and a forbidden one refuses the request (EPERM)
+// — also when the daemon is not root and never switches, so a forbid rule holds either way.
 import { sys } from '../native/sys';
+import { FORBIDDEN, type IdTranslation } from '../policy/id-map';
 import * as fs from 'node:fs';
 import { Errno } from '../protocol/errno';
 
@@ -22,7 +27,7 @@ export class Credentials {
   private gid = 0;
   private groupsKey = '';
   private switched = false;
-  private groupsCache = new Map<number, { at: number; groups: Uint32Array }>();
+  private groupsCache = new Map<number, { at: number; groups: Uint32Array | null }>();
   readonly enabled: boolean;
 
   /**
@@ -30,12 +35,17 @@ export class Credentials {
    * can be read from /proc; a virtio-fs guest's pid means nothing here, so its requests run with
    * no supplementary groups.
    */
-  constructor(private readonly groupsFromPid: boolean) {
+  constructor(private readonly groupsFromPid: boolean, private readonly ids: IdTranslation | null = null) {
     this.enabled = process.geteuid?.() === 0;
   }
 
-  /** Become the caller. Returns 0 or -errno (a caller with an unmapped id is refused). */
+  /** Become the caller. Returns 0 or -errno (a caller with an unmapped or forbidden id is refused). */
   become(uid: number, gid: number, pid: number): number {
+    if (this.ids !== null) {
+      uid = this.ids.uid.toHost(uid);
+      gid = this.ids.gid.toHost(gid);
+      if (uid === FORBIDDEN || gid === FORBIDDEN) return -Errno.EPERM;
+    }
     if (!this.enabled) return 0;
     if (uid === UNMAPPED || gid === UNMAPPED) return -Errno.EPERM;
     // Root asking as root: the daemon's own credentials already decide exactly as the caller's
@@ -47,6 +57,7 @@ export class Credentials {
       return 0;
     }
     const groups = this.groupsFromPid ? this.groupsOf(pid) : EMPTY;
+    if (groups === null) return -Errno.EPERM;
     const key = groups.join(',');
     if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;
     const r = sys.setCreds(uid, gid, groups);
@@ -80,24 +91,35 @@ export class Credentials {
     }
   }
 
-  private groupsOf(pid: number): Uint32Array {
+  /** The caller's supplementary groups (host gids), or null if one of them is forbidden. */
+  private groupsOf(pid: number): Uint32Array | null {
     if (pid <= 0) return EMPTY;
     const now = Date.now();
     const hit = this.groupsCache.get(pid);
     if (hit && now - hit.at < GROUPS_TTL_MS) return hit.groups;
-    let groups = EMPTY;
+    let groups: Uint32Array | null = EMPTY;
     try {
       const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
       // [ \t]*, not \s*: with no groups the line is empty and \s* would run on into the next line
       // (NStgid), handing the caller a group it does not have.
       const line = /^Groups:[ \t]*(.*)$/m.exec(status);
-      if (line && line[1].trim()) groups = Uint32Array.from(line[1].trim().split(/\s+/).map(Number));
+      if (line && line[1].trim()) groups = this.hostGroups(line[1].trim().split(/\s+/).map(Number));
     } catch {
       // the caller exited already: run with no supplementary groups
     }
     if (this.groupsCache.size >= GROUPS_CACHE_MAX) this.groupsCache.clear();
     this.groupsCache.set(pid, { at: now, groups });
     return groups;
+  }
+
+  /** The caller's supplementary groups as host gids, or null if one is forbidden: like virtiofsd
+   *  with the groups it gets from the guest, the request is then refused. (Dropping the group
+   *  instead could grant rights: a mode like 0604 denies the group what it allows others.) */
+  private hostGroups(guest: number[]): Uint32Array | null {
+    if (this.ids === null) return Uint32Array.from(guest);
+    const map = this.ids.gid;
+    const host = guest.map((g) => map.toHost(g));
+    return host.includes(FORBIDDEN) ? null : Uint32Array.from(host);
   }
 }
 

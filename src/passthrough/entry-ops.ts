@@ -33,9 +33,13 @@ function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make:
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
-  const made = fs.withFdInExport(parent, make);
-  if (typeof made === 'number' && made < 0) return made;
-  return entryAt(fs, parent, name);
+  // One containment check for both the creating call and the lookup of what it made.
+  const r = fs.withFdInExport(parent, (pfd) => {
+    const made = make(pfd);
+    return made < 0 ? made : fs.lookupIn(parent, pfd, name, true);
+  });
+  if (typeof r === 'number') return r;
+  return fs.entryOf(r.inode, r.st, parent);
 }
 
 export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number): Entry | number {

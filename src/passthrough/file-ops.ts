@@ -4,7 +4,7 @@
 import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
-import type { Inode } from './inode';
+import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
 import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
@@ -46,7 +46,7 @@ interface IoMode {
   /** open handles doing cached I/O through the server */
   cached: number;
 }
-const ioModes = new WeakMap<Inode, IoMode>();
+const ioModes = new InodeMap<IoMode>();
 const cachedHandles = new WeakSet<FileHandle>();
 
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {

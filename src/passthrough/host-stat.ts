@@ -3,6 +3,7 @@
 // inoHi/inoLo as exact u32 halves for keys, so two inodes can never share a key by rounding.
 import { C, sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
+import { u16, u32, i32 } from '../protocol/bytes';
 
 export interface HostStat {
   mask: number;
@@ -28,15 +29,15 @@ export interface HostStat {
 }
 
 const TWO32 = 0x1_0000_0000;
-const u64 = (b: Buffer, off: number) => b.readUInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
-const i64 = (b: Buffer, off: number) => b.readInt32LE(off + 4) * TWO32 + b.readUInt32LE(off);
+const u64 = (b: Buffer, off: number) => u32(b, off + 4) * TWO32 + u32(b, off);
+const i64 = (b: Buffer, off: number) => i32(b, off + 4) * TWO32 + u32(b, off);
 
 const EXACT_HI_LIMIT = 0x20_0000; // hi word from which hi * 2^32 + lo is 2^53 or more
 
 /** A u64 as a number when that is exact, else as a bigint. */
 export function exactU64(b: Buffer, off: number): InoValue {
-  const hi = b.readUInt32LE(off + 4);
-  return hi < EXACT_HI_LIMIT ? hi * TWO32 + b.readUInt32LE(off) : b.readBigUInt64LE(off);
+  const hi = u32(b, off + 4);
+  return hi < EXACT_HI_LIMIT ? hi * TWO32 + u32(b, off) : b.readBigUInt64LE(off);
 }
 
 /** The same from two u32 halves. */
@@ -46,24 +47,24 @@ export function exactFromHalves(hi: number, lo: number): InoValue {
 
 export function decodeStatx(b: Buffer): HostStat {
   return {
-    mask: b.readUInt32LE(0),
-    blksize: b.readUInt32LE(4),
+    mask: u32(b, 0),
+    blksize: u32(b, 4),
     attributes: u64(b, 8),
-    nlink: b.readUInt32LE(16),
-    uid: b.readUInt32LE(20),
-    gid: b.readUInt32LE(24),
-    mode: b.readUInt16LE(28),
-    inoLo: b.readUInt32LE(32),
-    inoHi: b.readUInt32LE(36),
+    nlink: u32(b, 16),
+    uid: u32(b, 20),
+    gid: u32(b, 24),
+    mode: u16(b, 28),
+    inoLo: u32(b, 32),
+    inoHi: u32(b, 36),
     ino: exactU64(b, 32),
     size: u64(b, 40),
     blocks: u64(b, 48),
-    atime: i64(b, 64), atimeNsec: b.readUInt32LE(72),
-    btime: i64(b, 80), btimeNsec: b.readUInt32LE(88),
-    ctime: i64(b, 96), ctimeNsec: b.readUInt32LE(104),
-    mtime: i64(b, 112), mtimeNsec: b.readUInt32LE(120),
-    rdevMajor: b.readUInt32LE(128), rdevMinor: b.readUInt32LE(132),
-    devMajor: b.readUInt32LE(136), devMinor: b.readUInt32LE(140),
+    atime: i64(b, 64), atimeNsec: u32(b, 72),
+    btime: i64(b, 80), btimeNsec: u32(b, 88),
+    ctime: i64(b, 96), ctimeNsec: u32(b, 104),
+    mtime: i64(b, 112), mtimeNsec: u32(b, 120),
+    rdevMajor: u32(b, 128), rdevMinor: u32(b, 132),
+    devMajor: u32(b, 136), devMinor: u32(b, 140),
     mntId: u64(b, 144),
   };
 }

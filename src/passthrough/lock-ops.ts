@@ -7,7 +7,7 @@ import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { FileHandle } from './handles';
-import type { Inode } from './inode';
+import { InodeMap } from './inode';
 
 export interface FileLock {
   start: number;
@@ -20,8 +20,9 @@ export interface FileLock {
 const OFFSET_MAX = 2 ** 63 - 1;
 const lockBuf = new Float64Array(4);
 
-/** Per inode, the handles that hold lock descriptions (see releaseOwnerLocks). */
-const lockingHandles = new WeakMap<Inode, Set<FileHandle>>();
+/** Per inode, the handles that hold lock descriptions (see releaseOwnerLocks); an entry goes
+ *  with its last handle. */
+const lockingHandles = new InodeMap<Set<FileHandle>>();
 
 function ownerFd(fs: PassthroughFs, h: FileHandle, owner: string): number {
   if (!h.lockFds) h.lockFds = new Map();
@@ -46,7 +47,10 @@ export function releaseLockFds(h: FileHandle, owner: string | null): void {
       h.lockFds.delete(o);
     }
   }
-  if (h.lockFds.size === 0) lockingHandles.get(h.inode)?.delete(h);
+  if (h.lockFds.size === 0) {
+    const set = lockingHandles.get(h.inode);
+    if (set && set.delete(h) && set.size === 0) lockingHandles.delete(h.inode);
+  }
 }
 
 /**

@@ -9,12 +9,12 @@ import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
-import { Inode, inodeKey } from './inode';
+import type { Inode, InodeInit } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-ops';
 import { shouldAnnounceSubmount } from '../policy/submount';
-import { InodePolicy, passThroughPolicy } from './inode-policy';
+import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 
 export const FUSE_ATTR_SUBMOUNT = 1;
 
@@ -39,9 +39,11 @@ export class PassthroughFs {
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
+  /** a stored handle is copied here for open_by_handle_at (handleScratch may be in use) */
+  private openScratch = Buffer.alloc(HANDLE_BUF);
 
   constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
-    this.creds = new Credentials(groupsFromPid);
+    this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
     const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
@@ -49,7 +51,7 @@ export class PassthroughFs {
     if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
     this.inodes = new InodeStore((inode) => this.releaseInode(inode));
     const place = this.policy.root(st, rootFd);
-    this.root = this.inodes.add((id) => new Inode(id, inodeKey(st), rootFd, null, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice), true);
+    this.root = this.inodes.add(inodeInit(st, rootFd, null, place), true);
     this.root.nlookup = 1;
     this.rootStat = st;
     if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
@@ -91,7 +93,7 @@ export class PassthroughFs {
    * the directory the client already had) is unaffected.
    */
   withFdInExport<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
-    return this.withFd(inode, (fd) => (inode === this.root || this.insideExport(fd) ? fn(fd) : -Errno.ENOENT));
+    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd) ? fn(fd) : -Errno.ENOENT));
   }
 
   private rootPath: Buffer | null = null;
@@ -114,9 +116,8 @@ export class PassthroughFs {
 
   private openHandle(inode: Inode, flags: number): number {
     const mfd = this.mountFds.get(inode.mntId);
-    if (!inode.handle || mfd === undefined) return -Errno.ESTALE;
-    const handle = Buffer.from(inode.handle, 'latin1');
-    return this.creds.privileged(() => sys.openByHandleAt(mfd, handle, flags));
+    if (mfd === undefined || inode.handleInto(this.openScratch) < 0) return -Errno.ESTALE;
+    return this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, flags));
   }
 
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
@@ -146,24 +147,42 @@ export class PassthroughFs {
     // `..` at the export root stays at the root; elsewhere it is the real parent, which the kernel
     // only asks for on NFS-style reconnects.
     if (isDotDot(name) && parent.nodeid === ROOT_ID) return this.refer(parent);
-    return this.withFdInExport(parent, (pfd) => {
-      // Fast path for an object we already hold: a statx by name is enough, because the inode
-      // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
-      // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
-      // compare handles.
+    return this.withFdInExport(parent, (pfd) => this.lookupIn(parent, pfd, name, false));
+  }
+
+  /** How often (moving average, 0..1) a LOOKUP found an object we already hold. */
+  private heldRate = 1;
+  private lookups = 0;
+
+  /**
+   * lookupChild's work once the parent's fd is known to be inside the export (or was just
+   * checked by the caller). `fresh`: the name was created a moment ago by this request, so it
+   * cannot be an object we hold.
+   */
+  lookupIn(parent: Inode, pfd: number, name: Uint8Array, fresh: boolean): { inode: Inode; st: HostStat } | number {
+    // Fast path for an object we already hold: a statx by name is enough, because the inode
+    // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
+    // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
+    // compare handles. When most lookups find new objects (a cold tree walk), that statx is
+    // a wasted syscall each: then it is tried on one lookup in 16 only, to notice the change.
+    if (!fresh && (this.heldRate >= 0.25 || (++this.lookups & 15) === 0)) {
       const seen = statAt(pfd, name);
       if (typeof seen === 'number') return seen;
       if (seen.mask & C.STATX_MNT_ID) {
-        const known = this.inodes.findByKey(inodeKey(seen));
+        const known = this.inodes.findByKey(seen);
         if (known && known.fd >= 0) {
           known.nlookup++;
+          this.heldRate += (1 - this.heldRate) / 8;
           return { inode: known, st: seen };
         }
       }
-      const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
-      if (fd < 0) return fd;
-      return this.adopt(fd, parent, name);
-    });
+    }
+    const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+    if (fd < 0) return fd;
+    const r = this.adopt(fd, parent, name);
+    // adopt() found a held inode (its lookup count went past 1): the fast path would have done.
+    if (!fresh && typeof r !== 'number') this.heldRate += ((r.inode.nlookup > 1 && r.inode.fd >= 0 ? 1 : 0) - this.heldRate) / 8;
+    return r;
   }
 
   /**
@@ -180,19 +199,18 @@ export class PassthroughFs {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) st.mntId = m;
     }
-    const key = inodeKey(st);
-    let handle: string | null = null;
+    let handle: Buffer | null = null;
     if (this.config.inodeFileHandles !== 'never' && this.mountFdFor(st, fd) >= 0) {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
-        handle = this.handleScratch.toString('latin1', 0, 8 + this.handleScratch.readUInt32LE(0));
+        handle = this.handleScratch;
       } else if (this.config.inodeFileHandles === 'mandatory') {
         sys.close(fd);
         return m;
       }
     }
-    const known = this.inodes.findByKey(key);
-    if (known && (!handle || !known.handle || handle === known.handle)) {
+    const known = this.inodes.findByKey(st);
+    if (known && (!handle || !known.hasHandle || known.handleEquals(handle))) {
       sys.close(fd);
       known.nlookup++;
       return { inode: known, st };
@@ -205,7 +223,8 @@ export class PassthroughFs {
       return place;
     }
     const keepFd = handle === null;
-    const inode = this.inodes.add((id) => new Inode(id, key, keepFd ? fd : -1, handle, st.mode, st.mntId, st.devMajor, st.devMinor, place.clientIno, place.device, place.visibleDevice));
+    // The store copies the handle's bytes (handleScratch is reused by the next lookup).
+    const inode = this.inodes.add(inodeInit(st, keepFd ? fd : -1, handle, place));
     if (!keepFd) sys.close(fd);
     inode.nlookup = 1;
     return { inode, st };
@@ -244,11 +263,14 @@ export class PassthroughFs {
   /** The attributes the client sees for a host stat of this inode. */
   attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
     const flags = parent && this.isAnnounced(st, parent) ? FUSE_ATTR_SUBMOUNT : 0;
+    let uid = st.uid, gid = st.gid;
+    const ids = this.config.ids;
+    if (ids) { uid = ids.uid.toGuest(uid); gid = ids.gid.toGuest(gid); } // --translate-*
     return {
       ino: inode.clientIno, size: st.size, blocks: st.blocks,
       atime: st.atime, mtime: st.mtime, ctime: st.ctime,
       atimensec: st.atimeNsec, mtimensec: st.mtimeNsec, ctimensec: st.ctimeNsec,
-      mode: st.mode, nlink: st.nlink, uid: st.uid, gid: st.gid,
+      mode: st.mode, nlink: st.nlink, uid, gid,
       rdev: encodeRdev(st.rdevMajor, st.rdevMinor), blksize: st.blksize, flags,
     };
   }
@@ -280,11 +302,16 @@ export class PassthroughFs {
       sys.close(h.fd);
     }
     this.handles.clear();
-    const root = this.root;
     this.inodes.clear();
-    this.inodes.add(() => root, true);
-    root.nlookup = 1;
+    this.root.nlookup = 1;
   }
+}
+
+function inodeInit(st: HostStat, fd: number, handle: Uint8Array | null, place: Placement): InodeInit {
+  return {
+    mntId: st.mntId, devMajor: st.devMajor, devMinor: st.devMinor, inoHi: st.inoHi, inoLo: st.inoLo,
+    fd, handle, mode: st.mode, clientIno: place.clientIno, device: place.device, visibleDevice: place.visibleDevice,
+  };
 }
 
 /** p is a path strictly below root ("/a/b" is below "/a", "/ab" is not; everything is below "/"). */

@@ -26,6 +26,7 @@
 import { Size, OUT_HEADER_SIZE, align8 } from './layout';
 import { NotifyCode } from './opcodes';
 import { MAX_ERRNO } from './errno';
+import { room, setU32 } from './bytes';
 import { writeU64, writeI64, writeIno, zeroFill, type InoValue } from './wire';
 
 /** struct fuse_attr. rdev is in new_encode_dev form (encodeRdev). flags: AttrFlag bits. */
@@ -120,61 +121,66 @@ export interface InitOut {
  *  fills len and unique for replies). errno must be 0..511: anything else would make the
  *  kernel fail the request with EINVAL instead, so it is a bug here and throws RangeError. */
 export function writeOutHeader(buf: Buffer, off: number, len: number, errno: number): number {
+  room(buf, off, 16);
   if (!(errno >= 0 && errno <= MAX_ERRNO) || !Number.isInteger(errno)) throw new RangeError(`errno ${errno} out of range`);
-  buf.writeUInt32LE(len, off);
-  buf.writeInt32LE(-errno | 0, off + 4);
-  buf.writeUInt32LE(0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  setU32(buf, off, len);
+  setU32(buf, off + 4, -errno | 0);
+  setU32(buf, off + 8, 0);
+  setU32(buf, off + 12, 0);
   return off + OUT_HEADER_SIZE;
 }
 
 /** struct fuse_attr (88 bytes). */
 export function writeAttr(buf: Buffer, off: number, a: Attr): number {
+  room(buf, off, 88);
   writeIno(buf, off, a.ino);
   writeU64(buf, off + 8, a.size);
   writeU64(buf, off + 16, a.blocks);
   writeI64(buf, off + 24, a.atime);
   writeI64(buf, off + 32, a.mtime);
   writeI64(buf, off + 40, a.ctime);
-  buf.writeUInt32LE(a.atimensec >>> 0, off + 48);
-  buf.writeUInt32LE(a.mtimensec >>> 0, off + 52);
-  buf.writeUInt32LE(a.ctimensec >>> 0, off + 56);
-  buf.writeUInt32LE(a.mode >>> 0, off + 60);
-  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
-  buf.writeUInt32LE(a.uid >>> 0, off + 68);
-  buf.writeUInt32LE(a.gid >>> 0, off + 72);
-  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
-  buf.writeUInt32LE(a.blksize >>> 0, off + 80);
-  buf.writeUInt32LE(a.flags >>> 0, off + 84);
+  setU32(buf, off + 48, a.atimensec >>> 0);
+  setU32(buf, off + 52, a.mtimensec >>> 0);
+  setU32(buf, off + 56, a.ctimensec >>> 0);
+  setU32(buf, off + 60, a.mode >>> 0);
+  setU32(buf, off + 64, a.nlink >>> 0);
+  setU32(buf, off + 68, a.uid >>> 0);
+  setU32(buf, off + 72, a.gid >>> 0);
+  setU32(buf, off + 76, a.rdev >>> 0);
+  setU32(buf, off + 80, a.blksize >>> 0);
+  setU32(buf, off + 84, a.flags >>> 0);
   return off + Size.ATTR;
 }
 
 /** struct fuse_entry_out (128 bytes; the 120-byte compat form is for minors < 9, which we
  *  never negotiate). Answers LOOKUP, MKNOD, MKDIR, SYMLINK, LINK, and begins CREATE/TMPFILE. */
 export function writeEntryOut(buf: Buffer, off: number, e: EntryOut): number {
+  room(buf, off, 128);
   writeU64(buf, off, e.nodeid);
   writeU64(buf, off + 8, e.generation);
   writeU64(buf, off + 16, e.entryValid);
   writeU64(buf, off + 24, e.attrValid);
-  buf.writeUInt32LE(e.entryValidNsec >>> 0, off + 32);
-  buf.writeUInt32LE(e.attrValidNsec >>> 0, off + 36);
+  setU32(buf, off + 32, e.entryValidNsec >>> 0);
+  setU32(buf, off + 36, e.attrValidNsec >>> 0);
   return writeAttr(buf, off + 40, e.attr);
 }
 
 /** struct fuse_attr_out (104 bytes): GETATTR, SETATTR. */
 export function writeAttrOut(buf: Buffer, off: number, attrValid: number, attrValidNsec: number, attr: Attr): number {
+  room(buf, off, 104);
   writeU64(buf, off, attrValid);
-  buf.writeUInt32LE(attrValidNsec >>> 0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  setU32(buf, off + 8, attrValidNsec >>> 0);
+  setU32(buf, off + 12, 0);
   return writeAttr(buf, off + 16, attr);
 }
 
 /** struct fuse_open_out (16 bytes): OPEN, OPENDIR, and the tail of CREATE/TMPFILE. backingId
  *  (signed) matters only with Fopen.PASSTHROUGH; pass 0 otherwise. */
 export function writeOpenOut(buf: Buffer, off: number, fh: number, openFlags: number, backingId: number): number {
+  room(buf, off, 16);
   writeU64(buf, off, fh);
-  buf.writeUInt32LE(openFlags >>> 0, off + 8);
-  buf.writeInt32LE(backingId | 0, off + 12);
+  setU32(buf, off + 8, openFlags >>> 0);
+  setU32(buf, off + 12, backingId | 0);
   return off + Size.OPEN_OUT;
 }
 

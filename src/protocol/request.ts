@@ -25,6 +25,7 @@
 // RMDIR; aliases decodeUnlink, decodeRmdir).
 
 import { Size, IN_HEADER_SIZE } from './layout';
+import { u16, u32 } from './bytes';
 import { ExtType, UNIQUE_RESEND_HI } from './flags';
 import { ProtocolError, readU64, readI64, checkBody, readName, NameRule } from './wire';
 
@@ -47,15 +48,15 @@ export interface InHeader {
 export function readInHeader(buf: Buffer, off: number): InHeader {
   checkBody(buf, off, off + IN_HEADER_SIZE, IN_HEADER_SIZE, 'in header');
   return {
-    len: buf.readUInt32LE(off),
-    opcode: buf.readUInt32LE(off + 4),
-    uniqueLo: buf.readUInt32LE(off + 8),
-    uniqueHi: buf.readUInt32LE(off + 12),
+    len: u32(buf, off),
+    opcode: u32(buf, off + 4),
+    uniqueLo: u32(buf, off + 8),
+    uniqueHi: u32(buf, off + 12),
     nodeid: readU64(buf, off + 16),
-    uid: buf.readUInt32LE(off + 24),
-    gid: buf.readUInt32LE(off + 28),
-    pid: buf.readUInt32LE(off + 32),
-    totalExtlen: buf.readUInt16LE(off + 36),
+    uid: u32(buf, off + 24),
+    gid: u32(buf, off + 28),
+    pid: u32(buf, off + 32),
+    totalExtlen: u16(buf, off + 36),
   };
 }
 

@@ -13,6 +13,7 @@
 // Writers split a number exactly into lo/hi u32 (exact for every integral value a double holds)
 // and saturate instead of wrapping: writeU64 clamps to 0..2^64-1, writeI64 to -2^63..2^63-1, so
 // OFFSET_MAX (2^63-1, read back as the double 2^63) is written back as exactly 2^63-1.
+import { room, u32, i32, setU32 } from './bytes';
 
 import { Errno } from './errno';
 
@@ -37,24 +38,27 @@ export class ProtocolError extends Error {
 export const OFFSET_MAX = TWO_63;
 
 export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
+  room(buf, off, 8);
+  return u32(buf, off) + u32(buf, off + 4) * TWO_32;
 }
 
 export function readI64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readInt32LE(off + 4) * TWO_32;
+  room(buf, off, 8);
+  return u32(buf, off) + i32(buf, off + 4) * TWO_32;
 }
 
 /** Writes v as u64, saturating: NaN and negatives as 0, >= 2^64 as 2^64-1. Returns off + 8. */
 export function writeU64(buf: Buffer, off: number, v: number): number {
+  room(buf, off, 8);
   if (!(v > 0)) v = 0;
   else if (v >= TWO_64) {
-    buf.writeUInt32LE(0xffffffff, off);
-    buf.writeUInt32LE(0xffffffff, off + 4);
+    setU32(buf, off, 0xffffffff);
+    setU32(buf, off + 4, 0xffffffff);
     return off + 8;
   }
   const hi = Math.floor(v / TWO_32);
-  buf.writeUInt32LE(Math.floor(v - hi * TWO_32), off);
-  buf.writeUInt32LE(hi, off + 4);
+  setU32(buf, off, Math.floor(v - hi * TWO_32));
+  setU32(buf, off + 4, hi);
   return off + 8;
 }
 
@@ -73,16 +77,17 @@ export function writeIno(buf: Buffer, off: number, v: InoValue): number {
 
 /** Writes v as two's complement i64, saturating at -2^63 and 2^63-1. Returns off + 8. */
 export function writeI64(buf: Buffer, off: number, v: number): number {
+  room(buf, off, 8);
   if (v !== v) v = 0; // NaN
   if (v >= TWO_63) {
-    buf.writeUInt32LE(0xffffffff, off);
-    buf.writeUInt32LE(0x7fffffff, off + 4);
+    setU32(buf, off, 0xffffffff);
+    setU32(buf, off + 4, 0x7fffffff);
     return off + 8;
   }
   if (v < -TWO_63) v = -TWO_63;
   const hi = Math.floor(v / TWO_32); // -2^31 .. 2^31-1
-  buf.writeUInt32LE(Math.floor(v - hi * TWO_32), off);
-  buf.writeInt32LE(hi, off + 4);
+  setU32(buf, off, Math.floor(v - hi * TWO_32));
+  setU32(buf, off + 4, hi);
   return off + 8;
 }
 

@@ -25,6 +25,9 @@ export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
   /** The max_write the engine will offer in its INIT reply. It sizes the request buffers: the
    *  kernel refuses reads into less than max(8192, 80 + max_write). Default 128 KiB. */
   maxWrite?: number;
+  /** After answering, keep checking for the next request this many microseconds at most before
+   *  sleeping (adaptive: see native/adaptive_poll.h). Default 0: no polling. */
+  pollUs?: number;
 }
 
 export const DEFAULT_MAX_WRITE = 128 * 1024;
@@ -124,7 +127,7 @@ export class FuseDevTransport implements RequestChannel {
     }
     let session: FuseDevSession;
     try {
-      session = new fuseDev.FuseDevSession(fd, { bufferSize: fuseBufferSize(maxWrite) });
+      session = new fuseDev.FuseDevSession(fd, { bufferSize: fuseBufferSize(maxWrite), pollMaxNs: (opts.pollUs ?? 0) * 1000 });
     } catch (e) {
       // The session never took the fd: undo the mount and give the fd back.
       fuseDev.fuseUnmount(mnt);

@@ -52,6 +52,8 @@ export interface BootOptions {
   onSync?: (name: string) => Promise<void> | void;
   /** Every console line as it arrives (debugging). */
   onLine?: (line: string) => void;
+  /** The QEMU process right after it was spawned (the fault tests kill it mid-request). */
+  onQemu?: (qemu: ChildProcess) => void;
 }
 
 export interface GuestRun {
@@ -247,6 +249,7 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
     guestUptimeAtBoot: null,
   };
   const child: ChildProcess = spawn(qemuBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  o.onQemu?.(child);
   const unregister = onAbnormalExit(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

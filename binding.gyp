@@ -8,6 +8,7 @@
         "native/sys_xattr.cc",
         "native/sys_creds.cc",
         "native/sys_process.cc",
+        "native/sys_sandbox.cc",
         "native/fuse_dev.cc",
         "native/vhost_user.cc",
         "native/vhost_device_control.cc",

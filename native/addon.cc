@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysXattr(env, exports);
   vfsd::InitSysCreds(env, exports);
   vfsd::InitSysProcess(env, exports);
+  vfsd::InitSysSandbox(env, exports);
   vfsd::InitFuseDev(env, exports);
   vfsd::InitVhostUser(env, exports);
   vfsd::InitDirEncode(env, exports);

@@ -7,6 +7,7 @@ void InitSysFiles(Napi::Env env, Napi::Object exports);
 void InitSysXattr(Napi::Env env, Napi::Object exports);
 void InitSysCreds(Napi::Env env, Napi::Object exports);
 void InitSysProcess(Napi::Env env, Napi::Object exports);
+void InitSysSandbox(Napi::Env env, Napi::Object exports);
 void InitFuseDev(Napi::Env env, Napi::Object exports);
 void InitVhostUser(Napi::Env env, Napi::Object exports);
 void InitDirEncode(Napi::Env env, Napi::Object exports);

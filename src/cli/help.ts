@@ -63,8 +63,20 @@ LOCAL MOUNT (/dev/fuse)
   --poll-us N               after an answer, keep checking for the next request up to N us
                             before sleeping; adapts to the client's pace (default 50, 0: off)
 
+SANDBOX
+  --sandbox MODE            namespace: serve from new mount, pid and net namespaces whose root
+                            holds only the export (plus /proc and the state dirs' parents);
+                            the default for root serving vhost-user (also: -o sandbox=MODE)
+                            chroot: chroot(2) into the export, no namespaces (containers);
+                            no --state-dir then
+                            none: no sandbox; the default for other users and for --mount
+  --modcaps LIST            change the capabilities kept while serving, virtiofsd style:
+                            +name or -name joined by ':' (e.g. +sys_admin:-mknod; names as in
+                            capabilities(7) without CAP_). Kept by default: chown, dac_override,
+                            fowner, fsetid, setgid, setuid, mknod, setfcap (+ dac_read_search
+                            with --inode-file-handles). Also: -o modcaps=LIST
+
 PROCESS
-  --sandbox MODE            namespace | chroot | none (accepted; see README for status)
   --rlimit-nofile N         raise the open-file limit
   --log-level LEVEL         error | warn | info | debug | trace | off (default: info)
   --stats-file PATH         where SIGUSR1 and exit write per-opcode counts and latency (JSON)

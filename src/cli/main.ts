@@ -17,6 +17,12 @@ import { reportStats } from './report-stats';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
 import { buildIdTranslation } from '../policy/id-map';
 import * as path from 'node:path';
+import { DeviceMap } from '../passthrough/device-map';
+import { chooseSandbox, takeEnteredMarker, launchIntoNamespaces, execIntoChroot, SandboxError, Entered } from './sandbox-launch';
+import { enterNamespaceRoot, enterChroot, dropSetupCaps } from './sandbox-enter';
+import { keptCaps } from './sandbox-caps';
+import { HostMountView } from './sandbox-mountinfo';
+import type { Sandbox } from './options';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -35,12 +41,15 @@ function checkSharedDir(dir: string): void {
 
 export function main(argv: string[]): void {
   let cfg: Config;
+  let mode: Sandbox = 'none';
   try {
     cfg = parseArgs(argv);
     const problem = checkConfig(cfg);
     if (problem) throw new UsageError(problem);
+    if (!cfg.help && !cfg.version && !cfg.printCapabilities) mode = chooseSandbox(cfg);
   } catch (e) {
     if (e instanceof UsageError) fail(`${e.message}\nTry 'vfsd --help' for more information.`, 2);
+    if (e instanceof SandboxError) fail(e.message, 1);
     throw e;
   }
   if (cfg.help) return void process.stdout.write(HELP);
@@ -49,9 +58,37 @@ export function main(argv: string[]): void {
 
   const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
   checkSharedDir(cfg.sharedDir!);
+  let entered: Entered | null = null;
+  try {
+    entered = takeEnteredMarker();
+    if (!entered && mode === 'namespace') return launchIntoNamespaces(cfg, log);
+    if (!entered && mode === 'chroot') execIntoChroot(cfg);
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  const sharedDir = path.resolve(cfg.sharedDir!);
+  // Raised before the sandbox drops CAP_SYS_RESOURCE.
   raiseNofile(cfg.rlimitNofile, log);
   presizeFdTable(log);
-  log.info('starting', { config: effective(cfg) });
+  let devices: DeviceMap | undefined;
+  let view: HostMountView | null = null;
+  if (entered) {
+    // The vhost-user socket was made outside; its path is not reachable from in here.
+    cfg.fd = entered.listenFd;
+    cfg.socketPath = null;
+    try {
+      view = new HostMountView(sharedDir);
+      // Built while /dev is still reachable: it reads the fs UUIDs of the mounted filesystems.
+      devices = new DeviceMap(sharedDir, view.read);
+      if (entered.mode === 'namespace') {
+        enterNamespaceRoot(sharedDir, [cfg.stateDir, cfg.stateBackupDir]);
+        view.enteredAt(sharedDir);
+      }
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+  }
+  log.info('starting', { config: { ...effective(cfg), sandbox: mode, sandbox_entered: entered !== null } });
   if (cfg.ignored.length) log.warn('accepted but not yet effective', { options: cfg.ignored });
 
   let keeper: ShareStateKeeper;
@@ -60,16 +97,42 @@ export function main(argv: string[]): void {
   } catch (e) {
     fail(`state: ${(e as Error).message}`, 1);
   }
-  const sharedDir = path.resolve(cfg.sharedDir!);
-  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log);
+  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log, devices);
   const pfs = new PassthroughFs({
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
     ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
+  if (entered?.mode === 'chroot') {
+    // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens
+    // inodes through; /proc is not reachable from inside the export.
+    try {
+      view!.keepOpenForChroot();
+      enterChroot(sharedDir);
+      view!.enteredAt('/');
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+  }
   keeper.asDaemon = (fn) => pfs.creds.privileged(fn);
   keeper.watch();
+
+  if (entered) {
+    // Capabilities are per thread, and threads inherit their creator's: drop what was needed only
+    // to enter BEFORE the libuv pool exists (it starts just below). Threads node made before any
+    // JS ran (V8's platform workers, the inspector/signal threads) keep the launch bounding set,
+    // which is the kept set plus SYS_ADMIN/SYS_CHROOT/SYS_RESOURCE/SETPCAP: they run only V8
+    // tasks (GC, compilation), never a syscall on a client's behalf, and being inside the
+    // namespaces with no_new_privs they can reach nothing outside the new root either.
+    const kept = keptCaps(cfg.modcaps, cfg.inodeFileHandles !== 'never');
+    try {
+      dropSetupCaps(kept);
+    } catch (e) {
+      fail((e as Error).message, 1);
+    }
+    log.info('sandbox entered', { mode: entered.mode, root: entered.mode === 'namespace' ? 'new root with the export only' : sharedDir, capabilities: kept });
+  }
 
   // Threads inherit the credentials of the thread that creates them. libuv starts its pool on
   // first use: make that happen now, as root, before any request switches the JS thread to a

@@ -2,6 +2,7 @@
 // daemon's `-o key=value` forms, and ours. Parsing is pure: it yields a Config or a UsageError
 // whose message is the one line the user sees (exit code 2, like virtiofsd's argument parser).
 import { parseMultidevsValue } from './multidevs-arg';
+import { parseModcaps } from './sandbox-caps';
 import { UsageError } from './usage-error';
 import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
@@ -29,7 +30,10 @@ export interface Config {
   stateBackupDir: string | null;
   statsFile: string | null;
   threadPoolSize: number;
-  sandbox: Sandbox;
+  /** null: not given; the default depends on who runs and how (src/cli/sandbox-launch.ts) */
+  sandbox: Sandbox | null;
+  /** --modcaps as given (validated): changes to the capabilities kept while serving */
+  modcaps: string | null;
   rlimitNofile: number | null;
   /** busy-poll window for the next request after an answer, microseconds (0: off) */
   pollUs: number;
@@ -55,7 +59,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: 'none', rlimitNofile: null, pollUs: 50,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 50,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -104,13 +108,13 @@ const VALUED: Record<string, Setter> = {
   '--stats-file': (c, v) => { c.statsFile = v; },
   '--thread-pool-size': (c, v) => { c.threadPoolSize = count('--thread-pool-size', v, 0); },
   '--sandbox': (c, v) => { c.sandbox = oneOf('--sandbox', v, SANDBOX); },
+  '--modcaps': (c, v) => { parseModcaps(v); c.modcaps = v; },
   '--rlimit-nofile': (c, v) => { c.rlimitNofile = count('--rlimit-nofile', v, 0); },
   // virtiofsd's id translation (the C virtiofsd has no -o form for it)
   '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
   '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
   '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
-  '--modcaps': (c, v) => { c.ignored.push(`--modcaps=${v}`); },
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
@@ -169,12 +173,13 @@ function applyDashO(c: Config, list: string): void {
       case 'flock': c.flock = true; break;
       case 'no_flock': c.flock = false; break;
       case 'sandbox': c.sandbox = oneOf('-o sandbox', value, SANDBOX); break;
+      case 'modcaps': parseModcaps(value); c.modcaps = value; break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
       case 'readdirplus': c.readdirplus = true; break;
       case 'no_readdirplus': c.readdirplus = false; break;
       case 'writeback': case 'no_writeback':
       case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'allow_direct_io':
-      case 'no_allow_direct_io': case 'xattrmap': case 'modcaps': case 'norace':
+      case 'no_allow_direct_io': case 'xattrmap': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);
     }

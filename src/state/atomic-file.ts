@@ -20,18 +20,33 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** mkdir -p that also makes the new directory entries durable (fsync of each parent). */
+/** mkdir -p that also makes the new directory entries durable (fsync of each parent).
+ *  Not fs.mkdirSync({recursive}): that loops forever when an ancestor still resolves but was
+ *  deleted (a bind-mounted state dir parent a VM manager removed under the sandbox): mkdir of the
+ *  child says ENOENT, the parent says EEXIST, again and again. Here that is one ENOENT thrown. */
 export function ensureDir(dir: string): void {
-  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (first === undefined) return;
-  // Every directory from `first` down to `dir` is new: fsync the parent of each.
-  let d = path.resolve(dir);
-  const stop = path.dirname(path.resolve(first));
-  while (true) {
-    const parent = path.dirname(d);
-    fsyncDir(parent);
-    if (parent === stop || parent === d) break;
-    d = parent;
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !isDir(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      continue;
+    }
+    fsyncDir(path.dirname(d));
+  }
+}
+
+function isDir(d: string): boolean {
+  try {
+    return fs.statSync(d).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
   }
 }
 

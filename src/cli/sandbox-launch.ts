@@ -1,0 +1,155 @@
+// Choosing the sandbox and starting the process that lives in it.
+//
+// namespace: the process that serves must be BORN in its mount, pid and net namespaces (node is
+// multithreaded before any JS runs, and unshare() moves only the calling thread), so this process
+// makes the vhost-user listening socket (its path is outside the sandbox), clones a child into
+// new namespaces that execs node again on the same script and arguments, and then only waits:
+// it forwards SIGTERM/SIGINT/SIGUSR1/SIGHUP and exits with the child's status. The child dies with
+// it (PR_SET_PDEATHSIG). The child finds the listening fd and the mode in VFSD_SANDBOX.
+// chroot: no namespaces and no second process: the listening socket is made, then this process
+// execs itself in place (same pid) with the reduced bounding set, and the new image chroots.
+// Both: the bounding set is cut before the exec, so every thread of the new node starts with at
+// most the kept capabilities plus the few needed to enter (sandbox-enter.ts drops those).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { sandbox } from '../native/sandbox';
+import type { Config, Sandbox } from './options';
+import { UsageError } from './usage-error';
+import { keptCaps, SETUP_ONLY, capNumbers } from './sandbox-caps';
+import type { Logger } from '../server/logger';
+
+export const MARKER = 'VFSD_SANDBOX';
+
+/** What the process inside learns from the one that launched it. */
+export interface Entered {
+  mode: 'namespace' | 'chroot';
+  listenFd: number;
+}
+
+/** The marker, if this process was launched into a sandbox; removed from the environment so
+ *  nothing started later inherits it. */
+export function takeEnteredMarker(): Entered | null {
+  const v = process.env[MARKER];
+  if (v === undefined) return null;
+  delete process.env[MARKER];
+  const m = /^(namespace|chroot):(\d+)$/.exec(v);
+  if (!m) throw new Error(`${MARKER}: malformed ('${v}')`);
+  const e: Entered = { mode: m[1] as Entered['mode'], listenFd: Number(m[2]) };
+  // Only the launcher sets this; pid 1 proves a new pid namespace was really made.
+  if (e.mode === 'namespace' && process.pid !== 1) throw new Error(`${MARKER}: not in a new pid namespace`);
+  return e;
+}
+
+/** The sandbox this run gets. Like virtiofsd: namespace by default for root serving vhost-user;
+ *  none for other users and for --mount (a FUSE mount made inside a private mount namespace would
+ *  be invisible to the host). Asking for what cannot be had is an error, never a silent none. */
+export function chooseSandbox(cfg: Config): Sandbox {
+  const root = process.geteuid?.() === 0;
+  if (cfg.sandbox === null) return root && !cfg.mount ? 'namespace' : 'none';
+  if (cfg.sandbox === 'none') return 'none';
+  if (cfg.mount) throw new UsageError(`--sandbox ${cfg.sandbox} works with --socket-path/--fd only (a local --mount needs --sandbox none)`);
+  if (cfg.sandbox === 'chroot' && (cfg.stateDir || cfg.stateBackupDir)) {
+    // After chroot(2) into the export nothing outside it is reachable: state could not be saved.
+    throw new UsageError('--sandbox chroot cannot reach --state-dir/--state-backup-dir outside the export (use --sandbox namespace)');
+  }
+  if (!root) throw new SandboxError(`--sandbox ${cfg.sandbox} needs root (use --sandbox none)`);
+  return cfg.sandbox;
+}
+
+/** A sandbox that cannot be set up: one line, exit 1. */
+export class SandboxError extends Error {}
+
+function errnoText(rc: number): string {
+  for (const [name, value] of Object.entries(os.constants.errno)) if (value === -rc) return name;
+  return `errno ${-rc}`;
+}
+
+/** The same words VhostUserTransport.listen() uses when it makes the socket itself. */
+function socketProblem(cfg: Config, rc: number): string {
+  const name = errnoText(rc);
+  if (name === 'EADDRINUSE') return 'another process is listening on it';
+  if (name === 'EEXIST') return 'a file that is not a socket is in the way';
+  if (name === 'ENAMETOOLONG') return 'the path is too long for a unix socket';
+  if (name === 'ENOENT' && cfg.socketGroup) return `no such group '${cfg.socketGroup}' (or no such directory)`;
+  return name;
+}
+
+/** Capabilities the exec keeps in its bounding set: the serving set plus the setup-only ones. */
+function boundingFor(cfg: Config): Uint32Array {
+  return capNumbers([...keptCaps(cfg.modcaps, cfg.inodeFileHandles !== 'never'), ...SETUP_ONLY]);
+}
+
+/** The listening socket, made here, outside the sandbox. */
+function listener(cfg: Config): number {
+  if (cfg.fd !== null) return cfg.fd;
+  const fd = sandbox.listenUnix(cfg.socketPath!, cfg.socketGroup ?? '');
+  if (fd < 0) throw new SandboxError(`vhost-user socket ${cfg.socketPath}: ${socketProblem(cfg, fd)}`);
+  return fd;
+}
+
+function childArgv(): { file: string; argv: string[] } {
+  return { file: process.execPath, argv: [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)] };
+}
+
+function childEnv(mode: Sandbox, fd: number): string[] {
+  const env: string[] = [];
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== MARKER) env.push(`${k}=${v}`);
+  env.push(`${MARKER}=${mode}:${fd}`);
+  return env;
+}
+
+/** chroot: exec in place; returns only by throwing. */
+export function execIntoChroot(cfg: Config): never {
+  const fd = listener(cfg);
+  const { file, argv } = childArgv();
+  const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), Uint32Array.of(fd));
+  throw new SandboxError(`sandbox: exec: ${errnoText(rc)}`);
+}
+
+const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGUSR1', 'SIGHUP'] as const;
+
+/** namespace: start the child and wait for it; this process exits with the child's status. */
+export function launchIntoNamespaces(cfg: Config, log: Logger): void {
+  const fd = listener(cfg);
+  const { file, argv } = childArgv();
+  const r = sandbox.sandboxSpawn(file, argv, childEnv('namespace', fd), boundingFor(cfg), true, Uint32Array.of(fd));
+  if (typeof r === 'number') throw new SandboxError(`sandbox: cannot create namespaces: ${errnoText(r)}`);
+  const [pid, pidfd] = r;
+  // The child has its own copy of the listening socket; ours would only keep it open.
+  if (cfg.fd === null) fs.closeSync(fd);
+  log.debug('sandboxed server started', { pid });
+  const send = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone: watchChild is about to report it
+    }
+  };
+  let resend: NodeJS.Timeout | null = null;
+  for (const sig of FORWARDED) {
+    process.on(sig, () => {
+      send(sig);
+      // The server is pid 1 of its namespace: a signal it has no handler for yet (it is still
+      // starting) is dropped, not fatal. So a stop request is repeated until it exits; the
+      // server stops once however often it is asked.
+      if ((sig === 'SIGTERM' || sig === 'SIGINT') && !resend) resend = setInterval(() => send(sig), 1000);
+    });
+  }
+  const rc = sandbox.watchChild(pidfd, (code, signal) => {
+    // The socket file is ours (made above): gone with the server, as without the sandbox.
+    if (cfg.fd === null) {
+      try {
+        fs.unlinkSync(cfg.socketPath!);
+      } catch {
+        // already removed
+      }
+    }
+    // A clean stop (exit 0) must stay 0: VM managers rely on it. A child killed by a signal is
+    // reported the way a shell would.
+    process.exit(code >= 0 ? code : 128 + signal);
+  });
+  if (rc < 0) {
+    process.kill(pid, 'SIGKILL');
+    throw new SandboxError(`sandbox: cannot watch the child: ${errnoText(rc)}`);
+  }
+}

@@ -65,6 +65,13 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return a.Ret(close(fd));
 }
 
+Napi::Value Fchdir(const Napi::CallbackInfo& info) {
+  Args a(info, "fchdir", 1);
+  int fd = a.Int(0);
+  if (!a.Ok()) return a.Bail();
+  return a.Ret(fchdir(fd));
+}
+
 Napi::Value NameToHandleAt(const Napi::CallbackInfo& info) {
   Args a(info, "nameToHandleAt", 4);
   int dirfd = a.Int(0);
@@ -433,7 +440,7 @@ Napi::Value Umount2(const Napi::CallbackInfo& info) {
 void InitSysFiles(Napi::Env env, Napi::Object exports) {
   struct Fn { const char* name; Napi::Value (*fn)(const Napi::CallbackInfo&); };
   static const Fn fns[] = {
-      {"statx", Statx}, {"openat", Openat}, {"close", Close},
+      {"statx", Statx}, {"openat", Openat}, {"close", Close}, {"fchdir", Fchdir},
       {"nameToHandleAt", NameToHandleAt}, {"openByHandleAt", OpenByHandleAt},
       {"faccessat", Faccessat},
       {"mkdirat", Mkdirat}, {"mknodat", Mknodat}, {"symlinkat", Symlinkat},

@@ -111,6 +111,9 @@ export function main(argv: string[]): void {
       view!.keepOpenForChroot();
       enterChroot(sharedDir);
       view!.enteredAt('/');
+      // xattrs and truncate name inodes by /proc/self/fd paths: resolve them from the fd held.
+      const r = pfs.useProcCwd();
+      if (r < 0) throw new Error(`fchdir /proc/self/fd: errno ${-r}`);
     } catch (e) {
       fail((e as Error).message, 1);
     }

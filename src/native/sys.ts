@@ -18,6 +18,8 @@ export interface NativeSys {
   /** openat(2); returns the fd (always O_CLOEXEC added). */
   openat(dirfd: number, name: Name, flags: number, mode: number): number;
   close(fd: number): number;
+  /** fchdir(2): the process's (every thread's) working directory becomes fd's directory. */
+  fchdir(fd: number): number;
   /** name_to_handle_at(2). out (>= 8 + 128 bytes) receives `struct file_handle` (u32 handle_bytes,
    *  i32 handle_type, bytes). Returns the mount id (>= 0) or -errno. */
   nameToHandleAt(dirfd: number, name: Name, flags: number, out: Uint8Array): number;

@@ -79,7 +79,7 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
 
 function truncateByProc(fs: PassthroughFs, inode: Inode, fd: number, size: number): number {
   if (isSymlink(inode.mode)) return -Errno.EINVAL;
-  return sys.truncate(`/proc/self/fd/${fd}`, size);
+  return sys.truncate(fs.procPath(fd), size);
 }
 
 function timeArg(valid: number, setBit: number, nowBit: number, sec: number, nsec: number): [number, number] {

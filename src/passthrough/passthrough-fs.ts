@@ -120,6 +120,25 @@ export class PassthroughFs {
     return this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, flags));
   }
 
+  /** A path naming fd for the calls that only take a path (xattrs, truncate): "/proc/self/fd/N",
+   *  or after useProcCwd() just "N", relative to the working directory. */
+  procPath(fd: number): string {
+    return this.procIsCwd ? String(fd) : `/proc/self/fd/${fd}`;
+  }
+
+  private procIsCwd = false;
+
+  /**
+   * For --sandbox chroot: /proc is not reachable from inside the export, but the fd we hold on
+   * /proc/self/fd is. Making it the working directory (a cwd may lie outside the root) keeps
+   * procPath() names resolvable. Returns 0 or -errno.
+   */
+  useProcCwd(): number {
+    const r = sys.fchdir(this.procSelfFd);
+    if (r === 0) this.procIsCwd = true;
+    return r;
+  }
+
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
   procName(fd: number): string {
     return String(fd);

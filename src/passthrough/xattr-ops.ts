@@ -14,7 +14,7 @@ function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: 
   if (!fs.config.xattr) return -Errno.ENOSYS;
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
-  return fs.withFd(inode, (fd) => fn(`/proc/self/fd/${fd}`, inode));
+  return fs.withFd(inode, (fd) => fn(fs.procPath(fd), inode));
 }
 
 function checkXattrName(fs: PassthroughFs, name: Uint8Array): number {

@@ -264,7 +264,7 @@ t.test('asking a sandbox without root: one line, exit 1', { skip }, async (t) =>
 
 t.test('chroot: same process, root is the export, requests served', { skip }, async (t) => {
   const p = setup(t);
-  const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--sandbox=chroot']);
+  const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--sandbox=chroot', '--xattr']);
   t.teardown(() => run.child.kill('SIGKILL'));
   const c = await connect(p.sock, run);
   const pid = run.child.pid!;
@@ -278,6 +278,12 @@ t.test('chroot: same process, root is the export, requests served', { skip }, as
   t.equal(open.h.error, 0, 'OPEN');
   const r = await c.request(OP.READ, hello.nodeid, readIn(open.payload.readBigUInt64LE(0), 0n, 100));
   t.equal(r.payload.toString(), 'hi\n', 'READ');
+  // xattrs name the inode by a /proc/self/fd path, which only the cwd (the held fd) still reaches.
+  const set = await c.request(OP.SETXATTR, hello.nodeid, xattrIn('user.chroot', Buffer.from('yes')));
+  t.equal(set.h.error, 0, 'SETXATTR after chroot');
+  const get = await c.request(OP.GETXATTR, hello.nodeid, xattrIn('user.chroot'));
+  t.equal(get.payload.toString(), 'yes', 'GETXATTR after chroot');
+  t.equal(fs.readFileSync(path.join(p.share, 'hello'), 'utf8'), 'hi\n', 'the host file itself');
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0, 'exit 0');
   c.fe.close();

@@ -61,7 +61,7 @@ LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
   --allow-other             let other users access the mount
   --poll-us N               after an answer, keep checking for the next request up to N us
-                            before sleeping; adapts to the client's pace (default 50, 0: off)
+                            before sleeping; adapts to the client's pace (default 200, 0: off)
 
 SANDBOX
   --sandbox MODE            namespace: serve from new mount, pid and net namespaces whose root

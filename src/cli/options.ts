@@ -59,7 +59,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 50,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };

@@ -219,12 +219,9 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
   return a.Num(static_cast<double>(count));
 }
 
-// direntsEncode(fd, buf, state, out, outLimit, prefixHi, inoBits[, dotdotIno]): plain READDIR. Entries encoded
-// (>= 0) or -errno when the very first step failed. A getdents error after some entries returns
-// the count with reason FAILED: the error comes again on the next call, as its first step.
-Napi::Value DirentsEncode(const Napi::CallbackInfo& info) {
-  Args a(info, "direntsEncode", 7);
-  Run r;
+// The arguments both encoders start with: fd, buf, state, out, outLimit, prefixHi, inoBits.
+// Returns the state array (null, with the problem recorded in a, if it is not one).
+double* SharedArgs(Args& a, Run& r) {
   r.fd = a.Int(0);
   r.buf = a.U8(1);
   double* st = a.F64(2, STATE_LEN);
@@ -232,6 +229,16 @@ Napi::Value DirentsEncode(const Napi::CallbackInfo& info) {
   r.outLimit = a.Int64(4);
   r.prefix = static_cast<uint64_t>(a.Uint(5)) << 32;
   r.inoBits = a.Int(6);
+  return st;
+}
+
+// direntsEncode(fd, buf, state, out, outLimit, prefixHi, inoBits[, dotdotIno]): plain READDIR. Entries encoded
+// (>= 0) or -errno when the very first step failed. A getdents error after some entries returns
+// the count with reason FAILED: the error comes again on the next call, as its first step.
+Napi::Value DirentsEncode(const Napi::CallbackInfo& info) {
+  Args a(info, "direntsEncode", 7);
+  Run r;
+  double* st = SharedArgs(a, r);
   r.dotdotIno = DotdotArg(info, 7);
   if (!a.Ok()) return a.Bail();
   return Encode(a, st, r);
@@ -245,13 +252,7 @@ Napi::Value DirentplusEncode(const Napi::CallbackInfo& info) {
   Args a(info, "direntplusEncode", 10);
   Run r;
   r.plus = true;
-  r.fd = a.Int(0);
-  r.buf = a.U8(1);
-  double* st = a.F64(2, STATE_LEN);
-  r.out = a.U8(3);
-  r.outLimit = a.Int64(4);
-  r.prefix = static_cast<uint64_t>(a.Uint(5)) << 32;
-  r.inoBits = a.Int(6);
+  double* st = SharedArgs(a, r);
   r.dirfd = a.Int(7);
   int64_t timeoutNs = 0;
   if (info.Length() > 8 && info[8].IsNumber()) {

@@ -13,18 +13,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osc } from 'node:os';
 import { sys } from '../../src/native/sys';
+import { prng } from '../../test/helpers/faults';
 
-/** mulberry32: small, seeded, the same in every process. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
+
 
 export type Op =
   | { op: 'create'; p: string; mode: number; excl: boolean; trunc: boolean }

@@ -1,9 +1,9 @@
 // Full-tree comparison of the soak: names, types, sizes (not of directories), permission bits,
 // content hashes, symlink targets and link counts. Never inode numbers or times: those legitimately
 // differ between the vfsd mount and the native twin.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { sha256File } from '../../test/helpers/guest';
 
 export interface Entry {
   type: string;
@@ -14,17 +14,6 @@ export interface Entry {
   content: string | null;
 }
 
-function hashFile(file: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex').slice(0, 16);
-}
 
 export function snapshot(root: string): Map<string, Entry> {
   const out = new Map<string, Entry>();
@@ -38,7 +27,7 @@ export function snapshot(root: string): Map<string, Entry> {
       if (type === 'f') {
         // A file without read permission is still ours to compare (we run as root, or not: then
         // a mode without r for the owner hides the content on both sides alike).
-        try { content = hashFile(abs); } catch (e) { content = `unreadable ${(e as NodeJS.ErrnoException).code}`; }
+        try { content = sha256File(abs).slice(0, 16); } catch (e) { content = `unreadable ${(e as NodeJS.ErrnoException).code}`; }
       } else if (type === 'l') {
         content = fs.readlinkSync(abs);
       }

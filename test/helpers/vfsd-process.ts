@@ -166,3 +166,26 @@ export function requestCounts(log: string): Record<string, number> {
   }
   return {};
 }
+
+/** A vfsd command started as is (no mount, no waiting), its stdout+stderr gathered. */
+export interface LoggedRun {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  log: () => string;
+}
+
+/**
+ * Starts `vfsd args...`. `plain`: without the NODE_OPTIONS loaders tap injects into every child
+ * (they start threads and the libuv pool before main() runs), as a VM manager would start it.
+ */
+export function spawnVfsd(args: string[], plain = false): LoggedRun {
+  const argv = [process.execPath, CLI, ...args];
+  const child = plain
+    ? spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exit, log: () => log };
+}

@@ -490,3 +490,31 @@ export class EngineStub {
     }
   }
 }
+
+/** A connected front end that sends one FUSE request at a time on the first request queue (ring
+ *  1) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer. */
+export interface RequestSession {
+  fe: Frontend;
+  mem: GuestMemory;
+  rings: SplitRing[];
+  request(opcode: number, nodeid: bigint, body: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+}
+
+export async function openRequestSession(sock: string, replySize = 8192): Promise<RequestSession> {
+  const mem = GuestMemory.standard();
+  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
+  const fe = await Frontend.connectWhenListening(sock);
+  await fe.handshake(mem, rings);
+  let unique = 1n;
+  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
+    const req = fuseRequest(opcode, unique++, nodeid, body);
+    const inGpa = mem.alloc(req.length);
+    mem.write(inGpa, req);
+    const outGpa = mem.alloc(replySize);
+    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: replySize, write: true }]);
+    rings[1].kick();
+    const used = await rings[1].nextUsed();
+    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
+  };
+  return { fe, mem, rings, request };
+}

@@ -6,20 +6,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
-import { Frontend, GuestMemory, SplitRing, fuseRequest, initIn, FUSE, outHeader, waitFor } from '../helpers/vhost-frontend';
+import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
+import { initIn, FUSE, outHeader, waitFor, openRequestSession } from '../helpers/vhost-frontend';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
-interface Run { child: ChildProcess; exit: Promise<number | null>; log: () => string }
+type Run = LoggedRun;
 
-function startVfsd(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exit, log: () => log };
-}
+const startVfsd = (args: string[]): Run => spawnVfsd(args);
 
 function setup(t: { teardown(fn: () => void): void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-cli-vu-'));
@@ -31,25 +25,7 @@ function setup(t: { teardown(fn: () => void): void }) {
   return paths;
 }
 
-async function connect(sock: string) {
-  const mem = GuestMemory.standard();
-  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
-  const fe = await Frontend.connectWhenListening(sock);
-  await fe.handshake(mem, rings);
-  let unique = 1n;
-  /** one request on the request queue; returns the answer's header and payload */
-  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body);
-    const inGpa = mem.alloc(req.length);
-    mem.write(inGpa, req);
-    const outGpa = mem.alloc(4096);
-    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: 4096, write: true }]);
-    rings[1].kick();
-    const used = await rings[1].nextUsed();
-    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
-  };
-  return { fe, mem, rings, request };
-}
+const connect = (sock: string) => openRequestSession(sock, 4096);
 
 t.test('serves the engine over vhost-user; a vanished front end means save state and exit 0', async (t) => {
   const p = setup(t);

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { Frontend, GuestMemory, SplitRing, fuseRequest, initIn, readIn, writeIn, FUSE, outHeader, waitFor } from '../helpers/vhost-frontend';
+import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
+import { initIn, readIn, writeIn, FUSE, waitFor, openRequestSession } from '../helpers/vhost-frontend';
 import { C, sys } from '../../src/native/sys';
 import { CAPS } from '../../src/cli/sandbox-caps';
 
@@ -17,19 +18,11 @@ const skip = process.geteuid?.() !== 0 && 'needs root';
 
 const OP = { ...FUSE, READLINK: 5, OPEN: 14, RELEASE: 18, SETXATTR: 21, GETXATTR: 22, OPENDIR: 27, READDIR: 28, RELEASEDIR: 29 };
 
-interface Run { child: ChildProcess; exit: Promise<number | null>; log: () => string }
+type Run = LoggedRun;
 
-function startVfsd(args: string[]): Run {
-  // As a VM manager starts it: without the NODE_OPTIONS loaders tap's processinfo injects into
-  // every child (they start threads and the libuv pool before main() runs, so before the
-  // capability drop). env(1) execs node with the same pid.
-  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exit, log: () => log };
-}
+// As a VM manager starts it: without tap's NODE_OPTIONS loaders, which would start the libuv
+// pool before main() runs, so before the capability drop.
+const startVfsd = (args: string[]): Run => spawnVfsd(args, true);
 
 function setup(t: { teardown(fn: () => void): void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-sandbox-'));
@@ -54,21 +47,7 @@ function mountsBelow(dir: string): string[] {
 async function connect(sock: string, run: Run) {
   // The socket file appears at bind(), a moment before listen(): wait for the server to say so.
   await waitFor(() => /waiting for vhost-user front end/.test(run.log()), 'the server', 15000);
-  const mem = GuestMemory.standard();
-  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
-  const fe = await Frontend.connect(sock);
-  await fe.handshake(mem, rings);
-  let unique = 1n;
-  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body);
-    const inGpa = mem.alloc(req.length);
-    mem.write(inGpa, req);
-    const outGpa = mem.alloc(8192);
-    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: 8192, write: true }]);
-    rings[1].kick();
-    const used = await rings[1].nextUsed();
-    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
-  };
+  const { fe, request } = await openRequestSession(sock);
   const lookup = async (parent: bigint, name: string) => {
     const r = await request(OP.LOOKUP, parent, Buffer.from(name + '\0'));
     return { error: r.h.error, nodeid: r.h.error ? 0n : r.payload.readBigUInt64LE(0), ino: r.h.error ? 0n : r.payload.readBigUInt64LE(40) };

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <spawn.h>
 #include <string.h>
@@ -614,6 +615,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       int r = poll(&p, 1, 0);
       if (r > 0) return true;
       if (r < 0 && errno != EINTR) return false;
+      // Polite spinning: if another task waits for this CPU (often the very client whose next
+      // request we wait for, on a busy machine), it runs now instead of after our window.
+      sched_yield();
     } while (MonotonicNs() < until);
     return false;
   }

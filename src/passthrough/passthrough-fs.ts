@@ -11,6 +11,7 @@ import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
 import type { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
+import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-ops';
 import { shouldAnnounceSubmount } from '../policy/submount';
@@ -291,17 +292,23 @@ export class PassthroughFs {
     });
   }
 
+  /** The owner the client sees for a host uid / gid (--translate-uid/gid; as it is without). */
+  guestUid(uid: number): number {
+    return guestUid(this.config.ids, uid);
+  }
+
+  guestGid(gid: number): number {
+    return guestGid(this.config.ids, gid);
+  }
+
   /** The attributes the client sees for a host stat of this inode. */
   attrOf(st: HostStat, inode: Inode, parent?: Inode): WireAttr {
     const flags = parent && this.isAnnounced(st, parent) ? FUSE_ATTR_SUBMOUNT : 0;
-    let uid = st.uid, gid = st.gid;
-    const ids = this.config.ids;
-    if (ids) { uid = ids.uid.toGuest(uid); gid = ids.gid.toGuest(gid); } // --translate-*
     return {
       ino: inode.clientIno, size: st.size, blocks: st.blocks,
       atime: st.atime, mtime: st.mtime, ctime: st.ctime,
       atimensec: st.atimeNsec, mtimensec: st.mtimeNsec, ctimensec: st.ctimeNsec,
-      mode: st.mode, nlink: st.nlink, uid, gid,
+      mode: st.mode, nlink: st.nlink, uid: this.guestUid(st.uid), gid: this.guestGid(st.gid),
       rdev: encodeRdev(st.rdevMajor, st.rdevMinor), blksize: st.blksize, flags,
     };
   }

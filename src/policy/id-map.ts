@@ -193,6 +193,10 @@ export interface IdTranslation {
   gid: IdMap;
 }
 
+/** The owner a client sees for a host uid / gid: translated, or as it is without rules (null). */
+export const guestUid = (t: IdTranslation | null | undefined, uid: number): number => (t ? t.uid.toGuest(uid) : uid);
+export const guestGid = (t: IdTranslation | null | undefined, gid: number): number => (t ? t.gid.toGuest(gid) : gid);
+
 /**
  * The translation for these rules, or null when there are none (the hot paths then skip it with
  * one null check). Throws IdMapError for intersecting rules; the message names the option.

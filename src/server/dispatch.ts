@@ -252,7 +252,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     const a = P.decodeStatx(r.buf, r.off, r.end);
     const x = attrOps.statx(s.fs, r.h.nodeid);
     if (typeof x === 'number') return s.replier.error(r.token, -x);
-    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, statxOf(x.st, x.inode.clientIno, a.sxMask, s.fs.config.ids)));
+    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, statxOf(x.st, x.inode.clientIno, a.sxMask, s.fs.guestUid(x.st.uid), s.fs.guestGid(x.st.gid))));
   },
 
   [P.Op.SYNCFS]: (s, r) => s.replier.status(r.token, fileOps.syncfs(s.fs, r.h.nodeid)),

@@ -25,9 +25,7 @@ export function readdirInto(s: FuseServer, r: Req, plus: boolean): void {
       P.completeDirentplus(out, rec, nodeid, ino, attrFlags);
       // The owner as the client sees it: statx gave host ids, --translate-uid/gid maps them
       // exactly as attrOf does for every other attr reply.
-      const ids = s.fs.config.ids;
-      if (ids) { uid = ids.uid.toGuest(uid); gid = ids.gid.toGuest(gid); }
-      P.writeDirentplusIds(out, rec, uid, gid);
+      P.writeDirentplusIds(out, rec, s.fs.guestUid(uid), s.fs.guestGid(gid));
     },
     rewrite: (rec, entry) => P.rewriteDirentplus(out, rec, entry ?? NO_ENTRY, entry ? entry.attr.ino : null),
   });

@@ -2,13 +2,13 @@
 // it sees (remapped or not) in place of the host's, and the owner it sees (--translate-*).
 import type * as P from '../protocol';
 import type { HostStat } from '../passthrough/host-stat';
-import type { IdTranslation } from '../policy/id-map';
 
-export function statxOf(st: HostStat, clientIno: P.InoValue, askedMask: number, ids?: IdTranslation | null): P.FuseStatx {
+/** uid/gid: the owner as the client sees it (PassthroughFs.guestUid/guestGid). */
+export function statxOf(st: HostStat, clientIno: P.InoValue, askedMask: number, uid: number, gid: number): P.FuseStatx {
   return {
     mask: st.mask & (askedMask | 0x7ff) & 0xfff,
     blksize: st.blksize, attributes: st.attributes, nlink: st.nlink,
-    uid: ids ? ids.uid.toGuest(st.uid) : st.uid, gid: ids ? ids.gid.toGuest(st.gid) : st.gid,
+    uid, gid,
     mode: st.mode, ino: clientIno, size: st.size, blocks: st.blocks, attributesMask: 0,
     atime: { sec: st.atime, nsec: st.atimeNsec }, btime: { sec: st.btime, nsec: st.btimeNsec },
     ctime: { sec: st.ctime, nsec: st.ctimeNsec }, mtime: { sec: st.mtime, nsec: st.mtimeNsec },

@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { genBytes, sha256 } from './guest';
 import { onAbnormalExit } from './reaper';
+import { prng } from './faults';
 
 export type FsType = 'xfs' | 'tmpfs';
 
@@ -89,17 +90,6 @@ export function mountOf(m: Pick<TreeManifest, 'mounts'>, rel: string): string {
 // ---------------------------------------------------------------------------------------------
 // Planning
 
-/** mulberry32: small, seedable, good enough to pick shapes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FILE_SIZES = [0, 1, 511, 4096, 4097, 65536, 200_003];
 

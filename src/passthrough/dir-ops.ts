@@ -116,12 +116,12 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
           continue;
         }
       }
-      // Not held (or a directory, or held as a file handle): the long way. The name is opened
-      // and adopted as lookupIn would (its statx above found no pinned inode; for a directory
-      // lookupIn's fast path would have found it, so ask that first).
+      // Not held (or a directory, or held as a file handle): the long way. Its statx above found
+      // no pinned inode, so lookupIn skips its own by-name statx; for a directory that check was
+      // not made above, so lookupIn makes it.
       const nameStart = rec + PLUS_NAME;
       const name = out.subarray(nameStart, nameStart + out.readUInt32LE(rec + PLUS_NAMELEN));
-      const found = (mode & C.S_IFMT) === C.S_IFDIR ? fs.lookupIn(h.inode, pfd, name) : openAndAdopt(fs, h, pfd, name);
+      const found = fs.lookupIn(h.inode, pfd, name, (mode & C.S_IFMT) !== C.S_IFDIR);
       if (typeof found === 'number') {
         sink.rewrite!(rec, null);
       } else if (sameObject(found.st, o)) {
@@ -140,11 +140,6 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
     if (one === 0) return count;
     count += one;
   }
-}
-
-function openAndAdopt(fs: PassthroughFs, h: DirHandle, pfd: number, name: Uint8Array): ReturnType<PassthroughFs['adopt']> {
-  const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
-  return fd < 0 ? fd : fs.adopt(fd, h.inode, name);
 }
 
 /** Whether a stat is of the object (and mount) the PlusInfo row at o describes. */

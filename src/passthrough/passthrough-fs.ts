@@ -177,16 +177,17 @@ export class PassthroughFs {
   /**
    * lookupChild for a name other than "." and "..", with the parent's fd in hand and the export
    * check done by the caller (READDIRPLUS checks once per reply, not once per entry; a create
-   * checks once for the creating call and this lookup). `fresh`: the name was created a moment
-   * ago by this request, so it cannot be an object we hold.
+   * checks once for the creating call and this lookup). `notHeld`: the caller knows the name is
+   * no inode we hold pinned (it was created a moment ago by this request, or READDIRPLUS's own
+   * statx of it found none), so the by-name statx of the fast path is skipped.
    */
-  lookupIn(parent: Inode, pfd: number, name: Uint8Array, fresh = false): { inode: Inode; st: HostStat } | number {
+  lookupIn(parent: Inode, pfd: number, name: Uint8Array, notHeld = false): { inode: Inode; st: HostStat } | number {
     // Fast path for an object we already hold: a statx by name is enough, because the inode
     // we hold pins that (mount, dev, ino) — the key cannot name another object meanwhile. Only
     // for inodes pinned by an fd: a file handle does not pin, so those go the long way and
     // compare handles. When most lookups find new objects (a cold tree walk), that statx is
     // a wasted syscall each: then it is tried on one lookup in 16 only, to notice the change.
-    if (!fresh && (this.heldRate >= 0.25 || (++this.lookups & 15) === 0)) {
+    if (!notHeld && (this.heldRate >= 0.25 || (++this.lookups & 15) === 0)) {
       const seen = statAt(pfd, name);
       if (typeof seen === 'number') return seen;
       if (seen.mask & C.STATX_MNT_ID) {
@@ -201,7 +202,7 @@ export class PassthroughFs {
     if (fd < 0) return fd;
     const r = this.adopt(fd, parent, name);
     // adopt() found a held inode (its lookup count went past 1): the fast path would have done.
-    if (!fresh && typeof r !== 'number') this.heldRate += ((r.inode.nlookup > 1 && r.inode.fd >= 0 ? 1 : 0) - this.heldRate) / 8;
+    if (!notHeld && typeof r !== 'number') this.heldRate += ((r.inode.nlookup > 1 && r.inode.fd >= 0 ? 1 : 0) - this.heldRate) / 8;
     return r;
   }
 

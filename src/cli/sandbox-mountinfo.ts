@@ -10,16 +10,13 @@
 // captured before entering, mount points are put back to host paths, and only mounts at or below
 // the export are kept (nothing else is reachable anyway).
 import * as fs from 'node:fs';
-import { C, sys } from '../native/sys';
+import { statAt } from '../passthrough/host-stat';
 import { relativeInside } from '../policy/device-id';
 
-const STX_MNT_ID_OFFSET = 144;
-
 function mountIdOf(dir: string): number {
-  const buf = Buffer.alloc(256);
-  const r = sys.statx(-100, dir, 0, C.STATX_MNT_ID, buf);
-  if (r < 0) throw new Error(`${dir}: statx: errno ${-r}`);
-  return Number(buf.readBigUInt64LE(STX_MNT_ID_OFFSET));
+  const st = statAt(-100, dir);
+  if (typeof st === 'number') throw new Error(`${dir}: statx: errno ${-st}`);
+  return st.mntId;
 }
 
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));

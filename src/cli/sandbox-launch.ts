@@ -113,11 +113,36 @@ function childEnv(mode: Sandbox, fd: number): string[] {
   return env;
 }
 
+/**
+ * The fds this process was started with besides stdio, e.g. the fcntl-locked pid file libvirt
+ * leaves open in each daemon it starts: it judges the daemon alive by that lock, and stops only
+ * a daemon whose lock is held. Node marks every fd close-on-exec at startup, so the chroot exec
+ * would silently close them. Node's own fds at this point are anonymous inodes (epoll, eventfd)
+ * and self-pipes (both ends held here); everything else came from the parent.
+ */
+export function inheritedFds(): number[] {
+  const targets = new Map<number, string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (fd <= 2) continue;
+    try {
+      targets.set(fd, fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // the directory fd readdirSync used, closed by now
+    }
+  }
+  const pipeEnds = new Map<string, number>();
+  for (const t of targets.values()) if (t.startsWith('pipe:')) pipeEnds.set(t, (pipeEnds.get(t) ?? 0) + 1);
+  return [...targets].filter(([, t]) => !t.startsWith('anon_inode:') && !(t.startsWith('pipe:') && pipeEnds.get(t)! > 1)).map(([fd]) => fd);
+}
+
 /** chroot: exec in place; returns only by throwing. */
 export function execIntoChroot(cfg: Config): never {
+  const inherited = inheritedFds();
   const fd = listener(cfg);
   const { file, argv } = childArgv();
-  const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), Uint32Array.of(fd));
+  const keep = Uint32Array.from(new Set([fd, ...inherited]));
+  const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), keep);
   throw new SandboxError(`sandbox: exec: ${errnoText(rc)}`);
 }
 

@@ -21,9 +21,11 @@
  *   statfs PATH                      print f_type f_bsize f_blocks
  *   xattr set FILE NAME VALUE | get FILE NAME | list FILE | remove FILE NAME
  *   lock flock|posix FILE SECONDS CHANNEL
- *                                    take an exclusive lock on FILE (flock(2), or a POSIX write
- *                                    lock over the whole file with F_SETLKW), print "VFSD-DATA
- *                                    CHANNEL held", hold it SECONDS, release (busybox has no flock)
+ *                                    take an exclusive lock on FILE without waiting (flock(2)
+ *                                    LOCK_NB, or a POSIX write lock over the whole file with
+ *                                    F_SETLK: the C virtiofsd refuses blocking ones), print
+ *                                    "VFSD-DATA CHANNEL held", hold it SECONDS, release (busybox
+ *                                    has no flock)
  *   blocks FILE SIZE COUNT EVERY CHANNEL
  *                                    write COUNT numbered blocks of SIZE bytes (block i at offset
  *                                    i*SIZE: "VFSD-BLK %010u\n" in a zeroed 32-byte header, then gen
@@ -365,10 +367,10 @@ static int cmd_lock(int argc, char **argv) {
   int fd = open(argv[3], O_RDWR | O_CREAT, 0644);
   if (fd < 0) return fail("open", argv[3]);
   if (!strcmp(argv[2], "flock")) {
-    if (flock(fd, LOCK_EX)) return fail("flock", argv[3]);
+    if (flock(fd, LOCK_EX | LOCK_NB)) return fail("flock", argv[3]);
   } else {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    if (fcntl(fd, F_SETLKW, &fl)) return fail("fcntl F_SETLKW", argv[3]);
+    if (fcntl(fd, F_SETLK, &fl)) return fail("fcntl F_SETLK", argv[3]);
   }
   printf("VFSD-DATA %s held\n", argv[5]);
   fflush(stdout);

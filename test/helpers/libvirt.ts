@@ -211,6 +211,7 @@ export function domainXml(d: DomainSpec): string {
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>
     ${d.fs.map(filesystemXml).join('\n    ')}
+    <controller type='usb' model='none'/>
     ${d.hotplugPorts ? "<controller type='pci' index='0' model='pcie-root'/>" : ''}${Array.from({ length: d.hotplugPorts ?? 0 }, () => "<controller type='pci' model='pcie-root-port'/>").join('')}
     <serial type='file'><source path='${esc(d.consoleLog)}'/><target port='0'/></serial>
     <memballoon model='none'/>

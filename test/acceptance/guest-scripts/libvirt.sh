@@ -31,8 +31,12 @@ share_checks() {
   fi
   if [ "$LOCKS" = 1 ]; then
     # The host probes each lock while the guest holds it (it answers on its own: no console input).
-    vfsd_check "$t/flock" vfsd-probe lock flock "$M/lockfile" 6 "lock $t flock"
-    vfsd_check "$t/posix-lock" vfsd-probe lock posix "$M/lockfile" 6 "lock $t posix"
+    # (not through vfsd_check: its "held" line must reach the console while the lock is held)
+    for kind in flock posix; do
+      vfsd-probe lock $kind "$M/lockfile" 6 "lock $t $kind" 2>/tmp/.lock-err
+      _rc=$?
+      if [ $_rc = 0 ]; then vfsd_result "$t/$kind-lock" PASS; else vfsd_result "$t/$kind-lock" FAIL "rc=$_rc $(cat /tmp/.lock-err)"; fi
+    done
   fi
   sync
   vfsd_check "$t/umount" umount "$M"
@@ -66,10 +70,10 @@ case "$1" in
     echo "VFSD-DATA hotplug attach"
     for s in "$@"; do
       mkdir -p "/mnt/$s"
-      vfsd_check "$s/hot-attached" wait_until 90 mount -t virtiofs "$s" "/mnt/$s" && umount "/mnt/$s"
+      vfsd_check "$s/hot-attached" wait_until 60 mount -t virtiofs "$s" "/mnt/$s" && umount "/mnt/$s"
       share_checks "$s"
     done
     echo "VFSD-DATA hotplug detach"
-    vfsd_check hotplug/detached wait_until 90 test "$(fs_devices)" -le "$before"
+    vfsd_check hotplug/detached wait_until 60 test "$(fs_devices)" -le "$before"
     ;;
 esac

@@ -4,7 +4,7 @@
 // asks for N (0: leave it as it is).
 import * as fs from 'node:fs';
 import { C, sys } from '../native/sys';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 
 const DEFAULT_TARGET = 1_000_000;
 

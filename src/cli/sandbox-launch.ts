@@ -16,7 +16,7 @@ import { sandbox } from '../native/sandbox';
 import type { Config, Sandbox } from './options';
 import { UsageError } from './usage-error';
 import { keptCaps, SETUP_ONLY, capNumbers } from './sandbox-caps';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 
 export const MARKER = 'VFSD_SANDBOX';
 

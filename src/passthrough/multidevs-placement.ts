@@ -7,7 +7,7 @@ import type { InoValue } from '../protocol/wire';
 import { MultidevsPolicy, MultidevsMode } from '../policy/multidevs';
 import { devKey } from '../policy/device-id';
 import type { RemapTables } from '../policy/remap';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import { DeviceMap } from './device-map';
 import type { HostStat } from './host-stat';
 import type { Inode } from './inode';

@@ -6,7 +6,7 @@
 import * as P from '../protocol';
 import type { RequestChannel } from '../native/channel';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from './logger';
+import type { Logger } from '../log/logger';
 import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
 import { HANDLERS, Req } from './dispatch';

@@ -8,7 +8,7 @@ import type { PassthroughFs } from './passthrough-fs';
 import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
-import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
+import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
 
 /** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
 const MAX_RW_COUNT = 0x7ffff000;

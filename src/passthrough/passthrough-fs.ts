@@ -15,7 +15,7 @@ import type { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
-import { releaseLockFds } from './lock-ops';
+import { releaseLockFds } from './lock-fds';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 

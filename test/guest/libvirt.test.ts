@@ -13,7 +13,7 @@ import { ComparisonTable } from '../helpers/compare-table';
 import { guestScript } from '../helpers/acceptance';
 import { buildGuest, guestUnavailable, prepareBoot, repoRoot, VIRTIOFSD, type GuestCheck } from '../helpers/guest';
 import {
-  daemonLogPath, filesystemXml, Libvirt, libvirtUnavailable, QEMU_RUN_DIR, runDomain, writeVfsdWrapper,
+  daemonLogPath, filesystemXml, Libvirt, libvirtUnavailable, QEMU_LOG_DIR, QEMU_RUN_DIR, runDomain, writeVfsdWrapper,
   type DomainRun, type FsSpec,
 } from '../helpers/libvirt';
 
@@ -25,7 +25,7 @@ interface CaseOptions {
   share?: Partial<FsSpec>;
   /** The name of each share's directory (under the case's temp dir). */
   dirName?: string;
-  /** The guest's AFTER (see guest-scripts/libvirt.sh). */
+  /** The guest's AFTER (see test/guest/scripts/libvirt.sh). */
   after?: string;
   locks?: boolean;
   /** No <binary path> for vfsd's share: libvirt's discovery must find vfsd. */
@@ -174,7 +174,13 @@ if (why) {
   const lvTest = (key: string, name: string, fn: (t: Test) => Promise<void>) =>
     only && !only.includes(key) ? t.test(name, { skip: `not in VFSD_LIBVIRT_CASES` }, async () => {}) : t.test(name, fn);
 
-  const cleanup = (t: Test, c: CaseRun) => t.teardown(() => fs.rmSync(c.tmp, { recursive: true, force: true }));
+  /** The case's files, and libvirt's logs of its domain (shown in the output if it failed; two
+   *  more aliases for hot-plugged shares). */
+  const cleanup = (t: Test, c: CaseRun) => t.teardown(() => {
+    fs.rmSync(c.tmp, { recursive: true, force: true });
+    for (let i = 0; i < c.shares.length + 2; i++) fs.rmSync(daemonLogPath(c.domain, `fs${i}`), { force: true });
+    fs.rmSync(path.join(QEMU_LOG_DIR, `${c.domain}.log`), { force: true });
+  });
 
   lvTest('plain', 'plain share: read, write, rename, chown through libvirt', async (t) => {
     const c = await runCase('plain');

@@ -104,12 +104,21 @@ if (why) {
     return out;
   }
 
+  /** The case's files, and libvirt's logs of its domain (shown in the output if it failed; two
+   *  more aliases for hot-plugged shares). */
+  const cleanup = (t: Test, c: CaseRun) => t.teardown(() => {
+    fs.rmSync(c.tmp, { recursive: true, force: true });
+    for (let i = 0; i < c.shares.length + 2; i++) fs.rmSync(daemonLogPath(c.domain, `fs${i}`), { force: true });
+    fs.rmSync(path.join(QEMU_LOG_DIR, `${c.domain}.log`), { force: true });
+  });
+
   let caseNo = 0;
-  async function runCase(name: string, o: CaseOptions = {}): Promise<CaseRun> {
+  async function runCase(t: Test, name: string, o: CaseOptions = {}): Promise<CaseRun> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-libvirt-'));
     // libvirt's QEMU user reads the kernel and initramfs from here.
     fs.chmodSync(tmp, 0o755);
     const c: CaseRun = { name, domain: `vfsd-lv-${process.pid}-${++caseNo}-${name}`, tmp, shares: [], exitLog: path.join(tmp, 'vfsd-exits'), host: { vfsd: [], virtiofsd: [] } };
+    cleanup(t, c);
     const wrapper = path.join(tmp, 'vfsd-wrapper');
     writeVfsdWrapper(wrapper, mainJs, c.exitLog);
     const xattr = o.share?.xattr ?? false;
@@ -183,19 +192,11 @@ if (why) {
     return skip ? t.test(name, { skip }, async () => {}) : t.test(name, fn);
   };
 
-  /** The case's files, and libvirt's logs of its domain (shown in the output if it failed; two
-   *  more aliases for hot-plugged shares). */
-  const cleanup = (t: Test, c: CaseRun) => t.teardown(() => {
-    fs.rmSync(c.tmp, { recursive: true, force: true });
-    for (let i = 0; i < c.shares.length + 2; i++) fs.rmSync(daemonLogPath(c.domain, `fs${i}`), { force: true });
-    fs.rmSync(path.join(QEMU_LOG_DIR, `${c.domain}.log`), { force: true });
-  });
 
   /** A case that is the common checks plus vfsd's effective configuration for the options. */
   const optionCase = (key: string, title: string, share: Partial<FsSpec>, config: Record<string, unknown>) =>
     lvTest(key, title, async (t) => {
-      const c = await runCase(key, { share });
-      cleanup(t, c);
+      const c = await runCase(t, key, { share });
       report(t, c);
       t.match(vfsdConfig(c), config, "vfsd's effective configuration");
     });
@@ -205,14 +206,12 @@ if (why) {
   optionCase('cache-none', "<cache mode='none'/> (-o cache=none) is cache=never", { cache: 'none' }, { cache: 'never' });
 
   lvTest('comma', 'a shared directory whose path holds commas (written as ,, in -o)', async (t) => {
-    const c = await runCase('comma', { dirName: 'a,b,,c', controlDirName: 'share' });
-    cleanup(t, c);
+    const c = await runCase(t, 'comma', { dirName: 'a,b,,c', controlDirName: 'share' });
     report(t, c);
     t.equal(vfsdConfig(c)?.sharedDir, c.shares[0].dir, 'the whole path, commas included');
     // The control with the same path, alone: the C virtiofsd splits ',,' (it looks for .../a) and
     // the domain does not start. Shown in the table as TODO, the gap vfsd closes.
-    const alone = await runCase('comma-c', { dirName: 'a,b,,c', only: 'virtiofsd' });
-    cleanup(t, alone);
+    const alone = await runCase(t, 'comma-c', { dirName: 'a,b,,c', only: 'virtiofsd' });
     const failed = alone.dr!.createError !== null && /failed to stat source .*\/a"\)/.test(alone.dr!.daemonLogs[0]);
     t.ok(failed, 'the C virtiofsd fails on the same path (the control shows the case is real)', { log: alone.dr!.daemonLogs[0] });
     table.record('virtiofsd', [check('comma/same-path-as-vfsd', false, 'the C virtiofsd splits the doubled comma')], () => true);
@@ -221,7 +220,7 @@ if (why) {
 
   lvTest('destroy', 'virsh destroy: vfsd exits 0 on SIGTERM; no process, socket or pid file is left', async (t) => {
     const left: { pids: number[]; files: string[] } = { pids: [], files: [] };
-    const c = await runCase('destroy', {
+    const c = await runCase(t, 'destroy', {
       after: 'ready',
       onLine: (line, c) => {
         if (!/VFSD-RESULT ready PASS/.test(line)) return;
@@ -236,7 +235,6 @@ if (why) {
         lv.destroy(c.domain);
       },
     });
-    cleanup(t, c);
     // Destroyed on purpose: the guest never reaches VFSD-DONE.
     c.dr!.run.results = c.dr!.run.results.filter((r) => r.name !== 'guest/completed');
     t.equal(left.pids.length, 2, 'two daemons ran (pid files found)', { found: left.files });
@@ -256,12 +254,12 @@ if (why) {
     const vfsdPid = left.pids[0];
     const extra: Record<Server, GuestCheck[]> = {
       vfsd: [
-        check('destroy/no-process-left', vfsdPid !== undefined && gone(vfsdPid), `process group ${vfsdPid}`),
-        check('destroy/exit-0', exits.some((l) => l === `${vfsdPid} 0`) && exits.every((l) => l.endsWith(' 0')), exits.join(', ')),
+        check('no-process-left', vfsdPid !== undefined && gone(vfsdPid), `process group ${vfsdPid}`),
+        check('exit-0', exits.some((l) => l === `${vfsdPid} 0`) && exits.every((l) => l.endsWith(' 0')), exits.join(', ')),
       ],
-      virtiofsd: [check('destroy/no-process-left', left.pids[1] !== undefined && gone(left.pids[1]), `process group ${left.pids[1]}`)],
+      virtiofsd: [check('no-process-left', left.pids[1] !== undefined && gone(left.pids[1]), `process group ${left.pids[1]}`)],
     };
-    for (const f of left.files) extra[f.includes('fs0') ? 'vfsd' : 'virtiofsd'].push(check(`destroy/${path.basename(f).replace(/^.*-(fs\d)/, '$1')}-removed`, !fs.existsSync(f), f));
+    for (const f of left.files) extra[f.includes('fs0') ? 'vfsd' : 'virtiofsd'].push(check(`${path.basename(f).replace(/^.*-(fs\d)/, '$1')}-removed`, !fs.existsSync(f), f));
     report(t, c, extra);
   });
 
@@ -269,7 +267,7 @@ if (why) {
 
   lvTest('xattr-locks', "xattr='on', <lock posix flock>, <thread_pool size='2'>: the host sees the guest's locks", async (t) => {
     const probes: Record<string, boolean> = {};
-    const c = await runCase('xattr-locks', {
+    const c = await runCase(t, 'xattr-locks', {
       share: { xattr: true, locks: true, threadPoolSize: 2 },
       locks: true,
       onLine: (line, c) => {
@@ -284,7 +282,6 @@ if (why) {
         probes[`${s.server}/${m[2]}`] = r.status === 1;
       },
     });
-    cleanup(t, c);
     const probe = (s: Server, kind: string) => check(`host/${kind}-blocked-by-guest`, probes[`${s}/${kind}`] === true, String(probes[`${s}/${kind}`]));
     report(t, c, Object.fromEntries(SERVERS.map((s) => [s, [probe(s, 'flock'), probe(s, 'posix')]])));
     t.match(vfsdConfig(c), { xattr: true, flock: true, posixLock: true, threadPoolSize: 2 });
@@ -302,7 +299,7 @@ if (why) {
         if (r.status !== 0) c.host[s.server.startsWith('vfsd') ? 'vfsd' : 'virtiofsd'].push(check(`host/${verb}`, false, r.stderr));
       }
     };
-    const c = await runCase('hotplug', {
+    const c = await runCase(t, 'hotplug', {
       hotplugPorts: 4,
       after: 'hotplug hot-vfsd hot-virtiofsd',
       onLine: (line, c) => {
@@ -317,7 +314,6 @@ if (why) {
         if (/VFSD-DATA hotplug detach/.test(line)) act('detach-device', c);
       },
     });
-    cleanup(t, c);
     // The hot-plugged shares' results are named hot-SERVER/...: fold them into their server's rows.
     for (const r of c.dr!.run.results) {
       const m = /^hot-(vfsd|virtiofsd)\/(.*)$/.exec(r.name);
@@ -350,8 +346,7 @@ if (why) {
     const wrapper = path.join(wrapperDir, 'vfsd');
     writeVfsdWrapper(wrapper, mainJs);
     fs.writeFileSync(file, JSON.stringify({ ...shipped, binary: wrapper }, null, 2));
-    const c = await runCase('discovery', { discovered: true });
-    cleanup(t, c);
+    const c = await runCase(t, 'discovery', { discovered: true });
     report(t, c);
     t.ok(vfsdConfig(c), "libvirt started vfsd for the share without <binary path> (its log is vfsd's)");
   });

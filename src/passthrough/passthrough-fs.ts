@@ -150,7 +150,7 @@ export class PassthroughFs {
    * the directory the client already had) is unaffected.
    */
   withFdInExport<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
-    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd) ? fn(fd) : -Errno.ENOENT));
+    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd, isDir(inode.mode)) ? fn(fd) : -Errno.ENOENT));
   }
 
   private rootPath: Buffer | null = null;
@@ -159,10 +159,13 @@ export class PassthroughFs {
   /** Whether the directory fd's path (as the kernel gives it in /proc/self/fd) is below the
    *  export root's. One readlink; the root's own path is re-read when it does not match, in case
    *  the host renamed the export itself. The kernel renders that path into one page: a path of
-   *  4096 bytes or more cannot be read (ENAMETOOLONG), and then the ancestors are (insideDeep). */
-  private insideExport(fd: number): boolean {
+   *  4096 bytes or more cannot be read (ENAMETOOLONG), and then a directory's ancestors are
+   *  (insideDeep). A non-directory (LINK's source) has no ".." to climb and no other way to its
+   *  parent: one that deep is taken as inside — what remains unchecked is a file the host itself
+   *  moved out of the export to a place just as deep, which the client may then link back. */
+  private insideExport(fd: number, dir: boolean): boolean {
     const n = sys.readlinkat(this.procSelfFd, this.procName(fd), this.pathScratch);
-    if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) return this.insideDeep(fd);
+    if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) return !dir || this.insideDeep(fd);
     return n > 0 && this.pathBelowRoot(this.pathScratch.subarray(0, n));
   }
 

@@ -16,6 +16,7 @@ import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-ops';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
+import { procName, procSelfFd } from './proc-fd';
 
 export const FUSE_ATTR_SUBMOUNT = 1;
 
@@ -46,7 +47,7 @@ export class PassthroughFs {
   constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
     this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
-    this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
+    this.procSelfFd = must(procSelfFd(), '/proc/self/fd');
     const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
     const st = statFd(rootFd);
     if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
@@ -142,7 +143,7 @@ export class PassthroughFs {
 
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
   procName(fd: number): string {
-    return String(fd);
+    return procName(fd);
   }
 
   /**

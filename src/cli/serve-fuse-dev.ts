@@ -27,12 +27,16 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
     readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2,
-    // The kernel reads ACLs with GETXATTR: only when the ACL xattrs are served as they are.
-    posixAcl: cfg.xattr && cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
+    // With default_permissions alone the kernel would check the mode bits only: an ACL entry
+    // granting more than the mode shows would be refused on the mount and allowed natively. So
+    // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:
+    // ACLs carry host ids, and we refuse them then.
+    posixAcl: cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
   }, log);
   // Backing files are registered only once INIT said passthrough is on.
   fs.backing = null;
   server.onInitialised = (init) => {
+    fs.aclXattrs = init.posixAcl;
     if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
   };
   t.onClose(() => {

@@ -2,7 +2,7 @@
 // and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
 // session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
 import * as P from '../protocol';
-import type { FuseServer } from './session';
+import type { Handler, Req, ServerParts } from './handler';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import * as entryOps from '../passthrough/entry-ops';
 import * as attrOps from '../passthrough/attr-ops';
@@ -14,24 +14,12 @@ import * as lockOps from '../passthrough/lock-ops';
 import { readdirInto } from './readdir-reply';
 import { statxOf } from './statx-reply';
 
-export interface Req {
-  buf: Buffer;
-  /** start of the body (after fuse_in_header) */
-  off: number;
-  /** end of the body (extensions excluded) */
-  end: number;
-  token: number;
-  h: P.InHeader;
-}
-
-type Handler = (s: FuseServer, r: Req) => void;
-
-function entryReply(s: FuseServer, r: Req, e: P.EntryOut | number): void {
+function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
 }
 
-const fsOf = (s: FuseServer): PassthroughFs => s.fs;
+const fsOf = (s: ServerParts): PassthroughFs => s.fs;
 
 /** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */
 const DEFAULT_MAX_PAGES = 32;
@@ -40,7 +28,7 @@ const MAX_GUEST_PAGE = 64 * 1024;
 
 /** The largest READ a kernel sends after our INIT: max_pages of its pages (fuse_init_out has no
  *  max_read; the kernel caps reads at min(max_read mount option, max_pages << PAGE_SHIFT)). */
-function maxRead(s: FuseServer): number {
+function maxRead(s: ServerParts): number {
   const init = s.init!;
   const pages = init.flags & P.InitFlag.MAX_PAGES ? init.out.maxPages : DEFAULT_MAX_PAGES;
   return Math.max(init.out.maxWrite, pages * MAX_GUEST_PAGE);
@@ -279,7 +267,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => number): void {
+function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
   const out = s.replier.out;
   const body = s.replier.body;
   if (size === 0) {
@@ -292,7 +280,7 @@ function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => 
   s.replier.bytes(r.token, n);
 }
 
-function copyRange(s: FuseServer, r: Req, wide: boolean): void {
+function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
   const n = fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags);
   if (n < 0) return s.replier.error(r.token, -n);

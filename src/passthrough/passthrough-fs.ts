@@ -7,6 +7,7 @@ import { encodeRdev } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
 import { errnoName } from '../log/errno-name';
+import { silentLogger, type Logger } from '../log/logger';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
@@ -25,13 +26,6 @@ export type WireAttr = Attr;
 export type Entry = EntryOut;
 
 const HANDLE_BUF = 8 + 128;
-
-/** Where the filesystem says what it decided about fds (the CLI passes its logger). */
-export interface FsLog {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
-const quietLog: FsLog = { info() {}, warn() {} };
 
 export class PassthroughFs {
   readonly inodes: InodeStore;
@@ -55,7 +49,7 @@ export class PassthroughFs {
 
   constructor(
     readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy,
-    private readonly log: FsLog = quietLog,
+    private readonly log: Logger = silentLogger,
   ) {
     this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
@@ -234,7 +228,7 @@ export class PassthroughFs {
     if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return fd;
     if (!this.shrinkSaid) {
       this.shrinkSaid = true;
-      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoText(fd), inode_fd_budget: ring.budget });
+      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-fd), inode_fd_budget: ring.budget });
     }
     return open();
   }

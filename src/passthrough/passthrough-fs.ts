@@ -20,6 +20,7 @@ import { releaseLockFds } from './lock-fds';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 import { inodeFdBudget } from './inode-fd-ring';
+import { procName, procSelfFd } from './proc-fd';
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -37,6 +38,8 @@ export class PassthroughFs {
   /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
    *  negotiation already combined the two) */
   announceSubmounts = false;
+  /** set after INIT: FUSE_POSIX_ACL is on, so the ACL xattrs are served even without --xattr */
+  aclXattrs = false;
   /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
   backing: { open(fd: number): number; close(id: number): void } | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
@@ -53,7 +56,7 @@ export class PassthroughFs {
   ) {
     this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
-    this.procSelfFd = must(sys.openat(AT_FDCWD, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
+    this.procSelfFd = must(procSelfFd(), '/proc/self/fd');
     const rootFd = must(sys.openat(AT_FDCWD, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
     const st = statFd(rootFd);
     if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoName(-st)}`);
@@ -256,7 +259,7 @@ export class PassthroughFs {
 
   /** "/proc/self/fd/N"-relative name for re-opening an O_PATH fd with real access flags. */
   procName(fd: number): string {
-    return String(fd);
+    return procName(fd);
   }
 
   /**

@@ -234,7 +234,7 @@ export class PassthroughFs {
     if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return fd;
     if (!this.shrinkSaid) {
       this.shrinkSaid = true;
-      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoText(fd), inode_fd_budget: ring.budget });
+      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-fd), inode_fd_budget: ring.budget });
     }
     return open();
   }

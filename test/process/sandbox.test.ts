@@ -81,7 +81,9 @@ function status(pid: number, tid = pid): Record<string, string> {
 function capMask(names: string[]): bigint {
   return names.reduce((m, n) => m | (1n << BigInt(CAPS[n]!)), 0n);
 }
-const KEPT = ['chown', 'dac_override', 'fowner', 'fsetid', 'setgid', 'setuid', 'mknod', 'setfcap'];
+// dac_read_search: open_by_handle_at needs it, and the default --inode-file-handles auto
+// reopens the inodes whose fds it took back by their handles.
+const KEPT = ['chown', 'dac_override', 'fowner', 'fsetid', 'setgid', 'setuid', 'mknod', 'setfcap', 'dac_read_search'];
 const SETUP = ['sys_admin', 'sys_chroot', 'sys_resource', 'setpcap'];
 
 function xattrIn(name: string, value?: Buffer): Buffer {
@@ -204,6 +206,19 @@ t.test('the server dies with a SIGKILLed launcher (no orphan)', { skip }, async 
   await run.exit;
   await waitFor(() => !fs.existsSync(`/proc/${pid}`) || status(pid).State.startsWith('Z'), 'the server to die', 10000);
   t.pass('the server died with its launcher');
+});
+
+t.test('--inode-file-handles never: dac_read_search is not kept (no handles to open)', { skip }, async (t) => {
+  const p = setup(t);
+  const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--inode-file-handles=never']);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  const c = await connect(p.sock, run);
+  const pid = await servingPid(run);
+  await waitFor(() => /sandbox entered/.test(run.log()), 'the sandbox');
+  t.equal(BigInt('0x' + status(pid).CapEff), capMask(KEPT.filter((n) => n !== 'dac_read_search')), 'the kept set without dac_read_search');
+  run.child.kill('SIGTERM');
+  t.equal(await run.exit, 0);
+  c.fe.close();
 });
 
 t.test('--modcaps changes the kept set; bad items are usage errors', { skip }, async (t) => {

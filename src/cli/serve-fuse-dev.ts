@@ -1,6 +1,7 @@
 // Standalone mode: mount the export over /dev/fuse and serve it until unmounted or signalled.
 import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
+import { uringOutcome } from '../transport/fuse-uring';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
@@ -15,19 +16,21 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   const mnt = cfg.mount!;
   const t = FuseDevTransport.mount(mnt, {
     maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
-    fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs,
+    fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs, transport: cfg.fuseTransport,
   });
   const isRoot = process.geteuid?.() === 0;
   const server = new FuseServer(t, fs, {
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus,
+    readdirplus: cfg.readdirplus, overIoUring: t.uringPrepared,
   }, log);
   // Backing files are registered only once INIT said passthrough is on.
   fs.backing = null;
   server.onInitialised = (init) => {
     if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
+    // The ring is registered once the INIT answer is out, i.e. after this batch.
+    if (cfg.fuseTransport !== 'dev') setImmediate(() => logTransport(cfg, t, log));
   };
   t.onClose(() => {
     server.stop();
@@ -59,4 +62,17 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
       onEnd(0);
     }
   } };
+}
+
+/** Which transport serves the mount; a fallback from an explicit --fuse-transport uring warns. */
+function logTransport(cfg: Config, t: FuseDevTransport, log: Logger): void {
+  const status = t.uringStatus();
+  const o = uringOutcome(status);
+  if (o.transport === 'io_uring') {
+    log.info('fuse transport', { transport: o.transport, queues: status.queues, entries: status.entries });
+  } else if (cfg.fuseTransport === 'uring') {
+    log.warn('fuse transport: io_uring not available, serving with read/writev', { transport: o.transport, reason: o.reason });
+  } else {
+    log.info('fuse transport', { transport: o.transport, reason: o.reason });
+  }
 }

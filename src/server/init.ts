@@ -13,6 +13,8 @@ export interface ServerWants {
   cacheAlways: boolean;
   /** false: never offer READDIRPLUS, so the kernel lists directories with plain READDIR */
   readdirplus?: boolean;
+  /** FUSE over io_uring (7.42): only when the transport has a ring ready to register */
+  overIoUring?: boolean;
 }
 
 export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean };
@@ -26,7 +28,7 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.flock) flags |= F.FLOCK_LOCKS;
   if (w.announceSubmounts) flags |= F.SUBMOUNTS;
   if (w.cacheAlways) flags |= F.CACHE_SYMLINKS;
-  const flags2 = w.passthrough ? P.InitFlag2.PASSTHROUGH : 0;
+  const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0);
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });

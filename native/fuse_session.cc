@@ -181,16 +181,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     (void)keep;
     // libuv turns EPOLLERR into UV_EBADF and stops the handle. /dev/fuse reports EPOLLERR once
     // the connection is gone, so read to learn why: ENODEV (unmounted) ends the session quietly.
-    uint64_t start = MonotonicNs();
-    self->poller_.woke(start);
-    self->Drain();
-    // Serve the client's next request without sleeping if it comes soon (adaptive_poll.h).
-    while (status >= 0 && self->fd_ >= 0 && self->poller_.window() &&
-           MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
-      if (!self->ReadableWithin(self->poller_.window())) break;
-      self->Drain();
-    }
-    if (self->fd_ >= 0) self->poller_.sleeping(MonotonicNs());
+    self->Serve(kFromDevice, status >= 0);
     if (status < 0 && self->fd_ >= 0) {
       fprintf(stderr, "vfsd: fuse-dev: poll: %s; ending the session\n", uv_strerror(status));
       self->EndSession();
@@ -199,18 +190,45 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
 
   // Busy-checks the fd for up to windowNs; true when there is something to read (or an error
   // to learn about by reading).
-  bool ReadableWithin(uint64_t windowNs) {
+  // With FUSE over io_uring the requests come from two sources (the ring; FORGETs and
+  // INTERRUPTs on /dev/fuse): each bit says one has something.
+  static constexpr int kFromDevice = 1;
+  static constexpr int kFromRing = 2;
+
+  // Serves what woke us (`from`), then, without sleeping, the client's next request if it comes
+  // soon (adaptive_poll.h), from either source: spinning on one while the other has a request
+  // would make that one wait for the whole window.
+  void Serve(int from, bool devicePollable) {
+    uint64_t start = MonotonicNs();
+    poller_.woke(start);
+    if (from & kFromDevice) Drain();
+    if (from & kFromRing) DrainRing();
+    while (fd_ >= 0 && devicePollable && MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
+      int ready = ring_.Ready() ? kFromRing : 0;  // our commits often fetched one already
+      if (!ready && poller_.window()) ready = ReadyWithin(poller_.window());
+      if (!ready) break;
+      if (ready & kFromDevice) Drain();
+      if (ready & kFromRing) DrainRing();
+    }
+    if (fd_ >= 0) poller_.sleeping(MonotonicNs());
+  }
+
+  // Busy-checks both sources for up to windowNs: which has something (or an error to learn
+  // about by reading), 0 if none. The poll() is also the syscall on whose return the kernel
+  // posts a ring completion it owes this thread (fuse_uring.h).
+  int ReadyWithin(uint64_t windowNs) {
     uint64_t until = MonotonicNs() + windowNs;
     do {
       pollfd p{fd_, POLLIN, 0};
       int r = poll(&p, 1, 0);
-      if (r > 0) return true;
-      if (r < 0 && errno != EINTR) return false;
+      int ready = (r > 0 ? kFromDevice : 0) | (ring_.Ready() ? kFromRing : 0);
+      if (ready) return ready;
+      if (r < 0 && errno != EINTR) return 0;
       // Polite spinning: if another task waits for this CPU (often the very client whose next
       // request we wait for, on a busy machine), it runs now instead of after our window.
       sched_yield();
     } while (MonotonicNs() < until);
-    return false;
+    return 0;
   }
 
   // Reads every request that is ready, back to back, each into bufferSize free bytes of inbox.
@@ -627,20 +645,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     Napi::HandleScope scope(self->env_);
     Napi::Object keep = self->Value();  // as in OnPoll: onBatch may close the session
     (void)keep;
-    uint64_t start = MonotonicNs();
-    self->poller_.woke(start);
-    self->DrainRing();
-    // Completions our own commits fetched are usually there already; then, as on /dev/fuse,
-    // the client's next request within the adaptive window (adaptive_poll.h).
-    while (self->fd_ >= 0 && self->ring_.prepared() &&
-           MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
-      if (!self->ring_.Ready() &&
-          !(self->poller_.window() && self->RingReadyWithin(self->poller_.window()))) {
-        break;
-      }
-      self->DrainRing();
-    }
-    if (self->fd_ >= 0) self->poller_.sleeping(MonotonicNs());
+    self->Serve(kFromRing, true);
     if (status < 0 && self->ringPoll_) {
       // The ring cannot be polled any more; /dev/fuse still tells when the session ends.
       fprintf(stderr, "vfsd: fuse-uring: poll: %s\n", uv_strerror(status));
@@ -648,17 +653,6 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       uv_close(reinterpret_cast<uv_handle_t*>(self->ringPoll_), &FuseDevSession::FreePoll);
       self->ringPoll_ = nullptr;
     }
-  }
-
-  // The kernel posts a completion from task work when this thread enters the kernel, so the
-  // spin yields (a syscall) instead of only reading the CQ ring.
-  bool RingReadyWithin(uint64_t windowNs) {
-    uint64_t until = MonotonicNs() + windowNs;
-    do {
-      sched_yield();
-      if (ring_.Ready()) return true;
-    } while (MonotonicNs() < until);
-    return false;
   }
 
   // Every request waiting in the ring, each copied into the inbox as /dev/fuse would deliver

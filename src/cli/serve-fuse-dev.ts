@@ -2,6 +2,7 @@
 import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
 import { uringOutcome } from '../transport/fuse-uring';
+import type { FuseUringStatus } from '../native/fuse-dev';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
@@ -14,8 +15,12 @@ const STOP_GRACE_MS = 1000;
 
 export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
   const mnt = cfg.mount!;
+  // default_permissions, always: the kernel checks each access against the modes it caches. It
+  // must, because much never reaches us: a path walk through cached dentries (search permission
+  // of every directory on the way), the open of a FIFO or a device node. We still act as the
+  // caller afterwards, so the host's own check stands behind the kernel's.
   const t = FuseDevTransport.mount(mnt, {
-    maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
+    maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly, defaultPermissions: true,
     fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs, transport: cfg.fuseTransport,
   });
   const isRoot = process.geteuid?.() === 0;
@@ -23,21 +28,20 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus, overIoUring: t.uringPrepared,
+    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared,
+    // With default_permissions alone the kernel would check the mode bits only: an ACL entry
+    // granting more than the mode shows would be refused on the mount and allowed natively. So
+    // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:
+    // ACLs carry host ids, and we refuse them then.
+    posixAcl: cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
   }, log);
-  // Backing files are registered only once INIT said passthrough is on.
-  fs.backing = null;
-  server.onInitialised = (init) => {
-    if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
-    // The ring is registered once the INIT answer is out, i.e. after this batch.
-    if (cfg.fuseTransport !== 'dev') setImmediate(() => logTransport(cfg, t, log));
-  };
   t.onClose(() => {
     server.stop();
     t.close();
     log.info('unmounted', { mount: mnt, requests: server.stats.counts() });
     onEnd(0);
   });
+  if (cfg.fuseTransport !== 'dev') t.onTransportSettled((s) => logTransport(cfg, s, log));
   server.start();
   log.info('serving', { shared_dir: cfg.sharedDir, mount: mnt });
   return { server, stop: () => {
@@ -65,8 +69,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
 }
 
 /** Which transport serves the mount; a fallback from an explicit --fuse-transport uring warns. */
-function logTransport(cfg: Config, t: FuseDevTransport, log: Logger): void {
-  const status = t.uringStatus();
+function logTransport(cfg: Config, status: FuseUringStatus, log: Logger): void {
   const o = uringOutcome(status);
   if (o.transport === 'io_uring') {
     log.info('fuse transport', { transport: o.transport, queues: status.queues, entries: status.entries });

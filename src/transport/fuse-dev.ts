@@ -17,7 +17,7 @@
 // count pwrite wrote; killPriv drops CAP_FSETID for that one pwrite (on this thread only).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RequestChannel } from '../native/channel';
+import type { BackingFiles, RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions, type FuseUringStatus } from '../native/fuse-dev';
 import { URING_ENTRIES_PER_QUEUE, type FuseTransportChoice } from './fuse-uring';
@@ -139,6 +139,7 @@ export class FuseDevTransport implements RequestChannel {
   private ended = false;
   private endedByKernel = false;
   private readonly closeListeners: Array<() => void> = [];
+  private settledListener: ((s: FuseUringStatus) => void) | null = null;
 
   private constructor(
     readonly mountpoint: string,
@@ -151,13 +152,29 @@ export class FuseDevTransport implements RequestChannel {
     session.onClose(() => this.ended_());
   }
 
+  readonly backing: BackingFiles = {
+    open: (fd) => this.session.backingOpen(fd),
+    close: (id) => void this.session.backingClose(id),
+  };
+
   get inbox(): Buffer { return this.session.inbox; }
   get table(): Uint32Array { return this.session.table; }
   /** True once the kernel ended the session (unmounted) or close() was called. */
   get closed(): boolean { return this.ended; }
 
   start(onBatch: (count: number) => void): void {
-    const r = this.session.start(onBatch) as unknown;
+    // Until the transport is settled (the INIT answer registered the ring, or did not take it),
+    // look after each batch; from then on the engine's callback is handed over untouched.
+    const settle = (count: number) => {
+      onBatch(count);
+      const listener = this.settledListener;
+      if (!listener) return;
+      const status = this.session.uringStatus();
+      if (status.state === 'prepared') return;
+      this.settledListener = null;
+      listener(status);
+    };
+    const r = this.session.start(this.settledListener ? settle : onBatch) as unknown;
     if (typeof r === 'number' && r < 0) {
       const { code, text } = describe(-r);
       throw new FuseDevError(`serve ${this.mountpoint}: ${text}`, -r, code);
@@ -179,6 +196,9 @@ export class FuseDevTransport implements RequestChannel {
   backingClose(backingId: number): number { return this.session.backingClose(backingId); }
   /** Whether requests come over io_uring (after INIT), and why not (./fuse-uring.ts). */
   uringStatus(): FuseUringStatus { return this.session.uringStatus(); }
+  /** Before start(): cb runs once, after the batch in which the transport settled (INIT
+   *  answered: the ring is registered, or not taken, or refused; or it was never prepared). */
+  onTransportSettled(cb: (s: FuseUringStatus) => void): void { this.settledListener = cb; }
 
   /** cb runs once, when the kernel ends the session (after unmount, or an external umount).
    *  Not called for close(): closing is the owner's own decision. */

@@ -231,6 +231,17 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     return 0;
   }
 
+  // Request `count` of the batch: n bytes at inbox offset *used, answered by token.
+  void List(uint32_t token, size_t n, uint32_t* count, size_t* used) {
+    table_[4 * *count + 0] = static_cast<uint32_t>(*used);
+    table_[4 * *count + 1] = static_cast<uint32_t>(n);
+    table_[4 * *count + 2] = token;
+    table_[4 * *count + 3] = 0;
+    batchTokens_.push_back(token);
+    ++*count;
+    *used += (n + 7) & ~size_t{7};
+  }
+
   // Reads every request that is ready, back to back, each into bufferSize free bytes of inbox.
   void Drain() {
     uint32_t count = 0;
@@ -264,13 +275,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         slot->data = inbox_ + used + kInHeaderSize + kWriteInSize;
         slot->dataLen = static_cast<size_t>(n) - kInHeaderSize - kWriteInSize;
       }
-      table_[4 * count + 0] = static_cast<uint32_t>(used);
-      table_[4 * count + 1] = static_cast<uint32_t>(n);
-      table_[4 * count + 2] = token;
-      table_[4 * count + 3] = 0;
-      batchTokens_.push_back(token);
-      ++count;
-      used += (static_cast<size_t>(n) + 7) & ~size_t{7};
+      List(token, static_cast<size_t>(n), &count, &used);
     }
     if (count) Deliver(count);
     if (fd_ < 0) return;  // closed during onBatch
@@ -692,13 +697,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       slot->ringEntry = e;
       slot->data = data;
       slot->dataLen = dataLen;
-      table_[4 * count + 0] = static_cast<uint32_t>(used);
-      table_[4 * count + 1] = static_cast<uint32_t>(n);
-      table_[4 * count + 2] = token;
-      table_[4 * count + 3] = 0;
-      batchTokens_.push_back(token);
-      ++count;
-      used += (static_cast<size_t>(n) + 7) & ~size_t{7};
+      List(token, static_cast<size_t>(n), &count, &used);
     }
     if (count) {
       Deliver(count);

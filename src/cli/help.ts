@@ -77,6 +77,9 @@ LOCAL MOUNT (/dev/fuse)
                             POSIX ACLs included: vfsd mounts with default_permissions)
   --poll-us N               after an answer, keep checking for the next request up to N us
                             before sleeping; adapts to the client's pace (default 200, 0: off)
+  --fuse-transport T        dev: read/writev on /dev/fuse (default); uring: FUSE over io_uring
+                            (Linux 6.14+, root set /sys/module/fuse/parameters/enable_uring to
+                            Y), falling back to dev with a warning; auto: io_uring if allowed
 
 SANDBOX
   --sandbox MODE            namespace: serve from new mount, pid and net namespaces whose root

@@ -6,6 +6,7 @@ import { parseModcaps } from './sandbox-caps';
 import { UsageError } from './usage-error';
 import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
+import { FUSE_TRANSPORTS, type FuseTransportChoice } from '../transport/fuse-uring';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 export type Sandbox = 'namespace' | 'chroot' | 'none';
@@ -37,6 +38,8 @@ export interface Config {
   rlimitNofile: number | null;
   /** busy-poll window for the next request after an answer, microseconds (0: off) */
   pollUs: number;
+  /** --mount: how requests reach us (read/writev on /dev/fuse, or FUSE over io_uring) */
+  fuseTransport: FuseTransportChoice;
   passthrough: boolean;
   /** negotiate FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2; off by default, as there) */
   killprivV2: boolean;
@@ -71,7 +74,7 @@ export function defaultConfig(): Config {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200, fuseTransport: 'dev',
     passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [], uidMap: [], gidMap: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -151,6 +154,7 @@ const VALUED: Record<string, Setter> = {
   '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
   '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
   '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
+  '--fuse-transport': (c, v) => { c.fuseTransport = oneOf('--fuse-transport', v, FUSE_TRANSPORTS); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },

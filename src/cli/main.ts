@@ -23,6 +23,8 @@ import { enterNamespaceRoot, enterChroot, dropSetupCaps } from './sandbox-enter'
 import { keptCaps } from './sandbox-caps';
 import { HostMountView } from './sandbox-mountinfo';
 import type { Sandbox } from './options';
+import { installSeccomp, probeIfAsked } from './seccomp';
+import { openSyslog } from './syslog-sink';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -56,7 +58,7 @@ export function main(argv: string[]): void {
   if (cfg.version) return void process.stdout.write(`vfsd ${VERSION}\n`);
   if (cfg.printCapabilities) return void process.stdout.write(capabilitiesJson() + '\n');
 
-  const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
+  const log = startLogger(cfg);
   checkSharedDir(cfg.sharedDir!);
   let entered: Entered | null = null;
   try {
@@ -102,6 +104,7 @@ export function main(argv: string[]): void {
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
     ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
+    xattrMap: cfg.xattrMap, preserveNoatime: cfg.preserveNoatime,
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
   if (entered?.mode === 'chroot') {
@@ -154,6 +157,14 @@ export function main(argv: string[]): void {
     fail((e as Error).message, 1);
   }
   process.on('SIGUSR1', () => reportStats(serving.server.stats, cfg.statsFile, log, pfs));
+  // Last of the startup work: the sandbox is entered, the mount made or the socket listening,
+  // the libuv pool started. From here on only the allowlisted syscalls exist (src/cli/seccomp.ts).
+  try {
+    installSeccomp(cfg.seccomp, log);
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  probeIfAsked(log);
   let stopping = false;
   const onSignal = (sig: string) => {
     // A terminal's Ctrl-C reaches every process of the group (npm, its child): stop once.
@@ -168,8 +179,21 @@ export function main(argv: string[]): void {
 }
 
 function effective(c: Config): Record<string, unknown> {
-  const { help, version, printCapabilities, ignored, translateUid, translateGid, ...rest } = c;
-  return { ...rest, translateUid: translateUid.map((r) => r.text), translateGid: translateGid.map((r) => r.text) };
+  const { help, version, printCapabilities, ignored, translateUid, translateGid, xattrMap, ...rest } = c;
+  return { ...rest, xattrMap: xattrMap?.text ?? null, translateUid: translateUid.map((r) => r.text), translateGid: translateGid.map((r) => r.text) };
+}
+
+/** stderr (JSON unless a terminal), or with --syslog the syslog socket, stderr staying quiet;
+ *  if syslog cannot be reached, stderr with a warning, as virtiofsd does. */
+function startLogger(cfg: Config): Logger {
+  if (!cfg.syslog) return makeLogger(cfg.logLevel, !process.stderr.isTTY);
+  const sink = openSyslog();
+  if (typeof sink === 'string') {
+    const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
+    log.warn(`can't enable syslog: ${sink}`);
+    return log;
+  }
+  return makeLogger(cfg.logLevel, false, (line, level) => sink.write(line, level));
 }
 
 export type { Logger };

@@ -6,10 +6,13 @@ import { parseModcaps } from './sandbox-caps';
 import { UsageError } from './usage-error';
 import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
+import { parseXattrMap, XattrMap, XattrMapError } from '../policy/xattr-map';
+import { SECCOMP_MODES, SeccompMode, seccompUnsupported } from './seccomp';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 export type Sandbox = 'namespace' | 'chroot' | 'none';
 export type Multidevs = 'remap' | 'forbid' | 'warn';
+export type PosixAclMode = 'never' | 'auto' | 'always';
 
 export interface Config {
   sharedDir: string | null;
@@ -45,6 +48,16 @@ export interface Config {
   /** --translate-uid / --translate-gid rules, in the order given (checked for conflicts) */
   translateUid: IdRule[];
   translateGid: IdRule[];
+  /** --seccomp: what the syscall filter does to an unlisted call ('none': no filter) */
+  seccomp: SeccompMode;
+  /** --syslog: log lines go to syslog (/dev/log), not stderr */
+  syslog: boolean;
+  /** --xattrmap, parsed (null: names pass unchanged) */
+  xattrMap: XattrMap | null;
+  /** --preserve-noatime: keep the client's O_NOATIME on opens */
+  preserveNoatime: boolean;
+  /** --posix-acl[=never|auto|always]: negotiate FUSE_POSIX_ACL */
+  posixAcl: PosixAclMode;
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -61,6 +74,7 @@ export function defaultConfig(): Config {
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
+    seccomp: 'kill', syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -88,6 +102,29 @@ const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
 const HANDLES = ['never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
+const ACL_MODES = ['never', 'auto', 'always'] as const;
+
+function xattrMap(opt: string, value: string): XattrMap {
+  try {
+    return parseXattrMap(value);
+  } catch (e) {
+    if (e instanceof XattrMapError) throw new UsageError(`invalid value for ${opt}: ${e.message}`);
+    throw e;
+  }
+}
+
+function seccompMode(value: string): SeccompMode {
+  const m = oneOf('--seccomp', value, SECCOMP_MODES);
+  const why = seccompUnsupported(m);
+  if (why) throw new UsageError(why);
+  return m;
+}
+
+/** Options whose value is optional and, when given, must be attached with '=' (virtiofsd's
+ *  require_equals): the bare flag means the value below. */
+const OPTIONAL_VALUE: Record<string, { bare: string; set: Setter }> = {
+  '--posix-acl': { bare: 'always', set: (c, v) => { c.posixAcl = oneOf('--posix-acl', v, ACL_MODES); } },
+};
 
 type Setter = (c: Config, v: string) => void;
 /** Options that take a value, by every name they go by. */
@@ -115,7 +152,8 @@ const VALUED: Record<string, Setter> = {
   '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
   '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
-  '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
+  '--xattrmap': (c, v) => { c.xattrMap = xattrMap('--xattrmap', v); },
+  '--seccomp': (c, v) => { c.seccomp = seccompMode(v); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
   '--security-label': (c, v) => { c.ignored.push(`--security-label=${v}`); },
@@ -142,14 +180,14 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '-f': () => {},
   '--foreground': () => {},
   '-d': (c) => { c.logLevel = 'debug'; },
-  '--syslog': (c) => { c.ignored.push('--syslog'); },
+  '--syslog': (c) => { c.syslog = true; },
   '--killpriv-v2': (c) => { c.ignored.push('--killpriv-v2'); },
   '--no-killpriv-v2': () => {},
   '--allow-direct-io': (c) => { c.ignored.push('--allow-direct-io'); },
   '--allow-mmap': (c) => { c.ignored.push('--allow-mmap'); },
   '--writeback': (c) => { c.ignored.push('--writeback'); },
   '--no-readdirplus': (c) => { c.readdirplus = false; },
-  '--preserve-noatime': (c) => { c.ignored.push('--preserve-noatime'); },
+  '--preserve-noatime': (c) => { c.preserveNoatime = true; },
   '--print-capabilities-json': (c) => { c.printCapabilities = true; },
 };
 
@@ -175,11 +213,14 @@ function applyDashO(c: Config, list: string): void {
       case 'sandbox': c.sandbox = oneOf('-o sandbox', value, SANDBOX); break;
       case 'modcaps': parseModcaps(value); c.modcaps = value; break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
+      case 'xattrmap': c.xattrMap = xattrMap('-o xattrmap', value); break;
+      case 'posix_acl': c.posixAcl = 'always'; break;
+      case 'no_posix_acl': c.posixAcl = 'never'; break;
       case 'readdirplus': c.readdirplus = true; break;
       case 'no_readdirplus': c.readdirplus = false; break;
       case 'writeback': case 'no_writeback':
       case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'allow_direct_io':
-      case 'no_allow_direct_io': case 'xattrmap': case 'norace':
+      case 'no_allow_direct_io': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);
     }
@@ -198,6 +239,8 @@ export function parseArgs(argv: readonly string[]): Config {
     if (arg.startsWith('-o') && arg.length > 2) { applyDashO(c, arg.slice(2)); continue; }
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const optional = OPTIONAL_VALUE[name];
+    if (optional) { optional.set(c, name === arg ? optional.bare : arg.slice(eq + 1)); continue; }
     const setter = VALUED[name];
     if (setter) {
       let value: string;
@@ -210,6 +253,12 @@ export function parseArgs(argv: readonly string[]): Config {
     const flag = FLAGS[arg];
     if (flag) { flag(c); continue; }
     throw new UsageError(arg.startsWith('-') ? `unknown option '${arg}'` : `unexpected argument '${arg}'`);
+  }
+  // As in virtiofsd: mapping xattr names or ACLs means serving xattrs; ACLs hold host ids that
+  // a translation would have to rewrite inside the value, which nobody does.
+  if (c.xattrMap || c.posixAcl !== 'never') c.xattr = true;
+  if (c.posixAcl !== 'never' && (c.translateUid.length || c.translateGid.length)) {
+    throw new UsageError(`--posix-acl=${c.posixAcl} cannot be combined with --translate-uid/--translate-gid (ACLs hold untranslated ids)`);
   }
   // Intersecting translation rules are a command-line mistake too (exit 2, naming both rules).
   try {

@@ -1,6 +1,7 @@
 // What the passthrough filesystem needs to know from the command line (one object, built once
 // by the CLI, like virtiofsd's Config).
 import type { IdTranslation } from '../policy/id-map';
+import type { XattrMap } from '../policy/xattr-map';
 export type CacheMode = 'auto' | 'always' | 'metadata' | 'never';
 export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
 
@@ -14,6 +15,10 @@ export interface PassthroughConfig {
   flock: boolean;
   /** --translate-uid/--translate-gid; null (or absent): ids pass unchanged, at no cost */
   ids?: IdTranslation | null;
+  /** --xattrmap: how client xattr names become host names (null: unchanged) */
+  xattrMap?: XattrMap | null;
+  /** --preserve-noatime: keep the client's O_NOATIME (else stripped, as virtiofsd does) */
+  preserveNoatime?: boolean;
 }
 
 export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig => ({

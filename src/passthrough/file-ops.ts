@@ -93,7 +93,10 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;
   if (!isReg(inode.mode)) return -Errno.EACCES;
-  const fd = fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC);
+  // O_NOATIME is refused (EPERM) to anyone but the file's owner: stripped unless
+  // --preserve-noatime, as virtiofsd does, so an open never fails for a flag about atimes.
+  const strip = fs.config.preserveNoatime ? STRIP : STRIP | C.O_NOATIME;
+  const fd = fs.reopen(inode, (flags & ~strip) | C.O_CLOEXEC);
   if (fd < 0) return fd;
   return openFileHandle(fs, inode, fd, flags);
 }

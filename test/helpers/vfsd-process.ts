@@ -26,6 +26,8 @@ export interface StartOptions {
   sharedDir?: string;
   /** milliseconds to wait for the mount to appear */
   timeoutMs?: number;
+  /** added to the environment vfsd inherits */
+  env?: Record<string, string>;
 }
 
 export interface VfsdProcess {
@@ -109,7 +111,7 @@ export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<V
 
   opts.prepare?.(src);
   child = spawn(process.execPath, [CLI, '--shared-dir', src, '--mount', mnt, ...(opts.args ?? [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : undefined,
   });
   const exitPromise = new Promise<void>((resolve) => {
     child!.on('exit', (c) => {

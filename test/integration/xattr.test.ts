@@ -135,3 +135,28 @@ t.test('without --xattr', { skip: !root && 'needs root' }, async (t) => {
   t.equal(fs.readFileSync(f, 'utf8'), 'data', 'the file itself still works');
   t.comment(`without --xattr: ${JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, x]) => [k, x < 0 ? errnoName(-x) : x])))}`);
 });
+
+t.test('--xattrmap renames what the host stores, the client sees its own names', { skip: !root && 'needs root' }, async (t) => {
+  // Kata's use: the guest's trusted.* (overlayfs in the guest) kept off the host's own trusted.*.
+  const v = await startVfsd(t, { args: ['--xattrmap', ':map:trusted.:user.virtiofs.:'], prepare });
+  const M = path.join(v.mnt, 'm', 'f');
+  const H = path.join(v.src, 'm', 'f');
+  setx(M, 'trusted.overlay.opaque', 'y');
+  t.equal(getx(H, 'user.virtiofs.trusted.overlay.opaque'), 'y', 'the host stores the prefixed name');
+  t.equal(sys.getxattr(H, 'trusted.overlay.opaque', Buffer.alloc(8), true), -os.constants.errno.ENODATA, 'not the client\'s name');
+  t.equal(getx(M, 'trusted.overlay.opaque'), 'y', 'the client reads its own name back');
+  setx(H, 'trusted.host.own', 'host secret');
+  setx(M, 'user.plain', 'p');
+  t.same(listx(M), ['trusted.overlay.opaque', 'user.plain'], 'listxattr: renamed back, the host\'s own trusted.* hidden');
+  t.same(listx(H), ['trusted.host.own', 'user.plain', 'user.virtiofs.trusted.overlay.opaque']);
+  t.equal(sys.getxattr(M, 'trusted.host.own', Buffer.alloc(64), true), -os.constants.errno.ENODATA,
+    'the host\'s trusted.* reads as absent: the client\'s trusted.host.own is user.virtiofs.trusted.host.own');
+  // 'bad': reaching the prefixed names directly is refused (EPERM), reading them is ENODATA.
+  t.equal(sys.setxattr(M, 'user.virtiofs.trusted.forged', Buffer.from('x'), 0, true), -os.constants.errno.EPERM, 'setting a prefixed name directly: EPERM');
+  t.equal(sys.getxattr(M, 'user.virtiofs.trusted.overlay.opaque', Buffer.alloc(8), true), -os.constants.errno.ENODATA, 'getting one: ENODATA');
+  t.equal(sys.removexattr(M, 'user.virtiofs.trusted.overlay.opaque', true), -os.constants.errno.EPERM, 'removing one: EPERM');
+  removex(M, 'trusted.overlay.opaque');
+  t.same(listx(H), ['trusted.host.own', 'user.plain'], 'remove took the prefixed name off the host');
+  // The list size the client is told is the mapped list's, exactly.
+  t.equal(sys.listxattr(M, Buffer.alloc(0), true), 'user.plain\0'.length);
+});

@@ -157,14 +157,6 @@ export function main(argv: string[]): void {
     fail((e as Error).message, 1);
   }
   process.on('SIGUSR1', () => reportStats(serving.server.stats, cfg.statsFile, log, pfs));
-  // Last of the startup work: the sandbox is entered, the mount made or the socket listening,
-  // the libuv pool started. From here on only the allowlisted syscalls exist (src/cli/seccomp.ts).
-  try {
-    installSeccomp(cfg.seccomp, log);
-  } catch (e) {
-    fail((e as Error).message, 1);
-  }
-  probeIfAsked(log);
   let stopping = false;
   const onSignal = (sig: string) => {
     // A terminal's Ctrl-C reaches every process of the group (npm, its child): stop once.
@@ -176,6 +168,15 @@ export function main(argv: string[]): void {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // Last of the startup work: the sandbox is entered, the mount made or the socket listening,
+  // the libuv pool started, the
+  // signal handlers set. From here on only the allowlisted syscalls exist (src/cli/seccomp.ts).
+  try {
+    installSeccomp(cfg.seccomp, log);
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  probeIfAsked(log);
 }
 
 function effective(c: Config): Record<string, unknown> {

@@ -23,7 +23,7 @@ import { enterNamespaceRoot, enterChroot, dropSetupCaps } from './sandbox-enter'
 import { keptCaps } from './sandbox-caps';
 import { HostMountView } from './sandbox-mountinfo';
 import type { Sandbox } from './options';
-import { installSeccomp, probeIfAsked } from './seccomp';
+import { installSeccomp, probeIfAsked, resolveSeccomp } from './seccomp';
 import { openSyslog } from './syslog-sink';
 
 function fail(msg: string, code: number): never {
@@ -44,11 +44,14 @@ function checkSharedDir(dir: string): void {
 export function main(argv: string[]): void {
   let cfg: Config;
   let mode: Sandbox = 'none';
+  let seccompMode: ReturnType<typeof resolveSeccomp> = { mode: 'none' };
   try {
     cfg = parseArgs(argv);
     const problem = checkConfig(cfg);
     if (problem) throw new UsageError(problem);
     if (!cfg.help && !cfg.version && !cfg.printCapabilities) mode = chooseSandbox(cfg);
+    seccompMode = resolveSeccomp(cfg.seccomp, cfg.mount !== null && process.geteuid?.() !== 0);
+    if ('error' in seccompMode) throw new UsageError(seccompMode.error);
   } catch (e) {
     if (e instanceof UsageError) fail(`${e.message}\nTry 'vfsd --help' for more information.`, 2);
     if (e instanceof SandboxError) fail(e.message, 1);
@@ -172,7 +175,10 @@ export function main(argv: string[]): void {
   // the libuv pool started, the
   // signal handlers set. From here on only the allowlisted syscalls exist (src/cli/seccomp.ts).
   try {
-    installSeccomp(cfg.seccomp, log);
+    if ('mode' in seccompMode) {
+      if (seccompMode.why) log.info('no seccomp filter', { why: seccompMode.why });
+      installSeccomp(seccompMode.mode, log);
+    }
   } catch (e) {
     fail((e as Error).message, 1);
   }

@@ -48,8 +48,9 @@ export interface Config {
   /** --translate-uid / --translate-gid rules, in the order given (checked for conflicts) */
   translateUid: IdRule[];
   translateGid: IdRule[];
-  /** --seccomp: what the syscall filter does to an unlisted call ('none': no filter) */
-  seccomp: SeccompMode;
+  /** --seccomp: what the syscall filter does to an unlisted call ('none': no filter); null: not
+   *  given (kill, but see src/cli/seccomp.ts resolveSeccomp) */
+  seccomp: SeccompMode | null;
   /** --syslog: log lines go to syslog (/dev/log), not stderr */
   syslog: boolean;
   /** --xattrmap, parsed (null: names pass unchanged) */
@@ -74,7 +75,7 @@ export function defaultConfig(): Config {
     inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
-    seccomp: 'kill', syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
+    seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }

@@ -90,6 +90,20 @@ export function seccompUnsupported(mode: SeccompMode, arch: string = process.arc
   return `--seccomp=${mode}: vfsd has no syscall table for ${arch} yet; use --seccomp=none`;
 }
 
+/**
+ * The mode to use: as given, or by default 'kill' — except for an unprivileged --mount, whose
+ * unmount at stop runs the setuid fusermount3, which no_new_privs (a filter's precondition)
+ * would strip of its setuid and the filter would refuse to exec. There the default is 'none'
+ * (returned with the reason, for the log) and an explicit filter is a usage error.
+ */
+export function resolveSeccomp(given: SeccompMode | null, unprivilegedMount: boolean): { mode: SeccompMode; why?: string } | { error: string } {
+  if (!unprivilegedMount) return { mode: given ?? 'kill' };
+  const why = 'an unprivileged --mount unmounts at stop with the setuid fusermount3, which the filter (with no_new_privs) cannot run';
+  if (given === null) return { mode: 'none', why };
+  if (given === 'none') return { mode: 'none' };
+  return { error: `--seccomp=${given}: ${why}; use --seccomp=none or run as root` };
+}
+
 /** Installs the filter (no-op for 'none'). Throws SeccompError with the errno text on failure. */
 export function installSeccomp(mode: SeccompMode, log: Logger): void {
   if (mode === 'none') return;

@@ -147,7 +147,11 @@ t.test('none: no filter, the call simply runs', { skip }, async (t) => {
 
 t.test('--seccomp takes only virtiofsd\'s values', async (t) => {
   const { parseArgs, UsageError } = await import('../../src/cli/options');
-  t.equal(parseArgs([]).seccomp, 'kill', 'default kill, as virtiofsd');
+  t.equal(parseArgs([]).seccomp, null, 'not given');
+  const { resolveSeccomp } = await import('../../src/cli/seccomp');
+  t.same(resolveSeccomp(null, false), { mode: 'kill' }, 'default kill, as virtiofsd');
+  t.equal((resolveSeccomp(null, true) as { mode: string }).mode, 'none', 'unprivileged --mount: none by default (fusermount3 at stop)');
+  t.match(resolveSeccomp('trap', true), { error: /--seccomp=trap: an unprivileged --mount/ });
   t.equal(parseArgs(['--seccomp=trap']).seccomp, 'trap');
   t.throws(() => parseArgs(['--seccomp', 'allow']), new UsageError("invalid value 'allow' for --seccomp (valid: none, kill, log, trap)"));
 });

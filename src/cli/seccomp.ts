@@ -10,7 +10,7 @@
 // sibling a libc/kernel version may use instead (e.g. newfstatat for fstat, clone for clone3).
 import { seccomp, SeccompAction } from '../native/seccomp';
 import { X86_64_SYSCALLS } from './seccomp-x86_64';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 
 export type SeccompMode = 'none' | 'kill' | 'log' | 'trap';
 export const SECCOMP_MODES: readonly SeccompMode[] = ['none', 'kill', 'log', 'trap'];

@@ -3,7 +3,7 @@
 // Lookup counts follow the kernel's: every entry reply adds one, FORGET subtracts, and at zero the
 // inode is gone for good — a later lookup of the same object gets a new node id (no resurrection).
 //
-// Memory is the point of the layout (issue 5: 100k inodes in file-handle mode must cost well under
+// Memory is the point of the layout (target: 100k inodes in file-handle mode must cost well under
 // 30 MB): the fields sit in typed-array columns indexed by a reused slot number; two
 // open-addressing tables of slot numbers find a slot by node id and by (mount id, dev, ino); the
 // store keeps no heap object per inode at all (an Inode is a view made per call, see inode.ts),

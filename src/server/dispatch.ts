@@ -2,7 +2,7 @@
 // and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
 // session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
 import * as P from '../protocol';
-import type { FuseServer } from './session';
+import type { Handler, Req, ServerParts } from './handler';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import * as entryOps from '../passthrough/entry-ops';
 import * as attrOps from '../passthrough/attr-ops';
@@ -14,24 +14,12 @@ import * as lockOps from '../passthrough/lock-ops';
 import { readdirInto } from './readdir-reply';
 import { statxOf } from './statx-reply';
 
-export interface Req {
-  buf: Buffer;
-  /** start of the body (after fuse_in_header) */
-  off: number;
-  /** end of the body (extensions excluded) */
-  end: number;
-  token: number;
-  h: P.InHeader;
-}
-
-type Handler = (s: FuseServer, r: Req) => void;
-
-function entryReply(s: FuseServer, r: Req, e: P.EntryOut | number): void {
+function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
 }
 
-const fsOf = (s: FuseServer): PassthroughFs => s.fs;
+const fsOf = (s: ServerParts): PassthroughFs => s.fs;
 const ownerKey = (owner: bigint) => owner.toString(16);
 
 export const HANDLERS: Partial<Record<number, Handler>> = {
@@ -261,7 +249,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => number): void {
+function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
   const out = s.replier.out;
   const body = s.replier.body;
   if (size === 0) {
@@ -274,7 +262,7 @@ function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => 
   s.replier.bytes(r.token, n);
 }
 
-function copyRange(s: FuseServer, r: Req, wide: boolean): void {
+function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
   const n = fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags);
   if (n < 0) return s.replier.error(r.token, -n);

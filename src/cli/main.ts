@@ -107,7 +107,7 @@ export function main(argv: string[]): void {
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
     ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
-    xattrMap: cfg.xattrMap, preserveNoatime: cfg.preserveNoatime,
+    xattrMap: cfg.xattrMap, preserveNoatime: cfg.preserveNoatime, allowDirectIo: cfg.allowDirectIo,
   }, cfg.mount !== null, placement);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
   if (entered?.mode === 'chroot') {

@@ -59,6 +59,12 @@ export interface Config {
   preserveNoatime: boolean;
   /** --posix-acl[=never|auto|always]: negotiate FUSE_POSIX_ACL */
   posixAcl: PosixAclMode;
+  /** --writeback: FUSE_WRITEBACK_CACHE */
+  writeback: boolean;
+  /** --allow-direct-io: keep the client's O_DIRECT on host files */
+  allowDirectIo: boolean;
+  /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP */
+  allowMmap: boolean;
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -76,6 +82,7 @@ export function defaultConfig(): Config {
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
     passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
+    writeback: false, allowDirectIo: false, allowMmap: false,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -125,7 +132,14 @@ function seccompMode(value: string): SeccompMode {
  *  require_equals): the bare flag means the value below. */
 const OPTIONAL_VALUE: Record<string, { bare: string; set: Setter }> = {
   '--posix-acl': { bare: 'always', set: (c, v) => { c.posixAcl = oneOf('--posix-acl', v, ACL_MODES); } },
+  '--security-label': { bare: 'always', set: (_c, v) => securityLabel('--security-label', oneOf('--security-label', v, ACL_MODES)) },
 };
+
+/** Security labels on create (FUSE_SECURITY_CTX) are not implemented: asking for them is refused
+ *  loudly rather than mounting without the labels the guest expects. */
+function securityLabel(opt: string, mode: string): void {
+  if (mode !== 'never') throw new UsageError(`${opt}: not supported by vfsd (FUSE_SECURITY_CTX: the security context of created files is not stored); remove the option`);
+}
 
 type Setter = (c: Config, v: string) => void;
 /** Options that take a value, by every name they go by. */
@@ -157,7 +171,6 @@ const VALUED: Record<string, Setter> = {
   '--seccomp': (c, v) => { c.seccomp = seccompMode(v); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
-  '--security-label': (c, v) => { c.ignored.push(`--security-label=${v}`); },
 };
 
 const FLAGS: Record<string, (c: Config) => void> = {
@@ -184,9 +197,9 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '--syslog': (c) => { c.syslog = true; },
   '--killpriv-v2': (c) => { c.ignored.push('--killpriv-v2'); },
   '--no-killpriv-v2': () => {},
-  '--allow-direct-io': (c) => { c.ignored.push('--allow-direct-io'); },
-  '--allow-mmap': (c) => { c.ignored.push('--allow-mmap'); },
-  '--writeback': (c) => { c.ignored.push('--writeback'); },
+  '--allow-direct-io': (c) => { c.allowDirectIo = true; },
+  '--allow-mmap': (c) => { c.allowMmap = true; },
+  '--writeback': (c) => { c.writeback = true; },
   '--no-readdirplus': (c) => { c.readdirplus = false; },
   '--preserve-noatime': (c) => { c.preserveNoatime = true; },
   '--print-capabilities-json': (c) => { c.printCapabilities = true; },
@@ -219,9 +232,13 @@ function applyDashO(c: Config, list: string): void {
       case 'no_posix_acl': c.posixAcl = 'never'; break;
       case 'readdirplus': c.readdirplus = true; break;
       case 'no_readdirplus': c.readdirplus = false; break;
-      case 'writeback': case 'no_writeback':
-      case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'allow_direct_io':
-      case 'no_allow_direct_io': case 'norace':
+      case 'security_label': securityLabel('-o security_label', 'always'); break;
+      case 'no_security_label': break;
+      case 'writeback': c.writeback = true; break;
+      case 'no_writeback': c.writeback = false; break;
+      case 'allow_direct_io': c.allowDirectIo = true; break;
+      case 'no_allow_direct_io': c.allowDirectIo = false; break;
+      case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);
     }

@@ -5,6 +5,7 @@ import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
+import { optionWants } from './option-wants';
 
 /** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
 const MAX_WRITE = 1024 * 1024;
@@ -22,7 +23,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus,
+    readdirplus: cfg.readdirplus, ...optionWants(cfg),
   }, log);
   // Backing files are registered only once INIT said passthrough is on.
   fs.backing = null;

@@ -19,6 +19,8 @@ export interface PassthroughConfig {
   xattrMap?: XattrMap | null;
   /** --preserve-noatime: keep the client's O_NOATIME (else stripped, as virtiofsd does) */
   preserveNoatime?: boolean;
+  /** --allow-direct-io: keep the client's O_DIRECT on the host file (else stripped, as virtiofsd) */
+  allowDirectIo?: boolean;
 }
 
 export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig => ({

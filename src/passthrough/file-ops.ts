@@ -31,6 +31,23 @@ export interface OpenResult {
 export const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW | C.O_PATH;
 
 /**
+ * The flags a client's open (or create) is made with on the host, as virtiofsd adjusts them:
+ *  - O_DIRECT only with --allow-direct-io: the host's O_DIRECT wants aligned buffers and
+ *    offsets the client's requests need not have (the client's page cache is bypassed anyway);
+ *  - under FUSE_WRITEBACK_CACHE the kernel reads pages of files opened write-only (to fill
+ *    partial pages) and does O_APPEND itself at the size it caches: the host file is opened
+ *    read-write, and without O_APPEND, which would move every write to the host's end of file.
+ */
+export function hostOpenFlags(fs: PassthroughFs, flags: number): number {
+  if (!fs.config.allowDirectIo) flags &= ~C.O_DIRECT;
+  if (fs.writeback) {
+    if ((flags & C.O_ACCMODE) === C.O_WRONLY) flags = (flags & ~C.O_ACCMODE) | C.O_RDWR;
+    flags &= ~C.O_APPEND;
+  }
+  return flags;
+}
+
+/**
  * How an inode's open handles do their I/O under FUSE passthrough. The kernel keeps ONE backing
  * file per inode: every open of an inode that has one must answer FOPEN_PASSTHROUGH with that same
  * backing id, and a passthrough open is refused while cached (non-passthrough) opens exist: either
@@ -94,7 +111,7 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // O_NOATIME is refused (EPERM) to anyone but the file's owner: stripped unless
   // --preserve-noatime, as virtiofsd does, so an open never fails for a flag about atimes.
   const strip = fs.config.preserveNoatime ? STRIP : STRIP | C.O_NOATIME;
-  const fd = fs.reopen(inode, (flags & ~strip) | C.O_CLOEXEC);
+  const fd = fs.reopen(inode, (hostOpenFlags(fs, flags) & ~strip) | C.O_CLOEXEC);
   if (fd < 0) return fd;
   return openFileHandle(fs, inode, fd, flags);
 }

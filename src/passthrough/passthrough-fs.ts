@@ -35,6 +35,8 @@ export class PassthroughFs {
   /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
    *  negotiation already combined the two) */
   announceSubmounts = false;
+  /** set after INIT: FUSE_WRITEBACK_CACHE is on (the open flags change, see file-ops hostOpenFlags) */
+  writeback = false;
   /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
   backing: { open(fd: number): number; close(id: number): void } | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */

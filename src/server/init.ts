@@ -13,9 +13,17 @@ export interface ServerWants {
   cacheAlways: boolean;
   /** false: never offer READDIRPLUS, so the kernel lists directories with plain READDIR */
   readdirplus?: boolean;
+  /** --posix-acl: 'auto' offers FUSE_POSIX_ACL (on only if the client offers it too: old guests
+   *  still mount), 'always' refuses a client without it (virtiofsd's EPROTO), 'never' (default)
+   *  does not offer it */
+  aclMode?: 'never' | 'auto' | 'always';
+  /** --writeback: offer FUSE_WRITEBACK_CACHE (the kernel then caches writes; see file-ops) */
+  writeback?: boolean;
+  /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP, so direct-I/O files (cache=never) can be mmap'd */
+  allowMmap?: boolean;
 }
 
-export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean };
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; writeback: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
@@ -26,10 +34,15 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.flock) flags |= F.FLOCK_LOCKS;
   if (w.announceSubmounts) flags |= F.SUBMOUNTS;
   if (w.cacheAlways) flags |= F.CACHE_SYMLINKS;
-  const flags2 = w.passthrough ? P.InitFlag2.PASSTHROUGH : 0;
+  if (w.aclMode === 'auto' || w.aclMode === 'always') flags |= F.POSIX_ACL;
+  if (w.writeback) flags |= F.WRITEBACK_CACHE;
+  const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.allowMmap ? P.InitFlag2.DIRECT_IO_ALLOW_MMAP : 0);
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });
   if (r.kind !== 'ok') return r;
-  return { ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0 };
+  if (w.aclMode === 'always' && !(r.flags & F.POSIX_ACL)) {
+    return { kind: 'refuse', errno: P.Errno.EPROTO, reason: '--posix-acl=always: the client does not support POSIX ACLs (no FUSE_POSIX_ACL in its INIT)' };
+  }
+  return { ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0, writeback: (r.flags & F.WRITEBACK_CACHE) !== 0 };
 }

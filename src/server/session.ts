@@ -144,6 +144,7 @@ export class FuseServer {
     }
     this.init = r;
     this.fs.announceSubmounts = r.submounts;
+    this.fs.writeback = r.writeback;
     this.log.info('session initialised', {
       protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
     });

@@ -296,5 +296,8 @@ export function checkConfig(c: Config): string | null {
   if (fronts === 0) return 'say where to serve: --mount DIR (local /dev/fuse mount) or --socket-path PATH / --fd N (vhost-user for QEMU)';
   if (c.mount && (c.socketPath || c.fd !== null)) return '--mount cannot be combined with --socket-path or --fd';
   if (c.socketPath && c.fd !== null) return '--socket-path and --fd are alternatives: give one';
+  // The /dev/fuse path reads and writes through buffers with the reply header in front of the
+  // data: not aligned as a host O_DIRECT file demands, so every such read would fail (EINVAL).
+  if (c.mount && c.allowDirectIo) return '--allow-direct-io: not with --mount (the /dev/fuse buffers are not aligned for host O_DIRECT); it is for vhost-user';
   return null;
 }

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
-import { startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { execFileSync } from 'node:child_process';
+import { requestCounts, startVfsd, VfsdProcess } from '../helpers/vfsd-process';
 import { errnoName, runAs, sameOutcome } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -159,4 +160,31 @@ t.test('--xattrmap renames what the host stores, the client sees its own names',
   t.same(listx(H), ['trusted.host.own', 'user.plain'], 'remove took the prefixed name off the host');
   // The list size the client is told is the mapped list's, exactly.
   t.equal(sys.listxattr(M, Buffer.alloc(0), true), 'user.plain\0'.length);
+});
+
+t.test('--posix-acl: an ACL denies access through the mount as on the host, checked by the kernel', { skip: !root && 'needs root' }, async (t) => {
+  const read = (p: string) => require('fs').readFileSync(p, 'utf8');
+  const nobody = { uid: 65534, gid: 65534 };
+  const prep = (src: string) => {
+    prepare(src);
+    for (const d of ['native', 'm']) {
+      fs.chmodSync(path.join(src, d, 'f'), 0o644);
+      execFileSync('setfacl', ['-m', 'u:65534:---', path.join(src, d, 'f')]);
+    }
+  };
+  const opens: Record<string, number> = {};
+  for (const mode of ['never', 'always']) {
+    const v = await startVfsd(t, { args: [`--posix-acl=${mode}`, '--allow-other', '--sandbox', 'none'], prepare: prep });
+    const native = runAs(nobody, read, path.join(v.src, 'native', 'f'));
+    t.same(native, { error: 'EACCES' }, 'control: natively the ACL denies nobody a 0644 file');
+    t.same(runAs(nobody, read, path.join(v.mnt, 'm', 'f')), native, `--posix-acl=${mode}: the same through the mount`);
+    t.equal(runAs({ uid: 1, gid: 1 }, read, path.join(v.mnt, 'm', 'f')), 'data', 'others still read it');
+    if (mode === 'always') t.match(execFileSync('getfacl', ['-c', path.join(v.mnt, 'm', 'f')], { encoding: 'utf8' }), /user:nobody:---/, 'the ACL reads through the mount');
+    await v.stop();
+    opens[mode] = requestCounts(v.log()).OPEN ?? 0;
+  }
+  // Who refused: under FUSE_POSIX_ACL the kernel checks the ACL itself and nobody's open never
+  // reaches vfsd (only the permitted one does); without it vfsd opens as nobody and the host refuses.
+  t.equal(opens.always, 1, 'always: one OPEN reached vfsd (the permitted one)');
+  t.equal(opens.never, 2, 'never: both reached vfsd, the host refused one');
 });

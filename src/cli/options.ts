@@ -41,6 +41,8 @@ export interface Config {
   /** busy-poll window for the next request after an answer, microseconds (0: off) */
   pollUs: number;
   passthrough: boolean;
+  /** negotiate FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2; off by default, as there) */
+  killprivV2: boolean;
   posixLock: boolean;
   flock: boolean;
   /** offer READDIRPLUS (entries with attributes) to the kernel; off: plain READDIR only */
@@ -78,9 +80,9 @@ export function defaultConfig(): Config {
   return {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
-    inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
+    inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
-    passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
+    passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
     writeback: false, allowDirectIo: false, allowMmap: false,
     printCapabilities: false, help: false, version: false, ignored: [],
@@ -108,7 +110,7 @@ function idRule(opt: string, value: string): IdRule {
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
-const HANDLES = ['never', 'prefer', 'mandatory'] as const;
+const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
 const ACL_MODES = ['never', 'auto', 'always'] as const;
 
@@ -195,8 +197,8 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '--foreground': () => {},
   '-d': (c) => { c.logLevel = 'debug'; },
   '--syslog': (c) => { c.syslog = true; },
-  '--killpriv-v2': (c) => { c.ignored.push('--killpriv-v2'); },
-  '--no-killpriv-v2': () => {},
+  '--killpriv-v2': (c) => { c.killprivV2 = true; },
+  '--no-killpriv-v2': (c) => { c.killprivV2 = false; },
   '--allow-direct-io': (c) => { c.allowDirectIo = true; },
   '--allow-mmap': (c) => { c.allowMmap = true; },
   '--writeback': (c) => { c.writeback = true; },
@@ -231,6 +233,8 @@ function applyDashO(c: Config, list: string): void {
       case 'posix_acl': c.posixAcl = 'always'; break;
       case 'no_posix_acl': c.posixAcl = 'never'; break;
       case 'readdirplus': c.readdirplus = true; break;
+      case 'killpriv_v2': c.killprivV2 = true; break;
+      case 'no_killpriv_v2': c.killprivV2 = false; break;
       case 'no_readdirplus': c.readdirplus = false; break;
       case 'security_label': securityLabel('-o security_label', 'always'); break;
       case 'no_security_label': break;
@@ -238,7 +242,7 @@ function applyDashO(c: Config, list: string): void {
       case 'no_writeback': c.writeback = false; break;
       case 'allow_direct_io': c.allowDirectIo = true; break;
       case 'no_allow_direct_io': c.allowDirectIo = false; break;
-      case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'norace':
+      case 'timeout': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);
     }

@@ -26,7 +26,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
   const server = new FuseServer(t, fs, {
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always', passthrough: false,
-    ...optionWants(cfg),
+    killprivV2: cfg.killprivV2, ...optionWants(cfg),
   }, log);
   let ended = false;
   const end = (why: string) => {

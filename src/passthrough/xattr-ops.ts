@@ -1,5 +1,6 @@
 // GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR (only with --xattr; otherwise ENOSYS so the kernel
-// stops asking). O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
+// stops asking, except the POSIX ACLs while FUSE_POSIX_ACL is on: PassthroughFs.aclXattrs).
+// O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
 // name, which resolves to exactly the object the fd pins (a symlink stays the symlink).
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
@@ -11,8 +12,13 @@ import { mapClientName, mapServerList } from '../policy/xattr-map';
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
 
-function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number): number {
-  if (!fs.config.xattr) return -Errno.ENOSYS;
+function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number, name?: Uint8Array): number {
+  if (!fs.config.xattr && !(fs.aclXattrs && name && isIdCarryingXattr(name))) {
+    // With FUSE_POSIX_ACL the kernel reads ACLs by GETXATTR to check permissions, so those are
+    // served even without --xattr. Any other name then answers EOPNOTSUPP, not ENOSYS: one
+    // ENOSYS makes the kernel stop sending GETXATTR at all, ACLs included.
+    return fs.aclXattrs && name ? -Errno.EOPNOTSUPP : -Errno.ENOSYS;
+  }
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   return fs.withFd(inode, (fd) => fn(fs.procPath(fd), inode));
@@ -43,7 +49,7 @@ export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, si
   // A denied name reads as absent (as in virtiofsd): the client simply has no such xattr.
   if (typeof host === 'number') return host === -Errno.EPERM ? -Errno.ENODATA : host;
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
-  return withInode(fs, nodeid, (p) => sys.getxattr(p, host, out.subarray(0, size), false));
+  return withInode(fs, nodeid, (p) => sys.getxattr(p, host, out.subarray(0, size), false), name);
 }
 
 export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): number {
@@ -68,7 +74,7 @@ export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, va
   if (value.length > XATTR_SIZE_MAX) return -Errno.E2BIG;
   const host = hostName(fs, name);
   if (typeof host === 'number') return host;
-  return withInode(fs, nodeid, (p) => sys.setxattr(p, host, value, flags, false));
+  return withInode(fs, nodeid, (p) => sys.setxattr(p, host, value, flags, false), name);
 }
 
 export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): number {
@@ -76,5 +82,5 @@ export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array)
   if (bad < 0) return bad;
   const host = hostName(fs, name);
   if (typeof host === 'number') return host;
-  return withInode(fs, nodeid, (p) => sys.removexattr(p, host, false));
+  return withInode(fs, nodeid, (p) => sys.removexattr(p, host, false), name);
 }

@@ -15,15 +15,24 @@ export interface ServerWants {
   readdirplus?: boolean;
   /** --posix-acl: 'auto' offers FUSE_POSIX_ACL (on only if the client offers it too: old guests
    *  still mount), 'always' refuses a client without it (virtiofsd's EPROTO), 'never' (default)
-   *  does not offer it */
+   *  does not offer it (on /dev/fuse `posixAcl` below may still ask for it) */
   aclMode?: 'never' | 'auto' | 'always';
   /** --writeback: offer FUSE_WRITEBACK_CACHE (the kernel then caches writes; see file-ops) */
   writeback?: boolean;
   /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP, so direct-I/O files (cache=never) can be mmap'd */
   allowMmap?: boolean;
+  /** FUSE_POSIX_ACL: the kernel checks permissions itself (it implies default_permissions) with
+   *  the ACLs it reads by GETXATTR, and hands creating calls their unmasked mode (DONT_MASK) so
+   *  the host applies a directory's default ACL or the caller's umask, exactly as natively.
+   *  Only where the ACL xattrs are served as they are (--xattr, no id translation). */
+  posixAcl?: boolean;
+  /** FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2, off by default there too): the kernel
+   *  no longer sends the mode-clearing SETATTR after a write, truncate or chown by a caller
+   *  without CAP_FSETID; it flags the WRITE / SETATTR / OPEN instead and we clear the bits. */
+  killprivV2?: boolean;
 }
 
-export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; writeback: boolean };
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean; writeback: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
@@ -34,7 +43,11 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.flock) flags |= F.FLOCK_LOCKS;
   if (w.announceSubmounts) flags |= F.SUBMOUNTS;
   if (w.cacheAlways) flags |= F.CACHE_SYMLINKS;
-  if (w.aclMode === 'auto' || w.aclMode === 'always') flags |= F.POSIX_ACL;
+  // Creating calls always apply the umask the request carries (entry-ops): with it the kernel
+  // may leave the mode unmasked (it only does so under POSIX_ACL, where it must).
+  flags |= F.DONT_MASK;
+  if (w.posixAcl || w.aclMode === 'auto' || w.aclMode === 'always') flags |= F.POSIX_ACL;
+  if (w.killprivV2) flags |= F.HANDLE_KILLPRIV_V2;
   if (w.writeback) flags |= F.WRITEBACK_CACHE;
   const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.allowMmap ? P.InitFlag2.DIRECT_IO_ALLOW_MMAP : 0);
   const r = P.negotiateInit(kernel, {
@@ -44,5 +57,9 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.aclMode === 'always' && !(r.flags & F.POSIX_ACL)) {
     return { kind: 'refuse', errno: P.Errno.EPROTO, reason: '--posix-acl=always: the client does not support POSIX ACLs (no FUSE_POSIX_ACL in its INIT)' };
   }
-  return { ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0, writeback: (r.flags & F.WRITEBACK_CACHE) !== 0 };
+  return {
+    ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0,
+    posixAcl: (r.flags & F.POSIX_ACL) !== 0, killprivV2: (r.flags & F.HANDLE_KILLPRIV_V2) !== 0,
+    writeback: (r.flags & F.WRITEBACK_CACHE) !== 0,
+  };
 }

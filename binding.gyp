@@ -29,7 +29,9 @@
         "native/vhost_memory.cc",
         "native/vhost_socket.cc",
         "native/vhost_io.cc",
-        "native/dir_encode.cc"
+        "native/dir_encode.cc",
+        "native/sys_seccomp.cc",
+        "native/sys_syslog.cc"
       ],
       "libraries": ["-lpthread"]
     },

@@ -17,6 +17,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitFuseDev(env, exports);
   vfsd::InitVhostUser(env, exports);
   vfsd::InitDirEncode(env, exports);
+  vfsd::InitSysSeccomp(env, exports);
+  vfsd::InitSysSyslog(env, exports);
   return exports;
 }
 

@@ -11,4 +11,6 @@ void InitSysSandbox(Napi::Env env, Napi::Object exports);
 void InitFuseDev(Napi::Env env, Napi::Object exports);
 void InitVhostUser(Napi::Env env, Napi::Object exports);
 void InitDirEncode(Napi::Env env, Napi::Object exports);
+void InitSysSeccomp(Napi::Env env, Napi::Object exports);
+void InitSysSyslog(Napi::Env env, Napi::Object exports);
 }  // namespace vfsd

@@ -32,6 +32,16 @@ EXPORT
                             chown (FUSE_HANDLE_KILLPRIV_V2; default: off, as in virtiofsd; either
                             way a writer who is not the owner clears them as on the host)
   --no-readdirplus          list directories with plain READDIR (no attributes per entry)
+  --xattrmap RULES          rename xattrs between client and host, virtiofsd's rules
+                            (:type:scope:key:prefix: or :map:key:prefix:, e.g.
+                            ':map:trusted.:user.virtiofs.:'); implies --xattr
+  --posix-acl[=MODE]        never | auto | always (bare: always): FUSE_POSIX_ACL; auto only
+                            if the client offers it, always refuses a client without it
+  --preserve-noatime        keep the client's O_NOATIME (default: stripped, as virtiofsd)
+  --writeback               kernel write-back caching (only for exports nobody else writes)
+  --allow-direct-io         keep the client's O_DIRECT on host files (vhost-user only)
+  --allow-mmap              let direct-I/O files (cache never/metadata) be mmap'd shared
+  --security-label          refused: security contexts on create are not implemented
 
 SUBMOUNTS AND DEVICES
   --announce-submounts      show each host mount as its own filesystem in the guest (default)
@@ -100,6 +110,10 @@ SANDBOX
 
 PROCESS
   --rlimit-nofile N         raise the open-file limit
+  --seccomp ACTION          none | kill | log | trap: what happens to a syscall outside vfsd's
+                            allowlist once it serves (default: kill, as virtiofsd; none for an
+                            unprivileged --mount, whose unmount needs the setuid fusermount3)
+  --syslog                  log to syslog (/dev/log, facility user) instead of stderr
   --log-level LEVEL         error | warn | info | debug | trace | off (default: info)
   --stats-file PATH         where SIGUSR1 and exit write per-opcode counts and latency (JSON)
   -o OPTS                   the C virtiofsd's options: source=DIR, cache=, xattr, no_xattr,

@@ -24,6 +24,8 @@ import { enterNamespaceRoot, enterChroot, dropSetupCaps } from './sandbox-enter'
 import { keptCaps } from './sandbox-caps';
 import { HostMountView } from './sandbox-mountinfo';
 import type { Sandbox } from './options';
+import { installSeccomp, probeIfAsked, resolveSeccomp } from './seccomp';
+import { openSyslog } from './syslog-sink';
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -43,11 +45,14 @@ function checkSharedDir(dir: string): void {
 export function main(argv: string[]): void {
   let cfg: Config;
   let mode: Sandbox = 'none';
+  let seccompMode: ReturnType<typeof resolveSeccomp> = { mode: 'none' };
   try {
     cfg = parseArgs(argv);
     const problem = checkConfig(cfg);
     if (problem) throw new UsageError(problem);
     if (!cfg.help && !cfg.version && !cfg.printCapabilities) mode = chooseSandbox(cfg);
+    seccompMode = resolveSeccomp(cfg.seccomp, cfg.mount !== null && process.geteuid?.() !== 0);
+    if ('error' in seccompMode) throw new UsageError(seccompMode.error);
   } catch (e) {
     if (e instanceof UsageError) fail(`${e.message}\nTry 'vfsd --help' for more information.`, 2);
     if (e instanceof SandboxError) fail(e.message, 1);
@@ -57,7 +62,7 @@ export function main(argv: string[]): void {
   if (cfg.version) return void process.stdout.write(`vfsd ${VERSION}\n`);
   if (cfg.printCapabilities) return void process.stdout.write(capabilitiesJson() + '\n');
 
-  const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
+  const log = startLogger(cfg);
   checkSharedDir(cfg.sharedDir!);
   let entered: Entered | null = null;
   try {
@@ -108,6 +113,7 @@ export function main(argv: string[]): void {
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
     ids,
+    xattrMap: cfg.xattrMap, preserveNoatime: cfg.preserveNoatime, allowDirectIo: cfg.allowDirectIo,
   }, creds, placement, log);
   if (entered?.mode === 'chroot') {
     // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens
@@ -169,11 +175,36 @@ export function main(argv: string[]): void {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // Last of the startup work: the sandbox is entered, the mount made or the socket listening,
+  // the libuv pool started, the
+  // signal handlers set. From here on only the allowlisted syscalls exist (src/cli/seccomp.ts).
+  try {
+    if ('mode' in seccompMode) {
+      if (seccompMode.why) log.info('no seccomp filter', { why: seccompMode.why });
+      installSeccomp(seccompMode.mode, log);
+    }
+  } catch (e) {
+    fail((e as Error).message, 1);
+  }
+  probeIfAsked(log);
 }
 
 function effective(c: Config): Record<string, unknown> {
-  const { help, version, printCapabilities, ignored, translateUid, translateGid, ...rest } = c;
-  return { ...rest, translateUid: translateUid.map((r) => r.text), translateGid: translateGid.map((r) => r.text) };
+  const { help, version, printCapabilities, ignored, translateUid, translateGid, xattrMap, ...rest } = c;
+  return { ...rest, xattrMap: xattrMap?.text ?? null, translateUid: translateUid.map((r) => r.text), translateGid: translateGid.map((r) => r.text) };
+}
+
+/** stderr (JSON unless a terminal), or with --syslog the syslog socket, stderr staying quiet;
+ *  if syslog cannot be reached, stderr with a warning, as virtiofsd does. */
+function startLogger(cfg: Config): Logger {
+  if (!cfg.syslog) return makeLogger(cfg.logLevel, !process.stderr.isTTY);
+  const sink = openSyslog();
+  if (typeof sink === 'string') {
+    const log = makeLogger(cfg.logLevel, !process.stderr.isTTY);
+    log.warn(`can't enable syslog: ${sink}`);
+    return log;
+  }
+  return makeLogger(cfg.logLevel, false, (line, level) => sink.write(line, level));
 }
 
 export type { Logger };

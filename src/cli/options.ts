@@ -7,10 +7,13 @@ import { UsageError } from './usage-error';
 import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
 import { FUSE_TRANSPORTS, type FuseTransportChoice } from '../transport/fuse-uring';
+import { parseXattrMap, XattrMap, XattrMapError } from '../policy/xattr-map';
+import { SECCOMP_MODES, SeccompMode, seccompUnsupported } from './seccomp';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 export type Sandbox = 'namespace' | 'chroot' | 'none';
 export type Multidevs = 'remap' | 'forbid' | 'warn';
+export type PosixAclMode = 'never' | 'auto' | 'always';
 
 export interface Config {
   sharedDir: string | null;
@@ -53,6 +56,23 @@ export interface Config {
   /** --uid-map / --gid-map (virtiofsd's user-namespace maps), in the order given */
   uidMap: NsIdMap[];
   gidMap: NsIdMap[];
+  /** --seccomp: what the syscall filter does to an unlisted call ('none': no filter); null: not
+   *  given (kill, but see src/cli/seccomp.ts resolveSeccomp) */
+  seccomp: SeccompMode | null;
+  /** --syslog: log lines go to syslog (/dev/log), not stderr */
+  syslog: boolean;
+  /** --xattrmap, parsed (null: names pass unchanged) */
+  xattrMap: XattrMap | null;
+  /** --preserve-noatime: keep the client's O_NOATIME on opens */
+  preserveNoatime: boolean;
+  /** --posix-acl[=never|auto|always]: negotiate FUSE_POSIX_ACL */
+  posixAcl: PosixAclMode;
+  /** --writeback: FUSE_WRITEBACK_CACHE */
+  writeback: boolean;
+  /** --allow-direct-io: keep the client's O_DIRECT on host files */
+  allowDirectIo: boolean;
+  /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP */
+  allowMmap: boolean;
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -76,6 +96,8 @@ export function defaultConfig(): Config {
     inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200, fuseTransport: 'dev',
     passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [], uidMap: [], gidMap: [],
+    seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
+    writeback: false, allowDirectIo: false, allowMmap: false,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -125,6 +147,36 @@ function nsIdMap(opt: string, value: string): NsIdMap {
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
 const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
+const ACL_MODES = ['never', 'auto', 'always'] as const;
+
+function xattrMap(opt: string, value: string): XattrMap {
+  try {
+    return parseXattrMap(value);
+  } catch (e) {
+    if (e instanceof XattrMapError) throw new UsageError(`invalid value for ${opt}: ${e.message}`);
+    throw e;
+  }
+}
+
+function seccompMode(value: string): SeccompMode {
+  const m = oneOf('--seccomp', value, SECCOMP_MODES);
+  const why = seccompUnsupported(m);
+  if (why) throw new UsageError(why);
+  return m;
+}
+
+/** Options whose value is optional and, when given, must be attached with '=' (virtiofsd's
+ *  require_equals): the bare flag means the value below. */
+const OPTIONAL_VALUE: Record<string, { bare: string; set: Setter }> = {
+  '--posix-acl': { bare: 'always', set: (c, v) => { c.posixAcl = oneOf('--posix-acl', v, ACL_MODES); } },
+  '--security-label': { bare: 'always', set: (_c, v) => securityLabel('--security-label', oneOf('--security-label', v, ACL_MODES)) },
+};
+
+/** Security labels on create (FUSE_SECURITY_CTX) are not implemented: asking for them is refused
+ *  loudly rather than mounting without the labels the guest expects. */
+function securityLabel(opt: string, mode: string): void {
+  if (mode !== 'never') throw new UsageError(`${opt}: not supported by vfsd (FUSE_SECURITY_CTX: the security context of created files is not stored); remove the option`);
+}
 
 type Setter = (c: Config, v: string) => void;
 /** Options that take a value, by every name they go by. */
@@ -156,10 +208,10 @@ const VALUED: Record<string, Setter> = {
   '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
   '--fuse-transport': (c, v) => { c.fuseTransport = oneOf('--fuse-transport', v, FUSE_TRANSPORTS); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
-  '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
+  '--xattrmap': (c, v) => { c.xattrMap = xattrMap('--xattrmap', v); },
+  '--seccomp': (c, v) => { c.seccomp = seccompMode(v); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
   '--migration-mode': (c, v) => { c.ignored.push(`--migration-mode=${v}`); },
-  '--security-label': (c, v) => { c.ignored.push(`--security-label=${v}`); },
 };
 
 const FLAGS: Record<string, (c: Config) => void> = {
@@ -183,14 +235,14 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '-f': () => {},
   '--foreground': () => {},
   '-d': (c) => { c.logLevel = 'debug'; },
-  '--syslog': (c) => { c.ignored.push('--syslog'); },
+  '--syslog': (c) => { c.syslog = true; },
   '--killpriv-v2': (c) => { c.killprivV2 = true; },
   '--no-killpriv-v2': (c) => { c.killprivV2 = false; },
-  '--allow-direct-io': (c) => { c.ignored.push('--allow-direct-io'); },
-  '--allow-mmap': (c) => { c.ignored.push('--allow-mmap'); },
-  '--writeback': (c) => { c.ignored.push('--writeback'); },
+  '--allow-direct-io': (c) => { c.allowDirectIo = true; },
+  '--allow-mmap': (c) => { c.allowMmap = true; },
+  '--writeback': (c) => { c.writeback = true; },
   '--no-readdirplus': (c) => { c.readdirplus = false; },
-  '--preserve-noatime': (c) => { c.ignored.push('--preserve-noatime'); },
+  '--preserve-noatime': (c) => { c.preserveNoatime = true; },
   '--print-capabilities-json': (c) => { c.printCapabilities = true; },
 };
 
@@ -233,13 +285,20 @@ function applyDashO(c: Config, list: string): void {
       case 'sandbox': c.sandbox = oneOf('-o sandbox', value, SANDBOX); break;
       case 'modcaps': parseModcaps(value); c.modcaps = value; break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
+      case 'xattrmap': c.xattrMap = xattrMap('-o xattrmap', value); break;
+      case 'posix_acl': c.posixAcl = 'always'; break;
+      case 'no_posix_acl': c.posixAcl = 'never'; break;
       case 'readdirplus': c.readdirplus = true; break;
       case 'killpriv_v2': c.killprivV2 = true; break;
       case 'no_killpriv_v2': c.killprivV2 = false; break;
       case 'no_readdirplus': c.readdirplus = false; break;
-      case 'writeback': case 'no_writeback':
-      case 'timeout': case 'allow_direct_io':
-      case 'no_allow_direct_io': case 'xattrmap': case 'norace':
+      case 'security_label': securityLabel('-o security_label', 'always'); break;
+      case 'no_security_label': break;
+      case 'writeback': c.writeback = true; break;
+      case 'no_writeback': c.writeback = false; break;
+      case 'allow_direct_io': c.allowDirectIo = true; break;
+      case 'no_allow_direct_io': c.allowDirectIo = false; break;
+      case 'timeout': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);
     }
@@ -258,6 +317,8 @@ export function parseArgs(argv: readonly string[]): Config {
     if (arg.startsWith('-o') && arg.length > 2) { applyDashO(c, arg.slice(2)); continue; }
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const optional = OPTIONAL_VALUE[name];
+    if (optional) { optional.set(c, name === arg ? optional.bare : arg.slice(eq + 1)); continue; }
     const setter = VALUED[name];
     if (setter) {
       let value: string;
@@ -270,6 +331,12 @@ export function parseArgs(argv: readonly string[]): Config {
     const flag = FLAGS[arg];
     if (flag) { flag(c); continue; }
     throw new UsageError(arg.startsWith('-') ? `unknown option '${arg}'` : `unexpected argument '${arg}'`);
+  }
+  // As in virtiofsd: mapping xattr names or ACLs means serving xattrs; ACLs hold host ids that
+  // a translation would have to rewrite inside the value, which nobody does.
+  if (c.xattrMap || c.posixAcl !== 'never') c.xattr = true;
+  if (c.posixAcl !== 'never' && (c.translateUid.length || c.translateGid.length)) {
+    throw new UsageError(`--posix-acl=${c.posixAcl} cannot be combined with --translate-uid/--translate-gid (ACLs hold untranslated ids)`);
   }
   // Intersecting translation rules are a command-line mistake too (exit 2, naming both rules).
   try {
@@ -289,5 +356,8 @@ export function checkConfig(c: Config): string | null {
   if (fronts === 0) return 'say where to serve: --mount DIR (local /dev/fuse mount) or --socket-path PATH / --fd N (vhost-user for QEMU)';
   if (c.mount && (c.socketPath || c.fd !== null)) return '--mount cannot be combined with --socket-path or --fd';
   if (c.socketPath && c.fd !== null) return '--socket-path and --fd are alternatives: give one';
+  // The /dev/fuse path reads and writes through buffers with the reply header in front of the
+  // data: not aligned as a host O_DIRECT file demands, so every such read would fail (EINVAL).
+  if (c.mount && c.allowDirectIo) return '--allow-direct-io: not with --mount (the /dev/fuse buffers are not aligned for host O_DIRECT); it is for vhost-user';
   return null;
 }

@@ -7,6 +7,7 @@ import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
+import { optionWants } from './option-wants';
 
 /** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
 const MAX_WRITE = 1024 * 1024;
@@ -28,7 +29,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared,
+    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared, ...optionWants(cfg),
     // With default_permissions alone the kernel would check the mode bits only: an ACL entry
     // granting more than the mode shows would be refused on the mount and allowed natively. So
     // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:

@@ -6,6 +6,7 @@ import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
+import { optionWants } from './option-wants';
 
 /** The guest's virtio-fs driver caps it further by its queue size; 1 MiB is what we accept. */
 const MAX_WRITE = 1024 * 1024;
@@ -25,7 +26,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
   const server = new FuseServer(t, fs, {
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always', passthrough: false,
-    killprivV2: cfg.killprivV2,
+    killprivV2: cfg.killprivV2, ...optionWants(cfg),
   }, log);
   let ended = false;
   const end = (why: string) => {

@@ -13,14 +13,14 @@ export interface Logger {
 
 const RANK: Record<Level | 'off', number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, off: 5 };
 
-export function makeLogger(threshold: Level | 'off', json: boolean, sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+export function makeLogger(threshold: Level | 'off', json: boolean, sink: (line: string, level: Level) => void = (l) => process.stderr.write(l + '\n')): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[level] < RANK[threshold]) return;
     if (json) {
-      sink(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+      sink(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }), level);
     } else {
       const extra = fields ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
-      sink(`[vfsd ${level}] ${msg}${extra}`);
+      sink(`[vfsd ${level}] ${msg}${extra}`, level);
     }
   };
   return {

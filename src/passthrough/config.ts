@@ -1,6 +1,7 @@
 // What the passthrough filesystem needs to know from the command line (one object, built once
 // by the CLI, like virtiofsd's Config).
 import type { IdTranslation } from '../policy/id-map';
+import type { XattrMap } from '../policy/xattr-map';
 export type CacheMode = 'auto' | 'always' | 'metadata' | 'never';
 /** never: one O_PATH fd per inode; prefer/mandatory: file handles only (fds where none can be
  *  had / refuse such objects); auto: O_PATH fds for the recently used inodes within a budget
@@ -19,6 +20,12 @@ export interface PassthroughConfig {
   flock: boolean;
   /** --translate-uid/--translate-gid; null (or absent): ids pass unchanged, at no cost */
   ids?: IdTranslation | null;
+  /** --xattrmap: how client xattr names become host names (null: unchanged) */
+  xattrMap?: XattrMap | null;
+  /** --preserve-noatime: keep the client's O_NOATIME (else stripped, as virtiofsd does) */
+  preserveNoatime?: boolean;
+  /** --allow-direct-io: keep the client's O_DIRECT on the host file (else stripped, as virtiofsd) */
+  allowDirectIo?: boolean;
 }
 
 export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig => ({

@@ -7,7 +7,7 @@ import { Errno } from '../protocol/errno';
 import { checkName, checkNewName } from './names';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
-import { openFileHandle, OpenResult } from './file-ops';
+import { hostOpenFlags, openFileHandle, OpenResult } from './file-ops';
 import { isDir, isReg, isSymlink, statFd } from './host-stat';
 
 const PATH_MAX = 4096;
@@ -116,9 +116,10 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   // existing name is never opened by this call, because it may be a FIFO (the open would block
   // the whole server) or a device node (we would hand the client the host's device).
   flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
-  const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
+  const hostFlags = hostOpenFlags(fs, flags);
+  const openFlags = (hostFlags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
   let fd = fs.withFdInExport(parent, (pfd) => underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)));
-  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, flags));
+  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, hostFlags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }

@@ -31,6 +31,23 @@ export interface OpenResult {
 export const STRIP = C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_NOFOLLOW | C.O_PATH;
 
 /**
+ * The flags a client's open (or create) is made with on the host, as virtiofsd adjusts them:
+ *  - O_DIRECT only with --allow-direct-io: the host's O_DIRECT wants aligned buffers and
+ *    offsets the client's requests need not have (the client's page cache is bypassed anyway);
+ *  - under FUSE_WRITEBACK_CACHE the kernel reads pages of files opened write-only (to fill
+ *    partial pages) and does O_APPEND itself at the size it caches: the host file is opened
+ *    read-write, and without O_APPEND, which would move every write to the host's end of file.
+ */
+export function hostOpenFlags(fs: PassthroughFs, flags: number): number {
+  if (!fs.config.allowDirectIo) flags &= ~C.O_DIRECT;
+  if (fs.writeback) {
+    if ((flags & C.O_ACCMODE) === C.O_WRONLY) flags = (flags & ~C.O_ACCMODE) | C.O_RDWR;
+    flags &= ~C.O_APPEND;
+  }
+  return flags;
+}
+
+/**
  * How an inode's open handles do their I/O under FUSE passthrough. The kernel keeps ONE backing
  * file per inode: every open of an inode that has one must answer FOPEN_PASSTHROUGH with that same
  * backing id, and a passthrough open is refused while cached (non-passthrough) opens exist: either
@@ -94,13 +111,17 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;
   if (!isReg(inode.mode)) return -Errno.EACCES;
-  let fd = fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC);
+  // O_NOATIME is refused (EPERM) to anyone but the file's owner: stripped unless
+  // --preserve-noatime, as virtiofsd does, so an open never fails for a flag about atimes.
+  const strip = fs.config.preserveNoatime ? STRIP : STRIP | C.O_NOATIME;
+  const hostFlags = (hostOpenFlags(fs, flags) & ~strip) | C.O_CLOEXEC;
+  let fd = fs.reopen(inode, hostFlags);
   if (fd === -Errno.EACCES && isExecOpen(flags) && mayExec(fs, inode)) {
     // execve() of a file its caller may execute but not read (0711): natively the kernel opens it
     // for exec with the execute right alone. Here the kernel (default_permissions) has checked
     // that right and asks us to open for reading: we do, with our rights. The fd serves only the
     // kernel's exec; no user gets a descriptor of it.
-    fd = fs.creds.privileged(() => fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC));
+    fd = fs.creds.privileged(() => fs.reopen(inode, hostFlags));
   }
   if (fd < 0) return fd;
   return openFileHandle(fs, inode, fd, flags);

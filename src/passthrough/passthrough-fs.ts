@@ -41,6 +41,8 @@ export class PassthroughFs {
   private posixAcl = false;
   /** learned at INIT (see init()): FUSE passthrough's backing files, when negotiated */
   private backingFiles: BackingFiles | null = null;
+  /** learned at INIT (see init()): FUSE_WRITEBACK_CACHE is on (the open flags change, see file-ops hostOpenFlags) */
+  private writebackCache = false;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
@@ -100,12 +102,18 @@ export class PassthroughFs {
   readonly rootStat: HostStat;
 
   /** What INIT settled, told once by the session (like virtiofsd's FileSystem::init): whether entry
-   *  replies announce submounts, whether the kernel enforces POSIX ACLs, and FUSE passthrough's
+   *  replies announce submounts, whether the kernel enforces POSIX ACLs or caches writes, and FUSE passthrough's
    *  backing files if it was negotiated. */
-  init(features: { submounts: boolean; posixAcl: boolean; backing: BackingFiles | null }): void {
+  init(features: { submounts: boolean; posixAcl: boolean; writeback: boolean; backing: BackingFiles | null }): void {
     this.announceSubmounts = features.submounts;
     this.posixAcl = features.posixAcl;
+    this.writebackCache = features.writeback;
     this.backingFiles = features.backing;
+  }
+
+  /** FUSE_WRITEBACK_CACHE is on: the kernel caches writes (see file-ops hostOpenFlags). */
+  get writeback(): boolean {
+    return this.writebackCache;
   }
 
   /** FUSE_POSIX_ACL is on: the ACL xattrs are served even without --xattr. */

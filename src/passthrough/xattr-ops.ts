@@ -7,6 +7,7 @@ import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { isIdCarryingXattr } from '../policy/id-map';
+import { mapClientName, mapServerList } from '../policy/xattr-map';
 
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
@@ -30,28 +31,56 @@ function checkXattrName(fs: PassthroughFs, name: Uint8Array): number {
   return fs.config.xattr && fs.config.ids && isIdCarryingXattr(name) ? -Errno.EOPNOTSUPP : 0;
 }
 
+/** The host's name for a client's xattr name under --xattrmap (unchanged without one), or the
+ *  errno its rule answers: a 'bad' name is EPERM (denied), an 'unsupported' one EOPNOTSUPP. */
+function hostName(fs: PassthroughFs, name: Uint8Array): Uint8Array | number {
+  const map = fs.config.xattrMap;
+  if (!map) return name;
+  const m = mapClientName(map, name);
+  if (m.kind === 'pass') return m.name;
+  return m.kind === 'deny' ? -Errno.EPERM : -Errno.EOPNOTSUPP;
+}
+
 /** size 0 asks for the value's size; otherwise the value is read into out[0..size). */
 export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, size: number, out: Buffer): number {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
+  const host = hostName(fs, name);
+  // A denied name reads as absent (as in virtiofsd): the client simply has no such xattr.
+  if (typeof host === 'number') return host === -Errno.EPERM ? -Errno.ENODATA : host;
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
-  return withInode(fs, nodeid, (p) => sys.getxattr(p, name, out.subarray(0, size), false), name);
+  return withInode(fs, nodeid, (p) => sys.getxattr(p, host, out.subarray(0, size), false), name);
 }
 
 export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): number {
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
-  return withInode(fs, nodeid, (p) => sys.listxattr(p, out.subarray(0, size), false));
+  const map = fs.config.xattrMap;
+  if (!map) return withInode(fs, nodeid, (p) => sys.listxattr(p, out.subarray(0, size), false));
+  // Renaming changes the list's length: read all of it, map it, then answer the size asked for
+  // (exact, so a client that sizes its buffer from the first call never sees ERANGE).
+  const all = Buffer.allocUnsafe(XATTR_SIZE_MAX);
+  const n = withInode(fs, nodeid, (p) => sys.listxattr(p, all, false));
+  if (n < 0) return n;
+  const mapped = mapServerList(map, all.subarray(0, n));
+  if (size === 0) return mapped.length;
+  if (mapped.length > Math.min(size, out.length)) return -Errno.ERANGE;
+  out.set(mapped, 0);
+  return mapped.length;
 }
 
 export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): number {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   if (value.length > XATTR_SIZE_MAX) return -Errno.E2BIG;
-  return withInode(fs, nodeid, (p) => sys.setxattr(p, name, value, flags, false), name);
+  const host = hostName(fs, name);
+  if (typeof host === 'number') return host;
+  return withInode(fs, nodeid, (p) => sys.setxattr(p, host, value, flags, false), name);
 }
 
 export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): number {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
-  return withInode(fs, nodeid, (p) => sys.removexattr(p, name, false), name);
+  const host = hostName(fs, name);
+  if (typeof host === 'number') return host;
+  return withInode(fs, nodeid, (p) => sys.removexattr(p, host, false), name);
 }

@@ -15,6 +15,14 @@ export interface ServerWants {
   readdirplus?: boolean;
   /** FUSE over io_uring (7.42): only when the transport has a ring ready to register */
   overIoUring?: boolean;
+  /** --posix-acl: 'auto' offers FUSE_POSIX_ACL (on only if the client offers it too: old guests
+   *  still mount), 'always' refuses a client without it (virtiofsd's EPROTO), 'never' (default)
+   *  does not offer it (on /dev/fuse `posixAcl` below may still ask for it) */
+  aclMode?: 'never' | 'auto' | 'always';
+  /** --writeback: offer FUSE_WRITEBACK_CACHE (the kernel then caches writes; see file-ops) */
+  writeback?: boolean;
+  /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP, so direct-I/O files (cache=never) can be mmap'd */
+  allowMmap?: boolean;
   /** FUSE_POSIX_ACL: the kernel checks permissions itself (it implies default_permissions) with
    *  the ACLs it reads by GETXATTR, and hands creating calls their unmasked mode (DONT_MASK) so
    *  the host applies a directory's default ACL or the caller's umask, exactly as natively.
@@ -26,7 +34,7 @@ export interface ServerWants {
   killprivV2?: boolean;
 }
 
-export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean };
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean; writeback: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
@@ -40,15 +48,21 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   // Creating calls always apply the umask the request carries (entry-ops): with it the kernel
   // may leave the mode unmasked (it only does so under POSIX_ACL, where it must).
   flags |= F.DONT_MASK;
-  if (w.posixAcl) flags |= F.POSIX_ACL;
+  if (w.posixAcl || w.aclMode === 'auto' || w.aclMode === 'always') flags |= F.POSIX_ACL;
   if (w.killprivV2) flags |= F.HANDLE_KILLPRIV_V2;
-  const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0);
+  if (w.writeback) flags |= F.WRITEBACK_CACHE;
+  const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.allowMmap ? P.InitFlag2.DIRECT_IO_ALLOW_MMAP : 0) |
+    (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0);
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });
   if (r.kind !== 'ok') return r;
+  if (w.aclMode === 'always' && !(r.flags & F.POSIX_ACL)) {
+    return { kind: 'refuse', errno: P.Errno.EPROTO, reason: '--posix-acl=always: the client does not support POSIX ACLs (no FUSE_POSIX_ACL in its INIT)' };
+  }
   return {
     ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0,
     posixAcl: (r.flags & F.POSIX_ACL) !== 0, killprivV2: (r.flags & F.HANDLE_KILLPRIV_V2) !== 0,
+    writeback: (r.flags & F.WRITEBACK_CACHE) !== 0,
   };
 }

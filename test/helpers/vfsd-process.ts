@@ -30,6 +30,8 @@ export interface StartOptions {
   /** 'uring': serve over FUSE io_uring (--fuse-transport uring), with the fuse module's
    *  enable_uring set to Y only until the ring is registered (./fuse-uring.ts) */
   fuseTransport?: 'uring';
+  /** added to the environment vfsd inherits */
+  env?: Record<string, string>;
   /** a command vfsd is run under, e.g. ['prlimit', '--nofile=1024:1024', '--'] */
   prefix?: string[];
 }
@@ -130,7 +132,7 @@ export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<V
   // prlimit execs the command: the child's pid is vfsd's.
   const cmd = [...(opts.prefix ?? []), ...argv];
   child = spawn(cmd[0], cmd.slice(1), {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ? { ...process.env, ...opts.env } : undefined,
   });
   const exitPromise = new Promise<void>((resolve) => {
     child!.on('exit', (c) => {

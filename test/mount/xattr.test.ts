@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
-import { startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { execFileSync } from 'node:child_process';
+import { requestCounts, startVfsd, VfsdProcess } from '../helpers/vfsd-process';
 import { errnoName, runAs, sameOutcome } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -134,4 +135,54 @@ t.test('without --xattr', { skip: !root && 'needs root' }, async (t) => {
   t.equal(getx(path.join(v.src, 'm', 'f'), 'user.hidden'), 'host value', 'the host attribute is untouched');
   t.equal(fs.readFileSync(f, 'utf8'), 'data', 'the file itself still works');
   t.comment(`without --xattr: ${JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, x]) => [k, x < 0 ? errnoName(-x) : x])))}`);
+});
+
+t.test('--xattrmap renames what the host stores, the client sees its own names', { skip: !root && 'needs root' }, async (t) => {
+  // Kata's use: the guest's trusted.* (overlayfs in the guest) kept off the host's own trusted.*.
+  const v = await startVfsd(t, { args: ['--xattrmap', ':map:trusted.:user.virtiofs.:'], prepare });
+  const M = path.join(v.mnt, 'm', 'f');
+  const H = path.join(v.src, 'm', 'f');
+  setx(M, 'trusted.overlay.opaque', 'y');
+  t.equal(getx(H, 'user.virtiofs.trusted.overlay.opaque'), 'y', 'the host stores the prefixed name');
+  t.equal(sys.getxattr(H, 'trusted.overlay.opaque', Buffer.alloc(8), true), -os.constants.errno.ENODATA, 'not the client\'s name');
+  t.equal(getx(M, 'trusted.overlay.opaque'), 'y', 'the client reads its own name back');
+  setx(H, 'trusted.host.own', 'host secret');
+  setx(M, 'user.plain', 'p');
+  t.same(listx(M), ['trusted.overlay.opaque', 'user.plain'], 'listxattr: renamed back, the host\'s own trusted.* hidden');
+  t.same(listx(H), ['trusted.host.own', 'user.plain', 'user.virtiofs.trusted.overlay.opaque']);
+  t.equal(sys.getxattr(M, 'trusted.host.own', Buffer.alloc(64), true), -os.constants.errno.ENODATA,
+    'the host\'s trusted.* reads as absent: the client\'s trusted.host.own is user.virtiofs.trusted.host.own');
+  // 'bad': reaching the prefixed names directly is refused (EPERM), reading them is ENODATA.
+  t.equal(sys.setxattr(M, 'user.virtiofs.trusted.forged', Buffer.from('x'), 0, true), -os.constants.errno.EPERM, 'setting a prefixed name directly: EPERM');
+  t.equal(sys.getxattr(M, 'user.virtiofs.trusted.overlay.opaque', Buffer.alloc(8), true), -os.constants.errno.ENODATA, 'getting one: ENODATA');
+  t.equal(sys.removexattr(M, 'user.virtiofs.trusted.overlay.opaque', true), -os.constants.errno.EPERM, 'removing one: EPERM');
+  removex(M, 'trusted.overlay.opaque');
+  t.same(listx(H), ['trusted.host.own', 'user.plain'], 'remove took the prefixed name off the host');
+  // The list size the client is told is the mapped list's, exactly.
+  t.equal(sys.listxattr(M, Buffer.alloc(0), true), 'user.plain\0'.length);
+});
+
+t.test('--posix-acl: an ACL denies access through the mount as on the host, checked by the kernel', { skip: !root && 'needs root' }, async (t) => {
+  const read = (p: string) => require('fs').readFileSync(p, 'utf8');
+  const nobody = { uid: 65534, gid: 65534 };
+  const prep = (src: string) => {
+    prepare(src);
+    for (const d of ['native', 'm']) {
+      fs.chmodSync(path.join(src, d, 'f'), 0o644);
+      execFileSync('setfacl', ['-m', 'u:65534:---', path.join(src, d, 'f')]);
+    }
+  };
+  // On /dev/fuse vfsd negotiates FUSE_POSIX_ACL whatever the mode (its default_permissions mount
+  // needs the ACLs); the modes differ for guests (test/unit/init-options). What is checked here:
+  // the kernel itself refuses by the ACL, so nobody's open never reaches vfsd.
+  for (const mode of ['auto', 'always']) {
+    const v = await startVfsd(t, { args: [`--posix-acl=${mode}`, '--allow-other', '--sandbox', 'none'], prepare: prep });
+    const native = runAs(nobody, read, path.join(v.src, 'native', 'f'));
+    t.same(native, { error: 'EACCES' }, 'control: natively the ACL denies nobody a 0644 file');
+    t.same(runAs(nobody, read, path.join(v.mnt, 'm', 'f')), native, `--posix-acl=${mode}: the same through the mount`);
+    t.equal(runAs({ uid: 1, gid: 1 }, read, path.join(v.mnt, 'm', 'f')), 'data', 'others still read it');
+    t.match(execFileSync('getfacl', ['-c', path.join(v.mnt, 'm', 'f')], { encoding: 'utf8' }), /user:nobody:---/, 'the ACL reads through the mount');
+    await v.stop();
+    t.equal(requestCounts(v.log()).OPEN ?? 0, 1, 'one OPEN reached vfsd (the permitted one): the kernel refused nobody');
+  }
 });

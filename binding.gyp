@@ -18,7 +18,10 @@
         "native/vhost_socket.cc",
         "native/vhost_io.cc",
         "native/vhost_test_support.cc",
-        "native/dir_encode.cc"
+        "native/dir_encode.cc",
+        "native/worker_pool.cc",
+        "native/data_jobs.cc",
+        "native/vhost_jobs.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -3,6 +3,7 @@
 // vhost_user owns vhost-user-fs backends. See native/API.md for the contract with TypeScript.
 #include <napi.h>
 #include "modules.h"
+#include "worker_pool.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysFiles(env, exports);
@@ -13,6 +14,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitFuseDev(env, exports);
   vfsd::InitVhostUser(env, exports);
   vfsd::InitDirEncode(env, exports);
+  vfsd::InitWorkerPool(env, exports);
   return exports;
 }
 

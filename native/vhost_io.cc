@@ -1,8 +1,8 @@
 // Scatter/gather helpers for guest buffers.
 #include "vhost_io.h"
 
-#include <linux/capability.h>
-#include <sys/syscall.h>
+#include "data_jobs.h"
+
 #include <sys/uio.h>
 #include <unistd.h>
 #include <cerrno>
@@ -64,34 +64,8 @@ std::vector<HostSeg> SliceSegs(const std::vector<HostSeg>& segs, size_t skip, si
 
 namespace {
 
-// Drops CAP_FSETID from this thread's effective set while alive, so a write by a privileged
-// server clears suid/sgid as the guest's unprivileged writer would (FUSE_WRITE_KILL_SUIDGID).
-// Capabilities are per thread: raw capget/capset touch only the calling thread.
-class FsetidDropped {
- public:
-  explicit FsetidDropped(bool on) {
-    if (!on) return;
-    hdr_.version = _LINUX_CAPABILITY_VERSION_3;
-    hdr_.pid = 0;
-    if (syscall(SYS_capget, &hdr_, saved_) != 0) return;
-    if (!(saved_[0].effective & (1u << CAP_FSETID))) return;
-    __user_cap_data_struct next[2];
-    memcpy(next, saved_, sizeof next);
-    next[0].effective &= ~(1u << CAP_FSETID);
-    active_ = syscall(SYS_capset, &hdr_, next) == 0;
-  }
-  ~FsetidDropped() {
-    if (active_) syscall(SYS_capset, &hdr_, saved_);
-  }
-
- private:
-  __user_cap_header_struct hdr_{};
-  __user_cap_data_struct saved_[2]{};
-  bool active_ = false;
-};
-
 template <typename Op>
-ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
+ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, bool* wouldBlock, Op op) {
   std::vector<iovec> iov;
   iov.reserve(segs.size());
   for (const HostSeg& s : segs)
@@ -103,6 +77,7 @@ ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
     ssize_t n = op(iov.data() + first, cnt, offset + total);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN && total > 0 && wouldBlock) *wouldBlock = true;
       return total > 0 ? total : -errno;
     }
     if (n == 0) break;  // EOF (read) or nothing written
@@ -120,13 +95,19 @@ ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
 
 }  // namespace
 
-ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset) {
-  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return preadv(fd, v, c, o); });
+ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, int flags,
+                       bool* wouldBlock) {
+  return Transfer(segs, offset, wouldBlock,
+                  [fd, flags](const iovec* v, int c, off_t o) { return preadv2(fd, v, c, o, flags); });
 }
 
-ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv) {
-  FsetidDropped guard(killPriv);
-  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return pwritev(fd, v, c, o); });
+ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv,
+                          int flags, bool* wouldBlock) {
+  ScopedDropFsetid guard(killPriv);
+  // Writing with the privilege still in place would keep suid/sgid the client asked to kill.
+  if (guard.error()) return -guard.error();
+  return Transfer(segs, offset, wouldBlock,
+                  [fd, flags](const iovec* v, int c, off_t o) { return pwritev2(fd, v, c, o, flags); });
 }
 
 }  // namespace vfsd

@@ -1,18 +1,15 @@
-// File jobs and the CAP_FSETID drop (see data_jobs.h).
+// File jobs (see data_jobs.h).
 #include "data_jobs.h"
+
+#include "transport_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstdio>
 
 namespace vfsd {
-
-static_assert(sizeof(__user_cap_data_struct) * 2 == sizeof(uint32_t) * 6, "two cap data structs");
 
 namespace {
 
@@ -119,35 +116,6 @@ size_t FileOpPayload(FileOp op, int64_t result, uint8_t out[8]) {
     return 8;
   }
   return 0;
-}
-
-ScopedDropFsetid::ScopedDropFsetid(bool on) {
-  if (!on) return;
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct saved[2];
-  if (syscall(SYS_capget, &hdr, saved) < 0) {
-    error_ = errno;
-    return;
-  }
-  memcpy(saved_, saved, sizeof saved);
-  if (!(saved[0].effective & (1u << CAP_FSETID))) return;  // nothing to drop
-  __user_cap_data_struct dropped[2] = {saved[0], saved[1]};
-  dropped[0].effective &= ~(1u << CAP_FSETID);
-  if (syscall(SYS_capset, &hdr, dropped) < 0) {
-    error_ = errno;
-    return;
-  }
-  dropped_ = true;
-}
-
-ScopedDropFsetid::~ScopedDropFsetid() {
-  if (!dropped_) return;
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct saved[2];
-  memcpy(saved, saved_, sizeof saved);
-  if (syscall(SYS_capset, &hdr, saved) < 0) {
-    fprintf(stderr, "vfsd: cannot restore CAP_FSETID: %s\n", strerror(errno));
-  }
 }
 
 }  // namespace vfsd

@@ -1,6 +1,6 @@
 // What both transports share about requests that act on an open file and may block: the
 // "file jobs" (FSYNC, FSYNCDIR, FALLOCATE, SYNCFS, COPY_FILE_RANGE, FLUSH), the data paths a
-// READ/WRITE may take, and the CAP_FSETID drop of FUSE_WRITE_KILL_SUIDGID. The contract with
+// READ/WRITE may take. The contract with
 // TypeScript is src/native/channel.ts (fileJob, readInto/writeFrom's `path`).
 //
 // A job that goes to the worker pool works on its own dup() of the engine's fds, taken on the
@@ -63,21 +63,5 @@ void CloseJobFds(FileJobArgs* j);
 int64_t RunFileOp(FileJobArgs* j);
 // The answer's payload for a successful result; returns its length (0, 8).
 size_t FileOpPayload(FileOp op, int64_t result, uint8_t out[8]);
-
-// Drops CAP_FSETID from the calling thread's effective set while alive (when `on`), so that a
-// write by the privileged server clears suid/sgid as the client's unprivileged write would
-// (FUSE_WRITE_KILL_SUIDGID). Capabilities are per thread: raw capget/capset change this thread
-// only, so a worker drops it for its one job. error() != 0: the drop failed (write refused).
-class ScopedDropFsetid {
- public:
-  explicit ScopedDropFsetid(bool on);
-  ~ScopedDropFsetid();
-  int error() const { return error_; }
-
- private:
-  uint32_t saved_[6] = {};  // two __user_cap_data_struct
-  bool dropped_ = false;
-  int error_ = 0;
-};
 
 }  // namespace vfsd

@@ -8,16 +8,13 @@
 #include "vhost_device.h"
 #include "vhost_io.h"
 #include "vhost_protocol.h"
+#include "transport_common.h"
 #include "worker_pool.h"
 
 namespace vfsd {
 
 namespace {
-constexpr uint32_t kInHeaderSize = 40;     // fuse_in_header
-constexpr uint32_t kOutHeaderSize = 16;    // fuse_out_header
-constexpr uint32_t kWriteHeadersSize = 80; // fuse_in_header + fuse_write_in
-constexpr uint32_t kWriteOutSize = 8;      // fuse_write_out
-constexpr uint32_t kOpWrite = 16;
+constexpr uint32_t kWriteHeadersSize = kInHeaderSize + kWriteInSize;
 constexpr uint32_t kSlotBits = 20;
 constexpr uint32_t kMaxSlots = 1u << kSlotBits;
 constexpr uint32_t kGenMask = (1u << (32 - kSlotBits)) - 1;
@@ -37,13 +34,6 @@ std::vector<GuestSeg> SkipGuest(const std::vector<GuestSeg>& segs, uint64_t skip
   }
   return out;
 }
-
-struct OutHeader {
-  uint32_t len;
-  int32_t error;
-  uint64_t unique;
-};
-static_assert(sizeof(OutHeader) == kOutHeaderSize, "fuse_out_header");
 }  // namespace
 
 void VhostDevice::drain() {
@@ -131,7 +121,7 @@ int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
   memcpy(&unique, hdr + 8, 8);
   uint64_t take = chain_.readLen;
   // WRITE data stays in guest memory for writeFrom(); the engine gets only the headers.
-  if (opcode == kOpWrite && take > kWriteHeadersSize) take = kWriteHeadersSize;
+  if (opcode == kOpcodeWrite && take > kWriteHeadersSize) take = kWriteHeadersSize;
   bool tooBig = take > cfg_.maxRequestSize;
   if (!tooBig && inboxUsed + take > inboxSize_) return 0;
 

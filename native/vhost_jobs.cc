@@ -8,12 +8,9 @@
 
 #include "vhost_device.h"
 #include "vhost_io.h"
+#include "transport_common.h"
 
 namespace vfsd {
-
-namespace {
-constexpr uint64_t kOutHeaderSize = 16;  // fuse_out_header
-}  // namespace
 
 VhostJobLink::VhostJobLink(uint32_t queues) : queues_(queues), gens_(new std::atomic<uint32_t>[queues]) {
   for (uint32_t i = 0; i < queues; i++) gens_[i].store(0, std::memory_order_relaxed);

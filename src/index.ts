@@ -6,7 +6,7 @@ export { defaultPassthroughConfig, type PassthroughConfig, type CacheMode, type 
 export { MultidevsPlacement } from './passthrough/multidevs-placement';
 export { passThroughPolicy, type InodePolicy } from './passthrough/inode-policy';
 export { FuseServer, type ServerOptions } from './server/session';
-export { makeLogger, silentLogger, type Logger } from './server/logger';
+export { makeLogger, silentLogger, type Logger } from './log/logger';
 export { FuseDevTransport, FuseDevError } from './transport/fuse-dev';
 export { VhostUserTransport } from './transport/vhost-user';
 export type { RequestChannel } from './native/channel';

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { parseArgs, checkConfig, Config } from './options';
 import { UsageError } from './usage-error';
 import { HELP, VERSION } from './help';
-import { makeLogger, Logger } from '../server/logger';
+import { makeLogger, Logger } from '../log/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';

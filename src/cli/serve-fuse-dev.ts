@@ -2,7 +2,7 @@
 import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
 

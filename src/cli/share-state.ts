@@ -5,7 +5,7 @@
 import { DeviceRegistry } from '../state/device-registry';
 import { openShareStateStore, ShareState } from '../state/share-state';
 import type { StateStore } from '../state/state-store';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 
 /** how often the registry's generation is compared with the last saved one */
 const CHECKPOINT_DELAY_MS = 200;
@@ -27,7 +27,7 @@ export class ShareStateKeeper {
     } else {
       this.store = openShareStateStore({
         stateDir, backupDir: backupDir ?? undefined,
-        logger: (level, message) => (level === 'warn' ? log.warn(message) : log.info(message)),
+        logger: log,
       });
       const r = this.store.load();
       this.state = r.value;

@@ -5,7 +5,7 @@
 // anonymous device numbers and mount ids are reused by the kernel, so a cached answer could name a
 // filesystem that is no longer there.
 import * as fs from 'node:fs';
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, sys } from '../native/sys';
 import { devKey, nestedDeviceId, parseMountInfo, relativeInside, resolveDeviceIds, stableDeviceId, MountInfoEntry, DeviceId } from '../policy/device-id';
 import { readFsUuid } from './fs-uuid';
 
@@ -89,7 +89,7 @@ export class DeviceMap {
   }
 
   private pathOf(fd: number): string {
-    const n = sys.readlinkat(-100, `/proc/self/fd/${fd}`, this.linkBuf);
+    const n = sys.readlinkat(AT_FDCWD, `/proc/self/fd/${fd}`, this.linkBuf);
     return n > 0 ? this.linkBuf.subarray(0, n).toString() : '';
   }
 

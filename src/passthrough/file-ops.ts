@@ -6,15 +6,13 @@
 import { C, sys } from '../native/sys';
 import { DataPath, FileOp } from '../native/channel';
 import { Errno } from '../protocol/errno';
+import { Fopen } from '../protocol/flags';
 import type { PassthroughFs } from './passthrough-fs';
 import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
-import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
+import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
 
-export const FOPEN_DIRECT_IO = 1;
-export const FOPEN_KEEP_CACHE = 2;
-export const FOPEN_PASSTHROUGH = 128;
 /** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
 const MAX_RW_COUNT = 0x7ffff000;
 
@@ -59,9 +57,9 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   };
   const fh = fs.handles.add(h);
   let openFlags = 0;
-  if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= FOPEN_DIRECT_IO;
-  else if (fs.config.cache === 'always') openFlags |= FOPEN_KEEP_CACHE;
-  if (fs.backing && !(openFlags & FOPEN_DIRECT_IO)) {
+  if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= Fopen.DIRECT_IO;
+  else if (fs.config.cache === 'always') openFlags |= Fopen.KEEP_CACHE;
+  if (fs.backing && !(openFlags & Fopen.DIRECT_IO)) {
     let m = ioModes.get(inode);
     if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
     if (m.passthrough === 0 && m.cached === 0) {
@@ -71,7 +69,7 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
     if (m.backingId >= 0 && m.cached === 0) {
       m.passthrough++;
       h.backingId = m.backingId;
-      openFlags |= FOPEN_PASSTHROUGH;
+      openFlags |= Fopen.PASSTHROUGH;
     } else {
       m.cached++;
       cachedHandles.add(h);

@@ -1,10 +1,12 @@
 // The passthrough filesystem's shared state and the bookkeeping every operation needs: the
 // export root, the inode table, the open handles, turning a host stat into what the client sees.
 // The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, must, sys } from '../native/sys';
 import type { Attr, EntryOut } from '../protocol/reply';
 import { encodeRdev } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
+import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
+import { errnoName } from '../log/errno-name';
 import { Credentials } from './credentials';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
@@ -13,11 +15,9 @@ import type { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
-import { releaseLockFds } from './lock-ops';
+import { releaseLockFds } from './lock-fds';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
-
-export const FUSE_ATTR_SUBMOUNT = 1;
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -46,10 +46,10 @@ export class PassthroughFs {
   constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
     this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
-    this.procSelfFd = must(sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
-    const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
+    this.procSelfFd = must(sys.openat(AT_FDCWD, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY, 0), '/proc/self/fd');
+    const rootFd = must(sys.openat(AT_FDCWD, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
     const st = statFd(rootFd);
-    if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
+    if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoName(-st)}`);
     this.inodes = new InodeStore((inode) => this.releaseInode(inode));
     const place = this.policy.root(st, rootFd);
     this.root = this.inodes.add(inodeInit(st, rootFd, null, place), true);
@@ -358,16 +358,3 @@ function isBelow(p: Buffer, root: Buffer): boolean {
   if (root.length === 1 && root[0] === 0x2f) return p.length > 1 && p[0] === 0x2f;
   return p.length > root.length && p[root.length] === 0x2f && p.subarray(0, root.length).equals(root);
 }
-
-function must(fd: number, what: string): number {
-  if (fd < 0) throw new Error(`${what}: ${errnoText(fd)}`);
-  return fd;
-}
-
-export function errnoText(negErrno: number): string {
-  // os.constants.errno maps names to numbers; invert it once for messages.
-  return ERRNO_NAMES.get(-negErrno) ?? `errno ${-negErrno}`;
-}
-
-import * as os from 'node:os';
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v as number, k]));

@@ -2,7 +2,7 @@
 // and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
 // session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
 import * as P from '../protocol';
-import type { FuseServer } from './session';
+import type { Handler, Req, ServerParts } from './handler';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import * as entryOps from '../passthrough/entry-ops';
 import * as attrOps from '../passthrough/attr-ops';
@@ -15,24 +15,12 @@ import { readdirInto } from './readdir-reply';
 import { PathResult, DataPath } from '../native/channel';
 import { statxOf } from './statx-reply';
 
-export interface Req {
-  buf: Buffer;
-  /** start of the body (after fuse_in_header) */
-  off: number;
-  /** end of the body (extensions excluded) */
-  end: number;
-  token: number;
-  h: P.InHeader;
-}
-
-type Handler = (s: FuseServer, r: Req) => void;
-
-function entryReply(s: FuseServer, r: Req, e: P.EntryOut | number): void {
+function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
 }
 
-const fsOf = (s: FuseServer): PassthroughFs => s.fs;
+const fsOf = (s: ServerParts): PassthroughFs => s.fs;
 const ownerKey = (owner: bigint) => owner.toString(16);
 
 export const HANDLERS: Partial<Record<number, Handler>> = {
@@ -265,7 +253,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => number): void {
+function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
   const out = s.replier.out;
   const body = s.replier.body;
   if (size === 0) {
@@ -278,7 +266,7 @@ function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => 
   s.replier.bytes(r.token, n);
 }
 
-function copyRange(s: FuseServer, r: Req, wide: boolean): void {
+function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
   fileJob(s, r, fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags, wide));
 }
@@ -286,7 +274,7 @@ function copyRange(s: FuseServer, r: Req, wide: boolean): void {
 /** Hands a request that may block to the transport's worker pool; it answers when done. The
  *  caller's uid decides killPriv: the worker is root, and a write by anyone else would clear
  *  suid/sgid (FALLOCATE, COPY_FILE_RANGE modify the file). */
-function fileJob(s: FuseServer, r: Req, j: fileOps.FileJob | number): void {
+function fileJob(s: ServerParts, r: Req, j: fileOps.FileJob | number): void {
   if (typeof j === 'number') return s.replier.error(r.token, -j);
   const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, DataPath.Pool, r.h.uid !== 0);
   fileOps.jobPosted(j);

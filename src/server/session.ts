@@ -6,10 +6,11 @@
 import * as P from '../protocol';
 import type { RequestChannel } from '../native/channel';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from './logger';
+import type { Logger } from '../log/logger';
 import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
-import { HANDLERS, Req } from './dispatch';
+import { HANDLERS } from './dispatch';
+import type { Req } from './handler';
 import { negotiate, NegotiatedInit, ServerWants } from './init';
 import { RequestStats } from './stats';
 import { performance } from 'node:perf_hooks';

@@ -18,8 +18,8 @@
 // With a `path` and a worker pool they (and fileJob) may answer later: 1 = queued (see channel.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as util from 'node:util';
 import type { RequestChannel } from '../native/channel';
+import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions } from '../native/fuse-dev';
 
 export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
@@ -59,14 +59,6 @@ const MESSAGES: Record<string, string> = {
   ENOMEM: 'Out of memory',
   EBADF: 'Bad file descriptor',
 };
-
-function errnoName(errno: number): string {
-  try {
-    return util.getSystemErrorName(-errno);
-  } catch {
-    return `E${errno}`;
-  }
-}
 
 function describe(errno: number): { code: string; text: string } {
   const code = errnoName(errno);

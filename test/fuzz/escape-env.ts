@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { FuseServer } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig, type PassthroughConfig } from '../../src/passthrough/config';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { MemoryChannel, type Answer } from './memory-channel';
 import { INIT_BODY, OP, request, z } from './requests';
 

@@ -11,7 +11,7 @@ import * as vm from 'node:vm';
 import { FuseServer, ServerOptions } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
-import type { Logger } from '../../src/server/logger';
+import type { Logger } from '../../src/log/logger';
 import type { RequestChannel } from '../../src/native/channel';
 import { MemoryChannel, Pending } from './memory-channel';
 import { checkAnswers, opcodeOf } from './answer-check';

@@ -9,7 +9,7 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer, type ServerOptions } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
 import {
   Answer, StubChannel, attrOf, batchForgetIn, createIn, entryOf, fhOf, forgetIn, getattrIn, initIn, linkIn,

@@ -16,7 +16,7 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { startVfsd, tempBase } from '../helpers/vfsd-process';
 import { errnoName } from '../helpers/compare';
 import { StubChannel, fhOf, initIn, openIn, readIn, releaseIn, req } from '../helpers/fuse-channel-stub';

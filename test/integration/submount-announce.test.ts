@@ -11,7 +11,7 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
 import { StubChannel, entryOf, fhOf, initIn, name, openIn, readIn, req } from '../helpers/fuse-channel-stub';
 

@@ -54,7 +54,9 @@ VHOST-USER (QEMU)
   --fd N                    accept on this already listening socket
   --socket-group GROUP      group owning the socket
   --tag TAG                 accepted for compatibility (the tag is QEMU's -device option)
-  --thread-pool-size N      accepted (vfsd serves metadata on the event loop)
+  --thread-pool-size N      threads that run what may block (fsync, fallocate, reads
+                            missing the page cache, writes of 64 KiB and more) off the
+                            event loop; 0 serves everything inline (default 16)
   --print-capabilities      print the vhost-user backend capabilities as JSON and exit
 
 LOCAL MOUNT (/dev/fuse)

@@ -5,6 +5,7 @@
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
 // Everything this process does on the mount goes through async calls or child processes: this
 // thread serves the stub, a synchronous call on the mount would deadlock.
+import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
@@ -84,4 +85,42 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
     if (!released) for (const req of list) answer(req, transport);
   }
   return { dir, slow: path.join(dir, 'slow'), held: (op) => (waiting.get(op) ?? []).length, release: releaseOp };
+}
+
+export interface HeldSourceProcess {
+  dir: string;
+  slow: string;
+  held(op: number): Promise<number>;
+  /** answers the held requests of op, after afterMs in the child (its own clock: this process's
+   *  event loop may be blocked meanwhile) */
+  release(op: number, afterMs?: number): void;
+}
+
+/** The held source served by a child process (test/fixtures/held-source-child.ts). */
+export async function spawnHeldSource(t: { teardown(fn: () => void | Promise<void>): void }, hold: number[] = [FSYNC]): Promise<HeldSourceProcess> {
+  const script = path.resolve(__dirname, '..', 'fixtures', 'held-source-child.js');
+  const child = fork(script, [JSON.stringify(hold)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.send({ stop: true });
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const ready = await new Promise<{ dir: string; slow: string }>((resolve, reject) => {
+    child.once('message', (m: { dir: string; slow: string }) => resolve(m));
+    child.once('exit', (code) => reject(new Error(`held source exited (${code}) before mounting`)));
+  });
+  let nextId = 1;
+  const held = (op: number) => new Promise<number>((resolve) => {
+    const id = nextId++;
+    const on = (m: { id?: number; held?: number }) => {
+      if (m.id !== id) return;
+      child.off('message', on);
+      resolve(m.held ?? 0);
+    };
+    child.on('message', on);
+    child.send({ query: op, id });
+  });
+  return { dir: ready.dir, slow: ready.slow, held, release: (op, afterMs = 0) => child.send({ release: op, afterMs }) };
 }

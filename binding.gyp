@@ -1,4 +1,10 @@
 {
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+    "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+    "cflags_cc!": ["-fno-exceptions"]
+  },
   "targets": [
     {
       "target_name": "vfsd_native",
@@ -21,17 +27,16 @@
         "native/vhost_memory.cc",
         "native/vhost_socket.cc",
         "native/vhost_io.cc",
-        "native/vhost_test_support.cc",
         "native/dir_encode.cc",
         "native/worker_pool.cc",
         "native/data_jobs.cc",
         "native/vhost_jobs.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      "cflags_cc!": ["-fno-exceptions"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "vfsd_test_support",
+      "sources": ["native/vhost_test_support.cc"]
     }
   ]
 }

@@ -1,6 +1,6 @@
 // N-API face of the vhost-user-fs back end (src/native/vhost-user.ts): the VhostUserBackend
-// class, capabilitiesJson(), and the test-only primitives (testSupport). The protocol lives in
-// vhost_device*.cc; this file only converts arguments and calls back into JS.
+// class and capabilitiesJson(). The protocol lives in vhost_device*.cc; this file only converts
+// arguments and calls back into JS.
 #include <napi.h>
 #include <uv.h>
 
@@ -9,7 +9,6 @@
 
 #include "modules.h"
 #include "vhost_device.h"
-#include "vhost_test_support.h"
 
 namespace vfsd {
 
@@ -244,7 +243,6 @@ Napi::Value CapabilitiesJson(const Napi::CallbackInfo& info) {
 void InitVhostUser(Napi::Env env, Napi::Object exports) {
   exports.Set("VhostUserBackend", Backend::Define(env));
   exports.Set("capabilitiesJson", Napi::Function::New(env, CapabilitiesJson, "capabilitiesJson"));
-  exports.Set("testSupport", CreateVhostTestSupport(env));
 }
 
 }  // namespace vfsd

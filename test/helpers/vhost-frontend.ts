@@ -5,7 +5,7 @@
 // check that a hostile guest or a broken front end cannot hurt the backend.
 //
 // The backend runs on this same thread (libuv polls), so every wait here is asynchronous.
-import { addon } from '../../src/native/addon';
+import * as path from 'node:path';
 
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
@@ -20,7 +20,9 @@ interface TestSupport {
   poll(fd: number, events: number, timeoutMs: number): number;
   close(fd: number): number;
 }
-export const native: TestSupport = addon.testSupport;
+// The test-only addon (native/vhost_test_support.cc): dist/test/helpers -> <root>/build/Release.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const native: TestSupport = require(path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'vfsd_test_support.node'));
 
 export const VU = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, RESET_OWNER: 4, SET_MEM_TABLE: 5,

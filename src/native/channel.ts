@@ -51,7 +51,16 @@ export const DataPath = { Inline: 0, Pool: 1, TryInline: 2 } as const;
 export const FileOp = { Fsync: 1, Fallocate: 2, Syncfs: 3, CopyRange: 4, CopyRange64: 5, Flush: 6 } as const;
 export const PathResult = { Answered: 0, Queued: 1, NoWaitUnsupported: 2 } as const;
 
+/** FUSE passthrough's backing files (kernel >= 6.9, root, /dev/fuse only): open registers an open
+ *  file with the kernel and returns its backing id (or -errno); close unregisters one. */
+export interface BackingFiles {
+  open(fd: number): number;
+  close(backingId: number): void;
+}
+
 export interface RequestChannel {
+  /** present on a channel that can register FUSE passthrough backing files */
+  readonly backing?: BackingFiles;
   readonly inbox: Buffer;
   readonly table: Uint32Array;
   start(onBatch: (count: number) => void): void;

@@ -18,7 +18,7 @@
 // With a `path` and a worker pool they (and fileJob) may answer later: 1 = queued (see channel.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RequestChannel } from '../native/channel';
+import type { BackingFiles, RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions } from '../native/fuse-dev';
 
@@ -143,6 +143,11 @@ export class FuseDevTransport implements RequestChannel {
   ) {
     session.onClose(() => this.ended_());
   }
+
+  readonly backing: BackingFiles = {
+    open: (fd) => this.session.backingOpen(fd),
+    close: (id) => void this.session.backingClose(id),
+  };
 
   get inbox(): Buffer { return this.session.inbox; }
   get table(): Uint32Array { return this.session.table; }

@@ -52,6 +52,12 @@ struct FileJobArgs {
   bool killPriv = false;
 };
 
+// The result of a READ/WRITE finished on a worker after `already` bytes moved inline: what
+// was moved counts even if the rest failed (a short transfer, as pread/pwrite report it).
+inline int64_t Moved(uint64_t already, int64_t n) {
+  return n < 0 ? (already ? static_cast<int64_t>(already) : n) : n + static_cast<int64_t>(already);
+}
+
 // Reads fileJob(token, op, fd, fd2, a, b, c, path, killPriv) from info[1..6] and info[8]. False on
 // a malformed call.
 bool ParseFileJob(const Napi::CallbackInfo& info, FileJobArgs* out);

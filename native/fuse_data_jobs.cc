@@ -183,8 +183,7 @@ class WriteFileJob : public FuseJob {
   }
   void Run() override {
     ssize_t n = WriteFull(fd_, data_.data(), data_.size(), offset_, killPriv_, 0, nullptr);
-    // What was written inline counts even if the rest failed: a short write, as pwrite says.
-    result_ = n < 0 ? (already_ ? static_cast<ssize_t>(already_) : n) : n + static_cast<ssize_t>(already_);
+    result_ = static_cast<ssize_t>(Moved(already_, n));
     close(fd_);
     fd_ = -1;
     std::vector<uint8_t>().swap(data_);

@@ -546,7 +546,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       }
       // No fd (or memory) for the job: write the rest here rather than fail the WRITE.
       ssize_t n = WriteFull(fd, s->data + put, size - put, static_cast<off_t>(offset + put), killPriv, 0, nullptr);
-      r = AnswerWritten(fd_, s->unique, n < 0 ? (put ? static_cast<ssize_t>(put) : n) : n + static_cast<ssize_t>(put));
+      r = AnswerWritten(fd_, s->unique, static_cast<ssize_t>(Moved(put, n)));
     }
     pending_.Release(token);
     return Napi::Number::New(env, r);

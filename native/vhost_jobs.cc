@@ -77,8 +77,7 @@ class VhostDataJob : public Job {
         std::vector<HostSeg> io = SliceSegs(host, skip_, len_);
         off_t at = static_cast<off_t>(offset_);
         ssize_t n = write_ ? WriteFileFromSegs(fd_, io, at, killPriv_) : ReadFileToSegs(fd_, io, at);
-        // Bytes moved inline before count even if this part failed (a short transfer).
-        result_ = n < 0 ? (already_ ? static_cast<int64_t>(already_) : n) : static_cast<int64_t>(already_ + n);
+        result_ = Moved(already_, n);
       }
       link_->leave();
     } else {
@@ -156,7 +155,7 @@ int VhostDevice::postData(Pending& p, uint32_t token, bool write, int fd, uint32
     ssize_t n;
     if (write) n = WriteFileFromSegs(fd, SliceSegs(src, already, size - already), offset + already, killPriv);
     else n = ReadFileToSegs(fd, SliceSegs(out, kOutHeaderSize + already, size - already), offset + already);
-    n = n < 0 ? (already ? static_cast<ssize_t>(already) : n) : n + static_cast<ssize_t>(already);
+    n = static_cast<ssize_t>(Moved(already, n));
     return write ? answerWritten(p, out, n) : answerRead(p, out, n);
   }
   jobLink();

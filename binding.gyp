@@ -31,7 +31,10 @@
         "native/vhost_io.cc",
         "native/dir_encode.cc",
         "native/sys_seccomp.cc",
-        "native/sys_syslog.cc"
+        "native/sys_syslog.cc",
+        "native/worker_pool.cc",
+        "native/data_jobs.cc",
+        "native/vhost_jobs.cc"
       ],
       "libraries": ["-lpthread"]
     },

@@ -7,6 +7,7 @@
 // (The test-only primitives are a separate addon: vhost_test_support.cc.)
 #include <napi.h>
 #include "modules.h"
+#include "worker_pool.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysFiles(env, exports);
@@ -19,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitDirEncode(env, exports);
   vfsd::InitSysSeccomp(env, exports);
   vfsd::InitSysSyslog(env, exports);
+  vfsd::InitWorkerPool(env, exports);
   return exports;
 }
 

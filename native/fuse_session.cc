@@ -9,6 +9,7 @@
 #include "fuse_session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
@@ -73,6 +74,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
                            InstanceMethod("readInto", &FuseDevSession::ReadInto),
                            InstanceMethod("writeFrom", &FuseDevSession::WriteFrom),
                            InstanceMethod("done", &FuseDevSession::Done),
+                           InstanceMethod("fileJob", &FuseDevSession::FileJob),
                            InstanceMethod("close", &FuseDevSession::Close),
                            InstanceMethod("onClose", &FuseDevSession::OnClose),
                            InstanceMethod("backingOpen", &FuseDevSession::BackingOpen),
@@ -369,6 +371,13 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), &FuseDevSession::FreePoll);
       poll_ = nullptr;
     }
+    if (jobs_) {
+      // Jobs in flight complete into nothing from now on (fuse_data_jobs.h); the kernel fails
+      // their requests itself when the fd closes.
+      jobs_->devFd = -1;
+      jobs_->pending = nullptr;
+      jobs_.reset();
+    }
     if (ringPoll_) {
       ringPoll_->data = nullptr;
       uv_close(reinterpret_cast<uv_handle_t*>(ringPoll_), &FuseDevSession::FreePoll);
@@ -473,7 +482,24 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     return Napi::Number::New(env, r);
   }
 
-  // readInto(token, fd, size, offset)
+  // The link pooled jobs answer through (made on first use).
+  const std::shared_ptr<FuseJobLink>& JobLink() {
+    if (!jobs_) {
+      jobs_ = std::make_shared<FuseJobLink>();
+      jobs_->devFd = fd_;
+      jobs_->pending = &pending_;
+    }
+    return jobs_;
+  }
+
+  // The optional DataPath argument (data_jobs.h); anything else is inline.
+  static uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
+    if (info.Length() <= i || !info[i].IsNumber()) return kPathInline;
+    uint32_t p = info[i].As<Napi::Number>().Uint32Value();
+    return p <= kPathTryInline ? p : kPathInline;
+  }
+
+  // readInto(token, fd, size, offset, path)
   Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint32_t token;
@@ -486,18 +512,59 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
     PendingTable::Slot* s = pending_.Find(token);
     if (!s) return Napi::Number::New(env, -EINVAL);
-    int r = s->ringEntry != PendingTable::kNoEntry
-                ? RingAnswered(ring_.AnswerRead(s->ringEntry, static_cast<int>(fileFd), size,
-                                                static_cast<off_t>(offset)))
-                : ReadJob(fd_, s->unique, static_cast<int>(fileFd), size,
-                          static_cast<off_t>(offset), &readScratch_);
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      // Over io_uring the answer must be submitted from this thread (the kernel completes a
+      // ring request on the task that submitted it): served inline, never on the pool.
+      int r = RingAnswered(ring_.AnswerRead(s->ringEntry, static_cast<int>(fileFd), size,
+                                            static_cast<off_t>(offset)));
+      pending_.Release(token);
+      return Napi::Number::New(env, r);
+    }
+    int fd = static_cast<int>(fileFd);
+    uint32_t path = WorkerPool::Get() ? PathArg(info, 4) : kPathInline;
+    int r = kAnswered;
+    if (path == kPathTryInline) {
+      // Page-cache hits are answered here; a miss (EAGAIN, or a partly cached range) is read
+      // again whole on a worker, the cached part being cheap to read twice.
+      if (readScratch_.size() < sizeof(OutHeader) + size) {
+        try {
+          readScratch_.resize(sizeof(OutHeader) + size);
+        } catch (const std::bad_alloc&) {
+          path = kPathPool;
+        }
+      }
+      if (path == kPathTryInline) {
+        bool wouldBlock = false;
+        ssize_t n = ReadFull(fd, readScratch_.data() + sizeof(OutHeader), size,
+                             static_cast<off_t>(offset), RWF_NOWAIT, &wouldBlock);
+        if (n == -EOPNOTSUPP) {
+          r = ReadJob(fd_, s->unique, fd, size, static_cast<off_t>(offset), &readScratch_);
+          r = r < 0 ? r : kNoWaitUnsupported;
+        } else if (n != -EAGAIN && !wouldBlock) {
+          r = AnswerRead(fd_, s->unique, readScratch_.data(), n);
+        } else {
+          path = kPathPool;
+        }
+      }
+    } else if (path == kPathInline) {
+      r = ReadJob(fd_, s->unique, fd, size, static_cast<off_t>(offset), &readScratch_);
+    }
+    if (path == kPathPool) {
+      int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (own >= 0) {
+        PostRead(JobLink(), token, s->unique, own, size, static_cast<off_t>(offset));
+        return Napi::Number::New(env, kQueued);
+      }
+      // No fd left for the job's own (EMFILE): read here rather than fail the READ.
+      r = ReadJob(fd_, s->unique, fd, size, static_cast<off_t>(offset), &readScratch_);
+    }
     pending_.Release(token);
     // A one-off huge read should not pin its buffer for the life of the session.
     if (readScratch_.size() > 2 * bufferSize_) std::vector<uint8_t>().swap(readScratch_);
     return Napi::Number::New(env, r);
   }
 
-  // writeFrom(token, fd, size, offset, killPriv)
+  // writeFrom(token, fd, size, offset, killPriv, path)
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint32_t token;
@@ -515,11 +582,97 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (!s || s->opcode != kOpcodeWrite || size > s->dataLen) {
       return Napi::Number::New(env, -EINVAL);
     }
-    int r = s->ringEntry != PendingTable::kNoEntry
-                ? RingAnswered(ring_.AnswerWrite(s->ringEntry, static_cast<int>(fileFd), size,
-                                                 static_cast<off_t>(offset), killPriv))
-                : WriteJob(fd_, s->unique, static_cast<int>(fileFd), s->data, size,
-                           static_cast<off_t>(offset), killPriv);
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      // Over io_uring: inline, answered through the ring entry (see ReadInto).
+      int r = RingAnswered(ring_.AnswerWrite(s->ringEntry, static_cast<int>(fileFd), size,
+                                             static_cast<off_t>(offset), killPriv));
+      pending_.Release(token);
+      return Napi::Number::New(env, r);
+    }
+    int fd = static_cast<int>(fileFd);
+    uint32_t path = WorkerPool::Get() ? PathArg(info, 5) : kPathInline;
+    int r = kAnswered;
+    size_t put = 0;
+    if (path == kPathTryInline) {
+      bool wouldBlock = false;
+      ssize_t n = WriteFull(fd, s->data, size, static_cast<off_t>(offset), killPriv, RWF_NOWAIT, &wouldBlock);
+      if (n == -EOPNOTSUPP) {
+        r = WriteJob(fd_, s->unique, fd, s->data, size, static_cast<off_t>(offset), killPriv);
+        r = r < 0 ? r : kNoWaitUnsupported;
+      } else if (n != -EAGAIN && !wouldBlock) {
+        r = AnswerWritten(fd_, s->unique, n);
+      } else {
+        put = n > 0 ? static_cast<size_t>(n) : 0;
+        path = kPathPool;
+      }
+    } else if (path == kPathInline) {
+      r = WriteJob(fd_, s->unique, fd, s->data, size, static_cast<off_t>(offset), killPriv);
+    }
+    if (path == kPathPool) {
+      int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      std::vector<uint8_t> rest;
+      if (own >= 0) {
+        try {
+          rest.assign(s->data + put, s->data + size);  // the inbox is reused by the next drain
+        } catch (const std::bad_alloc&) {
+          close(own);
+          own = -1;
+        }
+      }
+      if (own >= 0) {
+        PostWrite(JobLink(), token, s->unique, own, std::move(rest),
+                  static_cast<off_t>(offset + put), killPriv, put);
+        s->data = nullptr;  // nothing for SaveUnansweredWrites to keep: the job has its copy
+        s->dataLen = 0;
+        return Napi::Number::New(env, kQueued);
+      }
+      // No fd (or memory) for the job: write the rest here rather than fail the WRITE.
+      ssize_t n = WriteFull(fd, s->data + put, size - put, static_cast<off_t>(offset + put), killPriv, 0, nullptr);
+      r = AnswerWritten(fd_, s->unique, static_cast<ssize_t>(Moved(put, n)));
+    }
+    pending_.Release(token);
+    return Napi::Number::New(env, r);
+  }
+
+  // fileJob(token, op, fd, fd2, a, b, c, path, killPriv): see data_jobs.h.
+  Napi::Value FileJob(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t token;
+    FileJobArgs args;
+    if (!GetToken(info, &token) || !ParseFileJob(info, &args)) return Napi::Number::New(env, -EINVAL);
+    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+    PendingTable::Slot* s = pending_.Find(token);
+    if (!s) return Napi::Number::New(env, -EINVAL);
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      // Over io_uring: inline, answered through the ring entry (see ReadInto).
+      bool dupFds = args.op == FileOp::Flush;
+      int d = dupFds ? DupJobFds(&args) : 0;
+      int64_t result = d < 0 ? d : RunFileOp(&args);
+      if (d == 0 && dupFds) CloseJobFds(&args);
+      uint8_t payload[8];
+      size_t len = result < 0 ? 0 : FileOpPayload(args.op, result, payload);
+      int r = RingAnswered(ring_.AnswerBytes(s->ringEntry, result < 0 ? static_cast<int32_t>(result) : 0,
+                                             payload, len));
+      pending_.Release(token);
+      return Napi::Number::New(env, r);
+    }
+    bool pool = WorkerPool::Get() && PathArg(info, 7) != kPathInline;
+    // The job's own fds: a pooled job outlives the engine's (RELEASE); FLUSH closes a dup anyway.
+    bool own = pool || args.op == FileOp::Flush;
+    int d = own ? DupJobFds(&args) : 0;
+    if (d < 0 && args.op == FileOp::Flush) {
+      int r = Answer(fd_, s->unique, d, nullptr, 0);
+      pending_.Release(token);
+      return Napi::Number::New(env, r);
+    }
+    if (pool && d == 0) {
+      PostFileOp(JobLink(), token, s->unique, args);
+      return Napi::Number::New(env, kQueued);
+    }
+    // Inline (no pool, or no fd left for the job's own).
+    int64_t result = RunFileOp(&args);
+    if (d == 0 && own) CloseJobFds(&args);
+    int r = AnswerFileOp(fd_, s->unique, args.op, result);
     pending_.Release(token);
     return Napi::Number::New(env, r);
   }
@@ -796,6 +949,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   bool inBatch_ = false;
   bool releaseJsAfterBatch_ = false;
   PendingTable pending_;
+  std::shared_ptr<FuseJobLink> jobs_;  // pooled jobs answer through it; detached at the end
   std::vector<uint32_t> batchTokens_;
   std::vector<uint8_t> readScratch_;
 };

@@ -61,13 +61,13 @@ int FuseRing::AnswerBytes(uint32_t e, int32_t error, const uint8_t* payload, siz
 int FuseRing::AnswerRead(uint32_t e, int fd, size_t size, off_t offset) {
   // The kernel never asks for more than max_pages, which the payload buffer holds.
   if (size > payloadSize_) size = payloadSize_;
-  ssize_t got = PreadFull(fd, payload(e), size, offset);
+  ssize_t got = ReadFull(fd, payload(e), size, offset, 0, nullptr);
   if (got < 0) return Commit(e, unique(e), static_cast<int32_t>(got), 0);
   return Commit(e, unique(e), 0, static_cast<uint32_t>(got));
 }
 
 int FuseRing::AnswerWrite(uint32_t e, int fd, size_t size, off_t offset, bool killPriv) {
-  ssize_t n = PwriteKillPriv(fd, payload(e), size, offset, killPriv);
+  ssize_t n = WriteFull(fd, payload(e), size, offset, killPriv, 0, nullptr);
   if (n < 0) return Commit(e, unique(e), static_cast<int32_t>(n), 0);
   WriteOut out{static_cast<uint32_t>(n), 0};
   memcpy(payload(e), &out, sizeof out);  // the data is written: its buffer carries the answer

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "data_jobs.h"
+#include "vhost_jobs.h"
 #include "vhost_memory.h"
 #include "vhost_socket.h"
 #include "vhost_virtqueue.h"
@@ -73,8 +75,11 @@ class VhostDevice {
   int reply(uint32_t token, const uint8_t* buf, size_t len);
   int replyError(uint32_t token, int err);
   // size beyond what any request carries (kMaxIoSize) is answered EINVAL.
-  int readInto(uint32_t token, int fd, uint64_t size, int64_t offset);
-  int writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv);
+  // path: DataPath (data_jobs.h); >= 0 is a PathResult.
+  int readInto(uint32_t token, int fd, uint64_t size, int64_t offset, uint32_t path = kPathInline);
+  int writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv,
+                uint32_t path = kPathInline);
+  int fileJob(uint32_t token, FileJobArgs args, uint32_t path);
   int done(uint32_t token);
 
   // libuv glue (public for the C callback only).
@@ -128,6 +133,22 @@ class VhostDevice {
   void dropAllPending();
   void drainSoon();
 
+  // worker-pool jobs (vhost_jobs.cc; see vhost_jobs.h)
+  friend class VhostDataJob;
+  friend class VhostFileJob;
+  friend struct VhostJobLink;
+  VhostJobLink* jobLink();
+  // Held around every change of mem_ and every ring stop (ring >= 0): running jobs end first.
+  VhostJobLink::Change memoryChange(int ring = -1) { return VhostJobLink::Change(jobs_.get(), ring); }
+  void detachJobs();
+  int postData(Pending& p, uint32_t token, bool write, int fd, uint32_t size, int64_t offset,
+               bool killPriv, uint64_t already);
+  int postFile(uint32_t token, const FileJobArgs& args);
+  void completeData(uint32_t token, bool write, int64_t result);
+  void completeFile(uint32_t token, FileOp op, int64_t result);
+  int answerRead(Pending& p, const std::vector<HostSeg>& out, ssize_t n);
+  int answerWritten(Pending& p, const std::vector<HostSeg>& out, ssize_t n);
+
   uv_loop_t* loop_;
   VhostHost* host_;
   VhostDeviceConfig cfg_;
@@ -165,6 +186,8 @@ class VhostDevice {
   Chain chain_;
   std::vector<HostSeg> hostSegs_;
   std::vector<std::string> deferredErrors_;
+  std::shared_ptr<VhostJobLink> jobs_;  // made by the first job posted
+  bool completingJobs_ = false;        // pool completions: queue signals wait for the end
 };
 
 }  // namespace vfsd

@@ -86,6 +86,7 @@ void VhostDevice::start() {
 void VhostDevice::close() {
   if (closed_) return;
   closed_ = true;
+  detachJobs();  // jobs in guest memory end first; the rest complete into nothing
   if (conn_ >= 0) {
     stopPoll(connPoll_);
     ::close(conn_);
@@ -250,6 +251,7 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       MemRegionWire r;
       memcpy(&r, m.payload + 8, sizeof r);
       if (mem_.count() >= kMaxMemSlots) return fail("no free memory slot");
+      auto quiet = memoryChange();  // workers out of guest memory while the table changes
       std::string w;
       bool ok = mem_.add(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset}, m.fds[0], w);
       remapRings();
@@ -261,6 +263,7 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       if (m.size != 40 || m.fds.size() > 1) return bad("expected one region");
       MemRegionWire r;
       memcpy(&r, m.payload + 8, sizeof r);
+      auto quiet = memoryChange();
       int rc = mem_.remove(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset});
       remapRings();
       if (rc < 0) return fail("no such region");
@@ -346,7 +349,9 @@ VhostDevice::Outcome VhostDevice::setMemTable(VuMessage& m, std::string& why) {
     why = "region count, size and fds disagree";
     return Outcome::Malformed;
   }
-  // The old table goes entirely: rings are remapped from the new one below.
+  // The old table goes entirely: rings are remapped from the new one below. Workers reading or
+  // writing guest buffers finish first (vhost_jobs.h).
+  auto quiet = memoryChange();
   mem_.clear();
   for (uint32_t i = 0; i < n; i++) {
     vu::MemRegionWire r;
@@ -450,6 +455,9 @@ void VhostDevice::onKick(uint32_t q) {
 }
 
 void VhostDevice::stopRing(uint32_t q) {
+  // Its jobs still running end first; those not started are dropped without touching the
+  // buffers the guest may now reuse.
+  auto quiet = memoryChange(static_cast<int>(q));
   Virtqueue& vq = *queues_[q];
   stopPoll(kickPolls_[q]);
   vq.closeFds();
@@ -476,6 +484,7 @@ void VhostDevice::resetDevice() {
     q.unmap();
   }
   dropAllPending();
+  auto quiet = memoryChange();
   mem_.clear();
   features_ = protocolFeatures_ = 0;
   readyEmitted_ = false;

@@ -1,5 +1,7 @@
 // vhost-user data plane: draining virtqueues into batches for the engine, and writing the
 // engine's answers into the guest's reply buffers.
+#include <sys/uio.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -7,6 +9,7 @@
 #include "vhost_io.h"
 #include "vhost_protocol.h"
 #include "transport_common.h"
+#include "worker_pool.h"
 
 namespace vfsd {
 
@@ -249,7 +252,7 @@ void VhostDevice::drainSoon() {
 
 void VhostDevice::signalQueue(uint32_t q) {
   // Inside a batch the interrupt waits for the end: one per queue per batch.
-  if (inBatch_ || draining_) {
+  if (inBatch_ || draining_ || completingJobs_) {
     needSignal_[q] = true;
     return;
   }
@@ -327,7 +330,36 @@ int VhostDevice::done(uint32_t token) {
   return 0;
 }
 
-int VhostDevice::readInto(uint32_t token, int fd, uint64_t size, int64_t offset) {
+// The answer to a READ whose n bytes (or -errno) are in the guest's buffers after the header.
+int VhostDevice::answerRead(Pending& p, const std::vector<HostSeg>& out, ssize_t n) {
+  if (n < 0) {
+    answerError(p, static_cast<int>(-n));
+    return static_cast<int>(n);
+  }
+  OutHeader h{static_cast<uint32_t>(kOutHeaderSize + n), 0, p.unique};
+  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  finish(p, h.len);
+  return 0;
+}
+
+int VhostDevice::answerWritten(Pending& p, const std::vector<HostSeg>& out, ssize_t n) {
+  if (n < 0) {
+    answerError(p, static_cast<int>(-n));
+    return static_cast<int>(n);
+  }
+  struct {
+    OutHeader h;
+    uint32_t size;
+    uint32_t padding;
+  } r{{kOutHeaderSize + kWriteOutSize, 0, p.unique}, static_cast<uint32_t>(n), 0};
+  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&r), sizeof r);
+  finish(p, sizeof r);
+  return 0;
+}
+
+// path: inline (blocking), pool, or try inline with RWF_NOWAIT first and hand to the pool what
+// would block (the part not yet read: a partly cached range is read partly here).
+int VhostDevice::readInto(uint32_t token, int fd, uint64_t size, int64_t offset, uint32_t path) {
   Pending* p = lookup(token);
   if (!p) return -ENOENT;
   if (size > kMaxIoSize) {
@@ -344,18 +376,25 @@ int VhostDevice::readInto(uint32_t token, int fd, uint64_t size, int64_t offset)
     return -ERANGE;
   }
   // File bytes go straight into the guest's buffers after the header.
-  ssize_t n = ReadFileToSegs(fd, SliceSegs(out, kOutHeaderSize, size), offset);
-  if (n < 0) {
-    answerError(*p, static_cast<int>(-n));
-    return static_cast<int>(n);
+  std::vector<HostSeg> dst = SliceSegs(out, kOutHeaderSize, size);
+  bool pool = WorkerPool::Get() != nullptr && path != kPathInline;
+  if (!pool) return answerRead(*p, out, ReadFileToSegs(fd, dst, offset));
+  uint64_t got = 0;
+  if (path == kPathTryInline) {
+    bool wouldBlock = false;
+    ssize_t n = ReadFileToSegs(fd, dst, offset, RWF_NOWAIT, &wouldBlock);
+    if (n == -EOPNOTSUPP) {
+      answerRead(*p, out, ReadFileToSegs(fd, dst, offset));
+      return kNoWaitUnsupported;
+    }
+    if (n != -EAGAIN && !wouldBlock) return answerRead(*p, out, n);  // done, EOF or an error
+    got = n > 0 ? static_cast<uint64_t>(n) : 0;
   }
-  OutHeader h{static_cast<uint32_t>(kOutHeaderSize + n), 0, p->unique};
-  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&h), sizeof h);
-  finish(*p, h.len);
-  return 0;
+  return postData(*p, token, false, fd, static_cast<uint32_t>(size), offset, false, got);
 }
 
-int VhostDevice::writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv) {
+int VhostDevice::writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv,
+                           uint32_t path) {
   Pending* p = lookup(token);
   if (!p) return -ENOENT;
   if (size > kMaxIoSize || size > p->dataLen) {
@@ -372,19 +411,71 @@ int VhostDevice::writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset
     answerError(*p, ERANGE);
     return -ERANGE;
   }
-  ssize_t n = WriteFileFromSegs(fd, SliceSegs(src, 0, size), offset, killPriv);
-  if (n < 0) {
-    answerError(*p, static_cast<int>(-n));
-    return static_cast<int>(n);
+  std::vector<HostSeg> from = SliceSegs(src, 0, size);
+  bool pool = WorkerPool::Get() != nullptr && path != kPathInline;
+  if (!pool) return answerWritten(*p, out, WriteFileFromSegs(fd, from, offset, killPriv));
+  uint64_t put = 0;
+  if (path == kPathTryInline) {
+    bool wouldBlock = false;
+    ssize_t n = WriteFileFromSegs(fd, from, offset, killPriv, RWF_NOWAIT, &wouldBlock);
+    if (n == -EOPNOTSUPP) {
+      answerWritten(*p, out, WriteFileFromSegs(fd, from, offset, killPriv));
+      return kNoWaitUnsupported;
+    }
+    if (n != -EAGAIN && !wouldBlock) return answerWritten(*p, out, n);
+    put = n > 0 ? static_cast<uint64_t>(n) : 0;
   }
-  struct {
-    OutHeader h;
-    uint32_t size;
-    uint32_t padding;
-  } r{{kOutHeaderSize + kWriteOutSize, 0, p->unique}, static_cast<uint32_t>(n), 0};
-  CopyToSegs(out, 0, reinterpret_cast<const uint8_t*>(&r), sizeof r);
-  finish(*p, sizeof r);
-  return 0;
+  return postData(*p, token, true, fd, static_cast<uint32_t>(size), offset, killPriv, put);
+}
+
+// FSYNC, FALLOCATE, SYNCFS, COPY_FILE_RANGE, FLUSH: on the pool (or inline), answered with a
+// status, fuse_write_out or fuse_copy_file_range_out. Nothing of it touches guest memory but the
+// answer, which the loop thread writes.
+int VhostDevice::fileJob(uint32_t token, FileJobArgs args, uint32_t path) {
+  Pending* p = lookup(token);
+  if (!p) return -ENOENT;
+  if (WorkerPool::Get() && path != kPathInline) {
+    int r = DupJobFds(&args);
+    if (r == 0) return postFile(token, args);
+    // No fd left for a dup (EMFILE): serve it inline rather than fail it.
+  }
+  bool flush = args.op == FileOp::Flush;
+  if (flush) {
+    int r = DupJobFds(&args);  // FLUSH closes a dup of the handle's fd
+    if (r < 0) return answerError(*p, -r);
+  }
+  int64_t result = RunFileOp(&args);
+  if (flush) CloseJobFds(&args);
+  completeFile(token, args.op, result);
+  return kAnswered;
+}
+
+void VhostDevice::completeFile(uint32_t token, FileOp op, int64_t result) {
+  Pending* p = lookup(token);
+  if (!p) return;  // the ring stopped or the device reset meanwhile: dropped, like any answer
+  if (result < 0) {
+    answerError(*p, static_cast<int>(-result));
+    return;
+  }
+  uint8_t buf[kOutHeaderSize + 8];
+  size_t len = kOutHeaderSize + FileOpPayload(op, result, buf + kOutHeaderSize);
+  OutHeader h{static_cast<uint32_t>(len), 0, p->unique};
+  memcpy(buf, &h, sizeof h);
+  answerBytes(*p, buf, len);
+}
+
+// A READ/WRITE back from the pool: result is every byte moved (the inline part included) or
+// -errno. The data is already in place; only the header (and the ring) are written here.
+void VhostDevice::completeData(uint32_t token, bool write, int64_t result) {
+  Pending* p = lookup(token);
+  if (!p) return;
+  std::vector<HostSeg> out;
+  if (!mapSegs(p->writable, out)) {
+    finish(*p, 0);
+    return;
+  }
+  if (write) answerWritten(*p, out, result);
+  else answerRead(*p, out, result);
 }
 
 }  // namespace vfsd

@@ -64,7 +64,7 @@ std::vector<HostSeg> SliceSegs(const std::vector<HostSeg>& segs, size_t skip, si
 namespace {
 
 template <typename Op>
-ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
+ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, bool* wouldBlock, Op op) {
   std::vector<iovec> iov;
   iov.reserve(segs.size());
   for (const HostSeg& s : segs)
@@ -76,6 +76,7 @@ ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
     ssize_t n = op(iov.data() + first, cnt, offset + total);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN && total > 0 && wouldBlock) *wouldBlock = true;
       return total > 0 ? total : -errno;
     }
     if (n == 0) break;  // EOF (read) or nothing written
@@ -93,13 +94,17 @@ ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
 
 }  // namespace
 
-ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset) {
-  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return preadv(fd, v, c, o); });
+ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, int flags,
+                       bool* wouldBlock) {
+  return Transfer(segs, offset, wouldBlock,
+                  [fd, flags](const iovec* v, int c, off_t o) { return preadv2(fd, v, c, o, flags); });
 }
 
-ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv) {
+ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv,
+                          int flags, bool* wouldBlock) {
   ScopedDropFsetid guard(killPriv);  // a failure to drop writes anyway (as before)
-  return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return pwritev(fd, v, c, o); });
+  return Transfer(segs, offset, wouldBlock,
+                  [fd, flags](const iovec* v, int c, off_t o) { return pwritev2(fd, v, c, o, flags); });
 }
 
 }  // namespace vfsd

@@ -23,6 +23,7 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
                         InstanceMethod("replyError", &Backend::ReplyError),
                         InstanceMethod("readInto", &Backend::ReadInto),
                         InstanceMethod("writeFrom", &Backend::WriteFrom), InstanceMethod("done", &Backend::Done),
+                        InstanceMethod("fileJob", &Backend::FileJob),
                         InstanceMethod("close", &Backend::Close)});
   }
 
@@ -183,7 +184,24 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
     return Napi::Number::New(info.Env(), dev_->readInto(info[0].As<Napi::Number>().Uint32Value(),
                                                         info[1].As<Napi::Number>().Int32Value(),
                                                         SizeArg(info[2]),
-                                                        info[3].As<Napi::Number>().Int64Value()));
+                                                        info[3].As<Napi::Number>().Int64Value(),
+                                                        PathArg(info, 4)));
+  }
+
+  // The optional DataPath argument (data_jobs.h); anything else is inline.
+  static uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
+    if (info.Length() <= i || !info[i].IsNumber()) return kPathInline;
+    uint32_t p = info[i].As<Napi::Number>().Uint32Value();
+    return p <= kPathTryInline ? p : kPathInline;
+  }
+
+  // fileJob(token, op, fd, fd2, a, b, c, path)
+  Napi::Value FileJob(const Napi::CallbackInfo& info) {
+    if (!Alive(info) || !Numbers(info, 3)) return info.Env().Undefined();
+    FileJobArgs args;
+    if (!ParseFileJob(info, &args)) return Napi::Number::New(info.Env(), -EINVAL);
+    return Napi::Number::New(info.Env(), dev_->fileJob(info[0].As<Napi::Number>().Uint32Value(), args,
+                                                       PathArg(info, 7)));
   }
 
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
@@ -192,7 +210,7 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
                                                          info[1].As<Napi::Number>().Int32Value(),
                                                          SizeArg(info[2]),
                                                          info[3].As<Napi::Number>().Int64Value(),
-                                                         info[4].ToBoolean().Value()));
+                                                         info[4].ToBoolean().Value(), PathArg(info, 5)));
   }
 
   Napi::Value Done(const Napi::CallbackInfo& info) {

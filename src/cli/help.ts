@@ -12,18 +12,12 @@ EXPORT
   --shared-dir DIR          directory to export (also: -o source=DIR)
   --readonly                refuse every change with EROFS
   --xattr / --no-xattr      extended attributes (default: off)
-<<<<<<< HEAD
   --cache MODE              auto | always | metadata | never (default: auto); none is never
                             (libvirt's <cache mode='none'/>)
-  --inode-file-handles M    never | prefer | mandatory: keep inodes as file handles instead of
-                            one open fd each (default: never)
-=======
-  --cache MODE              auto | always | metadata | never (default: auto)
   --inode-file-handles M    auto | never | prefer | mandatory (default: auto): auto keeps open
                             fds for the recently used inodes, within a budget below the
                             open-file limit, and file handles for the rest; never: one fd per
                             inode; prefer/mandatory: file handles only
->>>>>>> main
   --posix-lock / --no-posix-lock, --flock / --no-flock
                             POSIX record locks and flock() shared with the host (default: on)
   --no-passthrough          do not use FUSE passthrough on /dev/fuse
@@ -77,7 +71,9 @@ VHOST-USER (QEMU)
   --fd N                    accept on this already listening socket
   --socket-group GROUP      group owning the socket
   --tag TAG                 accepted for compatibility (the tag is QEMU's -device option)
-  --thread-pool-size N      accepted (vfsd serves metadata on the event loop)
+  --thread-pool-size N      threads that run what may block (fsync, fallocate, reads
+                            missing the page cache, writes of 64 KiB and more) off the
+                            event loop; 0 serves everything inline (default 16)
   --print-capabilities      print the vhost-user backend capabilities as JSON and exit
                             (features: separate-options, read by libvirt)
 

@@ -26,6 +26,10 @@ import { HostMountView } from './sandbox-mountinfo';
 import type { Sandbox } from './options';
 import { installSeccomp, probeIfAsked, resolveSeccomp } from './seccomp';
 import { openSyslog } from './syslog-sink';
+import { workerPool } from '../native/worker-pool';
+
+/** native/worker_pool.h kMaxThreads */
+const MAX_POOL = 1024;
 
 function fail(msg: string, code: number): never {
   process.stderr.write(`vfsd: ${msg}\n`);
@@ -151,6 +155,9 @@ export function main(argv: string[]): void {
   // first use: make that happen now, as root, before any request switches the JS thread to a
   // caller's fsuid — or the pool would run as that caller forever.
   fs.stat('/', () => {});
+  // The same for our own worker pool (blocking file I/O off the event loop): its threads are made
+  // here, as the daemon, with the sandbox's setup capabilities already dropped.
+  startPool(cfg.threadPoolSize, log);
 
   let serving: Serving;
   const end = (code: number) => {
@@ -187,6 +194,15 @@ export function main(argv: string[]): void {
     fail((e as Error).message, 1);
   }
   probeIfAsked(log);
+}
+
+/** --thread-pool-size N: N workers (0: every request is served inline on the event loop). */
+function startPool(n: number, log: Logger): void {
+  const size = Math.min(n, MAX_POOL);
+  if (size !== n) log.warn('--thread-pool-size capped', { requested: n, threads: size });
+  const r = workerPool.startWorkerPool(size);
+  if (r < 0) log.warn('no worker pool: serving every request inline', { errno: -r });
+  else log.debug('worker pool', { threads: size });
 }
 
 function effective(c: Config): Record<string, unknown> {

@@ -221,8 +221,3 @@ export function releasedir(fs: PassthroughFs, fh: number): number {
   fs.handles.remove(fh);
   return sys.close(h.fd);
 }
-
-export function fsyncdir(fs: PassthroughFs, fh: number, datasync: boolean): number {
-  const h = fs.handles.dir(fh);
-  return h ? sys.fsync(h.fd, datasync) : -Errno.EBADF;
-}

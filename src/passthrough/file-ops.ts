@@ -1,7 +1,10 @@
 // Operations on open files: OPEN, READ, WRITE, FLUSH, RELEASE, FSYNC, FALLOCATE, LSEEK,
-// COPY_FILE_RANGE. READ and WRITE only resolve the handle here: the bytes move natively between
-// the file and the transport's buffers (see server/dispatch), never through JS.
+// COPY_FILE_RANGE, SYNCFS. READ and WRITE only resolve the handle and choose where they run here:
+// the bytes move natively between the file and the transport's buffers (see server/dispatch),
+// never through JS. What may block (FSYNC, FSYNCDIR, FALLOCATE, SYNCFS, COPY_FILE_RANGE, FLUSH)
+// becomes a FileJob the transport runs on its worker pool (src/native/channel.ts).
 import { C, sys } from '../native/sys';
+import { DataPath, FileOp } from '../native/channel';
 import { Errno } from '../protocol/errno';
 import { Fopen } from '../protocol/flags';
 import type { PassthroughFs } from './passthrough-fs';
@@ -65,7 +68,10 @@ const ioModes = new InodeMap<IoMode>();
 const cachedHandles = new WeakSet<FileHandle>();
 
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
-  const h: FileHandle = { kind: 'file', fd, inode, flags, backingId: -1, lockFds: null };
+  const h: FileHandle = {
+    kind: 'file', fd, inode, flags, backingId: -1, lockFds: null,
+    readPath: DataPath.TryInline, writePath: (flags & SYNC_WRITES) !== 0 ? DataPath.Pool : DataPath.TryInline,
+  };
   const fh = fs.handles.add(h);
   let openFlags = 0;
   if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= Fopen.DIRECT_IO;
@@ -142,15 +148,64 @@ export function ioFd(fs: PassthroughFs, fh: number): number {
   return h ? h.fd : -Errno.EBADF;
 }
 
-export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): number {
+/** Writes this large go to the worker pool whatever the file: a page-cache copy of 64 KiB and
+ *  more (and the dirty-page throttling a stream of them meets) is long enough to stall every
+ *  other client, and a thread hand-off (5-85 µs here) is small beside it. Smaller writes stay
+ *  on the loop when the file cannot say whether they would block (ext4 has no RWF_NOWAIT for
+ *  buffered writes): a 4 KiB page-cache copy costs less than the hand-off. */
+export const POOL_WRITE_MIN = 64 * 1024;
+/** Handles whose every write waits for the device. */
+const SYNC_WRITES = C.O_SYNC | C.O_DSYNC | C.O_DIRECT;
+/** Filesystems in memory: a read never waits for a device (statfs f_type). */
+const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+export function readPath(h: FileHandle): number {
+  return h.readPath;
+}
+
+export function writePath(h: FileHandle, size: number): number {
+  return size >= POOL_WRITE_MIN ? DataPath.Pool : h.writePath;
+}
+
+/** The transport answered NoWaitUnsupported: the file has no RWF_NOWAIT. Reads from memory
+ *  stay inline; other reads go to the pool (a network or FUSE file may take long). Small
+ *  writes stay inline (see POOL_WRITE_MIN). */
+export function noNoWait(h: FileHandle, write: boolean): void {
+  if (write) {
+    h.writePath = DataPath.Inline;
+    return;
+  }
+  const v = new Float64Array(10);
+  h.readPath = sys.fstatfs(h.fd, v) === 0 && MEMORY_FS.has(v[8]) ? DataPath.Inline : DataPath.Pool;
+}
+
+/** A request the transport runs on its worker pool: FileOp on fd (fd2 for copies). */
+export interface FileJob {
+  op: number;
+  fd: number;
+  fd2: number;
+  a: number;
+  b: number;
+  c: number;
+  /** fd was opened for this job alone: close it once posted (the job works on its own dup) */
+  owned: boolean;
+}
+
+const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned });
+
+/** The job is posted (or refused): the engine's own fd, if opened for it, is no longer needed. */
+export function jobPosted(j: FileJob): void {
+  if (j.owned) sys.close(j.fd);
+}
+
+export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): FileJob | number {
   const h = fs.handles.file(fh);
   if (!h) return -Errno.EBADF;
   // close(dup(fd)) is what a close() on the client's side would do to the host file: it reports
-  // deferred write errors (NFS-style) and drops classic POSIX locks.
-  const d = sys.dup(h.fd);
-  if (d < 0) return d;
+  // deferred write errors (NFS-style, and may wait for them: so it is a job) and drops classic
+  // POSIX locks.
   if (lockOwner !== null) releaseOwnerLocks(h, lockOwner);
-  return sys.close(d);
+  return job(FileOp.Flush, h.fd);
 }
 
 export function release(fs: PassthroughFs, fh: number): number {
@@ -164,22 +219,25 @@ export function release(fs: PassthroughFs, fh: number): number {
   return sys.close(h.fd);
 }
 
-export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: boolean): number {
+export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: boolean): FileJob | number {
   const h = fs.handles.file(fh);
-  if (h) return sys.fsync(h.fd, datasync);
+  if (h) return job(FileOp.Fsync, h.fd, datasync ? 1 : 0);
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC);
   if (fd < 0) return fd;
-  const r = sys.fsync(fd, datasync);
-  sys.close(fd);
-  return r;
+  return job(FileOp.Fsync, fd, datasync ? 1 : 0, 0, 0, -1, true);
 }
 
-export function fallocate(fs: PassthroughFs, fh: number, mode: number, offset: number, length: number): number {
+export function fsyncdir(fs: PassthroughFs, fh: number, datasync: boolean): FileJob | number {
+  const h = fs.handles.dir(fh);
+  return h ? job(FileOp.Fsync, h.fd, datasync ? 1 : 0) : -Errno.EBADF;
+}
+
+export function fallocate(fs: PassthroughFs, fh: number, mode: number, offset: number, length: number): FileJob | number {
   const fd = ioFd(fs, fh);
   if (fd < 0) return fd;
-  return exact(offset, length) ? sys.fallocate(fd, mode, offset, length) : -Errno.EINVAL;
+  return exact(offset, length) ? job(FileOp.Fallocate, fd, mode, offset, length) : -Errno.EINVAL;
 }
 
 export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: number): number {
@@ -190,24 +248,24 @@ export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: num
   return sys.lseek(fd, offset, whence);
 }
 
-export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fhOut: number, offOut: number, len: number, flags: number): number {
+export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fhOut: number, offOut: number, len: number, flags: number, wide: boolean): FileJob | number {
   const fin = ioFd(fs, fhIn);
   if (fin < 0) return fin;
   const fout = ioFd(fs, fhOut);
   if (fout < 0) return fout;
   if (!exact(offIn, offOut)) return -Errno.EINVAL;
+  // The kernel defines no flags (it refuses any with EINVAL): neither does the job.
+  if (flags !== 0) return -Errno.EINVAL;
   // len is the caller's size_t: up to 2^64-1, more than the native int64 argument holds. The host
   // kernel copies at most MAX_RW_COUNT per call anyway (a short count, which the client handles).
-  return sys.copyFileRange(fin, offIn, fout, offOut, Math.min(len, MAX_RW_COUNT), flags);
+  return job(wide ? FileOp.CopyRange64 : FileOp.CopyRange, fin, offIn, offOut, Math.min(len, MAX_RW_COUNT), fout);
 }
 
 /** SYNCFS: sync the filesystem the inode is on (syncfs needs a real fd, not O_PATH). */
-export function syncfs(fs: PassthroughFs, nodeid: number): number {
+export function syncfs(fs: PassthroughFs, nodeid: number): FileJob | number {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   const fd = fs.reopen(inode, C.O_RDONLY | C.O_CLOEXEC | (isDir(inode.mode) ? C.O_DIRECTORY : 0));
   if (fd < 0) return fd;
-  const r = sys.syncfs(fd);
-  sys.close(fd);
-  return r;
+  return job(FileOp.Syncfs, fd, 0, 0, 0, -1, true);
 }

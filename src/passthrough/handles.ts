@@ -13,6 +13,10 @@ export interface FileHandle {
   backingId: number;
   /** posix-lock owners with their OFD lock fds (see lock-ops.ts) */
   lockFds: Map<string, number> | null;
+  /** where READ / small WRITEs run (DataPath of native/channel.ts): TryInline until the file
+   *  turns out to have no RWF_NOWAIT (see file-ops readPath/writePath) */
+  readPath: number;
+  writePath: number;
 }
 
 export interface DirHandle {

@@ -12,6 +12,7 @@ import * as removeOps from '../passthrough/remove-ops';
 import * as xattrOps from '../passthrough/xattr-ops';
 import * as lockOps from '../passthrough/lock-ops';
 import { readdirInto } from './readdir-reply';
+import { PathResult, DataPath } from '../native/channel';
 import { statxOf } from './statx-reply';
 
 function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
@@ -123,27 +124,30 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },
 
+  // READ and WRITE: the passthrough chooses where the bytes move (inline, or RWF_NOWAIT inline
+  // with the pool for what would block, or the pool); the transport moves them and answers.
   [P.Op.READ]: (s, r) => {
     const a = P.decodeRead(r.buf, r.off, r.end);
     // A guest may ask for up to 4 GiB, with every reply buffer aliasing the same guest page: the
     // copy would hold up every other request. No kernel asks more than INIT allowed.
     if (a.size > maxRead(s)) return s.replier.error(r.token, P.Errno.EINVAL);
-    const fd = fileOps.ioFd(s.fs, a.fh);
-    if (fd < 0) return s.replier.error(r.token, -fd);
+    const h = s.fs.handles.file(a.fh);
+    if (!h) return s.replier.error(r.token, P.Errno.EBADF);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EINVAL);
-    s.channel.readInto(r.token, fd, a.size, a.offset);
+    if (s.channel.readInto(r.token, h.fd, a.size, a.offset, fileOps.readPath(h)) === PathResult.NoWaitUnsupported) fileOps.noNoWait(h, false);
   },
 
   [P.Op.WRITE]: (s, r) => {
     const a = P.decodeWrite(r.buf, r.off, r.end);
     // max_write is what we told the kernel in INIT; more is a hostile guest (see READ).
     if (a.size > s.init!.out.maxWrite) return s.replier.error(r.token, P.Errno.EINVAL);
-    const fd = fileOps.ioFd(s.fs, a.fh);
-    if (fd < 0) return s.replier.error(r.token, -fd);
+    const h = s.fs.handles.file(a.fh);
+    if (!h) return s.replier.error(r.token, P.Errno.EBADF);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EFBIG);
     // The size must match the data that came with the request (header len minus the structs).
     if (a.size !== r.h.len - P.IN_HEADER_SIZE - P.Size.WRITE_IN) return s.replier.error(r.token, P.Errno.EINVAL);
-    s.channel.writeFrom(r.token, fd, a.size, a.offset, (a.writeFlags & P.WriteFlag.KILL_SUIDGID) !== 0);
+    const killPriv = (a.writeFlags & P.WriteFlag.KILL_SUIDGID) !== 0;
+    if (s.channel.writeFrom(r.token, h.fd, a.size, a.offset, killPriv, fileOps.writePath(h, a.size)) === PathResult.NoWaitUnsupported) fileOps.noNoWait(h, true);
   },
 
   [P.Op.STATFS]: (s, r) => {
@@ -161,12 +165,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.FSYNC]: (s, r) => {
     const a = P.decodeFsync(r.buf, r.off, r.end);
-    s.replier.status(r.token, fileOps.fsync(s.fs, r.h.nodeid, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+    fileJob(s, r, fileOps.fsync(s.fs, r.h.nodeid, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
   },
 
   [P.Op.FLUSH]: (s, r) => {
     const a = P.decodeFlush(r.buf, r.off, r.end);
-    s.replier.status(r.token, fileOps.flush(s.fs, a.fh, ownerKey(a.lockOwner)));
+    fileJob(s, r, fileOps.flush(s.fs, a.fh, ownerKey(a.lockOwner)));
   },
 
   [P.Op.SETXATTR]: (s, r) => {
@@ -201,7 +205,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.FSYNCDIR]: (s, r) => {
     const a = P.decodeFsync(r.buf, r.off, r.end);
-    s.replier.status(r.token, dirOps.fsyncdir(s.fs, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+    fileJob(s, r, fileOps.fsyncdir(s.fs, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
   },
 
   [P.Op.GETLK]: (s, r) => {
@@ -241,7 +245,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.FALLOCATE]: (s, r) => {
     const a = P.decodeFallocate(r.buf, r.off, r.end);
-    s.replier.status(r.token, fileOps.fallocate(s.fs, a.fh, a.mode, a.offset, a.length));
+    fileJob(s, r, fileOps.fallocate(s.fs, a.fh, a.mode, a.offset, a.length));
   },
 
   [P.Op.LSEEK]: (s, r) => {
@@ -261,7 +265,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, statxOf(x.st, x.inode.clientIno, a.sxMask, s.fs.guestUid(x.st.uid), s.fs.guestGid(x.st.gid))));
   },
 
-  [P.Op.SYNCFS]: (s, r) => s.replier.status(r.token, fileOps.syncfs(s.fs, r.h.nodeid)),
+  [P.Op.SYNCFS]: (s, r) => fileJob(s, r, fileOps.syncfs(s.fs, r.h.nodeid)),
 
   // The answer to a notification we never send: nothing to do, and no reply is expected.
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
@@ -282,7 +286,15 @@ function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) =>
 
 function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
-  const n = fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags);
-  if (n < 0) return s.replier.error(r.token, -n);
-  s.replier.send(r.token, wide ? P.writeCopyFileRangeOut(s.replier.out, s.replier.body, n) : P.writeWriteOut(s.replier.out, s.replier.body, n));
+  fileJob(s, r, fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags, wide));
+}
+
+/** Hands a request that may block to the transport's worker pool; it answers when done. The
+ *  caller's uid decides killPriv: the worker is root, and a write by anyone else would clear
+ *  suid/sgid (FALLOCATE, COPY_FILE_RANGE modify the file). */
+function fileJob(s: ServerParts, r: Req, j: fileOps.FileJob | number): void {
+  if (typeof j === 'number') return s.replier.error(r.token, -j);
+  const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, DataPath.Pool, r.h.uid !== 0);
+  fileOps.jobPosted(j);
+  if (rc < 0) s.replier.error(r.token, -rc);
 }

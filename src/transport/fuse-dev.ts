@@ -15,6 +15,7 @@
 // notify() passes on what the kernel says, ENOENT included (nothing cached to invalidate).
 // Bulk data: readInto answers short reads short (EOF); writeFrom answers fuse_write_out with the
 // count pwrite wrote; killPriv drops CAP_FSETID for that one pwrite (on this thread only).
+// With a `path` and a worker pool they (and fileJob) may answer later: 1 = queued (see channel.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackingFiles, RequestChannel } from '../native/channel';
@@ -184,11 +185,14 @@ export class FuseDevTransport implements RequestChannel {
 
   reply(token: number, buf: Uint8Array, len: number): number { return this.session.reply(token, buf, len); }
   replyError(token: number, errno: number): number { return this.session.replyError(token, errno); }
-  readInto(token: number, fd: number, size: number, offset: number): number {
-    return this.session.readInto(token, fd, size, offset);
+  readInto(token: number, fd: number, size: number, offset: number, path?: number): number {
+    return this.session.readInto(token, fd, size, offset, path);
   }
-  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean): number {
-    return this.session.writeFrom(token, fd, size, offset, killPriv);
+  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean, path?: number): number {
+    return this.session.writeFrom(token, fd, size, offset, killPriv, path);
+  }
+  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number, path: number, killPriv: boolean): number {
+    return this.session.fileJob(token, op, fd, fd2, a, b, c, path, killPriv);
   }
   done(token: number): void { this.session.done(token); }
   notify(buf: Uint8Array, len: number): number { return this.session.notify(buf, len); }

@@ -72,12 +72,16 @@ export class VhostUserTransport extends EventEmitter implements RequestChannel {
     return this.backend.replyError(token, errno);
   }
 
-  readInto(token: number, fd: number, size: number, offset: number): number {
-    return this.backend.readInto(token, fd, size, offset);
+  readInto(token: number, fd: number, size: number, offset: number, path?: number): number {
+    return this.backend.readInto(token, fd, size, offset, path);
   }
 
-  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean): number {
-    return this.backend.writeFrom(token, fd, size, offset, killPriv);
+  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean, path?: number): number {
+    return this.backend.writeFrom(token, fd, size, offset, killPriv, path);
+  }
+
+  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number, path: number, killPriv: boolean): number {
+    return this.backend.fileJob(token, op, fd, fd2, a, b, c, path, killPriv);
   }
 
   done(token: number): void {

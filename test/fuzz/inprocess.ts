@@ -242,7 +242,9 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
   } finally {
     server.stop();
     pfs.releaseAll();
-    for (const fd of [pfs.procSelfFd, pfs.root.fd]) fs.closeSync(fd);
+    // procSelfFd is the process's one /proc/self/fd handle (passthrough/proc-fd.ts): the next run
+    // shares it, so only the root goes.
+    fs.closeSync(pfs.root.fd);
     exp.remove();
   }
 }

@@ -4,6 +4,7 @@
 // READ and WRITE move their bytes with pread/pwrite here, as the native channels do.
 import type { RequestChannel } from '../../src/native/channel';
 import { sys } from '../../src/native/sys';
+import { runFileJobInline, fileJobPayload } from '../helpers/inline-file-job';
 
 export type Answer =
   | { kind: 'reply'; error: number; payload: Buffer }
@@ -115,6 +116,14 @@ export class MemoryChannel implements RequestChannel {
     }
     const n = sys.pwrite(fd, data, size, offset);
     this.record(token, n < 0 ? { kind: 'write', written: 0, errno: -n } : { kind: 'write', written: n, errno: 0 });
+    return 0;
+  }
+
+  /** Runs the job inline; answered as the native side would (a reply, or an error). */
+  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number): number {
+    const r = runFileJobInline(op, fd, fd2, a, b, c);
+    if (r < 0) this.record(token, { kind: 'error', errno: -r });
+    else this.record(token, { kind: 'reply', error: 0, payload: fileJobPayload(op, r) });
     return 0;
   }
 

@@ -9,6 +9,7 @@
 // tests need (sizes from src/protocol/layout.ts).
 import type { RequestChannel } from '../../src/native/channel';
 import { sys } from '../../src/native/sys';
+import { runFileJobInline, fileJobPayload } from './inline-file-job';
 import * as P from '../../src/protocol';
 
 export type AnswerKind = 'reply' | 'error' | 'readInto' | 'writeFrom' | 'done';
@@ -97,6 +98,12 @@ export class StubChannel implements RequestChannel {
   writeFrom(token: number, _fd: number, _size: number, _offset: number, _killPriv: boolean): number {
     // Tests never need the data written: record the call only.
     return this.answer(token, 'writeFrom', 0, Buffer.alloc(0));
+  }
+
+  /** Runs the job inline and records it as a reply (its payload, or the error). */
+  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number): number {
+    const r = runFileJobInline(op, fd, fd2, a, b, c);
+    return this.answer(token, 'reply', r < 0 ? -r : 0, r < 0 ? Buffer.alloc(0) : fileJobPayload(op, r));
   }
 
   done(token: number): void {

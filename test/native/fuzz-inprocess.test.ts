@@ -42,6 +42,7 @@ function wrap(ch: MemoryChannel, tamper: Partial<RequestChannel>): RequestChanne
     replyError: (tok, e) => ch.replyError(tok, e),
     readInto: (tok, fd, s, o) => ch.readInto(tok, fd, s, o),
     writeFrom: (tok, fd, s, o, k) => ch.writeFrom(tok, fd, s, o, k),
+    fileJob: (tok, op, fd, fd2, a, b, c) => ch.fileJob(tok, op, fd, fd2, a, b, c),
     done: (tok) => ch.done(tok),
     close: () => ch.close(),
     ...tamper,

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
   mmapShared(fd: number, size: number): ArrayBuffer | number;
-  eventfdCreate(): number;
+  eventfdCreate(blocking?: boolean): number;
   eventfdRead(fd: number): number;
   eventfdWrite(fd: number, n: number): number;
   unixConnect(path: string): number;
@@ -366,6 +366,17 @@ export class Frontend {
     return this.set(VU.SET_VRING_ADDR, b);
   }
 
+  /** What QEMU sends to (re)start ring `index`: NUM, BASE 0, ADDR, KICK, CALL; returns the acks. */
+  async startRing(index: number, r: SplitRing): Promise<bigint[]> {
+    return [
+      await this.setState(VU.SET_VRING_NUM, index, r.size),
+      await this.setState(VU.SET_VRING_BASE, index, 0),
+      await this.setVringAddr(index, r),
+      await this.setU64(VU.SET_VRING_KICK, BigInt(index), [r.kickFd]),
+      await this.setU64(VU.SET_VRING_CALL, BigInt(index), [r.callFd]),
+    ];
+  }
+
   /**
    * What QEMU 7.2 sends to vhost-user-fs: at device realize GET_FEATURES, GET_PROTOCOL_FEATURES,
    * SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, SET_OWNER, GET_FEATURES, then
@@ -398,14 +409,7 @@ export class Frontend {
     } else {
       ack.push(await this.setMemTable(mem));
     }
-    for (let i = 0; i < rings.length; i++) {
-      const r = rings[i];
-      ack.push(await this.setState(VU.SET_VRING_NUM, i, r.size));
-      ack.push(await this.setState(VU.SET_VRING_BASE, i, 0));
-      ack.push(await this.setVringAddr(i, r));
-      ack.push(await this.setU64(VU.SET_VRING_KICK, BigInt(i), [r.kickFd]));
-      ack.push(await this.setU64(VU.SET_VRING_CALL, BigInt(i), [r.callFd]));
-    }
+    for (let i = 0; i < rings.length; i++) ack.push(...(await this.startRing(i, rings[i])));
     if (acked & F.PROTOCOL_FEATURES)
       for (let i = 0; i < rings.length; i++) ack.push(await this.setState(VU.SET_VRING_ENABLE, i, 1));
     return { features, protocol, queueNum, memSlots, acks: ack };
@@ -417,7 +421,7 @@ export class Frontend {
 }
 
 // ---- FUSE requests as a guest driver builds them ----
-export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, READ: 15, WRITE: 16, INIT: 26 } as const;
+export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, OPEN: 14, READ: 15, WRITE: 16, INIT: 26, SETLK: 32, SETLKW: 33 } as const;
 
 export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
   const h = Buffer.alloc(40);
@@ -443,6 +447,22 @@ export function readIn(fh: bigint, offset: bigint, size: number): Buffer {
   return b;
 }
 export const writeIn = readIn; // same layout up to the fields we use (fh, offset, size)
+/** fuse_open_in */
+export function openIn(flags: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(flags, 0);
+  return b;
+}
+/** fuse_lk_in for a POSIX lock on the whole file (type: F_RDLCK 0, F_WRLCK 1, F_UNLCK 2). */
+export function lkIn(fh: bigint, owner: bigint, type: number): Buffer {
+  const b = Buffer.alloc(48);
+  b.writeBigUInt64LE(fh, 0);
+  b.writeBigUInt64LE(owner, 8);
+  b.writeBigUInt64LE(0n, 16);
+  b.writeBigUInt64LE((1n << 63n) - 1n, 24); // OFFSET_MAX: to the end of the file
+  b.writeUInt32LE(type, 32);
+  return b;
+}
 
 /** fuse_out_header as written into guest memory. */
 export function outHeader(b: Buffer): { len: number; error: number; unique: bigint } {
@@ -493,30 +513,37 @@ export class EngineStub {
   }
 }
 
-/** A connected front end that sends one FUSE request at a time on the first request queue (ring
- *  1) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer. */
+/** A connected front end that sends one FUSE request at a time on a request queue (ring 1 unless
+ *  told) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer.
+ *  `post` only publishes one (indirect: one descriptor per request) and returns where its answer
+ *  will be, for tests that keep many requests in flight. */
 export interface RequestSession {
   fe: Frontend;
   mem: GuestMemory;
   rings: SplitRing[];
-  request(opcode: number, nodeid: bigint, body: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): { head: number; out: bigint };
 }
 
-export async function openRequestSession(sock: string, replySize = 8192): Promise<RequestSession> {
+export async function openRequestSession(sock: string, replySize = 8192, requestQueues = 1): Promise<RequestSession> {
   const mem = GuestMemory.standard();
-  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
+  const rings = Array.from({ length: 1 + requestQueues }, () => new SplitRing(mem, 64));
   const fe = await Frontend.connectWhenListening(sock);
   await fe.handshake(mem, rings);
   let unique = 1n;
-  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body);
+  const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const req = fuseRequest(opcode, unique++, nodeid, body, extra);
     const inGpa = mem.alloc(req.length);
     mem.write(inGpa, req);
-    const outGpa = mem.alloc(replySize);
-    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: replySize, write: true }]);
-    rings[1].kick();
-    const used = await rings[1].nextUsed();
-    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
+    const out = mem.alloc(replySize);
+    const head = rings[ring].addChain([{ gpa: inGpa, len: req.length }, { gpa: out, len: replySize, write: true }], { indirect: true });
+    return { head, out };
   };
-  return { fe, mem, rings, request };
+  const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const { out } = post(opcode, nodeid, body, ring, extra);
+    rings[ring].kick();
+    const used = await rings[ring].nextUsed();
+    return { h: outHeader(mem.read(out, 16)), payload: mem.read(out + 16n, used.len - 16) };
+  };
+  return { fe, mem, rings, request, post };
 }

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { startVfsd, tempBase } from '../helpers/vfsd-process';
 import { C, sys } from '../../src/native/sys';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { Credentials } from '../../src/passthrough/credentials';
 import { defaultPassthroughConfig, PassthroughConfig } from '../../src/passthrough/config';
 import * as fileOps from '../../src/passthrough/file-ops';
 import { lookup, create as createFile } from '../../src/passthrough/entry-ops';
@@ -61,7 +62,7 @@ t.test('host open flags: O_DIRECT with --allow-direct-io only; writeback opens O
   const base = tempBase('vfsd-flags-');
   t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
   fs.writeFileSync(path.join(base, 'f'), 'data');
-  const make = (extra: Partial<PassthroughConfig>) => new PassthroughFs({ ...defaultPassthroughConfig(base), ...extra }, false);
+  const make = (extra: Partial<PassthroughConfig>) => new PassthroughFs({ ...defaultPassthroughConfig(base), ...extra }, new Credentials(false));
   const nodeOf = (pfs: PassthroughFs) => {
     const e = lookup(pfs, 1, Buffer.from('f'));
     if (typeof e === 'number') throw new Error(`lookup: ${e}`);
@@ -72,7 +73,7 @@ t.test('host open flags: O_DIRECT with --allow-direct-io only; writeback opens O
   const direct = make({ allowDirectIo: true });
   t.not(hostFlagsOf(direct, fileOps.open(direct, nodeOf(direct), C.O_RDONLY | C.O_DIRECT)) & C.O_DIRECT, 0, '--allow-direct-io: the host file is O_DIRECT');
   const wb = make({});
-  wb.writeback = true; // what INIT sets once FUSE_WRITEBACK_CACHE is negotiated
+  wb.init({ submounts: false, posixAcl: false, backing: null, writeback: true }); // as INIT does once FUSE_WRITEBACK_CACHE is on
   const fl = hostFlagsOf(wb, fileOps.open(wb, nodeOf(wb), C.O_WRONLY | C.O_APPEND));
   t.equal(fl & C.O_ACCMODE, C.O_RDWR, 'writeback: a write-only open is read-write on the host (the kernel fills pages by READ)');
   t.equal(fl & C.O_APPEND, 0, 'writeback: no O_APPEND on the host (the kernel appends at the size it caches)');

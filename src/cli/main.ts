@@ -188,7 +188,7 @@ export function main(argv: string[]): void {
   try {
     if ('mode' in seccompMode) {
       if (seccompMode.why) log.info('no seccomp filter', { why: seccompMode.why });
-      installSeccomp(seccompMode.mode, log);
+      installSeccomp(seccompMode.mode, log, cfg.mount !== null && cfg.fuseTransport === 'uring');
     }
   } catch (e) {
     fail((e as Error).message, 1);

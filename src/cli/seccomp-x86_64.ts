@@ -2,6 +2,7 @@
 // allowlist uses (src/cli/seccomp.ts). Data only: another architecture gets a table like this
 // one; until then --seccomp other than 'none' is refused there.
 export const X86_64_SYSCALLS: Readonly<Record<string, number>> = {
+  io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
   accept: 43, accept4: 288, access: 21, arch_prctl: 158, bind: 49, brk: 12, capget: 125,
   capset: 126, chdir: 80, chmod: 90, clock_getres: 229, clock_gettime: 228, clock_nanosleep: 230,
   clone: 56, clone3: 435, close: 3, close_range: 436, connect: 42, copy_file_range: 326, creat: 85,

@@ -65,13 +65,18 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   ],
 };
 
+/** Only with --fuse-transport uring: the ring is set up before the filter, then entered (and its
+ *  buffers registered) while serving. io_uring work is not seen by seccomp, which is why these
+ *  are not on the list otherwise. */
+export const URING: readonly string[] = ['io_uring_setup', 'io_uring_enter', 'io_uring_register'];
+
 export class SeccompError extends Error {}
 
 /** The syscall numbers of the allowlist on this machine's architecture, or null if vfsd has no
  *  table for it. Throws if the list names a syscall the table lacks (a build mistake). */
-export function allowedNumbers(arch: string = process.arch): Uint32Array | null {
+export function allowedNumbers(arch: string = process.arch, uring = false): Uint32Array | null {
   if (arch !== 'x64') return null;
-  const names = Object.values(ALLOWED).flat();
+  const names = [...Object.values(ALLOWED).flat(), ...(uring ? URING : [])];
   return Uint32Array.from(names.map((n) => {
     const nr = X86_64_SYSCALLS[n];
     if (nr === undefined) throw new SeccompError(`seccomp: no x86_64 number for '${n}'`);
@@ -105,9 +110,9 @@ export function resolveSeccomp(given: SeccompMode | null, unprivilegedMount: boo
 }
 
 /** Installs the filter (no-op for 'none'). Throws SeccompError with the errno text on failure. */
-export function installSeccomp(mode: SeccompMode, log: Logger): void {
+export function installSeccomp(mode: SeccompMode, log: Logger, uring = false): void {
   if (mode === 'none') return;
-  const nrs = allowedNumbers();
+  const nrs = allowedNumbers(process.arch, uring);
   if (!nrs) throw new SeccompError(seccompUnsupported(mode)!);
   const r = seccomp.seccompInstall(nrs, ACTION[mode]);
   if (r < 0) throw new SeccompError(`seccomp: cannot install the filter: errno ${-r}`);

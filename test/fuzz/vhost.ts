@@ -10,7 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
-import { Frontend, GuestMemory, SplitRing, waitFor, type Buf } from '../helpers/vhost-frontend';
+import { Frontend, GuestMemory, SplitRing, type Buf } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { checkAnswers, opcodeOf } from './answer-check';
 import type { Answer } from './memory-channel';
 import { FuzzExport, countFds, rssMiB } from './export';

@@ -6,6 +6,8 @@
 //
 // The backend runs on this same thread (libuv polls), so every wait here is asynchronous.
 import * as path from 'node:path';
+import { waitFor } from './wait';
+import { Op } from '../../src/protocol/opcodes';
 
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
@@ -38,14 +40,6 @@ export const PF = { MQ: 1n << 0n, REPLY_ACK: 1n << 3n, CONFIGURE_MEM_SLOTS: 1n <
 export const FLAG_NEED_REPLY = 1 << 3;
 export const DESC_NEXT = 1, DESC_WRITE = 2, DESC_INDIRECT = 4;
 
-/** Polls cond (yielding to the event loop, where the backend runs) until it holds. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 /** Lets the event loop run a few rounds (for "nothing happens" checks). */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setTimeout(r, 1));
@@ -417,7 +411,7 @@ export class Frontend {
 }
 
 // ---- FUSE requests as a guest driver builds them ----
-export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, READ: 15, WRITE: 16, INIT: 26 } as const;
+export const FUSE = Op; // src/protocol's numbers, checked against fuse.h by protocol-wire.test.ts
 
 export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
   const h = Buffer.alloc(40);

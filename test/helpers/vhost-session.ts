@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, waitFor, fuseRequest, initIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, initIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { waitFor } from './wait';
 
 export interface SessionOptions extends HandshakeOptions {
   requestQueues?: number;

@@ -7,10 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import {
-  OP, attr, initFlags2, isMounted, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
+  OP, attr, initFlags2, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
   type Request,
 } from '../fixtures/fuse-dev-stub-engine';
 import type { RequestChannel } from '../../src/native/channel';
+import { isMounted } from '../helpers/mountinfo';
 
 const root = process.geteuid?.() === 0;
 const FILE_NODE = 2;

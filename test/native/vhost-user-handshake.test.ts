@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { F, PF, VU, Frontend, native, regionPayload, settle, waitFor, FUSE, fuseRequest, initIn } from '../helpers/vhost-frontend';
+import { F, PF, VU, Frontend, native, regionPayload, settle, FUSE, fuseRequest, initIn } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { Session } from '../helpers/vhost-session';
 
 t.test('capabilities match the C virtiofsd', async (t) => {

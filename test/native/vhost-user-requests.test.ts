@@ -5,7 +5,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { F, FUSE, fuseRequest, initIn, outHeader, readIn, writeIn, waitFor, settle, type Buf } from '../helpers/vhost-frontend';
+import { F, FUSE, fuseRequest, initIn, outHeader, readIn, writeIn, settle, type Buf } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { Session } from '../helpers/vhost-session';
 
 function tmpFile(t: { teardown(fn: () => void): void }, content: Buffer): { path: string; fd: number } {

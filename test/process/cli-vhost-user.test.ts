@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
-import { initIn, FUSE, outHeader, waitFor, openRequestSession } from '../helpers/vhost-frontend';
+import { initIn, FUSE, outHeader, openRequestSession } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 

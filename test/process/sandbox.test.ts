@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
-import { initIn, readIn, writeIn, FUSE, waitFor, openRequestSession } from '../helpers/vhost-frontend';
+import { initIn, readIn, writeIn, FUSE, openRequestSession } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { C, sys } from '../../src/native/sys';
 import { CAPS } from '../../src/cli/sandbox-caps';
 

@@ -6,6 +6,7 @@
 import { Rng } from './rng';
 import { sys } from '../../src/native/sys';
 import { Op } from '../../src/protocol/opcodes';
+import { name as nameIn, req } from '../helpers/fuse-requests';
 
 // The opcode numbers are src/protocol's, which test/unit/protocol-wire.test.ts checks against
 // fuse.h written down independently.
@@ -53,26 +54,10 @@ class W {
   done(): Buffer { return Buffer.concat(this.parts); }
 }
 
-export function header(len: number, opcode: number, unique: bigint, nodeid: bigint, uid = 0, gid = 0, pid = 1, extlen = 0): Buffer {
-  const h = Buffer.alloc(40);
-  h.writeUInt32LE(len >>> 0, 0);
-  h.writeUInt32LE(opcode >>> 0, 4);
-  h.writeBigUInt64LE(unique, 8);
-  h.writeBigUInt64LE(BigInt.asUintN(64, nodeid), 16);
-  h.writeUInt32LE(uid >>> 0, 24);
-  h.writeUInt32LE(gid >>> 0, 28);
-  h.writeUInt32LE(pid >>> 0, 32);
-  h.writeUInt16LE(extlen & 0xffff, 36);
-  return h;
-}
-
-/** A complete request: header (len = exact length) + body. */
+/** A complete request (header len = its exact length), as the harness sends them: pid 1. */
 export function request(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, uid = 0, gid = 0): Buffer {
-  return Buffer.concat([header(40 + body.length, opcode, unique, nodeid, uid, gid), body]);
+  return req(opcode, nodeid, body, { unique, uid, gid, pid: 1 });
 }
-
-/** NUL-terminated name. */
-export const z = (s: string | Buffer): Buffer => Buffer.concat([Buffer.from(s as string, 'latin1'), Buffer.alloc(1)]);
 
 /** Names the export holds or the fuzz creates: a small pool keeps the export small. */
 export const POOL = ['a', 'b', 'c', 'd', 'f1', 'f2', 'dir', 'sub', 'lnk', 'fifo', 'x.y'];
@@ -116,7 +101,7 @@ export class Generator {
     const k = this.rng.int(20);
     if (k === 0) return n; // no terminator
     if (k === 1) return Buffer.concat([n, Buffer.from([0, 0x41, 0])]);
-    return z(n);
+    return nameIn(n);
   }
 
   size(): number {
@@ -311,16 +296,3 @@ const WEIGHTS: [number, number][] = [
 export const SKIPPED_OPS: { op: number; why: string }[] =
   typeof (sys as unknown as Record<string, unknown>).faccessat === 'function' ? [] : [{ op: OP.ACCESS, why: 'sys.faccessat missing from this build of the addon' }];
 const WEIGHTED: number[] = WEIGHTS.filter(([op]) => !SKIPPED_OPS.some((s) => s.op === op)).flatMap(([op, w]) => Array<number>(w).fill(op));
-
-export const INIT_BODY = (): Buffer => {
-  const b = Buffer.alloc(64);
-  b.writeUInt32LE(7, 0);
-  b.writeUInt32LE(45, 4);
-  b.writeUInt32LE(128 << 10, 8);
-  // FUSE_ASYNC_READ|POSIX_LOCKS|ATOMIC_O_TRUNC|EXPORT_SUPPORT|BIG_WRITES|DONT_MASK|FLOCK_LOCKS|
-  // DO_READDIRPLUS|READDIRPLUS_AUTO|PARALLEL_DIROPS|HANDLE_KILLPRIV|POSIX_ACL|MAX_PAGES|
-  // CACHE_SYMLINKS|SETXATTR_EXT|INIT_EXT (as a 6.x kernel offers them)
-  b.writeUInt32LE(0xffffffff, 12);
-  b.writeUInt32LE(0, 16);
-  return b;
-};

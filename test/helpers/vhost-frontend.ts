@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { waitFor } from './wait';
 import { Op } from '../../src/protocol/opcodes';
+import { initIn, req } from './fuse-requests';
 
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
@@ -413,30 +414,12 @@ export class Frontend {
 // ---- FUSE requests as a guest driver builds them ----
 export const FUSE = Op; // src/protocol's numbers, checked against fuse.h by protocol-wire.test.ts
 
+/** A request from the guest's driver (uid, gid and pid 0); `extra` follows the body (WRITE data). */
 export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
-  const h = Buffer.alloc(40);
-  const total = 40 + body.length + (extra?.length ?? 0);
-  h.writeUInt32LE(total, 0);
-  h.writeUInt32LE(opcode, 4);
-  h.writeBigUInt64LE(unique, 8);
-  h.writeBigUInt64LE(nodeid, 16);
-  return Buffer.concat([h, body, ...(extra ? [extra] : [])]);
+  return req(opcode, nodeid, extra ? Buffer.concat([body, extra]) : body, { unique, pid: 0 });
 }
-export function initIn(): Buffer {
-  const b = Buffer.alloc(64);
-  b.writeUInt32LE(7, 0);
-  b.writeUInt32LE(36, 4);
-  b.writeUInt32LE(128 << 10, 8);
-  return b;
-}
-export function readIn(fh: bigint, offset: bigint, size: number): Buffer {
-  const b = Buffer.alloc(40);
-  b.writeBigUInt64LE(fh, 0);
-  b.writeBigUInt64LE(offset, 8);
-  b.writeUInt32LE(size, 16);
-  return b;
-}
-export const writeIn = readIn; // same layout up to the fields we use (fh, offset, size)
+/** INIT as the tests' guest sends it: protocol 7.36, no flags offered. */
+export const guestInitIn = (): Buffer => initIn(36, 0);
 
 /** fuse_out_header as written into guest memory. */
 export function outHeader(b: Buffer): { len: number; error: number; unique: bigint } {

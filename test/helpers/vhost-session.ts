@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, initIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, guestInitIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
 import { waitFor } from './wait';
 
 export interface SessionOptions extends HandshakeOptions {
@@ -64,7 +64,7 @@ export class Session {
   async init(q = 1, opts: { indirect?: boolean } = {}): Promise<void> {
     const ring = this.rings[q];
     const u = this.unique();
-    const req = fuseRequest(FUSE.INIT, u, 0n, initIn());
+    const req = fuseRequest(FUSE.INIT, u, 0n, guestInitIn());
     const inGpa = this.mem.alloc(req.length);
     this.mem.write(inGpa, req);
     const outGpa = this.mem.alloc(16 + INIT_OUT_LEN);

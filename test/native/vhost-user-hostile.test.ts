@@ -3,13 +3,13 @@
 // buffers, and the backend goes on serving. Each case ends by serving a good request.
 import t from 'tap';
 import * as fs from 'node:fs';
-import { native, DESC_INDIRECT, DESC_NEXT, DESC_WRITE, FUSE, Frontend, VU, fuseRequest, initIn, outHeader, regionPayload, settle } from '../helpers/vhost-frontend';
+import { native, DESC_INDIRECT, DESC_NEXT, DESC_WRITE, FUSE, Frontend, VU, fuseRequest, guestInitIn, outHeader, regionPayload, settle } from '../helpers/vhost-frontend';
 import { waitFor } from '../helpers/wait';
 import { Session } from '../helpers/vhost-session';
 
 /** An INIT request in guest memory; returns its gpa and length. */
 function initReq(s: Session): { gpa: bigint; len: number } {
-  const req = fuseRequest(FUSE.INIT, s.unique(), 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, s.unique(), 0n, guestInitIn());
   const gpa = s.mem.alloc(req.length);
   s.mem.write(gpa, req);
   return { gpa, len: req.length };

@@ -5,7 +5,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { F, FUSE, fuseRequest, initIn, outHeader, readIn, writeIn, settle, type Buf } from '../helpers/vhost-frontend';
+import { F, FUSE, fuseRequest, guestInitIn, outHeader, settle, type Buf } from '../helpers/vhost-frontend';
+import { readIn, writeIn } from '../helpers/fuse-requests';
 import { waitFor } from '../helpers/wait';
 import { Session } from '../helpers/vhost-session';
 
@@ -33,7 +34,7 @@ function scatter(s: Session, bytes: Buffer, sizes: number[], regions: number[] =
 
 t.test('INIT: the answer lands in guest memory with our unique, len and an interrupt', async (t) => {
   const s = await Session.open(t);
-  const req = fuseRequest(FUSE.INIT, 0x1234n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 0x1234n, 0n, guestInitIn());
   const [rd] = scatter(s, req, [req.length]);
   const out = s.mem.alloc(200);
   s.mem.view(out, 200).fill(0xee);
@@ -53,7 +54,7 @@ t.test('INIT: the answer lands in guest memory with our unique, len and an inter
 
 t.test('a request scattered over descriptors and both regions, indirect too', async (t) => {
   const s = await Session.open(t);
-  const req = fuseRequest(FUSE.INIT, 5n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 5n, 0n, guestInitIn());
   // header split mid-field, pieces in region 1 and 0; reply space split the same way
   const bufs = scatter(s, req, [7, 30, 67], [1, 0, 1]);
   const o1 = s.mem.alloc(10, 8, 1), o2 = s.mem.alloc(70, 8, 0);
@@ -71,7 +72,7 @@ t.test('a buffer that runs from one region into an adjacent one', async (t) => {
   // Make region 1 start right where region 0 ends (guest-physically contiguous).
   s.mem.regions[1].gpa = s.mem.regions[0].gpa + BigInt(s.mem.regions[0].size);
   await s.fe.handshake(s.mem, s.rings);
-  const req = fuseRequest(FUSE.INIT, 6n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 6n, 0n, guestInitIn());
   const inGpa = s.mem.endOf(0, 50); // 50 bytes at the end of region 0, the rest in region 1
   s.mem.write(inGpa, req.subarray(0, 50));
   s.mem.write(s.mem.regions[1].gpa, req.subarray(50));
@@ -195,7 +196,7 @@ t.test('one batch carries requests from every queue; answers may come later', as
   s.engine.hold = true;
   const outs: bigint[] = [];
   for (const q of [1, 2, 1, 2]) {
-    const req = fuseRequest(FUSE.INIT, s.unique(), 0n, initIn());
+    const req = fuseRequest(FUSE.INIT, s.unique(), 0n, guestInitIn());
     const [rd] = scatter(s, req, [req.length]);
     const out = s.mem.alloc(80);
     outs.push(out);
@@ -256,7 +257,7 @@ t.test('without EVENT_IDX: NO_INTERRUPT suppresses the call', async (t) => {
 
 t.test('indirect descriptors refused when not negotiated', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.PROTOCOL_FEATURES });
-  const req = fuseRequest(FUSE.INIT, 1n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 1n, 0n, guestInitIn());
   const [rd] = scatter(s, req, [req.length]);
   s.rings[1].addChain([rd, { gpa: s.mem.alloc(80), len: 80, write: true }], { indirect: true });
   s.rings[1].kick();

@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
-import { initIn, readIn, writeIn, FUSE, openRequestSession } from '../helpers/vhost-frontend';
+import { guestInitIn, FUSE, openRequestSession } from '../helpers/vhost-frontend';
+import { readIn, writeIn } from '../helpers/fuse-requests';
 import { waitFor } from '../helpers/wait';
 import { C, sys } from '../../src/native/sys';
 import { CAPS } from '../../src/cli/sandbox-caps';
@@ -131,7 +132,7 @@ t.test('namespace (the default for root on vhost-user): namespaces, root, reques
   t.same(fs.readdirSync(`${root}${p.dir}/export`), ['share'], 'the export\'s siblings are not there');
   t.equal(fs.readFileSync(`${root}${p.share}/hello`, 'utf8'), 'hi\n', 'the export is at its own path inside');
 
-  t.equal((await c.request(OP.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  t.equal((await c.request(OP.INIT, 0n, guestInitIn())).h.error, 0, 'INIT');
   const hello = await c.lookup(1n, 'hello');
   t.equal(hello.error, 0, 'LOOKUP');
   t.equal(hello.ino, BigInt(fs.statSync(path.join(p.share, 'hello')).ino), 'with the host inode number');
@@ -251,7 +252,7 @@ t.test('chroot: same process, root is the export, requests served', { skip }, as
   t.equal(fs.readlinkSync(`/proc/${pid}/root`), p.share, 'the process (same pid: exec in place) has the export as its root');
   t.equal(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'), 'no new mount namespace');
   t.equal(BigInt('0x' + status(pid).CapEff), capMask(KEPT), 'kept capabilities only');
-  t.equal((await c.request(OP.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  t.equal((await c.request(OP.INIT, 0n, guestInitIn())).h.error, 0, 'INIT');
   const hello = await c.lookup(1n, 'hello');
   t.equal(hello.error, 0, 'LOOKUP');
   const open = await c.request(OP.OPEN, hello.nodeid, openIn(0));
@@ -287,7 +288,7 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
     const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--multidevs=remap', `--state-dir=${p.state}`, `--sandbox=${sandbox}`]);
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
-    await c.request(OP.INIT, 0n, initIn());
+    await c.request(OP.INIT, 0n, guestInitIn());
     const out: Record<string, string> = {};
     const ids = new Map<string, bigint>([['', 1n]]);
     for (const n of names) {
@@ -332,7 +333,7 @@ t.test('a VM manager deleting the state dir while the sandboxed server runs: sta
   let run = startVfsd(args);
   t.teardown(() => run.child.kill('SIGKILL'));
   let c = await connect(p.sock, run);
-  await c.request(OP.INIT, 0n, initIn());
+  await c.request(OP.INIT, 0n, guestInitIn());
   fs.rmSync(p.state, { recursive: true });
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0, 'exit 0');
@@ -343,7 +344,7 @@ t.test('a VM manager deleting the state dir while the sandboxed server runs: sta
   // The whole tree above the state dir goes: the bound parent is gone, the backup still holds.
   run = startVfsd(args);
   c = await connect(p.sock, run);
-  await c.request(OP.INIT, 0n, initIn());
+  await c.request(OP.INIT, 0n, guestInitIn());
   t.notOk(fs.existsSync(p.backup), 'the backup dir was removed at start (not a mount point inside)');
   fs.rmSync(path.dirname(p.state), { recursive: true });
   run.child.kill('SIGTERM');

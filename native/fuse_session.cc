@@ -406,22 +406,35 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     return Napi::Number::New(env, r);
   }
 
+  // The (token, fd, size, offset) that readInto and writeFrom start with.
+  struct IoArgs {
+    uint32_t token;
+    int fd;
+    uint64_t size;
+    off_t offset;
+  };
+  static bool GetIoArgs(const Napi::CallbackInfo& info, IoArgs* a) {
+    uint64_t fd, offset;
+    if (!GetToken(info, &a->token) || !ArgUint(info[1], &fd) || fd > 0x7fffffff ||
+        !ArgUint(info[2], &a->size) || !ArgUint(info[3], &offset) ||
+        offset > static_cast<uint64_t>(INT64_MAX)) {
+      return false;
+    }
+    a->fd = static_cast<int>(fd);
+    a->offset = static_cast<off_t>(offset);
+    return true;
+  }
+
   // readInto(token, fd, size, offset)
   Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    uint32_t token;
-    uint64_t fileFd, size, offset;
-    if (!GetToken(info, &token) || !ArgUint(info[1], &fileFd) || fileFd > 0x7fffffff ||
-        !ArgUint(info[2], &size) || size > kMaxReadSize || !ArgUint(info[3], &offset) ||
-        offset > static_cast<uint64_t>(INT64_MAX)) {
-      return Napi::Number::New(env, -EINVAL);
-    }
+    IoArgs a;
+    if (!GetIoArgs(info, &a) || a.size > kMaxReadSize) return Napi::Number::New(env, -EINVAL);
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
+    PendingTable::Slot* s = pending_.Find(a.token);
     if (!s) return Napi::Number::New(env, -EINVAL);
-    int r = ReadJob(fd_, s->unique, static_cast<int>(fileFd), size, static_cast<off_t>(offset),
-                    &readScratch_);
-    pending_.Release(token);
+    int r = ReadJob(fd_, s->unique, a.fd, a.size, a.offset, &readScratch_);
+    pending_.Release(a.token);
     // A one-off huge read should not pin its buffer for the life of the session.
     if (readScratch_.size() > 2 * bufferSize_) std::vector<uint8_t>().swap(readScratch_);
     return Napi::Number::New(env, r);
@@ -430,24 +443,18 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   // writeFrom(token, fd, size, offset, killPriv)
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    uint32_t token;
-    uint64_t fileFd, size, offset;
-    if (!GetToken(info, &token) || !ArgUint(info[1], &fileFd) || fileFd > 0x7fffffff ||
-        !ArgUint(info[2], &size) || !ArgUint(info[3], &offset) ||
-        offset > static_cast<uint64_t>(INT64_MAX)) {
-      return Napi::Number::New(env, -EINVAL);
-    }
+    IoArgs a;
+    if (!GetIoArgs(info, &a)) return Napi::Number::New(env, -EINVAL);
     bool killPriv = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
+    PendingTable::Slot* s = pending_.Find(a.token);
     // Not a WRITE, or more bytes than the request carried: a caller bug. Refused, nothing
     // written; the token stays pending so the caller can still answer it (replyError).
-    if (!s || s->opcode != kOpcodeWrite || size > s->dataLen) {
+    if (!s || s->opcode != kOpcodeWrite || a.size > s->dataLen) {
       return Napi::Number::New(env, -EINVAL);
     }
-    int r = WriteJob(fd_, s->unique, static_cast<int>(fileFd), s->data, size,
-                     static_cast<off_t>(offset), killPriv);
-    pending_.Release(token);
+    int r = WriteJob(fd_, s->unique, a.fd, s->data, a.size, a.offset, killPriv);
+    pending_.Release(a.token);
     return Napi::Number::New(env, r);
   }
 

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Test } from 'tap';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
 import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, guestInitIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
 import { waitFor } from './wait';
@@ -74,6 +75,12 @@ export class Session {
     const h = outHeader(this.mem.read(outGpa, 16));
     if (used.id !== head || used.len !== 16 + INIT_OUT_LEN || h.len !== used.len || h.error !== 0 || h.unique !== u)
       throw new Error(`bad INIT answer: used ${JSON.stringify(used)} head ${head} header ${JSON.stringify({ ...h, unique: String(h.unique) })}`);
+  }
+
+  /** After something the backend had to refuse: it still serves queue q, on the same connection. */
+  async stillServes(t: Test, q = 1): Promise<void> {
+    await this.init(q);
+    t.equal(this.count('disconnected'), 0, 'the connection stays');
   }
 
   async waitEvent(type: string, n = 1): Promise<void> {

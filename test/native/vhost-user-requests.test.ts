@@ -20,6 +20,16 @@ function tmpFile(t: { teardown(fn: () => void): void }, content: Buffer): { path
 }
 
 /** Puts `bytes` in guest memory split into pieces of the given sizes (in either region). */
+/** req in one readable piece and one writable reply buffer of outLen bytes, on queue 1: the
+ *  used length and the out header written. */
+async function exchange(s: Session, req: Buffer, outLen: number): Promise<{ len: number; h: ReturnType<typeof outHeader> }> {
+  const [rd] = scatter(s, req, [req.length]);
+  const out = s.mem.alloc(outLen);
+  s.rings[1].addChain([rd, { gpa: out, len: outLen, write: true }]);
+  s.rings[1].kick();
+  return { len: (await s.rings[1].nextUsed()).len, h: outHeader(s.mem.read(out, 16)) };
+}
+
 function scatter(s: Session, bytes: Buffer, sizes: number[], regions: number[] = []): Buf[] {
   const out: Buf[] = [];
   let off = 0;
@@ -123,12 +133,9 @@ t.test('READ from a bad fd answers the errno', async (t) => {
   let rc = 0;
   s.engine.handler = (r, ch) => { rc = ch.readInto(r.token, 1 << 20, 10, 0); return true; };
   const req = fuseRequest(FUSE.READ, 3n, 2n, readIn(1n, 0n, 10));
-  const [rd] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(64);
-  s.rings[1].addChain([rd, { gpa: out, len: 64, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.same(outHeader(s.mem.read(out, 16)), { len: 16, error: -9, unique: 3n });
+  const x = await exchange(s, req, 64);
+  t.equal(x.len, 16);
+  t.same(x.h, { len: 16, error: -9, unique: 3n });
   t.equal(rc, -9);
 });
 
@@ -165,12 +172,9 @@ t.test('WRITE whose size claims more data than the guest supplied', async (t) =>
   const f = tmpFile(t, Buffer.from('untouched'));
   s.engine.handler = (r, ch) => { t.equal(ch.writeFrom(r.token, f.fd, 5000, 0, false), -22); return true; };
   const req = fuseRequest(FUSE.WRITE, 8n, 2n, writeIn(1n, 0n, 5000), Buffer.alloc(100, 1));
-  const [rd] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(24);
-  s.rings[1].addChain([rd, { gpa: out, len: 24, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.equal(outHeader(s.mem.read(out, 16)).error, -22);
+  const x = await exchange(s, req, 24);
+  t.equal(x.len, 16);
+  t.equal(x.h.error, -22);
   t.equal(fs.readFileSync(f.path, 'utf8'), 'untouched');
 });
 
@@ -183,12 +187,9 @@ t.test('hiprio FORGET is done() with used.len 0; error replies', async (t) => {
   t.same(await s.rings[0].nextUsed(), { id: head, len: 0 });
   t.equal(s.engine.seen[0].queue, 0, 'tagged hiprio');
   const req = fuseRequest(FUSE.LOOKUP, 10n, 1n, Buffer.from('name\0'));
-  const [rd2] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(144);
-  s.rings[1].addChain([rd2, { gpa: out, len: 144, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.same(outHeader(s.mem.read(out, 16)), { len: 16, error: -38, unique: 10n });
+  const x = await exchange(s, req, 144);
+  t.equal(x.len, 16);
+  t.same(x.h, { len: 16, error: -38, unique: 10n });
 });
 
 t.test('one batch carries requests from every queue; answers may come later', async (t) => {

@@ -16,6 +16,8 @@ packages=(
   fuse3 libfuse3-dev 'libfuse2|libfuse2t64'
   # filesystems and mounts for submount / multidevs tests
   xfsprogs btrfs-progs e2fsprogs util-linux mount attr
+  # POSIX ACLs in the permission tests (setfacl, getfacl)
+  acl
   # QEMU guest acceptance: QEMU, the C virtiofsd peer (qemu-system-common), the guest build
   # (kernel package unpacked with dpkg-deb, modules resolved with kmod, busybox initramfs)
   qemu-system-x86 qemu-system-common busybox-static cpio gzip kmod

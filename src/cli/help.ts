@@ -13,11 +13,17 @@ EXPORT
   --readonly                refuse every change with EROFS
   --xattr / --no-xattr      extended attributes (default: off)
   --cache MODE              auto | always | metadata | never (default: auto)
-  --inode-file-handles M    never | prefer | mandatory: keep inodes as file handles instead of
-                            one open fd each (default: never)
+  --inode-file-handles M    auto | never | prefer | mandatory (default: auto): auto keeps open
+                            fds for the recently used inodes, within a budget below the
+                            open-file limit, and file handles for the rest; never: one fd per
+                            inode; prefer/mandatory: file handles only
   --posix-lock / --no-posix-lock, --flock / --no-flock
                             POSIX record locks and flock() shared with the host (default: on)
   --no-passthrough          do not use FUSE passthrough on /dev/fuse
+  --killpriv-v2 / --no-killpriv-v2
+                            let the server clear setuid/setgid bits after a write, truncate or
+                            chown (FUSE_HANDLE_KILLPRIV_V2; default: off, as in virtiofsd; either
+                            way a writer who is not the owner clears them as on the host)
   --no-readdirplus          list directories with plain READDIR (no attributes per entry)
 
 SUBMOUNTS AND DEVICES
@@ -59,7 +65,8 @@ VHOST-USER (QEMU)
 
 LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
-  --allow-other             let other users access the mount
+  --allow-other             let other users access the mount (the kernel checks permissions,
+                            POSIX ACLs included: vfsd mounts with default_permissions)
   --poll-us N               after an answer, keep checking for the next request up to N us
                             before sleeping; adapts to the client's pace (default 200, 0: off)
 

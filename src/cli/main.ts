@@ -102,7 +102,7 @@ export function main(argv: string[]): void {
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
     ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
-  }, cfg.mount !== null, placement);
+  }, cfg.mount !== null, placement, log);
   placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
   if (entered?.mode === 'chroot') {
     // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens

@@ -38,6 +38,8 @@ export interface Config {
   /** busy-poll window for the next request after an answer, microseconds (0: off) */
   pollUs: number;
   passthrough: boolean;
+  /** negotiate FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2; off by default, as there) */
+  killprivV2: boolean;
   posixLock: boolean;
   flock: boolean;
   /** offer READDIRPLUS (entries with attributes) to the kernel; off: plain READDIR only */
@@ -58,9 +60,9 @@ export function defaultConfig(): Config {
   return {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
-    inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
+    inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
-    passthrough: true, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
+    passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -86,7 +88,7 @@ function idRule(opt: string, value: string): IdRule {
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
-const HANDLES = ['never', 'prefer', 'mandatory'] as const;
+const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
 
 type Setter = (c: Config, v: string) => void;
@@ -143,8 +145,8 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '--foreground': () => {},
   '-d': (c) => { c.logLevel = 'debug'; },
   '--syslog': (c) => { c.ignored.push('--syslog'); },
-  '--killpriv-v2': (c) => { c.ignored.push('--killpriv-v2'); },
-  '--no-killpriv-v2': () => {},
+  '--killpriv-v2': (c) => { c.killprivV2 = true; },
+  '--no-killpriv-v2': (c) => { c.killprivV2 = false; },
   '--allow-direct-io': (c) => { c.ignored.push('--allow-direct-io'); },
   '--allow-mmap': (c) => { c.ignored.push('--allow-mmap'); },
   '--writeback': (c) => { c.ignored.push('--writeback'); },
@@ -176,9 +178,11 @@ function applyDashO(c: Config, list: string): void {
       case 'modcaps': parseModcaps(value); c.modcaps = value; break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
       case 'readdirplus': c.readdirplus = true; break;
+      case 'killpriv_v2': c.killprivV2 = true; break;
+      case 'no_killpriv_v2': c.killprivV2 = false; break;
       case 'no_readdirplus': c.readdirplus = false; break;
       case 'writeback': case 'no_writeback':
-      case 'timeout': case 'killpriv_v2': case 'no_killpriv_v2': case 'allow_direct_io':
+      case 'timeout': case 'allow_direct_io':
       case 'no_allow_direct_io': case 'xattrmap': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);

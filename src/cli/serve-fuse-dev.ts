@@ -13,8 +13,12 @@ const STOP_GRACE_MS = 1000;
 
 export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
   const mnt = cfg.mount!;
+  // default_permissions, always: the kernel checks each access against the modes it caches. It
+  // must, because much never reaches us: a path walk through cached dentries (search permission
+  // of every directory on the way), the open of a FIFO or a device node. We still act as the
+  // caller afterwards, so the host's own check stands behind the kernel's.
   const t = FuseDevTransport.mount(mnt, {
-    maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly,
+    maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly, defaultPermissions: true,
     fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs,
   });
   const isRoot = process.geteuid?.() === 0;
@@ -22,11 +26,17 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus,
+    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2,
+    // With default_permissions alone the kernel would check the mode bits only: an ACL entry
+    // granting more than the mode shows would be refused on the mount and allowed natively. So
+    // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:
+    // ACLs carry host ids, and we refuse them then.
+    posixAcl: cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
   }, log);
   // Backing files are registered only once INIT said passthrough is on.
   fs.backing = null;
   server.onInitialised = (init) => {
+    fs.aclXattrs = init.posixAcl;
     if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
   };
   t.onClose(() => {

@@ -25,6 +25,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
   const server = new FuseServer(t, fs, {
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always', passthrough: false,
+    killprivV2: cfg.killprivV2,
   }, log);
   let ended = false;
   const end = (why: string) => {

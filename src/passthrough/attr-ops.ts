@@ -5,7 +5,7 @@ import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs, WireAttr } from './passthrough-fs';
 import type { Inode } from './inode';
-import { HostStat, isSymlink, statFd } from './host-stat';
+import { HostStat, isReg, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
 import { FORBIDDEN } from '../policy/id-map';
 
@@ -53,8 +53,16 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
   if (ids && a.valid & FATTR.GID && (gid = ids.gid.toHost(a.gid)) === FORBIDDEN) return -Errno.EPERM;
   const r = fs.withFd(inode, (fd) => {
     const proc = fs.procName(fd);
+    const chmod = (mode: number) => (h ? sys.fchmod(h.fd, mode) : sys.fchmodat(fs.procSelfFd, proc, mode, 0));
     if (a.valid & FATTR.MODE) {
-      const e = h ? sys.fchmod(h.fd, a.mode & 0o7777) : sys.fchmodat(fs.procSelfFd, proc, a.mode & 0o7777, 0);
+      let e = chmod(a.mode & 0o7777);
+      // Without HANDLE_KILLPRIV_V2 the kernel clears setuid/setgid after a write or truncate
+      // with a SETATTR of the mode, sent as the writer, who may not chmod (not the owner). The
+      // host lets such a writer clear exactly those bits: so do we, with our own rights, when
+      // the request asks for nothing else and the caller may write the file.
+      if (e === -Errno.EPERM && isPrivilegeKill(fd, a.mode & 0o7777) && mayWrite(fs, proc)) {
+        e = fs.creds.privileged(() => chmod(a.mode & 0o7777));
+      }
       if (e < 0) return e;
     }
     if (a.valid & (FATTR.UID | FATTR.GID)) {
@@ -64,6 +72,18 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
     if (a.valid & FATTR.SIZE) {
       const e = h ? sys.ftruncate(h.fd, a.size) : truncateByProc(fs, inode, fd, a.size);
       if (e < 0) return e;
+    }
+    // HANDLE_KILLPRIV_V2: the kernel asks us to clear them (a truncate by a caller without
+    // CAP_FSETID). The host's truncate as that caller usually did already; a caller we serve with
+    // our own rights (uid 0 without CAP_FSETID) would keep them, so they are cleared here.
+    if (a.valid & FATTR.KILL_SUIDGID && !(a.valid & FATTR.MODE)) {
+      const st = statFd(fd);
+      if (typeof st === 'number') return st;
+      const kill = killedBits(st.mode);
+      if (kill && isReg(st.mode)) {
+        const e = fs.creds.privileged(() => chmod(st.mode & 0o7777 & ~kill));
+        if (e < 0) return e;
+      }
     }
     if (a.valid & (FATTR.ATIME | FATTR.MTIME | FATTR.ATIME_NOW | FATTR.MTIME_NOW)) {
       const [as, an] = timeArg(a.valid, FATTR.ATIME, FATTR.ATIME_NOW, a.atime, a.atimensec);
@@ -75,6 +95,29 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
   });
   if (r < 0) return r;
   return getattr(fs, nodeid);
+}
+
+const { S_ISUID, S_ISGID } = C;
+const S_IXGRP = 0o010;
+const W_OK = 2;
+
+/** What a write by an unprivileged caller clears (the kernel's should_remove_suid): setuid
+ *  always, setgid only with group execute (without it, setgid marks mandatory locking). */
+function killedBits(mode: number): number {
+  return (mode & S_ISUID) | ((mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0);
+}
+
+/** The requested mode is the current one with exactly the bits a write clears taken away. */
+function isPrivilegeKill(fd: number, mode: number): boolean {
+  const st = statFd(fd);
+  if (typeof st === 'number' || !isReg(st.mode)) return false;
+  const kill = killedBits(st.mode);
+  return kill !== 0 && mode === (st.mode & 0o7777 & ~kill);
+}
+
+/** Whether the caller (whose ids the thread has) may write the object (AT_EACCESS). */
+function mayWrite(fs: PassthroughFs, proc: string): boolean {
+  return sys.faccessat(fs.procSelfFd, proc, W_OK, C.AT_EACCESS) === 0;
 }
 
 function truncateByProc(fs: PassthroughFs, inode: Inode, fd: number, size: number): number {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { AT_FDCWD, C, sys } from '../native/sys';
 import { devKey, nestedDeviceId, parseMountInfo, relativeInside, resolveDeviceIds, stableDeviceId, MountInfoEntry, DeviceId } from '../policy/device-id';
 import { readFsUuid } from './fs-uuid';
+import { fdPath } from './proc-fd';
 
 export interface DeviceInfo {
   id: DeviceId;
@@ -89,8 +90,7 @@ export class DeviceMap {
   }
 
   private pathOf(fd: number): string {
-    const n = sys.readlinkat(AT_FDCWD, `/proc/self/fd/${fd}`, this.linkBuf);
-    return n > 0 ? this.linkBuf.subarray(0, n).toString() : '';
+    return fdPath(fd, this.linkBuf);
   }
 
   private uuidOf(e: MountInfoEntry): string | undefined {

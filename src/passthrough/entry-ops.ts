@@ -12,6 +12,24 @@ import { isDir, isReg, isSymlink, statFd } from './host-stat';
 
 const PATH_MAX = 4096;
 
+/**
+ * Runs a creating syscall under the caller's umask, which the request carries. Under POSIX_ACL
+ * (with DONT_MASK) the kernel sends the mode unmasked and the host must decide as it would
+ * natively: a directory's default ACL replaces the umask, otherwise the umask applies. Without
+ * it the kernel masked the mode already and masking again changes nothing. Either way the
+ * daemon's own umask (inherited, typically 022) never applies: that would mask what the caller
+ * asked for a second time. The umask is per process: set and restored around the one syscall
+ * (creating calls run on the serving thread; a hostile client's umask only removes bits).
+ */
+function underUmask(umask: number, make: () => number): number {
+  const own = sys.umask(umask & 0o777);
+  try {
+    return make();
+  } finally {
+    sys.umask(own);
+  }
+}
+
 /** Looks `name` up in `parent` and answers with its entry. */
 function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | number {
   const r = fs.lookupChild(parent, name);
@@ -42,12 +60,12 @@ function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make:
   return fs.entryOf(r.inode, r.st, parent);
 }
 
-export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor));
+export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor)));
 }
 
-export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => sys.mkdirat(pfd, name, mode & 0o7777));
+export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777)));
 }
 
 export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array): Entry | number {
@@ -89,7 +107,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
   return { entry: fs.entryOf(r.inode, r.st, parent), open: openFileHandle(fs, r.inode, fd, flags) };
 }
 
-export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number): CreateResult | number {
+export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number, umask = 0): CreateResult | number {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
@@ -99,7 +117,7 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   // the whole server) or a device node (we would hand the client the host's device).
   flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
   const openFlags = (flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  let fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, name, openFlags, mode & 0o7777));
+  let fd = fs.withFdInExport(parent, (pfd) => underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)));
   if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, flags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
@@ -122,11 +140,11 @@ function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: n
   }
 }
 
-export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number): CreateResult | number {
+export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number, umask = 0): CreateResult | number {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_PATH)) | C.O_TMPFILE | C.O_CLOEXEC);
-  const fd = fs.withFdInExport(parent, (pfd) => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777));
+  const fd = fs.withFdInExport(parent, (pfd) => underUmask(umask, () => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777)));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }

@@ -63,7 +63,10 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
     if (m.backingId >= 0 && m.cached === 0) {
       m.passthrough++;
       h.backingId = m.backingId;
-      openFlags |= Fopen.PASSTHROUGH;
+      // Passthrough allows no other open flag than DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH
+      // (Fopen.PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
+      // There is no page cache of ours to keep: I/O goes to the backing file's.
+      openFlags = (openFlags & ~Fopen.KEEP_CACHE) | Fopen.PASSTHROUGH;
     } else {
       m.cached++;
       cachedHandles.add(h);
@@ -91,9 +94,25 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // node would hand the guest a host device. The kernel client never asks; a hostile one might.
   if (isDir(inode.mode)) return -Errno.EISDIR;
   if (!isReg(inode.mode)) return -Errno.EACCES;
-  const fd = fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC);
+  let fd = fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC);
+  if (fd === -Errno.EACCES && isExecOpen(flags) && mayExec(fs, inode)) {
+    // execve() of a file its caller may execute but not read (0711): natively the kernel opens it
+    // for exec with the execute right alone. Here the kernel (default_permissions) has checked
+    // that right and asks us to open for reading: we do, with our rights. The fd serves only the
+    // kernel's exec; no user gets a descriptor of it.
+    fd = fs.creds.privileged(() => fs.reopen(inode, (flags & ~STRIP) | C.O_CLOEXEC));
+  }
   if (fd < 0) return fd;
   return openFileHandle(fs, inode, fd, flags);
+}
+
+/** __FMODE_EXEC: the kernel's open for execve (f_flags, passed on in OPEN), read-only. */
+const FMODE_EXEC = 0x20;
+const X_OK = 1;
+const isExecOpen = (flags: number) => (flags & FMODE_EXEC) !== 0 && (flags & C.O_ACCMODE) === C.O_RDONLY && !(flags & C.O_TRUNC);
+
+function mayExec(fs: PassthroughFs, inode: Inode): boolean {
+  return fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), X_OK, C.AT_EACCESS)) === 0;
 }
 
 /** The fd to read from or write to for a handle, or -EBADF for an unknown one. */

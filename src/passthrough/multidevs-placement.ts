@@ -2,13 +2,13 @@
 // in, and what policy/multidevs.ts decides from that. The client sees an object in the export
 // root's filesystem, unless it lies below an announced submount, which is a filesystem of its own
 // for the client. Decisions are logged the first time per device, with a path.
-import { AT_FDCWD, sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
 import { MultidevsPolicy, MultidevsMode } from '../policy/multidevs';
 import { devKey } from '../policy/device-id';
 import type { RemapTables } from '../policy/remap';
 import type { Logger } from '../log/logger';
 import { DeviceMap } from './device-map';
+import { fdPath } from './proc-fd';
 import type { HostStat } from './host-stat';
 import type { Inode } from './inode';
 import type { InodePolicy, Placement } from './inode-policy';
@@ -77,8 +77,7 @@ export class MultidevsPlacement implements InodePolicy {
   }
 
   private pathOf(fd: number): string {
-    const n = sys.readlinkat(AT_FDCWD, `/proc/self/fd/${fd}`, this.linkBuf);
-    return n > 0 ? this.linkBuf.subarray(0, n).toString() : `fd ${fd}`;
+    return fdPath(fd, this.linkBuf) || `fd ${fd}`;
   }
 
   private emit(level: 'warn' | 'info', message: string): void {

@@ -1,5 +1,6 @@
 // GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR (only with --xattr; otherwise ENOSYS so the kernel
-// stops asking). O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
+// stops asking, except the POSIX ACLs while FUSE_POSIX_ACL is on: PassthroughFs.aclXattrs).
+// O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
 // name, which resolves to exactly the object the fd pins (a symlink stays the symlink).
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
@@ -10,8 +11,13 @@ import { isIdCarryingXattr } from '../policy/id-map';
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
 
-function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number): number {
-  if (!fs.config.xattr) return -Errno.ENOSYS;
+function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number, name?: Uint8Array): number {
+  if (!fs.config.xattr && !(fs.aclXattrs && name && isIdCarryingXattr(name))) {
+    // With FUSE_POSIX_ACL the kernel reads ACLs by GETXATTR to check permissions, so those are
+    // served even without --xattr. Any other name then answers EOPNOTSUPP, not ENOSYS: one
+    // ENOSYS makes the kernel stop sending GETXATTR at all, ACLs included.
+    return fs.aclXattrs && name ? -Errno.EOPNOTSUPP : -Errno.ENOSYS;
+  }
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   return fs.withFd(inode, (fd) => fn(fs.procPath(fd), inode));
@@ -29,7 +35,7 @@ export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, si
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
-  return withInode(fs, nodeid, (p) => sys.getxattr(p, name, out.subarray(0, size), false));
+  return withInode(fs, nodeid, (p) => sys.getxattr(p, name, out.subarray(0, size), false), name);
 }
 
 export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): number {
@@ -41,11 +47,11 @@ export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, va
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   if (value.length > XATTR_SIZE_MAX) return -Errno.E2BIG;
-  return withInode(fs, nodeid, (p) => sys.setxattr(p, name, value, flags, false));
+  return withInode(fs, nodeid, (p) => sys.setxattr(p, name, value, flags, false), name);
 }
 
 export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): number {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
-  return withInode(fs, nodeid, (p) => sys.removexattr(p, name, false));
+  return withInode(fs, nodeid, (p) => sys.removexattr(p, name, false), name);
 }

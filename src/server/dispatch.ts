@@ -64,12 +64,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.MKNOD]: (s, r) => {
     const a = P.decodeMknod(r.buf, r.off, r.end);
     const { major, minor } = P.decodeRdev(a.rdev);
-    entryReply(s, r, entryOps.mknod(s.fs, r.h.nodeid, a.name, a.mode, major, minor));
+    entryReply(s, r, entryOps.mknod(s.fs, r.h.nodeid, a.name, a.mode, major, minor, a.umask));
   },
 
   [P.Op.MKDIR]: (s, r) => {
     const a = P.decodeMkdir(r.buf, r.off, r.end);
-    entryReply(s, r, entryOps.mkdir(s.fs, r.h.nodeid, a.name, a.mode));
+    entryReply(s, r, entryOps.mkdir(s.fs, r.h.nodeid, a.name, a.mode, a.umask));
   },
 
   [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, removeOps.unlink(s.fs, r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
@@ -98,14 +98,14 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.CREATE]: (s, r) => {
     const a = P.decodeCreate(r.buf, r.off, r.end);
-    const c = entryOps.create(s.fs, r.h.nodeid, a.name, a.flags, a.mode);
+    const c = entryOps.create(s.fs, r.h.nodeid, a.name, a.flags, a.mode, a.umask);
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },
 
   [P.Op.TMPFILE]: (s, r) => {
     const a = P.decodeTmpfile(r.buf, r.off, r.end);
-    const c = entryOps.tmpfile(s.fs, r.h.nodeid, a.flags, a.mode);
+    const c = entryOps.tmpfile(s.fs, r.h.nodeid, a.flags, a.mode, a.umask);
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },

@@ -13,9 +13,18 @@ export interface ServerWants {
   cacheAlways: boolean;
   /** false: never offer READDIRPLUS, so the kernel lists directories with plain READDIR */
   readdirplus?: boolean;
+  /** FUSE_POSIX_ACL: the kernel checks permissions itself (it implies default_permissions) with
+   *  the ACLs it reads by GETXATTR, and hands creating calls their unmasked mode (DONT_MASK) so
+   *  the host applies a directory's default ACL or the caller's umask, exactly as natively.
+   *  Only where the ACL xattrs are served as they are (--xattr, no id translation). */
+  posixAcl?: boolean;
+  /** FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2, off by default there too): the kernel
+   *  no longer sends the mode-clearing SETATTR after a write, truncate or chown by a caller
+   *  without CAP_FSETID; it flags the WRITE / SETATTR / OPEN instead and we clear the bits. */
+  killprivV2?: boolean;
 }
 
-export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean };
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
@@ -26,10 +35,18 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.flock) flags |= F.FLOCK_LOCKS;
   if (w.announceSubmounts) flags |= F.SUBMOUNTS;
   if (w.cacheAlways) flags |= F.CACHE_SYMLINKS;
+  // Creating calls always apply the umask the request carries (entry-ops): with it the kernel
+  // may leave the mode unmasked (it only does so under POSIX_ACL, where it must).
+  flags |= F.DONT_MASK;
+  if (w.posixAcl) flags |= F.POSIX_ACL;
+  if (w.killprivV2) flags |= F.HANDLE_KILLPRIV_V2;
   const flags2 = w.passthrough ? P.InitFlag2.PASSTHROUGH : 0;
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });
   if (r.kind !== 'ok') return r;
-  return { ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0 };
+  return {
+    ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0,
+    posixAcl: (r.flags & F.POSIX_ACL) !== 0, killprivV2: (r.flags & F.HANDLE_KILLPRIV_V2) !== 0,
+  };
 }

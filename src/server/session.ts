@@ -146,6 +146,7 @@ export class FuseServer {
     this.fs.announceSubmounts = r.submounts;
     this.log.info('session initialised', {
       protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
+      posixAcl: r.posixAcl, killprivV2: r.killprivV2,
     });
     this.onInitialised?.(r);
     this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.minor));

@@ -327,6 +327,44 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
   t.ok(sandboxed.length >= 2, `devices registered: ${sandboxed.join(', ')}`);
 });
 
+t.test('multidevs under --sandbox chroot: devices identified and named through the held /proc/self/fd', { skip }, async (t) => {
+  const p = setup(t);
+  const mnt = (args: string[]) => t.equal(spawnSync('mount', args).status, 0, `mount ${args.join(' ')}`);
+  for (const d of ['t1', 't2']) {
+    fs.mkdirSync(path.join(p.share, d));
+    mnt(['-t', 'tmpfs', 'tmpfs', path.join(p.share, d)]);
+    fs.writeFileSync(path.join(p.share, d, 'f'), d);
+  }
+  const names = ['t1', 't2', 't1/f', 't2/f'];
+  const serve = async (sandbox: string, multidevs: string) => {
+    const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--multidevs=${multidevs}`, `--sandbox=${sandbox}`]);
+    t.teardown(() => run.child.kill('SIGKILL'));
+    const c = await connect(p.sock, run);
+    await c.request(OP.INIT, 0n, guestInitIn());
+    const out: Record<string, string> = {};
+    const ids = new Map<string, bigint>([['', 1n]]);
+    for (const n of names) {
+      const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
+      t.equal(e.error, 0, `${sandbox} ${multidevs}: LOOKUP ${n}`);
+      ids.set(n, e.nodeid);
+      out[n] = e.ino.toString(16);
+    }
+    run.child.kill('SIGTERM');
+    t.equal(await run.exit, 0, `${sandbox} ${multidevs}: exit 0`);
+    c.fe.close();
+    return { out, log: run.log() };
+  };
+  // warn names each other device with the path of the object found on it: inside the chroot the
+  // kernel gives that path from the new root, and only through the fd held on /proc/self/fd.
+  const warned = await serve('chroot', 'warn');
+  for (const d of ['t1', 't2']) t.match(warned.log, new RegExp(`path /${d} on device`), `chroot warn: the log names /${d}`);
+  t.notMatch(warned.log, /path fd \d+/, 'no object named by a bare fd number');
+  const chrooted = await serve('chroot', 'remap');
+  t.ok(BigInt('0x' + chrooted.out['t1/f']) >= 1n << 63n, 'chroot remap: the submount\'s numbers are remapped');
+  const plain = await serve('none', 'remap');
+  t.same(chrooted.out, plain.out, 'the same numbers as without the sandbox');
+});
+
 t.test('a VM manager deleting the state dir while the sandboxed server runs: state still saved at stop', { skip }, async (t) => {
   const p = setup(t);
   const args = [`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--state-dir=${p.state}`, `--state-backup-dir=${p.backup}`];

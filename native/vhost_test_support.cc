@@ -53,9 +53,11 @@ Napi::Value MmapShared(const Napi::CallbackInfo& info) {
       new size_t(size));
 }
 
-// eventfdCreate() -> non-blocking eventfd
+// eventfdCreate(blocking = false) -> eventfd, non-blocking unless asked (a front end may hand
+// us a blocking one)
 Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
-  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  bool blocking = info.Length() > 0 && info[0].ToBoolean().Value();
+  int fd = eventfd(0, (blocking ? 0 : EFD_NONBLOCK) | EFD_CLOEXEC);
   return fd < 0 ? Err(info.Env()) : Num(info.Env(), fd);
 }
 

@@ -171,23 +171,26 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
                                                           info[1].As<Napi::Number>().Int32Value()));
   }
 
+  // A size the device cannot take (negative, absurd) still reaches it, so the request is
+  // answered EINVAL instead of being left held forever.
+  static uint64_t SizeArg(const Napi::Value& v) {
+    int64_t n = v.As<Napi::Number>().Int64Value();
+    return n < 0 ? UINT64_MAX : static_cast<uint64_t>(n);
+  }
+
   Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     if (!Alive(info) || !Numbers(info, 4)) return info.Env().Undefined();
-    int64_t size = info[2].As<Napi::Number>().Int64Value();
-    if (size < 0 || size > UINT32_MAX) return Napi::Number::New(info.Env(), -EINVAL);
     return Napi::Number::New(info.Env(), dev_->readInto(info[0].As<Napi::Number>().Uint32Value(),
                                                         info[1].As<Napi::Number>().Int32Value(),
-                                                        static_cast<uint32_t>(size),
+                                                        SizeArg(info[2]),
                                                         info[3].As<Napi::Number>().Int64Value()));
   }
 
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
     if (!Alive(info) || !Numbers(info, 4)) return info.Env().Undefined();
-    int64_t size = info[2].As<Napi::Number>().Int64Value();
-    if (size < 0 || size > UINT32_MAX) return Napi::Number::New(info.Env(), -EINVAL);
     return Napi::Number::New(info.Env(), dev_->writeFrom(info[0].As<Napi::Number>().Uint32Value(),
                                                          info[1].As<Napi::Number>().Int32Value(),
-                                                         static_cast<uint32_t>(size),
+                                                         SizeArg(info[2]),
                                                          info[3].As<Napi::Number>().Int64Value(),
                                                          info[4].ToBoolean().Value()));
   }

@@ -2,6 +2,8 @@
 // serve a directory itself (see README "Library use"). The `vfsd` command (src/cli) is built from
 // exactly these pieces.
 export { PassthroughFs } from './passthrough/passthrough-fs';
+export { Credentials } from './passthrough/credentials';
+export { DeviceMap } from './passthrough/device-map';
 export { defaultPassthroughConfig, type PassthroughConfig, type CacheMode, type InodeFileHandles } from './passthrough/config';
 export { MultidevsPlacement } from './passthrough/multidevs-placement';
 export { passThroughPolicy, type InodePolicy } from './passthrough/inode-policy';

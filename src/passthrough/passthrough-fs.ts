@@ -8,7 +8,8 @@ import { Errno } from '../protocol/errno';
 import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
 import { errnoName } from '../log/errno-name';
 import { silentLogger, type Logger } from '../log/logger';
-import { Credentials } from './credentials';
+import type { Credentials } from './credentials';
+import type { BackingFiles } from '../native/channel';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
@@ -31,17 +32,15 @@ const HANDLE_BUF = 8 + 128;
 export class PassthroughFs {
   readonly inodes: InodeStore;
   readonly handles = new HandleTable();
-  readonly creds: Credentials;
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
-  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
-   *  negotiation already combined the two) */
-  announceSubmounts = false;
-  /** set after INIT: FUSE_POSIX_ACL is on, so the ACL xattrs are served even without --xattr */
-  aclXattrs = false;
-  /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
-  backing: { open(fd: number): number; close(id: number): void } | null = null;
+  /** learned at INIT (see init()): the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
+  private announceSubmounts = false;
+  /** learned at INIT (see init()): FUSE_POSIX_ACL is on, so the ACL xattrs are served even without --xattr */
+  private posixAcl = false;
+  /** learned at INIT (see init()): FUSE passthrough's backing files, when negotiated */
+  private backingFiles: BackingFiles | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
@@ -50,11 +49,14 @@ export class PassthroughFs {
   /** --inode-file-handles auto with working file handles: inode fds are kept within a budget */
   private budgeted = false;
 
+  /**
+   * @param creds the per-thread caller credentials, shared with whoever else does the daemon's own
+   *   filesystem work on the serving thread (the device map, the state keeper: creds.privileged)
+   */
   constructor(
-    readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy,
+    readonly config: PassthroughConfig, readonly creds: Credentials, readonly policy: InodePolicy = passThroughPolicy,
     private readonly log: Logger = silentLogger,
   ) {
-    this.creds = new Credentials(groupsFromPid, config.ids ?? null);
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(procSelfFd(), '/proc/self/fd');
     const rootFd = must(sys.openat(AT_FDCWD, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
@@ -96,6 +98,25 @@ export class PassthroughFs {
   }
 
   readonly rootStat: HostStat;
+
+  /** What INIT settled, told once by the session (like virtiofsd's FileSystem::init): whether entry
+   *  replies announce submounts, whether the kernel enforces POSIX ACLs, and FUSE passthrough's
+   *  backing files if it was negotiated. */
+  init(features: { submounts: boolean; posixAcl: boolean; backing: BackingFiles | null }): void {
+    this.announceSubmounts = features.submounts;
+    this.posixAcl = features.posixAcl;
+    this.backingFiles = features.backing;
+  }
+
+  /** FUSE_POSIX_ACL is on: the ACL xattrs are served even without --xattr. */
+  get aclXattrs(): boolean {
+    return this.posixAcl;
+  }
+
+  /** FUSE passthrough's backing files, or null when it is not negotiated. */
+  get backing(): BackingFiles | null {
+    return this.backingFiles;
+  }
 
   inode(nodeid: number): Inode | undefined {
     return this.inodes.get(nodeid);

@@ -20,6 +20,19 @@ function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
 }
 
 const fsOf = (s: ServerParts): PassthroughFs => s.fs;
+
+/** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */
+const DEFAULT_MAX_PAGES = 32;
+/** The largest page a guest kernel may use (arm64 and ppc64 64 KiB): max_pages counts its pages. */
+const MAX_GUEST_PAGE = 64 * 1024;
+
+/** The largest READ a kernel sends after our INIT: max_pages of its pages (fuse_init_out has no
+ *  max_read; the kernel caps reads at min(max_read mount option, max_pages << PAGE_SHIFT)). */
+function maxRead(s: ServerParts): number {
+  const init = s.init!;
+  const pages = init.flags & P.InitFlag.MAX_PAGES ? init.out.maxPages : DEFAULT_MAX_PAGES;
+  return Math.max(init.out.maxWrite, pages * MAX_GUEST_PAGE);
+}
 const ownerKey = (owner: bigint) => owner.toString(16);
 
 export const HANDLERS: Partial<Record<number, Handler>> = {
@@ -112,6 +125,9 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.READ]: (s, r) => {
     const a = P.decodeRead(r.buf, r.off, r.end);
+    // A guest may ask for up to 4 GiB, with every reply buffer aliasing the same guest page: the
+    // copy would hold up every other request. No kernel asks more than INIT allowed.
+    if (a.size > maxRead(s)) return s.replier.error(r.token, P.Errno.EINVAL);
     const fd = fileOps.ioFd(s.fs, a.fh);
     if (fd < 0) return s.replier.error(r.token, -fd);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EINVAL);
@@ -120,6 +136,8 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.WRITE]: (s, r) => {
     const a = P.decodeWrite(r.buf, r.off, r.end);
+    // max_write is what we told the kernel in INIT; more is a hostile guest (see READ).
+    if (a.size > s.init!.out.maxWrite) return s.replier.error(r.token, P.Errno.EINVAL);
     const fd = fileOps.ioFd(s.fs, a.fh);
     if (fd < 0) return s.replier.error(r.token, -fd);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EFBIG);

@@ -17,7 +17,7 @@
 // count pwrite wrote; killPriv drops CAP_FSETID for that one pwrite (on this thread only).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RequestChannel } from '../native/channel';
+import type { BackingFiles, RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions } from '../native/fuse-dev';
 
@@ -142,6 +142,11 @@ export class FuseDevTransport implements RequestChannel {
   ) {
     session.onClose(() => this.ended_());
   }
+
+  readonly backing: BackingFiles = {
+    open: (fd) => this.session.backingOpen(fd),
+    close: (id) => void this.session.backingClose(id),
+  };
 
   get inbox(): Buffer { return this.session.inbox; }
   get table(): Uint32Array { return this.session.table; }

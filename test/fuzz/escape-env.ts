@@ -13,6 +13,7 @@ import { OP, request } from './requests';
 import {
   createIn, initIn, linkIn, mkdirIn, mknodIn, name as nameIn, openIn, readIn, releaseIn, renameIn, symlinkIn,
 } from '../helpers/fuse-requests';
+import { Credentials } from '../../src/passthrough/credentials';
 
 export const CANARY_TEXT = 'CANARY: outside the export\n';
 
@@ -85,7 +86,7 @@ export class Client {
   private unique = 1n;
 
   constructor(dir: string, config: Partial<PassthroughConfig> = {}) {
-    this.fs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, false);
+    this.fs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, new Credentials(false));
     this.server = new FuseServer(this.chan, this.fs, {
       readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, cacheAlways: false, passthrough: false,
     }, silentLogger);

@@ -20,6 +20,7 @@ import { FuzzState, Generator, OP, SKIPPED_OPS, request } from './requests';
 import { initIn, name as nameIn } from '../helpers/fuse-requests';
 import { opName } from '../../src/protocol';
 import { Rng } from './rng';
+import { Credentials } from '../../src/passthrough/credentials';
 
 function fdFlags(fd: string): string {
   try {
@@ -92,7 +93,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
   const exp = new FuzzExport();
   const chan = new MemoryChannel();
   const errors: string[] = [];
-  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(exp.dir), xattr: true }, false);
+  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(exp.dir), xattr: true }, new Credentials(false));
   const server = new FuseServer(o.wrapChannel ? o.wrapChannel(chan) : chan, pfs, SERVER_OPTS, collectingLogger(errors));
   const cycleLen = o.cycle ?? 400;
   const maxRequests = o.requests ?? Infinity;

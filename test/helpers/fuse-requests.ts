@@ -139,3 +139,14 @@ export function linkIn(oldNodeid: number | bigint, n: string | Buffer): Buffer {
   b.writeBigUInt64LE(BigInt(oldNodeid), 0);
   return Buffer.concat([b, name(n)]);
 }
+
+/** fuse_lk_in for a POSIX lock on the whole file (type: F_RDLCK 0, F_WRLCK 1, F_UNLCK 2). */
+export function lkIn(fh: number | bigint, owner: bigint, type: number): Buffer {
+  const b = Buffer.alloc(P.Size.LK_IN);
+  b.writeBigUInt64LE(BigInt(fh), 0);
+  b.writeBigUInt64LE(owner, 8);
+  b.writeBigUInt64LE(0n, 16);
+  b.writeBigUInt64LE((1n << 63n) - 1n, 24); // OFFSET_MAX: to the end of the file
+  b.writeUInt32LE(type, 32);
+  return b;
+}

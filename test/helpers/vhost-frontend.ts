@@ -13,7 +13,7 @@ import { initIn, req } from './fuse-requests';
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
   mmapShared(fd: number, size: number): ArrayBuffer | number;
-  eventfdCreate(): number;
+  eventfdCreate(blocking?: boolean): number;
   eventfdRead(fd: number): number;
   eventfdWrite(fd: number, n: number): number;
   unixConnect(path: string): number;
@@ -470,30 +470,37 @@ export class EngineStub {
   }
 }
 
-/** A connected front end that sends one FUSE request at a time on the first request queue (ring
- *  1) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer. */
+/** A connected front end that sends one FUSE request at a time on a request queue (ring 1 unless
+ *  told) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer.
+ *  `post` only publishes one (indirect: one descriptor per request) and returns where its answer
+ *  will be, for tests that keep many requests in flight. */
 export interface RequestSession {
   fe: Frontend;
   mem: GuestMemory;
   rings: SplitRing[];
-  request(opcode: number, nodeid: bigint, body: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): { head: number; out: bigint };
 }
 
-export async function openRequestSession(sock: string, replySize = 8192): Promise<RequestSession> {
+export async function openRequestSession(sock: string, replySize = 8192, requestQueues = 1): Promise<RequestSession> {
   const mem = GuestMemory.standard();
-  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
+  const rings = Array.from({ length: 1 + requestQueues }, () => new SplitRing(mem, 64));
   const fe = await Frontend.connectWhenListening(sock);
   await fe.handshake(mem, rings);
   let unique = 1n;
-  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body);
+  const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const req = fuseRequest(opcode, unique++, nodeid, body, extra);
     const inGpa = mem.alloc(req.length);
     mem.write(inGpa, req);
-    const outGpa = mem.alloc(replySize);
-    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: replySize, write: true }]);
-    rings[1].kick();
-    const used = await rings[1].nextUsed();
-    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
+    const out = mem.alloc(replySize);
+    const head = rings[ring].addChain([{ gpa: inGpa, len: req.length }, { gpa: out, len: replySize, write: true }], { indirect: true });
+    return { head, out };
   };
-  return { fe, mem, rings, request };
+  const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const { out } = post(opcode, nodeid, body, ring, extra);
+    rings[ring].kick();
+    const used = await rings[ring].nextUsed();
+    return { h: outHeader(mem.read(out, 16)), payload: mem.read(out + 16n, used.len - 16) };
+  };
+  return { fe, mem, rings, request, post };
 }

@@ -23,6 +23,7 @@ import { MemoryChannel } from '../helpers/memory-channel';
 import { fhOf } from '../helpers/fuse-replies';
 import { initIn, openIn, readIn, releaseIn, req } from '../helpers/fuse-requests';
 import { MultidevsEnv, lstatIno } from '../helpers/multidevs-env';
+import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
 
@@ -188,7 +189,7 @@ t.test('in-process: replies too small, made-up offsets, an offset mid-listing', 
     names.push(`e${i}`);
     fs.writeFileSync(path.join(base, `e${i}`), '');
   }
-  const pfs = new PassthroughFs(defaultPassthroughConfig(base), false);
+  const pfs = new PassthroughFs(defaultPassthroughConfig(base), new Credentials(false));
   const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, passthrough: false, cacheAlways: false,

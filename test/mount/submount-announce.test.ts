@@ -16,13 +16,14 @@ import { tempBase } from '../helpers/vfsd-process';
 import { MemoryChannel } from '../helpers/memory-channel';
 import { entryOf, fhOf } from '../helpers/fuse-replies';
 import { initIn, name, openIn, readIn, req } from '../helpers/fuse-requests';
+import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
 const ROOT = 1;
 const ATTR_FLAGS = 40 + 84; // fuse_entry_out: 40 bytes, then fuse_attr whose flags are at 84
 
 function session(dir: string, offer: boolean, announce: boolean) {
-  const pfs = new PassthroughFs(defaultPassthroughConfig(dir), false);
+  const pfs = new PassthroughFs(defaultPassthroughConfig(dir), new Credentials(false));
   const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: announce, posixLocks: true, flock: true,

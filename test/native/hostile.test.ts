@@ -14,13 +14,14 @@ import { tempBase } from '../helpers/vfsd-process';
 import { MemoryChannel, type Outcome } from '../helpers/memory-channel';
 import { attrOf, entryOf, fhOf } from '../helpers/fuse-replies';
 import { batchForgetIn, createIn, forgetIn, getattrIn, initIn, linkIn, mkdirIn, name, openIn, readIn, releaseIn, renameIn, req, writeIn } from '../helpers/fuse-requests';
+import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
 const E = P.Errno;
 const ROOT = 1;
 
 function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: MemoryChannel; srv: FuseServer; fs: PassthroughFs } {
-  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, false);
+  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, new Credentials(false));
   const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,

@@ -426,49 +426,8 @@ export function outHeader(b: Buffer): { len: number; error: number; unique: bigi
   return { len: b.readUInt32LE(0), error: b.readInt32LE(4), unique: b.readBigUInt64LE(8) };
 }
 
-// ---- An engine stand-in on the RequestChannel contract ----
-export interface SeenRequest { opcode: number; unique: bigint; nodeid: bigint; queue: number; token: number; bytes: Buffer }
-type Channel = import('../../src/native/channel').RequestChannel;
-
+/** The length of the stub engine's INIT answer after the out header (fuse_init_out). */
 export const INIT_OUT_LEN = 64;
-/** Answers INIT, `done`s FORGET, ENOSYS for the rest, unless a test installs a handler. */
-export class EngineStub {
-  readonly seen: SeenRequest[] = [];
-  batches: number[] = [];
-  handler?: (r: SeenRequest, ch: Channel) => boolean; // true: handled
-  hold = false;
-  readonly held: SeenRequest[] = [];
-  constructor(readonly ch: Channel) {}
-
-  onBatch = (count: number): void => {
-    this.batches.push(count);
-    const t = this.ch.table, inbox = this.ch.inbox;
-    for (let i = 0; i < count; i++) {
-      const [off, len, token, queue] = [t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]];
-      const bytes = Buffer.from(inbox.subarray(off, off + len)); // valid only during onBatch
-      const r: SeenRequest = { opcode: bytes.readUInt32LE(4), unique: bytes.readBigUInt64LE(8), nodeid: bytes.readBigUInt64LE(16), queue, token, bytes };
-      this.seen.push(r);
-      if (this.hold) { this.held.push(r); continue; }
-      this.answer(r);
-    }
-  };
-
-  answer(r: SeenRequest): void {
-    if (this.handler?.(r, this.ch)) return;
-    if (r.opcode === FUSE.INIT) {
-      const out = Buffer.alloc(16 + INIT_OUT_LEN);
-      out.writeUInt32LE(7, 16);
-      out.writeUInt32LE(36, 20);
-      out.writeUInt32LE(128 << 10, 24); // max_readahead
-      out.writeUInt32LE(1 << 20, 36);   // max_write
-      this.ch.reply(r.token, out, out.length);
-    } else if (r.opcode === FUSE.FORGET) {
-      this.ch.done(r.token);
-    } else {
-      this.ch.replyError(r.token, 38);
-    }
-  }
-}
 
 /** A connected front end that sends one FUSE request at a time on a request queue (ring 1 unless
  *  told) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer.

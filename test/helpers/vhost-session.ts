@@ -4,8 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, guestInitIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, guestInitIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
 import { waitFor } from './wait';
+import { StubEngine } from '../fixtures/stub-engine';
 
 export interface SessionOptions extends HandshakeOptions {
   requestQueues?: number;
@@ -18,7 +19,7 @@ export interface SessionOptions extends HandshakeOptions {
 export class Session {
   readonly events: { type: string; message?: string }[] = [];
   transport!: VhostUserTransport;
-  engine!: EngineStub;
+  engine!: StubEngine;
   fe!: Frontend;
   mem!: GuestMemory;
   rings: SplitRing[] = [];
@@ -37,7 +38,7 @@ export class Session {
     for (const type of ['connected', 'ready', 'disconnected']) s.transport.on(type, () => s.events.push({ type }));
     s.transport.on('warning', (message: string) => s.events.push({ type: 'warning', message }));
     s.transport.listen();
-    s.engine = new EngineStub(s.transport);
+    s.engine = new StubEngine(s.transport, {}, { minor: 36, maxWrite: 1 << 20 });
     s.transport.start(s.engine.onBatch);
     await s.connect(opts);
     return s;

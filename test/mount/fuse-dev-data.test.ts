@@ -9,7 +9,7 @@ import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import {
   OP, attr, initFlags2, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
   type Request,
-} from '../fixtures/fuse-dev-stub-engine';
+} from '../fixtures/stub-engine';
 import type { RequestChannel } from '../../src/native/channel';
 import { isMounted } from '../helpers/mountinfo';
 

@@ -3,7 +3,7 @@
 // /proc and the state dirs' parents), serves every kind of request, keeps only the capabilities
 // it needs, stops with exit 0 and saved state, sees host mounts made under the export after it
 // started, and gives the same remapped inode numbers as an unsandboxed run of the same share.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,6 +55,19 @@ async function connect(sock: string, run: Run) {
     return { error: r.h.error, nodeid: r.h.error ? 0n : r.payload.readBigUInt64LE(0), ino: r.h.error ? 0n : r.payload.readBigUInt64LE(40) };
   };
   return { fe, request, lookup };
+}
+
+/** LOOKUPs `names` (parents before children): each one's inode number as the client sees it (hex). */
+async function inodeNumbers(t: Test, c: Awaited<ReturnType<typeof connect>>, names: string[], what: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const ids = new Map<string, bigint>([['', 1n]]);
+  for (const n of names) {
+    const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
+    t.equal(e.error, 0, `${what}: LOOKUP ${n}`);
+    ids.set(n, e.nodeid);
+    out[n] = e.ino.toString(16);
+  }
+  return out;
 }
 
 /** The serving process: the launcher's only child. */
@@ -291,15 +304,7 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
     await c.request(OP.INIT, 0n, guestInitIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const parent = ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!;
-      const e = await c.lookup(parent, path.basename(n));
-      t.equal(e.error, 0, `${sandbox}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    const out = await inodeNumbers(t, c, names, sandbox);
     return { run, c, out };
   };
 
@@ -343,14 +348,7 @@ t.test('multidevs under --sandbox chroot: devices identified and named through t
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
     await c.request(OP.INIT, 0n, guestInitIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
-      t.equal(e.error, 0, `${sandbox} ${multidevs}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    const out = await inodeNumbers(t, c, names, `${sandbox} ${multidevs}`);
     run.child.kill('SIGTERM');
     t.equal(await run.exit, 0, `${sandbox} ${multidevs}: exit 0`);
     c.fe.close();

@@ -20,6 +20,8 @@
         "native/fuse_pending.cc",
         "native/fuse_data_jobs.cc",
         "native/fuse_session.cc",
+        "native/fuse_uring.cc",
+        "native/fuse_uring_requests.cc",
         "native/vhost_user.cc",
         "native/vhost_device_control.cc",
         "native/vhost_device_data.cc",

@@ -32,6 +32,32 @@ int Answer(int devFd, uint64_t unique, int32_t error, const uint8_t* payload, si
   return r == -ENOENT ? 0 : r;
 }
 
+ssize_t PreadFull(int fd, uint8_t* data, size_t size, off_t offset) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = pread(fd, data + got, size - got, offset + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (got == 0) return -errno;  // an error after some bytes: answer those (short read)
+      break;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return static_cast<ssize_t>(got);
+}
+
+ssize_t PwriteKillPriv(int fd, const uint8_t* data, size_t size, off_t offset, bool killPriv) {
+  ScopedDropFsetid drop(killPriv);
+  // Writing with the privilege still in place would keep suid/sgid the caller asked to kill.
+  if (drop.error()) return -drop.error();
+  ssize_t n;
+  do {
+    n = pwrite(fd, data, size, offset);
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
 // READ: pread into `scratch` after room for the out header, answer header + data in one write.
 // Short reads are answered short (FUSE's EOF); an error before any byte is answered as the error.
 int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
@@ -43,20 +69,8 @@ int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
       return Answer(devFd, unique, -ENOMEM, nullptr, 0);
     }
   }
-  uint8_t* data = scratch->data() + sizeof(OutHeader);
-  size_t got = 0;
-  int error = 0;
-  while (got < size) {
-    ssize_t n = pread(fd, data + got, size - got, offset + static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = errno;
-      break;
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (error && got == 0) return Answer(devFd, unique, -error, nullptr, 0);
+  ssize_t got = PreadFull(fd, scratch->data() + sizeof(OutHeader), size, offset);
+  if (got < 0) return Answer(devFd, unique, static_cast<int32_t>(got), nullptr, 0);
   OutHeader h{static_cast<uint32_t>(sizeof(OutHeader) + got), 0, unique};
   memcpy(scratch->data(), &h, sizeof h);
   struct iovec iov = {scratch->data(), h.len};
@@ -67,16 +81,7 @@ int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
 // WRITE: pwrite the request's data, answer fuse_write_out with the count written.
 int WriteJob(int devFd, uint64_t unique, int fd, const uint8_t* data, size_t size, off_t offset,
              bool killPriv) {
-  ssize_t n;
-  {
-    ScopedDropFsetid drop(killPriv);
-    // Writing with the privilege still in place would keep suid/sgid the caller asked to kill.
-    if (drop.error()) return Answer(devFd, unique, -drop.error(), nullptr, 0);
-    do {
-      n = pwrite(fd, data, size, offset);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) n = -errno;
-  }
+  ssize_t n = PwriteKillPriv(fd, data, size, offset, killPriv);
   if (n < 0) return Answer(devFd, unique, static_cast<int32_t>(n), nullptr, 0);
   WriteOut out{static_cast<uint32_t>(n), 0};
   return Answer(devFd, unique, 0, reinterpret_cast<const uint8_t*>(&out), sizeof out);

@@ -16,6 +16,13 @@ namespace fusedev {
 int WriteAnswer(int devFd, const struct iovec* iov, int iovcnt, size_t total);
 // Answers request `unique` with error and payload; 0 also when the kernel already dropped it.
 int Answer(int devFd, uint64_t unique, int32_t error, const uint8_t* payload, size_t len);
+// The bulk moves themselves, shared with FUSE over io_uring (fuse_uring_session.cc), which
+// answers from its entries' buffers instead of the device:
+// pread until size bytes, EOF or an error: the count read (short at EOF), or -errno when the
+// first pread failed.
+ssize_t PreadFull(int fd, uint8_t* data, size_t size, off_t offset);
+// One pwrite (CAP_FSETID dropped meanwhile when killPriv): the count written or -errno.
+ssize_t PwriteKillPriv(int fd, const uint8_t* data, size_t size, off_t offset, bool killPriv);
 // READ: pread size bytes at offset (into *scratch) and answer them.
 int ReadJob(int devFd, uint64_t unique, int fd, size_t size, off_t offset,
             std::vector<uint8_t>* scratch);

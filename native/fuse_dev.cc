@@ -8,6 +8,7 @@
 //   fuse_pending.*      the table of requests waiting for their answer (tokens)
 //   fuse_data_jobs.*    answers and the bulk-data jobs (no session or JS state: worker-ready)
 //   fuse_session.*      the session: polling, delivery to JS, answers, ending
+//   fuse_uring*         FUSE over io_uring: the ring, its entries, requests and answers in them
 //   fuse_dev.cc         registration on the addon's exports (this file)
 #include "fuse_mount.h"
 #include "fuse_session.h"

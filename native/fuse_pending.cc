@@ -26,6 +26,7 @@ uint32_t PendingTable::Issue(uint64_t unique, uint32_t opcode) {
   s.unique = unique;
   s.opcode = opcode;
   s.busy = true;
+  s.ringEntry = kNoEntry;
   s.data = nullptr;
   s.dataLen = 0;
   return (s.generation << kIndexBits) | index;

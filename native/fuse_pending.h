@@ -13,13 +13,17 @@ namespace fusedev {
 
 class PendingTable {
  public:
+  static constexpr uint32_t kNoEntry = 0xffffffffu;
   struct Slot {
     uint64_t unique = 0;
     uint32_t generation = 1;
     uint32_t opcode = 0;
     bool busy = false;
+    // FUSE over io_uring: the ring entry holding the request (answered by committing it), or
+    // kNoEntry for a request read from /dev/fuse (answered by writing it).
+    uint32_t ringEntry = kNoEntry;
     // WRITE only: the data after fuse_write_in. Points into the inbox during onBatch, into
-    // `saved` afterwards (see SaveUnansweredWrites).
+    // `saved` afterwards (see SaveUnansweredWrites); or into its ring entry's payload buffer.
     const uint8_t* data = nullptr;
     size_t dataLen = 0;
     std::vector<uint8_t> saved;

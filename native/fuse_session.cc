@@ -3,6 +3,9 @@
 // JS thread; when it is readable we read every request that is ready into the inbox back to back
 // and call onBatch(count) once; each answer is one write()/writev() to the fd. There is no reader
 // thread: the metadata path costs one kernel round trip and no thread hand-off.
+// Optionally (uringPrepare before INIT) the requests come over FUSE's io_uring instead
+// (fuse_uring.h): libuv then also polls the ring fd, its completions are delivered through the
+// same inbox, table and onBatch, and each answer is one COMMIT_AND_FETCH, submitted per batch.
 #include "fuse_session.h"
 
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include "fuse_data_jobs.h"
 #include "fuse_mount.h"
 #include "fuse_pending.h"
+#include "fuse_uring.h"
 #include "sys_args.h"
 
 namespace vfsd {
@@ -38,6 +42,25 @@ constexpr size_t kMaxReadSize = 64u << 20;     // one readInto
 constexpr uint32_t kInboxSlots = 4;            // inbox = kInboxSlots * bufferSize
 constexpr double kMaxPollNs = 1e6;              // the largest busy-poll window accepted
 constexpr uint32_t kMaxBatch = 1024;           // requests per onBatch (table entries)
+constexpr uint32_t kOpcodeInit = 26;           // FUSE_INIT
+constexpr uint32_t kInitExt = 1u << 30;        // FUSE_INIT_EXT: fuse_init_out.flags2 is valid
+constexpr uint32_t kMaxPagesFlag = 1u << 22;   // FUSE_MAX_PAGES: fuse_init_out.max_pages is valid
+constexpr uint32_t kOverIoUring2 = 1u << 9;    // FUSE_OVER_IO_URING, in flags2
+constexpr uint32_t kDefaultMaxPages = 32;      // FUSE_DEFAULT_MAX_PAGES_PER_REQ
+constexpr uint32_t kMaxUringPerQueue = 64;     // ring entries per CPU queue
+
+// Where FUSE over io_uring stands (uringStatus()).
+enum class UringState { kOff, kPrepared, kNotNegotiated, kActive, kRefused };
+const char* UringStateName(UringState s) {
+  switch (s) {
+    case UringState::kOff: return "off";
+    case UringState::kPrepared: return "prepared";
+    case UringState::kNotNegotiated: return "not-negotiated";
+    case UringState::kActive: return "active";
+    case UringState::kRefused: return "refused";
+  }
+  return "off";
+}
 
 class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
  public:
@@ -55,6 +78,8 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
                            InstanceMethod("backingOpen", &FuseDevSession::BackingOpen),
                            InstanceMethod("backingClose", &FuseDevSession::BackingClose),
                            InstanceMethod("notify", &FuseDevSession::Notify),
+                           InstanceMethod("uringPrepare", &FuseDevSession::UringPrepare),
+                           InstanceMethod("uringStatus", &FuseDevSession::UringStatus),
                        });
   }
 
@@ -138,6 +163,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       return Napi::Number::New(env, r);
     }
     poll_ = poll;
+    loop_ = loop;
     onBatch_ = Napi::Persistent(info[0].As<Napi::Function>());
     asyncContext_.reset(new Napi::AsyncContext(env, "vfsd:fuse-dev"));
     Ref();  // polling: the session must outlive JS's references to it until it ends
@@ -155,16 +181,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     (void)keep;
     // libuv turns EPOLLERR into UV_EBADF and stops the handle. /dev/fuse reports EPOLLERR once
     // the connection is gone, so read to learn why: ENODEV (unmounted) ends the session quietly.
-    uint64_t start = MonotonicNs();
-    self->poller_.woke(start);
-    self->Drain();
-    // Serve the client's next request without sleeping if it comes soon (adaptive_poll.h).
-    while (status >= 0 && self->fd_ >= 0 && self->poller_.window() &&
-           MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
-      if (!self->ReadableWithin(self->poller_.window())) break;
-      self->Drain();
-    }
-    if (self->fd_ >= 0) self->poller_.sleeping(MonotonicNs());
+    self->Serve(kFromDevice, status >= 0);
     if (status < 0 && self->fd_ >= 0) {
       fprintf(stderr, "vfsd: fuse-dev: poll: %s; ending the session\n", uv_strerror(status));
       self->EndSession();
@@ -173,18 +190,56 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
 
   // Busy-checks the fd for up to windowNs; true when there is something to read (or an error
   // to learn about by reading).
-  bool ReadableWithin(uint64_t windowNs) {
+  // With FUSE over io_uring the requests come from two sources (the ring; FORGETs and
+  // INTERRUPTs on /dev/fuse): each bit says one has something.
+  static constexpr int kFromDevice = 1;
+  static constexpr int kFromRing = 2;
+
+  // Serves what woke us (`from`), then, without sleeping, the client's next request if it comes
+  // soon (adaptive_poll.h), from either source: spinning on one while the other has a request
+  // would make that one wait for the whole window.
+  void Serve(int from, bool devicePollable) {
+    uint64_t start = MonotonicNs();
+    poller_.woke(start);
+    if (from & kFromDevice) Drain();
+    if (from & kFromRing) DrainRing();
+    while (fd_ >= 0 && devicePollable && MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
+      int ready = ring_.Ready() ? kFromRing : 0;  // our commits often fetched one already
+      if (!ready && poller_.window()) ready = ReadyWithin(poller_.window());
+      if (!ready) break;
+      if (ready & kFromDevice) Drain();
+      if (ready & kFromRing) DrainRing();
+    }
+    if (fd_ >= 0) poller_.sleeping(MonotonicNs());
+  }
+
+  // Busy-checks both sources for up to windowNs: which has something (or an error to learn
+  // about by reading), 0 if none. The poll() is also the syscall on whose return the kernel
+  // posts a ring completion it owes this thread (fuse_uring.h).
+  int ReadyWithin(uint64_t windowNs) {
     uint64_t until = MonotonicNs() + windowNs;
     do {
       pollfd p{fd_, POLLIN, 0};
       int r = poll(&p, 1, 0);
-      if (r > 0) return true;
-      if (r < 0 && errno != EINTR) return false;
+      int ready = (r > 0 ? kFromDevice : 0) | (ring_.Ready() ? kFromRing : 0);
+      if (ready) return ready;
+      if (r < 0 && errno != EINTR) return 0;
       // Polite spinning: if another task waits for this CPU (often the very client whose next
       // request we wait for, on a busy machine), it runs now instead of after our window.
       sched_yield();
     } while (MonotonicNs() < until);
-    return false;
+    return 0;
+  }
+
+  // Request `count` of the batch: n bytes at inbox offset *used, answered by token.
+  void List(uint32_t token, size_t n, uint32_t* count, size_t* used) {
+    table_[4 * *count + 0] = static_cast<uint32_t>(*used);
+    table_[4 * *count + 1] = static_cast<uint32_t>(n);
+    table_[4 * *count + 2] = token;
+    table_[4 * *count + 3] = 0;
+    batchTokens_.push_back(token);
+    ++*count;
+    *used += (n + 7) & ~size_t{7};
   }
 
   // Reads every request that is ready, back to back, each into bufferSize free bytes of inbox.
@@ -220,13 +275,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         slot->data = inbox_ + used + kInHeaderSize + kWriteInSize;
         slot->dataLen = static_cast<size_t>(n) - kInHeaderSize - kWriteInSize;
       }
-      table_[4 * count + 0] = static_cast<uint32_t>(used);
-      table_[4 * count + 1] = static_cast<uint32_t>(n);
-      table_[4 * count + 2] = token;
-      table_[4 * count + 3] = 0;
-      batchTokens_.push_back(token);
-      ++count;
-      used += (static_cast<size_t>(n) + 7) & ~size_t{7};
+      List(token, static_cast<size_t>(n), &count, &used);
     }
     if (count) Deliver(count);
     if (fd_ < 0) return;  // closed during onBatch
@@ -245,6 +294,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     inBatch_ = false;
     ReportException("onBatch");
     if (fd_ >= 0) {
+      SubmitRing();  // the batch's answers to ring requests: one io_uring_enter for all
       SaveUnansweredWrites();
     } else if (releaseJsAfterBatch_) {
       ReleaseJs();
@@ -257,6 +307,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     for (uint32_t token : batchTokens_) {
       PendingTable::Slot* s = pending_.Find(token);
       if (!s || !s->data || !s->saved.empty() || s->dataLen == 0) continue;
+      if (s->ringEntry != PendingTable::kNoEntry) continue;  // its entry keeps it until answered
       try {
         s->saved.assign(s->data, s->data + s->dataLen);
         s->data = s->saved.data();
@@ -318,6 +369,12 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       uv_close(reinterpret_cast<uv_handle_t*>(poll_), &FuseDevSession::FreePoll);
       poll_ = nullptr;
     }
+    if (ringPoll_) {
+      ringPoll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(ringPoll_), &FuseDevSession::FreePoll);
+      ringPoll_ = nullptr;
+    }
+    ring_.Close();  // before /dev/fuse: the ring's commands hold the device and our buffers
     if (fd_ >= 0) {
       close(fd_);
       fd_ = -1;
@@ -386,7 +443,15 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (!s) return Napi::Number::New(env, -EINVAL);
     int32_t error;
     memcpy(&error, buf + 4, sizeof error);
-    int r = Answer(fd_, s->unique, error, buf + sizeof(OutHeader), len - sizeof(OutHeader));
+    const uint8_t* body = buf + sizeof(OutHeader);
+    size_t bodyLen = len - sizeof(OutHeader);
+    int r;
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      r = RingAnswered(ring_.AnswerBytes(s->ringEntry, error, body, bodyLen));
+    } else {
+      r = Answer(fd_, s->unique, error, body, bodyLen);
+      if (s->opcode == kOpcodeInit && error == 0 && r == 0) StartRingAfterInit(body, bodyLen);
+    }
     pending_.Release(token);
     return Napi::Number::New(env, r);
   }
@@ -401,7 +466,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
     PendingTable::Slot* s = pending_.Find(token);
     if (!s) return Napi::Number::New(env, -EINVAL);
-    int r = Answer(fd_, s->unique, -static_cast<int32_t>(err), nullptr, 0);
+    int r = s->ringEntry != PendingTable::kNoEntry
+                ? RingAnswered(ring_.AnswerBytes(s->ringEntry, -static_cast<int32_t>(err), nullptr, 0))
+                : Answer(fd_, s->unique, -static_cast<int32_t>(err), nullptr, 0);
     pending_.Release(token);
     return Napi::Number::New(env, r);
   }
@@ -433,7 +500,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
     PendingTable::Slot* s = pending_.Find(a.token);
     if (!s) return Napi::Number::New(env, -EINVAL);
-    int r = ReadJob(fd_, s->unique, a.fd, a.size, a.offset, &readScratch_);
+    int r = s->ringEntry != PendingTable::kNoEntry
+                ? RingAnswered(ring_.AnswerRead(s->ringEntry, a.fd, a.size, a.offset))
+                : ReadJob(fd_, s->unique, a.fd, a.size, a.offset, &readScratch_);
     pending_.Release(a.token);
     // A one-off huge read should not pin its buffer for the life of the session.
     if (readScratch_.size() > 2 * bufferSize_) std::vector<uint8_t>().swap(readScratch_);
@@ -453,7 +522,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (!s || s->opcode != kOpcodeWrite || a.size > s->dataLen) {
       return Napi::Number::New(env, -EINVAL);
     }
-    int r = WriteJob(fd_, s->unique, a.fd, s->data, a.size, a.offset, killPriv);
+    int r = s->ringEntry != PendingTable::kNoEntry
+                ? RingAnswered(ring_.AnswerWrite(s->ringEntry, a.fd, a.size, a.offset, killPriv))
+                : WriteJob(fd_, s->unique, a.fd, s->data, a.size, a.offset, killPriv);
     pending_.Release(a.token);
     return Napi::Number::New(env, r);
   }
@@ -461,7 +532,13 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   Napi::Value Done(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint32_t token;
-    if (!GetToken(info, &token) || !pending_.Find(token)) return Napi::Number::New(env, -EINVAL);
+    PendingTable::Slot* s = GetToken(info, &token) ? pending_.Find(token) : nullptr;
+    if (!s) return Napi::Number::New(env, -EINVAL);
+    // No answer for a request in a ring entry would keep the entry (and the caller) waiting
+    // forever; only FORGETs and INTERRUPTs go unanswered, and those never come over the ring.
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      RingAnswered(ring_.AnswerBytes(s->ringEntry, -EIO, nullptr, 0));
+    }
     pending_.Release(token);
     return Napi::Number::New(env, 0);
   }
@@ -481,6 +558,180 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     }
     if (fd_ >= 0) onClose_ = Napi::Persistent(info[0].As<Napi::Function>());
     return env.Undefined();
+  }
+
+
+  // ---- FUSE over io_uring ----
+
+  // uringPrepare(perQueue): before INIT, create the io_uring the ring entries will use. 0, or
+  // -errno (the kernel or its io_uring_disabled sysctl refused); then INIT may offer
+  // FUSE_OVER_IO_URING and the entries are registered right after the INIT answer.
+  Napi::Value UringPrepare(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t perQueue;
+    if (!ArgUint(info[0], &perQueue) || perQueue == 0 || perQueue > kMaxUringPerQueue) {
+      return Napi::Number::New(env, -EINVAL);
+    }
+    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+    if (uringState_ != UringState::kOff) return Napi::Number::New(env, -EBUSY);
+    int r = ring_.Prepare(static_cast<uint32_t>(perQueue));
+    if (r == 0) uringState_ = UringState::kPrepared;
+    uringErrno_ = -r;
+    return Napi::Number::New(env, r);
+  }
+
+  Napi::Value UringStatus(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("state", UringStateName(uringState_));
+    o.Set("errno", uringErrno_);
+    o.Set("queues", ring_.queues());
+    o.Set("entries", ring_.entries());
+    o.Set("payloadSize", static_cast<double>(ring_.payloadSize()));
+    o.Set("lost", lostEntries_);
+    return o;
+  }
+
+  // The INIT answer just went out. If it took FUSE_OVER_IO_URING, the kernel now waits for an
+  // entry on every queue before it sends anything else: register them (payload buffers sized
+  // as the kernel will check: max(8192, max_write, max_pages pages)) and poll the ring.
+  void StartRingAfterInit(const uint8_t* init, size_t len) {
+    if (uringState_ != UringState::kPrepared) return;
+    uint32_t flags = 0, flags2 = 0, maxWrite = 0;
+    uint16_t maxPages = 0;
+    if (len >= 36) {  // fuse_init_out up to flags2
+      memcpy(&flags, init + 12, sizeof flags);
+      memcpy(&maxWrite, init + 20, sizeof maxWrite);
+      memcpy(&maxPages, init + 28, sizeof maxPages);
+      memcpy(&flags2, init + 32, sizeof flags2);
+    }
+    if (!(flags & kInitExt) || !(flags2 & kOverIoUring2)) {
+      uringState_ = UringState::kNotNegotiated;  // the kernel did not offer it (or we declined)
+      ring_.Close();
+      return;
+    }
+    size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    size_t pages = (flags & kMaxPagesFlag) && maxPages ? maxPages : kDefaultMaxPages;
+    size_t payload = pages * page;
+    if (payload < maxWrite) payload = maxWrite;
+    if (payload < kMinReadBuffer) payload = kMinReadBuffer;
+    int r = ring_.Register(fd_, payload);
+    if (r < 0) {
+      uringState_ = UringState::kRefused;
+      uringErrno_ = -r;
+      // A refusal by the kernel has already switched the connection back to /dev/fuse; a failure
+      // of ours (memory, io_uring_enter) has not, and its requests would wait for the ring.
+      int f = ring_.Refuse(fd_);
+      if (f < 0) {
+        fprintf(stderr, "vfsd: fuse-uring: cannot hand the connection back to /dev/fuse: %s\n",
+                strerror(-f));
+      }
+    } else {
+      uringState_ = UringState::kActive;
+    }
+    StartRingPoll();
+  }
+
+  void StartRingPoll() {
+    if (ringPoll_ || !ring_.prepared()) return;
+    uv_loop_t* loop = loop_;
+    if (!loop && (napi_get_uv_event_loop(env_, &loop) != napi_ok || !loop)) return;
+    uv_poll_t* poll = new uv_poll_t;
+    if (uv_poll_init(loop, poll, ring_.fd()) < 0) {
+      delete poll;
+      return;
+    }
+    poll->data = this;
+    if (uv_poll_start(poll, UV_READABLE, &FuseDevSession::OnRingPoll) < 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(poll), &FuseDevSession::FreePoll);
+      return;
+    }
+    ringPoll_ = poll;
+  }
+
+  static void OnRingPoll(uv_poll_t* handle, int status, int events) {
+    FuseDevSession* self = static_cast<FuseDevSession*>(handle->data);
+    if (!self) return;
+    Napi::HandleScope scope(self->env_);
+    Napi::Object keep = self->Value();  // as in OnPoll: onBatch may close the session
+    (void)keep;
+    self->Serve(kFromRing, true);
+    if (status < 0 && self->ringPoll_) {
+      // The ring cannot be polled any more; /dev/fuse still tells when the session ends.
+      fprintf(stderr, "vfsd: fuse-uring: poll: %s\n", uv_strerror(status));
+      self->ringPoll_->data = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(self->ringPoll_), &FuseDevSession::FreePoll);
+      self->ringPoll_ = nullptr;
+    }
+  }
+
+  // Every request waiting in the ring, each copied into the inbox as /dev/fuse would deliver
+  // it, then one onBatch; the batch's answers are submitted together when it returns.
+  void DrainRing() {
+    uint32_t count = 0;
+    size_t used = 0;
+    batchTokens_.clear();
+    FuseRing::Completion c;
+    while (count < kMaxBatch && fd_ >= 0 && ring_.Peek(&c)) {
+      if (c.entry == FuseRing::kNoEntry) {  // our deliberate refusal (Refuse)
+        ring_.Consume();
+        continue;
+      }
+      if (c.res < 0) {
+        EntryLost(c.res);
+        ring_.Consume();
+        continue;
+      }
+      uint32_t e = c.entry;
+      ring_.Fetched(e);
+      const uint8_t* data = nullptr;
+      size_t dataLen = 0;
+      ssize_t n = ring_.CopyRequest(e, inbox_ + used, inboxSize_ - used, &data, &dataLen);
+      if (n == 0 && used > 0) break;  // the inbox is full: deliver these, the rest next round
+      ring_.Consume();
+      if (n <= 0) {  // lengths that do not add up, or larger than the whole inbox
+        ring_.AnswerBytes(e, -EIO, nullptr, 0);
+        continue;
+      }
+      uint32_t token = pending_.Issue(ring_.unique(e), ring_.opcode(e));
+      if (token == PendingTable::kNoToken) {
+        ring_.AnswerBytes(e, -ENOMEM, nullptr, 0);
+        continue;
+      }
+      PendingTable::Slot* slot = pending_.Find(token);
+      slot->ringEntry = e;
+      slot->data = data;
+      slot->dataLen = dataLen;
+      List(token, static_cast<size_t>(n), &count, &used);
+    }
+    if (count) {
+      Deliver(count);
+    } else {
+      SubmitRing();  // the refusals above
+    }
+  }
+
+  // A command of an entry failed: the entry is gone. ENOTCONN/ECONNABORTED: the connection is
+  // ending (unmount), and /dev/fuse says so too. Anything else is worth a line.
+  void EntryLost(int res) {
+    ++lostEntries_;
+    if (res != -ENOTCONN && res != -ECONNABORTED && res != -ECANCELED && !lostLogged_) {
+      lostLogged_ = true;
+      fprintf(stderr, "vfsd: fuse-uring: a ring entry failed: %s\n", strerror(-res));
+    }
+  }
+
+  // An answer to a ring request was queued: submit it now, or with the batch it is part of.
+  int RingAnswered(int r) {
+    if (r < 0) return r;
+    return inBatch_ ? 0 : SubmitRing();
+  }
+
+  int SubmitRing() {
+    if (!ring_.pendingSubmit()) return 0;
+    int r = ring_.Submit();
+    if (r < 0) fprintf(stderr, "vfsd: fuse-uring: io_uring_enter: %s\n", strerror(-r));
+    return r;
   }
 
   // ---- passthrough and notifications ----
@@ -537,6 +788,13 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   Napi::FunctionReference onClose_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   uv_poll_t* poll_ = nullptr;
+  uv_poll_t* ringPoll_ = nullptr;
+  uv_loop_t* loop_ = nullptr;
+  FuseRing ring_;
+  UringState uringState_ = UringState::kOff;
+  int uringErrno_ = 0;
+  uint32_t lostEntries_ = 0;
+  bool lostLogged_ = false;
   AdaptivePoll poller_;
   bool selfRef_ = false;
   bool hookAdded_ = false;

@@ -46,6 +46,7 @@ void Virtqueue::setNum(uint32_t n) {
 
 void Virtqueue::restart() {
   epoch++;
+  broken = false;
   held_.assign(num, 0);
   inFlight_ = 0;
 }

@@ -60,7 +60,7 @@ class Virtqueue {
   int kickFd = -1, callFd = -1, errFd = -1;
   bool started = false;  // kick fd given, not stopped by GET_VRING_BASE
   bool enabled = false;  // SET_VRING_ENABLE (or no PROTOCOL_FEATURES)
-  bool broken = false;   // guest corrupted the ring: stop processing
+  bool broken = false;   // guest corrupted the ring: stop processing until it is restarted
   // Bumped whenever the ring is stopped or reset (restart()): answers to requests popped before
   // are dropped, and they no longer count as held.
   uint32_t epoch = 0;
@@ -78,7 +78,8 @@ class Virtqueue {
   void syncUsedIdx();
   // A new ring size (SET_VRING_NUM, ring not running): nothing is held.
   void setNum(uint32_t n);
-  // The ring stopped or reset: a new epoch, nothing held.
+  // The ring stopped or reset: a new epoch, nothing held, not broken (the front end sets the
+  // ring up afresh before it runs again, as after a guest's device reset).
   void restart();
   // Takes the next available chain and counts it as held. Full: the queue already holds num
   // chains; the entry stays in the avail ring for later. BadChain still sets out.head (counted)

@@ -21,6 +21,9 @@ packages=(
   # QEMU guest acceptance: QEMU, the C virtiofsd peer (qemu-system-common), the guest build
   # (kernel package unpacked with dpkg-deb, modules resolved with kmod, busybox initramfs)
   qemu-system-x86 qemu-system-common busybox-static cpio gzip kmod
+  # a real libvirt launching vfsd (test/guest/libvirt.test.ts): libvirtd, virtlogd, virsh;
+  # python3 (above) also plays libvirt's locked pid file in test/process/cli-daemon-fds.test.ts
+  libvirt-daemon-system libvirt-clients
   # benchmarks and debugging
   fio strace
 )

@@ -136,15 +136,17 @@ function statWithin(p: string, ms: number): Promise<fs.Stats | null> {
   });
 }
 
-/** vfsd's JSON log line `session initialised` carries the negotiated protocol and passthrough. */
+/** vfsd's JSON log lines: `session initialised` (protocol, passthrough), `fuse transport`. */
 function vfsdNotes(log: StderrLog): Record<string, unknown> {
+  const notes: Record<string, unknown> = {};
   for (const line of log.head.split('\n')) {
     try {
       const o = JSON.parse(line) as Record<string, unknown>;
-      if (o.msg === 'session initialised') return { protocol: o.protocol, passthrough: o.passthrough };
+      if (o.msg === 'session initialised') Object.assign(notes, { protocol: o.protocol, passthrough: o.passthrough });
+      if (typeof o.msg === 'string' && o.msg.startsWith('fuse transport')) notes.transport = o.transport;
     } catch { /* not JSON: ignore */ }
   }
-  return {};
+  return notes;
 }
 
 export interface VfsdOptions {
@@ -167,6 +169,30 @@ export function vfsd(o: VfsdOptions): System {
     },
     start: (src, mnt) => startDaemon(process.execPath,
       [...(o.nodeFlags ?? []), cli, '--shared-dir', src, '--mount', mnt, ...o.args], mnt, vfsdNotes),
+  };
+}
+
+const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring';
+
+/**
+ * vfsd over FUSE io_uring (--fuse-transport uring). The fuse module's enable_uring is global, so
+ * it is Y only while the server mounts (the kernel checks it at INIT and at the ring's
+ * registration, both done once the mount answers), then put back as found.
+ */
+export function vfsdUring(o: VfsdOptions): System {
+  const base = vfsd({ ...o, args: [...o.args, '--fuse-transport', 'uring'] });
+  return {
+    ...base,
+    prepare: async (bin) => (await base.prepare(bin)) ?? (fs.existsSync(ENABLE_URING) ? null : `${ENABLE_URING} missing: no FUSE over io_uring in this kernel`),
+    start: async (src, mnt) => {
+      const found = fs.readFileSync(ENABLE_URING, 'utf8').trim();
+      fs.writeFileSync(ENABLE_URING, 'Y');
+      try {
+        return await base.start(src, mnt);
+      } finally {
+        fs.writeFileSync(ENABLE_URING, found);
+      }
+    },
   };
 }
 
@@ -221,6 +247,8 @@ export function allSystems(): System[] {
     vfsd({ id: 'vfsd-nopt', label: 'vfsd no-pt', args: ['--no-passthrough'] }),
     libfuse({ id: 'libfuse', label: 'libfuse ll', cache: 'auto' }),
     vfsd({ id: 'vfsd-never', label: 'vfsd never', args: ['--cache', 'never'], cacheNever: true }),
+    vfsdUring({ id: 'vfsd-uring', label: 'vfsd uring', args: [] }),
+    vfsdUring({ id: 'vfsd-uring-never', label: 'vfsd uring never', args: ['--cache', 'never'], cacheNever: true }),
     libfuse({ id: 'libfuse-never', label: 'libfuse never', cache: 'never' }),
     skipped('fuse-native', 'fuse-native', FUSE_NATIVE_REASON),
   ];

@@ -20,6 +20,12 @@
  *   stat PATH...                     print path type dev ino nlink size for each PATH (errno if none)
  *   statfs PATH                      print f_type f_bsize f_blocks
  *   xattr set FILE NAME VALUE | get FILE NAME | list FILE | remove FILE NAME
+ *   lock flock|posix FILE SECONDS CHANNEL
+ *                                    take an exclusive lock on FILE without waiting (flock(2)
+ *                                    LOCK_NB, or a POSIX write lock over the whole file with
+ *                                    F_SETLK: the C virtiofsd refuses blocking ones), print
+ *                                    "VFSD-DATA CHANNEL held", hold it SECONDS, release (busybox
+ *                                    has no flock)
  *   blocks FILE SIZE COUNT EVERY CHANNEL
  *                                    write COUNT numbered blocks of SIZE bytes (block i at offset
  *                                    i*SIZE: "VFSD-BLK %010u\n" in a zeroed 32-byte header, then gen
@@ -40,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -352,6 +359,26 @@ static int cmd_stat(int n, char **paths) {
   return rc;
 }
 
+static int cmd_lock(int argc, char **argv) {
+  if (argc != 6 || (strcmp(argv[2], "flock") && strcmp(argv[2], "posix"))) {
+    fprintf(stderr, "usage: vfsd-probe lock flock|posix FILE SECONDS CHANNEL\n");
+    return 2;
+  }
+  int fd = open(argv[3], O_RDWR | O_CREAT, 0644);
+  if (fd < 0) return fail("open", argv[3]);
+  if (!strcmp(argv[2], "flock")) {
+    if (flock(fd, LOCK_EX | LOCK_NB)) return fail("flock", argv[3]);
+  } else {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_SETLK, &fl)) return fail("fcntl F_SETLK", argv[3]);
+  }
+  printf("VFSD-DATA %s held\n", argv[5]);
+  fflush(stdout);
+  sleep((unsigned)strtoul(argv[4], NULL, 0));
+  if (close(fd)) return fail("close", argv[3]);
+  return 0;
+}
+
 static int cmd_xattr(int argc, char **argv) {
   if (argc == 6 && !strcmp(argv[2], "set")) {
     if (lsetxattr(argv[3], argv[4], argv[5], strlen(argv[5]), 0))
@@ -450,8 +477,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(c, "xattr")) return cmd_xattr(argc, argv);
+  if (!strcmp(c, "lock")) return cmd_lock(argc, argv);
   if (!strcmp(c, "blocks") && argc == 7)
     return cmd_blocks(argv[2], (size_t)strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0), strtoull(argv[5], NULL, 0), argv[6]);
-  fprintf(stderr, "usage: vfsd-probe gen|writegen|mmapwrite|mmapread|sha256|scan|stat|statfs|xattr|blocks ... (see source)\n");
+  fprintf(stderr, "usage: vfsd-probe gen|writegen|mmapwrite|mmapread|sha256|scan|stat|statfs|xattr|lock|blocks ... (see source)\n");
   return 2;
 }

@@ -12,11 +12,18 @@ EXPORT
   --shared-dir DIR          directory to export (also: -o source=DIR)
   --readonly                refuse every change with EROFS
   --xattr / --no-xattr      extended attributes (default: off)
+<<<<<<< HEAD
+  --cache MODE              auto | always | metadata | never (default: auto); none is never
+                            (libvirt's <cache mode='none'/>)
+  --inode-file-handles M    never | prefer | mandatory: keep inodes as file handles instead of
+                            one open fd each (default: never)
+=======
   --cache MODE              auto | always | metadata | never (default: auto)
   --inode-file-handles M    auto | never | prefer | mandatory (default: auto): auto keeps open
                             fds for the recently used inodes, within a budget below the
                             open-file limit, and file handles for the rest; never: one fd per
                             inode; prefer/mandatory: file handles only
+>>>>>>> main
   --posix-lock / --no-posix-lock, --flock / --no-flock
                             POSIX record locks and flock() shared with the host (default: on)
   --no-passthrough          do not use FUSE passthrough on /dev/fuse
@@ -62,6 +69,7 @@ VHOST-USER (QEMU)
   --tag TAG                 accepted for compatibility (the tag is QEMU's -device option)
   --thread-pool-size N      accepted (vfsd serves metadata on the event loop)
   --print-capabilities      print the vhost-user backend capabilities as JSON and exit
+                            (features: separate-options, read by libvirt)
 
 LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
@@ -69,6 +77,9 @@ LOCAL MOUNT (/dev/fuse)
                             POSIX ACLs included: vfsd mounts with default_permissions)
   --poll-us N               after an answer, keep checking for the next request up to N us
                             before sleeping; adapts to the client's pace (default 200, 0: off)
+  --fuse-transport T        dev: read/writev on /dev/fuse (default); uring: FUSE over io_uring
+                            (Linux 6.14+, root set /sys/module/fuse/parameters/enable_uring to
+                            Y), falling back to dev with a warning; auto: io_uring if allowed
 
 SANDBOX
   --sandbox MODE            namespace: serve from new mount, pid and net namespaces whose root
@@ -77,6 +88,10 @@ SANDBOX
                             chroot: chroot(2) into the export, no namespaces (containers);
                             no --state-dir then
                             none: no sandbox; the default for other users and for --mount
+  --uid-map=:IN:OUT:COUNT:, --gid-map=:IN:OUT:COUNT:
+                            virtiofsd's user-namespace maps for an unprivileged --sandbox
+                            namespace (libvirt 10 session mode): refused with the reason, vfsd
+                            makes no user namespace (as root they have no use)
   --modcaps LIST            change the capabilities kept while serving, virtiofsd style:
                             +name or -name joined by ':' (e.g. +sys_admin:-mknod; names as in
                             capabilities(7) without CAP_). Kept by default: chown, dac_override,
@@ -88,11 +103,15 @@ PROCESS
   --log-level LEVEL         error | warn | info | debug | trace | off (default: info)
   --stats-file PATH         where SIGUSR1 and exit write per-opcode counts and latency (JSON)
   -o OPTS                   the C virtiofsd's options: source=DIR, cache=, xattr, no_xattr,
-                            announce_submounts, readonly, log_level=, ...
+                            announce_submounts, readonly, log_level=, debug, ...; a doubled
+                            comma is a literal one (source=/srv/a,,b is /srv/a,b)
+  -d                        debug logging (as --log-level debug)
   -h, --help                this text
   -V, --version             the version
 
 SIGNALS
-  SIGINT, SIGTERM           finish, save state, unmount / disconnect, exit 0
+  SIGINT, SIGTERM           finish, save state, unmount / disconnect, exit 0 (libvirt sends
+                            SIGTERM to the process group; fds vfsd was started with, such as
+                            libvirt's locked pid file, stay open until then)
   SIGUSR1                   log per-opcode counts and latency percentiles (and --stats-file)
 `;

@@ -6,6 +6,7 @@ import { parseModcaps } from './sandbox-caps';
 import { UsageError } from './usage-error';
 import { parseIdRule, buildIdTranslation, IdMapError, IdRule } from '../policy/id-map';
 import type { CacheMode, InodeFileHandles } from '../passthrough/config';
+import { FUSE_TRANSPORTS, type FuseTransportChoice } from '../transport/fuse-uring';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 export type Sandbox = 'namespace' | 'chroot' | 'none';
@@ -37,6 +38,8 @@ export interface Config {
   rlimitNofile: number | null;
   /** busy-poll window for the next request after an answer, microseconds (0: off) */
   pollUs: number;
+  /** --mount: how requests reach us (read/writev on /dev/fuse, or FUSE over io_uring) */
+  fuseTransport: FuseTransportChoice;
   passthrough: boolean;
   /** negotiate FUSE_HANDLE_KILLPRIV_V2 (virtiofsd's --killpriv-v2; off by default, as there) */
   killprivV2: boolean;
@@ -47,6 +50,9 @@ export interface Config {
   /** --translate-uid / --translate-gid rules, in the order given (checked for conflicts) */
   translateUid: IdRule[];
   translateGid: IdRule[];
+  /** --uid-map / --gid-map (virtiofsd's user-namespace maps), in the order given */
+  uidMap: NsIdMap[];
+  gidMap: NsIdMap[];
   printCapabilities: boolean;
   help: boolean;
   version: boolean;
@@ -56,13 +62,20 @@ export interface Config {
 
 export { UsageError };
 
+/** One line of a user namespace's uid_map/gid_map: ids inside..inside+count-1 are outside.. */
+export interface NsIdMap {
+  inside: number;
+  outside: number;
+  count: number;
+}
+
 export function defaultConfig(): Config {
   return {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
     inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
-    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
-    passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
+    stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200, fuseTransport: 'dev',
+    passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [], uidMap: [], gidMap: [],
     printCapabilities: false, help: false, version: false, ignored: [],
   };
 }
@@ -87,6 +100,28 @@ function idRule(opt: string, value: string): IdRule {
 }
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
+/** libvirt's `<cache mode='none'/>` arrives as `none` (-o cache=none, or --cache none from older
+ *  libvirt with separate options); virtiofsd takes it as `never`. */
+function cacheMode(opt: string, value: string): CacheMode {
+  return value === 'none' ? 'never' : oneOf(opt, value, CACHE);
+}
+
+const ID_MAX = 0xffffffff;
+/** virtiofsd's `--uid-map=:INSIDE:OUTSIDE:COUNT:`: the first character is the delimiter, which
+ *  also ends the value (libvirt 10 writes `:`). Every id of both ranges must be a real id, i.e.
+ *  below (uid_t)-1. */
+function nsIdMap(opt: string, value: string): NsIdMap {
+  const d = value[0];
+  const parts = d && value.length > 1 && value.endsWith(d) ? value.slice(1, -1).split(d) : [];
+  if (!d || /[\w\s]/.test(d) || parts.length !== 3 || !parts.every((x) => /^\d+$/.test(x))) {
+    throw new UsageError(`invalid value '${value}' for ${opt}: expected :INSIDE:OUTSIDE:COUNT: (e.g. :0:100000:65536:)`);
+  }
+  const [inside, outside, count] = parts.map(Number);
+  if (count < 1 || inside + count > ID_MAX || outside + count > ID_MAX) {
+    throw new UsageError(`invalid value '${value}' for ${opt}: COUNT must be at least 1 and both ranges must end below 4294967295`);
+  }
+  return { inside, outside, count };
+}
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
 const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
@@ -101,8 +136,11 @@ const VALUED: Record<string, Setter> = {
   '--fd': (c, v) => { c.fd = count('--fd', v, 0); },
   '--socket-group': (c, v) => { c.socketGroup = v; },
   '--tag': (c, v) => { c.tag = v; },
-  '--cache': (c, v) => { c.cache = oneOf('--cache', v, CACHE); },
+  '--cache': (c, v) => { c.cache = cacheMode('--cache', v); },
   '--log-level': (c, v) => { c.logLevel = oneOf('--log-level', v, LOG); },
+  // libvirt 10 in session mode (unprivileged): the user namespace the sandbox is made in
+  '--uid-map': (c, v) => { c.uidMap.push(nsIdMap('--uid-map', v)); },
+  '--gid-map': (c, v) => { c.gidMap.push(nsIdMap('--gid-map', v)); },
   '--inode-file-handles': (c, v) => { c.inodeFileHandles = oneOf('--inode-file-handles', v, HANDLES); },
   '--multidevs': (c, v) => { c.multidevs = parseMultidevsValue(v); },
   '--state-dir': (c, v) => { c.stateDir = v; },
@@ -116,6 +154,7 @@ const VALUED: Record<string, Setter> = {
   '--translate-uid': (c, v) => { c.translateUid.push(idRule('--translate-uid', v)); },
   '--translate-gid': (c, v) => { c.translateGid.push(idRule('--translate-gid', v)); },
   '--poll-us': (c, v) => { c.pollUs = count('--poll-us', v, 0); if (c.pollUs > 1000) throw new UsageError(`invalid value '${v}' for --poll-us: at most 1000`); },
+  '--fuse-transport': (c, v) => { c.fuseTransport = oneOf('--fuse-transport', v, FUSE_TRANSPORTS); },
   // virtiofsd options we accept so VM managers can pass them; recorded as not yet effective
   '--xattrmap': (c, v) => { c.ignored.push(`--xattrmap=${v}`); },
   '--shared-dir-uid': (c, v) => { c.ignored.push(`--shared-dir-uid=${v}`); },
@@ -155,21 +194,38 @@ const FLAGS: Record<string, (c: Config) => void> = {
   '--print-capabilities-json': (c) => { c.printCapabilities = true; },
 };
 
+/** Splits an `-o` list at single commas; `,,` is a literal comma (libvirt doubles the commas of
+ *  a shared directory's path, as QEMU's option syntax does). Read left to right: `a,,,b` is the
+ *  items `a,` and `b`. */
+export function splitDashO(list: string): string[] {
+  const items: string[] = [];
+  let cur = '';
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] !== ',') cur += list[i];
+    else if (list[i + 1] === ',') { cur += ','; i++; }
+    else { items.push(cur); cur = ''; }
+  }
+  items.push(cur);
+  return items.filter(Boolean);
+}
+
 /** The C virtiofsd's `-o a,b=c` options. */
 function applyDashO(c: Config, list: string): void {
-  for (const item of list.split(',').filter(Boolean)) {
+  for (const item of splitDashO(list)) {
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
     const value = eq < 0 ? '' : item.slice(eq + 1);
     switch (key) {
       case 'source': c.sharedDir = value; break;
-      case 'cache': c.cache = oneOf('-o cache', value, CACHE); break;
+      case 'cache': c.cache = cacheMode('-o cache', value); break;
       case 'xattr': c.xattr = true; break;
       case 'no_xattr': c.xattr = false; break;
       case 'announce_submounts': c.announceSubmounts = true; break;
       case 'readonly': case 'ro': c.readOnly = true; break;
       case 'allow_other': c.allowOther = true; break;
-      case 'log_level': c.logLevel = oneOf('-o log_level', value, LOG); break;
+      // the C virtiofsd's level names: err, warn, info, debug
+      case 'log_level': c.logLevel = value === 'err' ? 'error' : oneOf('-o log_level', value, LOG); break;
+      case 'debug': c.logLevel = 'debug'; break;
       case 'posix_lock': c.posixLock = true; break;
       case 'no_posix_lock': c.posixLock = false; break;
       case 'flock': c.flock = true; break;

@@ -45,6 +45,7 @@ export function takeEnteredMarker(): Entered | null {
  *  be invisible to the host). Asking for what cannot be had is an error, never a silent none. */
 export function chooseSandbox(cfg: Config): Sandbox {
   const root = process.geteuid?.() === 0;
+  checkNsIdMaps(cfg, root);
   if (cfg.sandbox === null) return root && !cfg.mount ? 'namespace' : 'none';
   if (cfg.sandbox === 'none') return 'none';
   if (cfg.mount) throw new UsageError(`--sandbox ${cfg.sandbox} works with --socket-path/--fd only (a local --mount needs --sandbox none)`);
@@ -54,6 +55,20 @@ export function chooseSandbox(cfg: Config): Sandbox {
   }
   if (!root) throw new SandboxError(`--sandbox ${cfg.sandbox} needs root (use --sandbox none)`);
   return cfg.sandbox;
+}
+
+/** --uid-map/--gid-map (libvirt 10's session mode passes them) describe the user namespace an
+ *  UNPRIVILEGED virtiofsd makes its namespace sandbox in. vfsd's namespace sandbox needs root
+ *  and makes no user namespace, so the maps could only be ignored, and an ignored map would serve
+ *  the guest with other owners than the VM manager asked for: refused, naming what is missing. */
+function checkNsIdMaps(cfg: Config, root: boolean): void {
+  if (cfg.uidMap.length === 0 && cfg.gidMap.length === 0) return;
+  const given = cfg.uidMap.length ? '--uid-map' : '--gid-map';
+  if (root) {
+    // As virtiofsd: root needs no user namespace; the maps have no meaning there.
+    throw new UsageError(`${given} is only for an unprivileged vfsd with --sandbox namespace (to translate ids as root, use --translate-uid/--translate-gid)`);
+  }
+  throw new SandboxError(`${given}: vfsd cannot create a user namespace for its sandbox yet (unprivileged --sandbox namespace is not supported); run vfsd as root, or use --sandbox none with --translate-uid/--translate-gid`);
 }
 
 /** A sandbox that cannot be set up: one line, exit 1. */
@@ -93,11 +108,36 @@ function childEnv(mode: Sandbox, fd: number): string[] {
   return env;
 }
 
+/**
+ * The fds this process was started with besides stdio, e.g. the fcntl-locked pid file libvirt
+ * leaves open in each daemon it starts: it judges the daemon alive by that lock, and stops only
+ * a daemon whose lock is held. Node marks every fd close-on-exec at startup, so the chroot exec
+ * would silently close them. Node's own fds at this point are anonymous inodes (epoll, eventfd)
+ * and self-pipes (both ends held here); everything else came from the parent.
+ */
+export function inheritedFds(): number[] {
+  const targets = new Map<number, string>();
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (fd <= 2) continue;
+    try {
+      targets.set(fd, fs.readlinkSync(`/proc/self/fd/${name}`));
+    } catch {
+      // the directory fd readdirSync used, closed by now
+    }
+  }
+  const pipeEnds = new Map<string, number>();
+  for (const t of targets.values()) if (t.startsWith('pipe:')) pipeEnds.set(t, (pipeEnds.get(t) ?? 0) + 1);
+  return [...targets].filter(([, t]) => !t.startsWith('anon_inode:') && !(t.startsWith('pipe:') && pipeEnds.get(t)! > 1)).map(([fd]) => fd);
+}
+
 /** chroot: exec in place; returns only by throwing. */
 export function execIntoChroot(cfg: Config): never {
+  const inherited = inheritedFds();
   const fd = listener(cfg);
   const { file, argv } = childArgv();
-  const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), Uint32Array.of(fd));
+  const keep = Uint32Array.from(new Set([fd, ...inherited]));
+  const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), keep);
   throw new SandboxError(`sandbox: exec: ${errnoName(-rc)}`);
 }
 

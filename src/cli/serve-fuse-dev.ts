@@ -1,6 +1,8 @@
 // Standalone mode: mount the export over /dev/fuse and serve it until unmounted or signalled.
 import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
+import { uringOutcome } from '../transport/fuse-uring';
+import type { FuseUringStatus } from '../native/fuse-dev';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
@@ -19,14 +21,14 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   // caller afterwards, so the host's own check stands behind the kernel's.
   const t = FuseDevTransport.mount(mnt, {
     maxWrite: MAX_WRITE, allowOther: cfg.allowOther, readOnly: cfg.readOnly, defaultPermissions: true,
-    fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs,
+    fsname: cfg.sharedDir!, subtype: 'vfsd', pollUs: cfg.pollUs, transport: cfg.fuseTransport,
   });
   const isRoot = process.geteuid?.() === 0;
   const server = new FuseServer(t, fs, {
     readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2,
+    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared,
     // With default_permissions alone the kernel would check the mode bits only: an ACL entry
     // granting more than the mode shows would be refused on the mount and allowed natively. So
     // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:
@@ -39,6 +41,7 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     log.info('unmounted', { mount: mnt, requests: server.stats.counts() });
     onEnd(0);
   });
+  if (cfg.fuseTransport !== 'dev') t.onTransportSettled((s) => logTransport(cfg, s, log));
   server.start();
   log.info('serving', { shared_dir: cfg.sharedDir, mount: mnt });
   return { server, stop: () => {
@@ -63,4 +66,16 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
       onEnd(0);
     }
   } };
+}
+
+/** Which transport serves the mount; a fallback from an explicit --fuse-transport uring warns. */
+function logTransport(cfg: Config, status: FuseUringStatus, log: Logger): void {
+  const o = uringOutcome(status);
+  if (o.transport === 'io_uring') {
+    log.info('fuse transport', { transport: o.transport, queues: status.queues, entries: status.entries });
+  } else if (cfg.fuseTransport === 'uring') {
+    log.warn('fuse transport: io_uring not available, serving with read/writev', { transport: o.transport, reason: o.reason });
+  } else {
+    log.info('fuse transport', { transport: o.transport, reason: o.reason });
+  }
 }

@@ -46,6 +46,19 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
   return { server, stop: () => end('stopped') };
 }
 
+/**
+ * The optional features of the vhost-user-fs JSON (QEMU's docs/interop/vhost-user.json), as the
+ * VM manager reads them from `--print-capabilities` (libvirt runs it on a `<binary path>`) or
+ * from the discovery file (data/40-vfsd.json must list the same). Only what vfsd really does:
+ * - separate-options: libvirt then passes --shared-dir/--cache/--sandbox/--xattr/--log-level/
+ *   --rlimit-nofile as options of their own instead of one `-o` list (both are accepted).
+ * Not listed: migrate-precopy (vfsd has no vhost-user device-state migration), and
+ * posix-acl-negotiation-mode / security-label-negotiation-mode (virtiofsd 1.14's
+ * --posix-acl/--security-label never|auto|always) until those options take effect here.
+ */
+export const CAPABILITY_FEATURES: readonly string[] = ['separate-options'];
+
 export function capabilitiesJson(): string {
-  return VhostUserTransport.capabilitiesJson();
+  const base = JSON.parse(VhostUserTransport.capabilitiesJson()) as Record<string, unknown>;
+  return JSON.stringify({ ...base, features: CAPABILITY_FEATURES }, null, 2);
 }

@@ -31,6 +31,23 @@ export interface FuseDevNative {
   FuseDevSession: new (fd: number, opts: FuseDevSessionOptions) => FuseDevSession;
 }
 
+/** Where FUSE over io_uring stands on a session (native/fuse_session.cc). */
+export interface FuseUringStatus {
+  /** off: never prepared (or preparing failed); prepared: waiting for INIT; not-negotiated:
+   *  the INIT answer did not take FUSE_OVER_IO_URING (the kernel did not offer it); active:
+   *  every queue has its entries, requests come over the ring; refused: registration failed
+   *  (errno), the kernel serves through /dev/fuse reads */
+  state: 'off' | 'prepared' | 'not-negotiated' | 'active' | 'refused';
+  /** why preparing or registering failed (positive), else 0 */
+  errno: number;
+  /** the kernel's queues (one per possible CPU) and entries registered over all of them */
+  queues: number;
+  entries: number;
+  payloadSize: number;
+  /** entries whose command failed (they serve no more requests) */
+  lost: number;
+}
+
 export interface FuseDevSession extends RequestChannel {
   /** Called once when the kernel ends the session (read gives ENODEV: unmounted). */
   onClose(cb: () => void): void;
@@ -39,6 +56,11 @@ export interface FuseDevSession extends RequestChannel {
   backingClose(backingId: number): number;
   /** Unsolicited notification (unique 0): buf[0..len) is the whole message. */
   notify(buf: Uint8Array, len: number): number;
+  /** Before INIT: create the io_uring for FUSE over io_uring with perQueue entries on each CPU
+   *  queue (1..64). 0 or -errno. Once prepared, an INIT answer that takes FUSE_OVER_IO_URING
+   *  registers the entries (the session reads the flag in the answer itself). */
+  uringPrepare(perQueue: number): number;
+  uringStatus(): FuseUringStatus;
 }
 
 export const fuseDev: FuseDevNative = addon as FuseDevNative;

@@ -13,6 +13,8 @@ export interface ServerWants {
   cacheAlways: boolean;
   /** false: never offer READDIRPLUS, so the kernel lists directories with plain READDIR */
   readdirplus?: boolean;
+  /** FUSE over io_uring (7.42): only when the transport has a ring ready to register */
+  overIoUring?: boolean;
   /** FUSE_POSIX_ACL: the kernel checks permissions itself (it implies default_permissions) with
    *  the ACLs it reads by GETXATTR, and hands creating calls their unmasked mode (DONT_MASK) so
    *  the host applies a directory's default ACL or the caller's umask, exactly as natively.
@@ -40,7 +42,7 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   flags |= F.DONT_MASK;
   if (w.posixAcl) flags |= F.POSIX_ACL;
   if (w.killprivV2) flags |= F.HANDLE_KILLPRIV_V2;
-  const flags2 = w.passthrough ? P.InitFlag2.PASSTHROUGH : 0;
+  const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0);
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });

@@ -19,7 +19,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BackingFiles, RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
-import { fuseDev, type FuseDevSession, type FuseMountOptions } from '../native/fuse-dev';
+import { fuseDev, type FuseDevSession, type FuseMountOptions, type FuseUringStatus } from '../native/fuse-dev';
+import { URING_ENTRIES_PER_QUEUE, type FuseTransportChoice } from './fuse-uring';
 
 export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
   /** The max_write the engine will offer in its INIT reply. It sizes the request buffers: the
@@ -28,6 +29,9 @@ export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
   /** After answering, keep checking for the next request this many microseconds at most before
    *  sleeping (adaptive: see native/adaptive_poll.h). Default 0: no polling. */
   pollUs?: number;
+  /** 'uring' or 'auto': prepare FUSE over io_uring, so INIT can offer it (./fuse-uring.ts).
+   *  Default 'dev': read/writev only. */
+  transport?: FuseTransportChoice;
 }
 
 export const DEFAULT_MAX_WRITE = 128 * 1024;
@@ -126,19 +130,24 @@ export class FuseDevTransport implements RequestChannel {
       fs.closeSync(fd);
       throw e;
     }
-    return new FuseDevTransport(mnt, maxWrite, session);
+    // Preparing cannot fail the mount: without a ring the session serves read/writev.
+    const uringPrepared = (opts.transport ?? 'dev') !== 'dev' && session.uringPrepare(URING_ENTRIES_PER_QUEUE) === 0;
+    return new FuseDevTransport(mnt, maxWrite, session, uringPrepared);
   }
 
   private started = false;
   private ended = false;
   private endedByKernel = false;
   private readonly closeListeners: Array<() => void> = [];
+  private settledListener: ((s: FuseUringStatus) => void) | null = null;
 
   private constructor(
     readonly mountpoint: string,
     /** the max_write the buffers were sized for: the INIT reply must not offer more */
     readonly maxWrite: number,
     private readonly session: FuseDevSession,
+    /** an io_uring is ready for FUSE over io_uring: INIT may offer FUSE_OVER_IO_URING */
+    readonly uringPrepared: boolean = false,
   ) {
     session.onClose(() => this.ended_());
   }
@@ -154,7 +163,18 @@ export class FuseDevTransport implements RequestChannel {
   get closed(): boolean { return this.ended; }
 
   start(onBatch: (count: number) => void): void {
-    const r = this.session.start(onBatch) as unknown;
+    // Until the transport is settled (the INIT answer registered the ring, or did not take it),
+    // look after each batch; from then on the engine's callback is handed over untouched.
+    const settle = (count: number) => {
+      onBatch(count);
+      const listener = this.settledListener;
+      if (!listener) return;
+      const status = this.session.uringStatus();
+      if (status.state === 'prepared') return;
+      this.settledListener = null;
+      listener(status);
+    };
+    const r = this.session.start(this.settledListener ? settle : onBatch) as unknown;
     if (typeof r === 'number' && r < 0) {
       const { code, text } = describe(-r);
       throw new FuseDevError(`serve ${this.mountpoint}: ${text}`, -r, code);
@@ -174,6 +194,11 @@ export class FuseDevTransport implements RequestChannel {
   notify(buf: Uint8Array, len: number): number { return this.session.notify(buf, len); }
   backingOpen(fd: number): number { return this.session.backingOpen(fd); }
   backingClose(backingId: number): number { return this.session.backingClose(backingId); }
+  /** Whether requests come over io_uring (after INIT), and why not (./fuse-uring.ts). */
+  uringStatus(): FuseUringStatus { return this.session.uringStatus(); }
+  /** Before start(): cb runs once, after the batch in which the transport settled (INIT
+   *  answered: the ring is registered, or not taken, or refused; or it was never prepared). */
+  onTransportSettled(cb: (s: FuseUringStatus) => void): void { this.settledListener = cb; }
 
   /** cb runs once, when the kernel ends the session (after unmount, or an external umount).
    *  Not called for close(): closing is the owner's own decision. */

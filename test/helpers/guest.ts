@@ -180,36 +180,50 @@ export function qemuBinary(): string {
   return process.env.VFSD_QEMU ?? 'qemu-system-x86_64';
 }
 
-export async function bootGuest(o: BootOptions): Promise<GuestRun> {
+/** What a guest boots with: the kernel, the initramfs (with the embedded script, written into
+ *  `tmp`) and the kernel command line. bootGuest hands them to QEMU, the libvirt tests to a
+ *  domain's direct kernel boot. */
+export interface BootFiles {
+  kernel: string;
+  initrd: string;
+  append: string;
+}
+
+export function prepareBoot(o: Omit<BootOptions, 'socketPath'>, tmp: string): BootFiles {
   if ((o.script === undefined) === (o.scriptInShare === undefined)) {
     throw new Error('bootGuest: give exactly one of script and scriptInShare');
   }
   if (o.extraFiles?.length && o.script === undefined) throw new Error('bootGuest: extraFiles need script');
+  const img = buildGuest();
+  let initrd = img.initrd;
+  let scriptArg: string;
+  if (o.script !== undefined) {
+    initrd = path.join(tmp, 'initrd.gz');
+    initrdWithScript(img.initrd, o.script, initrd, o.extraFiles);
+    scriptArg = 'embedded';
+  } else {
+    scriptArg = `share:${o.scriptInShare}`;
+  }
+  const append = [
+    'console=ttyS0',
+    'panic=-1',
+    'quiet',
+    'loglevel=3',
+    `vfsd.tag=${o.tag}`,
+    `vfsd.script=${scriptArg}`,
+    ...(o.extraKernelArgs ?? []),
+  ].join(' ');
+  return { kernel: img.kernel, initrd, append };
+}
+
+export async function bootGuest(o: BootOptions): Promise<GuestRun> {
   for (const tag of [o.tag, ...(o.extraShares ?? []).map((x) => x.tag)]) {
     if (/[\s,]/.test(tag)) throw new Error(`bootGuest: tag must not contain spaces or commas: ${tag}`);
   }
-  const img = buildGuest();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-guest-'));
   try {
-    let initrd = img.initrd;
-    let scriptArg: string;
-    if (o.script !== undefined) {
-      initrd = path.join(tmp, 'initrd.gz');
-      initrdWithScript(img.initrd, o.script, initrd, o.extraFiles);
-      scriptArg = 'embedded';
-    } else {
-      scriptArg = `share:${o.scriptInShare}`;
-    }
+    const boot = prepareBoot(o, tmp);
     const mem = o.memoryMiB ?? 512;
-    const append = [
-      'console=ttyS0',
-      'panic=-1',
-      'quiet',
-      'loglevel=3',
-      `vfsd.tag=${o.tag}`,
-      `vfsd.script=${scriptArg}`,
-      ...(o.extraKernelArgs ?? []),
-    ].join(' ');
     const args = [
       '-machine', `q35,accel=${process.env.VFSD_GUEST_ACCEL ?? 'tcg'}`,
       '-m', `${mem}M`,
@@ -221,9 +235,9 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
         '-chardev', `socket,id=c${i + 1},path=${x.socketPath}`,
         '-device', `vhost-user-fs-pci,chardev=c${i + 1},tag=${x.tag}`,
       ]),
-      '-kernel', img.kernel,
-      '-initrd', initrd,
-      '-append', append,
+      '-kernel', boot.kernel,
+      '-initrd', boot.initrd,
+      '-append', boot.append,
       '-nic', 'none',
       '-nographic',
       '-no-reboot',
@@ -236,31 +250,49 @@ export async function bootGuest(o: BootOptions): Promise<GuestRun> {
   }
 }
 
-async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
-  const started = Date.now();
-  const run: GuestRun = {
-    results: [],
-    data: new Map(),
-    console: '',
-    exitCode: null,
-    timedOut: false,
-    durationMs: 0,
-    bootMs: null,
-    guestUptimeAtBoot: null,
-  };
-  const child: ChildProcess = spawn(qemuBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  o.onQemu?.(child);
-  const unregister = onAbnormalExit(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  child.stdin?.on('error', () => {
-    // QEMU gone while we answer a sync: the exit handler reports it.
-  });
-  let syncChain: Promise<void> = Promise.resolve();
-  const onMarker = (kind: string, rest: string) => {
+export function newGuestRun(): GuestRun {
+  return { results: [], data: new Map(), console: '', exitCode: null, timedOut: false, durationMs: 0, bootMs: null, guestUptimeAtBoot: null };
+}
+
+/**
+ * The console protocol, read line by line into a GuestRun: from QEMU's stdout (runQemu) or from
+ * the serial log file libvirt writes (test/helpers/libvirt.ts). `onSync` gets each VFSD-SYNC
+ * name; only a console the host can write to can answer it.
+ */
+export class ConsoleReader {
+  private pending = '';
+
+  constructor(
+    private readonly run: GuestRun,
+    private readonly started: number,
+    private readonly onSync?: (name: string) => void,
+    private readonly onLine?: (line: string) => void,
+  ) {}
+
+  feed(chunk: string): void {
+    this.run.console += chunk;
+    this.pending += chunk;
+    let i: number;
+    while ((i = this.pending.indexOf('\n')) >= 0) {
+      const line = this.pending.slice(0, i).replace(/\r/g, '').replace(ANSI, '');
+      this.pending = this.pending.slice(i + 1);
+      this.onLine?.(line);
+      if (process.env.VFSD_GUEST_DEBUG) process.stderr.write(`[guest] ${line}\n`);
+      const m = MARKER.exec(line);
+      if (m) this.onMarker(m[1], m[2] ?? '');
+    }
+  }
+
+  /** The last line, if it had no newline. */
+  flush(): void {
+    if (this.pending) this.feed('\n');
+  }
+
+  private onMarker(kind: string, rest: string): void {
+    const run = this.run;
     switch (kind) {
       case 'BOOTED':
-        run.bootMs = Date.now() - started;
+        run.bootMs = Date.now() - this.started;
         run.guestUptimeAtBoot = Number.parseFloat(rest);
         break;
       case 'RESULT': {
@@ -276,39 +308,56 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
         run.data.get(ch)!.push(line);
         break;
       }
-      case 'SYNC': {
-        const name = rest.trim();
-        syncChain = syncChain.then(async () => {
-          try {
-            await o.onSync?.(name);
-          } catch (e) {
-            run.results.push({ name: `host/sync-${name}`, ok: false, detail: String((e as Error)?.stack ?? e) });
-          }
-          child.stdin?.write(`VFSD-GO ${name}\n`);
-        });
+      case 'SYNC':
+        this.onSync?.(rest.trim());
         break;
-      }
       case 'DONE':
         run.exitCode = Number.parseInt(rest, 10);
         break;
     }
+  }
+}
+
+/** Adds `guest/completed`: the script ran to VFSD-DONE before the deadline. */
+export function finishRun(run: GuestRun, started: number, timeoutMs: number, exitStatus: string): void {
+  run.durationMs = Date.now() - started;
+  const completed = run.exitCode !== null && !run.timedOut;
+  run.results.push({
+    name: 'guest/completed',
+    ok: completed,
+    detail: completed
+      ? `rc=${run.exitCode} boot=${run.bootMs}ms (kernel ${run.guestUptimeAtBoot}s) total=${run.durationMs}ms`
+      : run.timedOut
+        ? `guest killed after ${timeoutMs} ms`
+        : `guest exited (${exitStatus}) before VFSD-DONE`,
+  });
+}
+
+async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
+  const started = Date.now();
+  const run = newGuestRun();
+  const child: ChildProcess = spawn(qemuBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  o.onQemu?.(child);
+  const unregister = onAbnormalExit(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  child.stdin?.on('error', () => {
+    // QEMU gone while we answer a sync: the exit handler reports it.
+  });
+  let syncChain: Promise<void> = Promise.resolve();
+  const onSync = (name: string) => {
+    syncChain = syncChain.then(async () => {
+      try {
+        await o.onSync?.(name);
+      } catch (e) {
+        run.results.push({ name: `host/sync-${name}`, ok: false, detail: String((e as Error)?.stack ?? e) });
+      }
+      child.stdin?.write(`VFSD-GO ${name}\n`);
+    });
   };
-  let pending = '';
-  const feed = (chunk: string) => {
-    run.console += chunk;
-    pending += chunk;
-    let i: number;
-    while ((i = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, i).replace(/\r/g, '').replace(ANSI, '');
-      pending = pending.slice(i + 1);
-      o.onLine?.(line);
-      if (process.env.VFSD_GUEST_DEBUG) process.stderr.write(`[guest] ${line}\n`);
-      const m = MARKER.exec(line);
-      if (m) onMarker(m[1], m[2] ?? '');
-    }
-  };
+  const reader = new ConsoleReader(run, started, onSync, o.onLine);
   child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', feed);
+  child.stdout?.on('data', (d: string) => reader.feed(d));
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => {
     run.console += d;
@@ -328,18 +377,8 @@ async function runQemu(args: string[], o: BootOptions): Promise<GuestRun> {
     clearTimeout(timer);
     unregister();
   }
-  if (pending) feed('\n');
-  run.durationMs = Date.now() - started;
-  const completed = run.exitCode !== null && !run.timedOut;
-  run.results.push({
-    name: 'guest/completed',
-    ok: completed,
-    detail: completed
-      ? `rc=${run.exitCode} boot=${run.bootMs}ms (kernel ${run.guestUptimeAtBoot}s) total=${run.durationMs}ms`
-      : run.timedOut
-        ? `QEMU killed after ${timeoutMs} ms`
-        : `QEMU exited (${child.exitCode ?? child.signalCode}) before VFSD-DONE`,
-  });
+  reader.flush();
+  finishRun(run, started, timeoutMs, String(child.exitCode ?? child.signalCode));
   return run;
 }
 

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
 import { isMounted, mountPoints } from './mountinfo';
+import { servedTransport, withEnableUring } from './fuse-uring';
 
 /** dist/test/helpers/vfsd-process.js -> dist/src/cli/main.js */
 export const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -27,6 +28,9 @@ export interface StartOptions {
   sharedDir?: string;
   /** milliseconds to wait for the mount to appear */
   timeoutMs?: number;
+  /** 'uring': serve over FUSE io_uring (--fuse-transport uring), with the fuse module's
+   *  enable_uring set to Y only until the ring is registered (./fuse-uring.ts) */
+  fuseTransport?: 'uring';
   /** a command vfsd is run under, e.g. ['prlimit', '--nofile=1024:1024', '--'] */
   prefix?: string[];
 }
@@ -71,6 +75,18 @@ export function unmountTree(dir: string): void {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<VfsdProcess> {
+  if (opts.fuseTransport === 'uring') {
+    const { fuseTransport: _, ...rest } = opts;
+    const started = await withEnableUring('Y', async () => {
+      const v = await startVfsd(t, { ...rest, args: [...(rest.args ?? []), '--fuse-transport', 'uring'] });
+      // The ring is registered right after INIT, which the mount's first access triggers.
+      fs.statSync(v.mnt);
+      const deadline = Date.now() + (opts.timeoutMs ?? 20000);
+      while (!servedTransport(v.log()) && v.exitCode() === null && Date.now() < deadline) await sleep(20);
+      return v;
+    });
+    return started.result;
+  }
   const base = tempBase();
   const src = opts.sharedDir ?? path.join(base, 'src');
   const mnt = path.join(base, 'mnt');

@@ -361,6 +361,17 @@ export class Frontend {
     return this.set(VU.SET_VRING_ADDR, b);
   }
 
+  /** What QEMU sends to (re)start ring `index`: NUM, BASE 0, ADDR, KICK, CALL; returns the acks. */
+  async startRing(index: number, r: SplitRing): Promise<bigint[]> {
+    return [
+      await this.setState(VU.SET_VRING_NUM, index, r.size),
+      await this.setState(VU.SET_VRING_BASE, index, 0),
+      await this.setVringAddr(index, r),
+      await this.setU64(VU.SET_VRING_KICK, BigInt(index), [r.kickFd]),
+      await this.setU64(VU.SET_VRING_CALL, BigInt(index), [r.callFd]),
+    ];
+  }
+
   /**
    * What QEMU 7.2 sends to vhost-user-fs: at device realize GET_FEATURES, GET_PROTOCOL_FEATURES,
    * SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS, SET_OWNER, GET_FEATURES, then
@@ -393,14 +404,7 @@ export class Frontend {
     } else {
       ack.push(await this.setMemTable(mem));
     }
-    for (let i = 0; i < rings.length; i++) {
-      const r = rings[i];
-      ack.push(await this.setState(VU.SET_VRING_NUM, i, r.size));
-      ack.push(await this.setState(VU.SET_VRING_BASE, i, 0));
-      ack.push(await this.setVringAddr(i, r));
-      ack.push(await this.setU64(VU.SET_VRING_KICK, BigInt(i), [r.kickFd]));
-      ack.push(await this.setU64(VU.SET_VRING_CALL, BigInt(i), [r.callFd]));
-    }
+    for (let i = 0; i < rings.length; i++) ack.push(...(await this.startRing(i, rings[i])));
     if (acked & F.PROTOCOL_FEATURES)
       for (let i = 0; i < rings.length; i++) ack.push(await this.setState(VU.SET_VRING_ENABLE, i, 1));
     return { features, protocol, queueNum, memSlots, acks: ack };

@@ -6,7 +6,8 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
-import { startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { startVfsd, StartOptions, VfsdProcess } from '../helpers/vfsd-process';
+import { assertServedOverUring, kernelHasFuseUring } from '../helpers/fuse-uring';
 import { sameAsHost, sameOutcome, shapeView, statView, errnoName, jsonable, Asserts } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -20,14 +21,14 @@ function seed(r: string): void {
   fs.mkdirSync(path.join(r, 'empty'));
 }
 
-function basicSuite(t: Test, args: string[]): void {
+function basicSuite(t: Test, args: string[], fuseTransport?: StartOptions['fuseTransport']): void {
   let v: VfsdProcess;
   let N: string; // native
   let M: string; // through the mount
   let H: string; // what the mount dir is on the host
 
   t.before(async () => {
-    v = await startVfsd(t, { args, prepare: (src) => { seed(path.join(src, 'native')); seed(path.join(src, 'm')); } });
+    v = await startVfsd(t, { args, fuseTransport, prepare: (src) => { seed(path.join(src, 'native')); seed(path.join(src, 'm')); } });
     N = path.join(v.src, 'native');
     M = path.join(v.mnt, 'm');
     H = path.join(v.src, 'm');
@@ -37,6 +38,10 @@ function basicSuite(t: Test, args: string[]): void {
   const host = (t: Asserts, rel: string, what = rel) => sameAsHost(t, path.join(M, rel), path.join(H, rel), what);
   const shape = (t: Asserts, rel: string) =>
     t.same(jsonable(shapeView(path.join(M, rel))), jsonable(shapeView(path.join(N, rel))), `${rel}: made through vfsd it has the native twin's mode/nlink/owner/size/blocks`);
+
+  if (fuseTransport) {
+    t.test('served over FUSE io_uring', async (t) => assertServedOverUring(t, v.log()));
+  }
 
   t.test('create, write, read', async (t) => {
     both(t, 'write a new file', (r) => fs.writeFileSync(path.join(r, 'new'), 'hello world\n'));
@@ -217,3 +222,8 @@ for (const handles of ['never', 'prefer', 'mandatory']) {
   t.test(`basic operations, native vs vfsd (--inode-file-handles=${handles})`, { skip: !root && 'needs root' },
     async (t) => basicSuite(t, [`--inode-file-handles=${handles}`]));
 }
+
+// The same suite over FUSE io_uring; without passthrough, so READ and WRITE cross the ring too.
+t.test('basic operations, native vs vfsd over FUSE io_uring (--fuse-transport uring --no-passthrough)',
+  { skip: (!root && 'needs root') || (!kernelHasFuseUring() && 'no FUSE over io_uring in this kernel') },
+  async (t) => basicSuite(t, ['--no-passthrough'], 'uring'));

@@ -1,11 +1,12 @@
 // Open-file semantics through a vfsd mount compared with the native directory: reading a file
 // after its name is gone, renaming over an open file, sparse files (SEEK_DATA/SEEK_HOLE, hole
 // punching) and fsync/fdatasync.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
-import { requestCounts, startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { requestCounts, startVfsd, StartOptions, VfsdProcess } from '../helpers/vfsd-process';
+import { assertServedOverUring, kernelHasFuseUring } from '../helpers/fuse-uring';
 import { errnoName, sameOutcome } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -13,14 +14,16 @@ const FALLOC_FL_KEEP_SIZE = 1;
 const FALLOC_FL_PUNCH_HOLE = 2;
 const MiB = 1 << 20;
 
-t.test('open files through vfsd behave as native ones', { skip: !root && 'needs root' }, async (t) => {
+function filesSuite(t: Test, start: Pick<StartOptions, 'args' | 'fuseTransport'>): void {
   let v: VfsdProcess;
   let N: string, M: string;
   t.before(async () => {
-    v = await startVfsd(t, { prepare: (src) => { fs.mkdirSync(path.join(src, 'native')); fs.mkdirSync(path.join(src, 'm')); } });
+    v = await startVfsd(t, { ...start, prepare: (src) => { fs.mkdirSync(path.join(src, 'native')); fs.mkdirSync(path.join(src, 'm')); } });
     N = path.join(v.src, 'native');
     M = path.join(v.mnt, 'm');
   });
+
+  if (start.fuseTransport) t.test('served over FUSE io_uring', async (t) => assertServedOverUring(t, v.log()));
 
   t.test('one file open several times at once (read-only and read-write handles)', async (t) => {
     // Under FUSE passthrough the kernel wants every open of an inode to name the same backing
@@ -160,4 +163,11 @@ t.test('open files through vfsd behave as native ones', { skip: !root && 'needs 
     t.ok((counts.FALLOCATE ?? 0) >= 2, `FALLOCATE reached vfsd (${counts.FALLOCATE ?? 0})`);
     t.ok((counts.LSEEK ?? 0) >= 1, `LSEEK reached vfsd (${counts.LSEEK ?? 0})`);
   });
-});
+}
+
+t.test('open files through vfsd behave as native ones', { skip: !root && 'needs root' }, async (t) => filesSuite(t, {}));
+
+// Over FUSE io_uring, without passthrough so that READ and WRITE cross the ring.
+t.test('open files through vfsd over FUSE io_uring behave as native ones',
+  { skip: (!root && 'needs root') || (!kernelHasFuseUring() && 'no FUSE over io_uring in this kernel') },
+  async (t) => filesSuite(t, { args: ['--no-passthrough'], fuseTransport: 'uring' }));

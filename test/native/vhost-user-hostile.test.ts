@@ -5,7 +5,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { native, DESC_INDIRECT, DESC_NEXT, DESC_WRITE, FUSE, Frontend, VU, fuseRequest, guestInitIn, outHeader, regionPayload, settle } from '../helpers/vhost-frontend';
+import { native, DESC_INDIRECT, DESC_NEXT, DESC_WRITE, FUSE, Frontend, SplitRing, VU, fuseRequest, guestInitIn, outHeader, regionPayload, settle } from '../helpers/vhost-frontend';
 import { waitFor } from '../helpers/wait';
 import { readIn, writeIn } from '../helpers/fuse-requests';
 import { Session } from '../helpers/vhost-session';
@@ -307,6 +307,14 @@ t.test('a head published again while it is held breaks that queue: the engine ne
   s.engine.hold = false;
   await s.init(2);
   t.equal(s.count('disconnected'), 0, 'the other queue serves');
+  // The guest resets the device: QEMU stops the ring and sets it up afresh; it serves again.
+  await s.fe.getVringBase(1);
+  const fresh = new SplitRing(s.mem, 8);
+  s.rings[1].close();
+  s.rings[1] = fresh;
+  t.same(await s.fe.startRing(1, fresh), [0n, 0n, 0n, 0n, 0n], 'ring 1 restarted');
+  await s.init(1);
+  t.equal(s.engine.seen.length, 3, 'and served');
 });
 
 t.test('a queue holds at most its ring size; the rest waits and is served when an answer frees room, with no new kick', async (t) => {

@@ -223,18 +223,29 @@ t.test('the server dies with a SIGKILLed launcher (no orphan)', { skip }, async 
   t.pass('the server died with its launcher');
 });
 
-t.test('--modcaps changes the kept set; bad items are usage errors', { skip }, async (t) => {
-  const p = setup(t);
-  const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--modcaps=+SYS_ADMIN:-mknod']);
+/** Starts the sandboxed server with `args`, answers the serving thread's CapEff, stops it. */
+async function effectiveCaps(t: Test, p: ReturnType<typeof setup>, args: string[]): Promise<bigint> {
+  const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, ...args]);
   t.teardown(() => run.child.kill('SIGKILL'));
   const c = await connect(p.sock, run);
   const pid = await servingPid(run);
   await waitFor(() => /sandbox entered/.test(run.log()), 'the sandbox');
-  const want = capMask([...KEPT.filter((n) => n !== 'mknod'), 'sys_admin']);
-  t.equal(BigInt('0x' + status(pid).CapEff), want, '+sys_admin kept, mknod dropped');
+  const eff = BigInt('0x' + status(pid).CapEff);
   run.child.kill('SIGTERM');
-  t.equal(await run.exit, 0);
+  t.equal(await run.exit, 0, `${args.join(' ')}: clean exit`);
   c.fe.close();
+  return eff;
+}
+
+t.test('--inode-file-handles never: dac_read_search is not kept (no handles to open)', { skip }, async (t) => {
+  const eff = await effectiveCaps(t, setup(t), ['--inode-file-handles=never']);
+  t.equal(eff, capMask(KEPT.filter((n) => n !== 'dac_read_search')), 'the kept set without dac_read_search');
+});
+
+t.test('--modcaps changes the kept set; bad items are usage errors', { skip }, async (t) => {
+  const p = setup(t);
+  const want = capMask([...KEPT.filter((n) => n !== 'mknod'), 'sys_admin']);
+  t.equal(await effectiveCaps(t, p, ['--modcaps=+SYS_ADMIN:-mknod']), want, '+sys_admin kept, mknod dropped');
 
   for (const bad of ['--modcaps=+bogus', '--modcaps=sys_admin', '--modcaps=', '-omodcaps=+chown:-nope']) {
     const r = spawnSync(process.execPath, [CLI, `--socket-path=${p.sock}`, `--shared-dir=${p.share}`, bad], { encoding: 'utf8' });

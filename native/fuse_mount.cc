@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fd_passing.h"
 #include "sys_args.h"
 
 extern char** environ;
@@ -101,26 +102,14 @@ int WaitChild(pid_t pid) {
 // socket without sending one: it refused, and printed why on stderr (inherited from us).
 int ReceiveFd(int sock) {
   char byte;
-  struct iovec iov = {&byte, 1};
-  alignas(struct cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))];
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = ctrl;
-  msg.msg_controllen = sizeof ctrl;
+  std::vector<int> fds;
   ssize_t n;
   do {
-    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  int fd = -1;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    }
-  }
-  return fd >= 0 ? fd : -EPERM;
+    n = RecvWithFds(sock, &byte, 1, 0, &fds);
+  } while (n == -EINTR);
+  if (n < 0) return static_cast<int>(n);
+  for (size_t i = 1; i < fds.size(); i++) close(fds[i]);  // fusermount3 sends one
+  return fds.empty() ? -EPERM : fds[0];
 }
 
 // As root (or with CAP_SYS_ADMIN): open /dev/fuse and mount(2) it ourselves.

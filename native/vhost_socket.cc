@@ -1,5 +1,6 @@
 // Unix socket plumbing for vhost-user.
 #include "vhost_socket.h"
+#include "fd_passing.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -94,29 +95,13 @@ int MessageReader::read(int sock, VuMessage& msg) {
       got_ = 0;
       return 1;
     }
-    iovec iov{dst, want};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * vu::kMaxFdsPerMessage)];
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl;
-    mh.msg_controllen = sizeof ctl;
-    ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    // Every fd we were given is taken first, so none leaks whatever we decide next.
+    bool badFds = false;
+    ssize_t n = RecvWithFds(sock, dst, want, MSG_DONTWAIT, &msg.fds, &badFds);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      return -errno;
-    }
-    // Take every fd we were given first, so none leaks whatever we decide next.
-    bool badFds = (mh.msg_flags & MSG_CTRUNC) != 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t k = 0; k < cnt; k++) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-        msg.fds.push_back(fd);
-      }
+      if (n == -EINTR) continue;
+      if (n == -EAGAIN || n == -EWOULDBLOCK) return 0;
+      return static_cast<int>(n);
     }
     if (msg.fds.size() > vu::kMaxFdsPerMessage) badFds = true;
     if (badFds) {

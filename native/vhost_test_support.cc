@@ -17,6 +17,8 @@
 
 #include <napi.h>
 
+#include "fd_passing.h"
+
 namespace vfsd {
 
 namespace {
@@ -73,42 +75,32 @@ Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   return Num(info.Env(), 0);
 }
 
-int FillAddr(const std::string& path, sockaddr_un& a) {
+// A stream unix socket at path, connected to it or (listen) bound and listening; fd or -errno.
+int UnixSocket(const std::string& path, bool listening) {
+  sockaddr_un a;
   memset(&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
   if (path.size() >= sizeof a.sun_path) return -ENAMETOOLONG;
   memcpy(a.sun_path, path.c_str(), path.size() + 1);
-  return 0;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  sockaddr* sa = reinterpret_cast<sockaddr*>(&a);
+  if (listening ? bind(fd, sa, sizeof a) < 0 || listen(fd, 4) < 0 : connect(fd, sa, sizeof a) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 // unixConnect(path) -> connected stream socket fd
 Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
-  sockaddr_un a;
-  int rc = FillAddr(info[0].As<Napi::String>().Utf8Value(), a);
-  if (rc < 0) return Num(info.Env(), rc);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Err(info.Env());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
-    int e = errno;
-    close(fd);
-    return Num(info.Env(), -e);
-  }
-  return Num(info.Env(), fd);
+  return Num(info.Env(), UnixSocket(info[0].As<Napi::String>().Utf8Value(), false));
 }
 
 // unixListen(path) -> listening socket fd (as a VM manager would pass with --fd)
 Napi::Value UnixListen(const Napi::CallbackInfo& info) {
-  sockaddr_un a;
-  int rc = FillAddr(info[0].As<Napi::String>().Utf8Value(), a);
-  if (rc < 0) return Num(info.Env(), rc);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Err(info.Env());
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 || listen(fd, 4) < 0) {
-    int e = errno;
-    close(fd);
-    return Num(info.Env(), -e);
-  }
-  return Num(info.Env(), fd);
+  return Num(info.Env(), UnixSocket(info[0].As<Napi::String>().Utf8Value(), true));
 }
 
 // sendMsg(fd, Uint8Array, fds[]) -> bytes sent
@@ -141,29 +133,13 @@ Napi::Value RecvMsg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  iovec iov{static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength()};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 16)];
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl;
-  mh.msg_controllen = sizeof ctl;
-  ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  std::vector<int> got;
+  ssize_t n = RecvWithFds(fd, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(),
+                          ta.ByteLength(), MSG_DONTWAIT, &got);
   Napi::Object r = Napi::Object::New(env);
   Napi::Array fds = Napi::Array::New(env);
-  r.Set("n", Num(env, n < 0 ? -errno : static_cast<double>(n)));
-  if (n >= 0) {
-    uint32_t k = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < cnt; i++) {
-        int f;
-        memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-        fds.Set(k++, Num(env, f));
-      }
-    }
-  }
+  r.Set("n", Num(env, static_cast<double>(n)));
+  for (uint32_t k = 0; k < got.size(); k++) fds.Set(k, Num(env, got[k]));
   r.Set("fds", fds);
   return r;
 }

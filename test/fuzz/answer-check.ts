@@ -3,7 +3,7 @@
 // error is a real errno (1..4095 and known to this system), and a success carries the payload
 // size fuse.h gives for the opcode.
 import * as os from 'node:os';
-import type { Answer } from './memory-channel';
+import type { Answer } from '../helpers/memory-channel';
 import { NO_ANSWER, OP } from './requests';
 
 const KNOWN_ERRNOS = new Set<number>(Object.values(os.constants.errno as Record<string, number>));

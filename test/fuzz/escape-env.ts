@@ -8,8 +8,11 @@ import { FuseServer } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig, type PassthroughConfig } from '../../src/passthrough/config';
 import { silentLogger } from '../../src/log/logger';
-import { MemoryChannel, type Answer } from './memory-channel';
-import { INIT_BODY, OP, request, z } from './requests';
+import { MemoryChannel, type Answer } from '../helpers/memory-channel';
+import { OP, request } from './requests';
+import {
+  createIn, initIn, linkIn, mkdirIn, mknodIn, name as nameIn, openIn, readIn, releaseIn, renameIn, symlinkIn,
+} from '../helpers/fuse-requests';
 import { Credentials } from '../../src/passthrough/credentials';
 
 export const CANARY_TEXT = 'CANARY: outside the export\n';
@@ -88,7 +91,7 @@ export class Client {
       readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, cacheAlways: false, passthrough: false,
     }, silentLogger);
     this.server.start();
-    if (this.call(OP.INIT, 0n, INIT_BODY()).errno) throw new Error('INIT failed');
+    if (this.call(OP.INIT, 0n, initIn()).errno) throw new Error('INIT failed');
   }
 
   call(op: number, nodeid: bigint, body: Buffer, uid = 0, gid = 0): Result {
@@ -104,67 +107,49 @@ export class Client {
 
   /** LOOKUP: node id (and mode), or the errno. */
   lookup(parent: bigint, name: string | Buffer): { errno: number; nodeid: bigint; mode: number; ino: bigint } {
-    const r = this.call(OP.LOOKUP, parent, z(name));
+    const r = this.call(OP.LOOKUP, parent, nameIn(name));
     if (r.errno) return { errno: r.errno, nodeid: 0n, mode: 0, ino: 0n };
     return { errno: 0, nodeid: r.payload.readBigUInt64LE(0), ino: r.payload.readBigUInt64LE(40), mode: r.payload.readUInt32LE(40 + 60) };
   }
 
   /** OPEN then READ (up to 4096 bytes) then RELEASE: the bytes, or the errno of the first failure. */
   readFile(nodeid: bigint): { errno: number; text: string } {
-    const body = Buffer.alloc(8);
-    const o = this.call(OP.OPEN, nodeid, body);
+    const o = this.call(OP.OPEN, nodeid, openIn(0));
     if (o.errno) return { errno: o.errno, text: '' };
     const fh = o.payload.readBigUInt64LE(0);
-    const rd = Buffer.alloc(40);
-    rd.writeBigUInt64LE(fh, 0);
-    rd.writeUInt32LE(4096, 16);
-    const r = this.call(OP.READ, nodeid, rd);
-    const rel = Buffer.alloc(24);
-    rel.writeBigUInt64LE(fh, 0);
-    this.call(OP.RELEASE, nodeid, rel);
+    const r = this.call(OP.READ, nodeid, readIn(fh, 0, 4096));
+    this.call(OP.RELEASE, nodeid, releaseIn(fh));
     if (r.answer.kind !== 'read') return { errno: r.errno || 5, text: '' };
     // MemoryChannel reads into its own buffer: the bytes are what pread returned.
     return { errno: r.answer.errno, text: this.chan.lastRead().toString('latin1') };
   }
 
   create(parent: bigint, name: string, flags = 0o101): Result {
-    const b = Buffer.alloc(16);
-    b.writeUInt32LE(flags, 0);
-    b.writeUInt32LE(0o644, 4);
-    return this.call(OP.CREATE, parent, Buffer.concat([b, z(name)]));
+    return this.call(OP.CREATE, parent, createIn(flags, 0o644, name));
   }
 
   mkdir(parent: bigint, name: string): Result {
-    const b = Buffer.alloc(8);
-    b.writeUInt32LE(0o755, 0);
-    return this.call(OP.MKDIR, parent, Buffer.concat([b, z(name)]));
+    return this.call(OP.MKDIR, parent, mkdirIn(0o755, name));
   }
 
   mknod(parent: bigint, name: string, mode: number, rdev = 0): Result {
-    const b = Buffer.alloc(16);
-    b.writeUInt32LE(mode, 0);
-    b.writeUInt32LE(rdev, 4);
-    return this.call(OP.MKNOD, parent, Buffer.concat([b, z(name)]));
+    return this.call(OP.MKNOD, parent, mknodIn(mode, rdev, name));
   }
 
   symlink(parent: bigint, name: string, target: string): Result {
-    return this.call(OP.SYMLINK, parent, Buffer.concat([z(name), z(target)]));
+    return this.call(OP.SYMLINK, parent, symlinkIn(name, target));
   }
 
   link(nodeid: bigint, newParent: bigint, name: string): Result {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(nodeid);
-    return this.call(OP.LINK, newParent, Buffer.concat([b, z(name)]));
+    return this.call(OP.LINK, newParent, linkIn(nodeid, name));
   }
 
   unlink(parent: bigint, name: string): Result {
-    return this.call(OP.UNLINK, parent, z(name));
+    return this.call(OP.UNLINK, parent, nameIn(name));
   }
 
   rename(parent: bigint, name: string, newParent: bigint, newName: string): Result {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(newParent);
-    return this.call(OP.RENAME, parent, Buffer.concat([b, z(name), z(newName)]));
+    return this.call(OP.RENAME, parent, renameIn(newParent, name, newName));
   }
 
   opendir(nodeid: bigint): Result {

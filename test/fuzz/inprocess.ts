@@ -13,10 +13,11 @@ import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import type { Logger } from '../../src/log/logger';
 import type { RequestChannel } from '../../src/native/channel';
-import { MemoryChannel, Pending } from './memory-channel';
+import { MemoryChannel, Pending } from '../helpers/memory-channel';
 import { checkAnswers, opcodeOf } from './answer-check';
 import { FuzzExport, countFds, fdTargets, rssMiB } from './export';
-import { FuzzState, Generator, INIT_BODY, OP, SKIPPED_OPS, request, z } from './requests';
+import { FuzzState, Generator, OP, SKIPPED_OPS, request } from './requests';
+import { initIn, name as nameIn } from '../helpers/fuse-requests';
 import { opName } from '../../src/protocol';
 import { Rng } from './rng';
 import { Credentials } from '../../src/passthrough/credentials';
@@ -153,7 +154,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
     const file = path.join(exp.dir, name);
     fs.writeFileSync(file, 'live');
     const ino = BigInt(fs.statSync(file).ino);
-    const lk = one(OP.LOOKUP, 1n, z(name));
+    const lk = one(OP.LOOKUP, 1n, nameIn(name));
     const a = lk.answers[0];
     if (a.kind !== 'reply' || a.error !== 0) return fail(`liveness: LOOKUP of a new host file failed: ${JSON.stringify(a)}`, lk.bytes);
     const nodeid = a.payload.readBigUInt64LE(0);
@@ -192,7 +193,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
   try {
     server.start();
     while (sent < maxRequests && Date.now() < deadline) {
-      const init = one(OP.INIT, 0n, INIT_BODY());
+      const init = one(OP.INIT, 0n, initIn());
       if (init.answers[0].kind !== 'reply') fail('INIT refused', init.bytes);
       if (baselineFds < 0) baselineFds = countFds();
       // Ids from before DESTROY are stale: keep two of each (stale ids must miss), start afresh.
@@ -224,7 +225,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
           judge(p, true, how);
           learn(p);
           // A second DESTROY/INIT pair inside a cycle is fine; re-INIT so the rest is served.
-          if (opcodeOf(p.bytes) === OP.DESTROY) one(OP.INIT, 0n, INIT_BODY());
+          if (opcodeOf(p.bytes) === OP.DESTROY) one(OP.INIT, 0n, initIn());
         });
         // Waiting SETLKWs may have been answered by an INTERRUPT or a released lock.
         waiting = waiting.filter((w) => {

@@ -5,17 +5,12 @@
 // appended garbage, a lying length, a random opcode or extension length).
 import { Rng } from './rng';
 import { sys } from '../../src/native/sys';
+import { Op } from '../../src/protocol/opcodes';
+import { name as nameIn, req } from '../helpers/fuse-requests';
 
-export const OP = {
-  LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, SYMLINK: 6, MKNOD: 8, MKDIR: 9,
-  UNLINK: 10, RMDIR: 11, RENAME: 12, LINK: 13, OPEN: 14, READ: 15, WRITE: 16, STATFS: 17,
-  RELEASE: 18, FSYNC: 20, SETXATTR: 21, GETXATTR: 22, LISTXATTR: 23, REMOVEXATTR: 24, FLUSH: 25,
-  INIT: 26, OPENDIR: 27, READDIR: 28, RELEASEDIR: 29, FSYNCDIR: 30, GETLK: 31, SETLK: 32,
-  SETLKW: 33, ACCESS: 34, CREATE: 35, INTERRUPT: 36, BMAP: 37, DESTROY: 38, IOCTL: 39, POLL: 40,
-  NOTIFY_REPLY: 41, BATCH_FORGET: 42, FALLOCATE: 43, READDIRPLUS: 44, RENAME2: 45, LSEEK: 46,
-  COPY_FILE_RANGE: 47, SETUPMAPPING: 48, REMOVEMAPPING: 49, SYNCFS: 50, TMPFILE: 51, STATX: 52,
-  COPY_FILE_RANGE_64: 53,
-} as const;
+// The opcode numbers are src/protocol's, which test/unit/protocol-wire.test.ts checks against
+// fuse.h written down independently.
+export const OP = Op;
 
 /** Opcodes that never get an answer (the channel's done()). */
 export const NO_ANSWER = new Set<number>([OP.FORGET, OP.BATCH_FORGET, OP.INTERRUPT, OP.NOTIFY_REPLY]);
@@ -59,26 +54,10 @@ class W {
   done(): Buffer { return Buffer.concat(this.parts); }
 }
 
-export function header(len: number, opcode: number, unique: bigint, nodeid: bigint, uid = 0, gid = 0, pid = 1, extlen = 0): Buffer {
-  const h = Buffer.alloc(40);
-  h.writeUInt32LE(len >>> 0, 0);
-  h.writeUInt32LE(opcode >>> 0, 4);
-  h.writeBigUInt64LE(unique, 8);
-  h.writeBigUInt64LE(BigInt.asUintN(64, nodeid), 16);
-  h.writeUInt32LE(uid >>> 0, 24);
-  h.writeUInt32LE(gid >>> 0, 28);
-  h.writeUInt32LE(pid >>> 0, 32);
-  h.writeUInt16LE(extlen & 0xffff, 36);
-  return h;
-}
-
-/** A complete request: header (len = exact length) + body. */
+/** A complete request (header len = its exact length), as the harness sends them: pid 1. */
 export function request(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, uid = 0, gid = 0): Buffer {
-  return Buffer.concat([header(40 + body.length, opcode, unique, nodeid, uid, gid), body]);
+  return req(opcode, nodeid, body, { unique, uid, gid, pid: 1 });
 }
-
-/** NUL-terminated name. */
-export const z = (s: string | Buffer): Buffer => Buffer.concat([Buffer.from(s as string, 'latin1'), Buffer.alloc(1)]);
 
 /** Names the export holds or the fuzz creates: a small pool keeps the export small. */
 export const POOL = ['a', 'b', 'c', 'd', 'f1', 'f2', 'dir', 'sub', 'lnk', 'fifo', 'x.y'];
@@ -122,7 +101,7 @@ export class Generator {
     const k = this.rng.int(20);
     if (k === 0) return n; // no terminator
     if (k === 1) return Buffer.concat([n, Buffer.from([0, 0x41, 0])]);
-    return z(n);
+    return nameIn(n);
   }
 
   size(): number {
@@ -317,16 +296,3 @@ const WEIGHTS: [number, number][] = [
 export const SKIPPED_OPS: { op: number; why: string }[] =
   typeof (sys as unknown as Record<string, unknown>).faccessat === 'function' ? [] : [{ op: OP.ACCESS, why: 'sys.faccessat missing from this build of the addon' }];
 const WEIGHTED: number[] = WEIGHTS.filter(([op]) => !SKIPPED_OPS.some((s) => s.op === op)).flatMap(([op, w]) => Array<number>(w).fill(op));
-
-export const INIT_BODY = (): Buffer => {
-  const b = Buffer.alloc(64);
-  b.writeUInt32LE(7, 0);
-  b.writeUInt32LE(45, 4);
-  b.writeUInt32LE(128 << 10, 8);
-  // FUSE_ASYNC_READ|POSIX_LOCKS|ATOMIC_O_TRUNC|EXPORT_SUPPORT|BIG_WRITES|DONT_MASK|FLOCK_LOCKS|
-  // DO_READDIRPLUS|READDIRPLUS_AUTO|PARALLEL_DIROPS|HANDLE_KILLPRIV|POSIX_ACL|MAX_PAGES|
-  // CACHE_SYMLINKS|SETXATTR_EXT|INIT_EXT (as a 6.x kernel offers them)
-  b.writeUInt32LE(0xffffffff, 12);
-  b.writeUInt32LE(0, 16);
-  return b;
-};

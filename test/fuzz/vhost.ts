@@ -10,11 +10,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
-import { Frontend, GuestMemory, SplitRing, waitFor, type Buf } from '../helpers/vhost-frontend';
+import { Frontend, GuestMemory, SplitRing, type Buf } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { checkAnswers, opcodeOf } from './answer-check';
-import type { Answer } from './memory-channel';
+import type { Answer } from '../helpers/memory-channel';
 import { FuzzExport, countFds, rssMiB } from './export';
-import { FuzzState, Generator, INIT_BODY, NO_ANSWER, OP, request, z } from './requests';
+import { FuzzState, Generator, NO_ANSWER, OP, request } from './requests';
+import { initIn, name as nameIn } from '../helpers/fuse-requests';
 import { Rng } from './rng';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -195,7 +197,7 @@ export async function runVhost(o: VhostOptions): Promise<VhostResult> {
         if (s.bytes.length >= 16 && unique !== s.bytes.readBigUInt64LE(8)) fail(`answer carries unique ${unique}`, s.bytes, s.how);
         const payload = out.subarray(16);
         if (error !== 0) answers = [{ kind: 'error', errno: -error }];
-        else if (op === OP.READ) answers = [{ kind: 'read', bytes: payload.length, errno: 0 }];
+        else if (op === OP.READ) answers = [{ kind: 'read', bytes: payload.length, errno: 0, data: payload }];
         else if (op === OP.WRITE) answers = [{ kind: 'write', written: payload.length >= 4 ? payload.readUInt32LE(0) : 0, errno: 0 }];
         else answers = [{ kind: 'reply', error: 0, payload }];
       }
@@ -225,7 +227,7 @@ export async function runVhost(o: VhostOptions): Promise<VhostResult> {
     const deadline = o.seconds ? Date.now() + o.seconds * 1000 : Infinity;
     let sentCount = 0, cycles = 0, rssStart = 0, baselineFds = -1;
     while (sentCount < maxRequests && Date.now() < deadline) {
-      const init = await one(OP.INIT, 0n, INIT_BODY());
+      const init = await one(OP.INIT, 0n, initIn());
       if (init.error !== 0) fail(`INIT answered ${init.error}`, init.bytes);
       if (baselineFds < 0) baselineFds = countFds(pid);
       state.nodeids = [1n, ...state.nodeids.slice(-2)];
@@ -242,14 +244,14 @@ export async function runVhost(o: VhostOptions): Promise<VhostResult> {
         k += n;
         const escaped = exp.canaryProblem();
         if (escaped) fail(escaped, undefined, sent.map((s) => `${s.how}: ${s.bytes.toString('hex')}`).join('\n'));
-        if (sent.some((s) => opcodeOf(s.bytes) === OP.DESTROY)) await one(OP.INIT, 0n, INIT_BODY());
+        if (sent.some((s) => opcodeOf(s.bytes) === OP.DESTROY)) await one(OP.INIT, 0n, initIn());
       }
       // Liveness, then DESTROY and the resource checks.
       const name = `live-${cycles}`;
       const file = path.join(exp.dir, name);
       fs.writeFileSync(file, 'live');
       const ino = BigInt(fs.statSync(file).ino);
-      const lk = await one(OP.LOOKUP, 1n, z(name));
+      const lk = await one(OP.LOOKUP, 1n, nameIn(name));
       if (lk.error !== 0 || lk.payload.readBigUInt64LE(40) !== ino) fail(`liveness: LOOKUP answered ${lk.error}`, lk.bytes);
       const ga = await one(OP.GETATTR, lk.payload.readBigUInt64LE(0), Buffer.alloc(16));
       if (ga.error !== 0 || ga.payload.readBigUInt64LE(16) !== ino) fail(`liveness: GETATTR answered ${ga.error}`, ga.bytes);

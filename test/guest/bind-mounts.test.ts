@@ -3,7 +3,7 @@
 // plain directory with its sentinel through the other). Once with the mounts made before the
 // server starts (F on XFS), once after the guest mounted the share (F on tmpfs).
 import t from 'tap';
-import { eachServer, type ExpectedFailures, runSeed, runTreeSession, type TreeSpec } from '../helpers/acceptance';
+import { eachServer, type ExpectedFailures, announcedSeed, runTreeSession, type TreeSpec } from '../helpers/acceptance';
 import { ComparisonTable } from '../helpers/compare-table';
 import { guestUnavailable } from '../helpers/guest';
 import { BIND_TREE_HIDDEN, BIND_TREE_VISIBLE, buildBindTree, type FsType, prepareBindTree } from '../helpers/host-mounts';
@@ -15,8 +15,7 @@ const why = guestUnavailable();
 if (why) {
   t.plan(0, why);
 } else {
-  const seed = runSeed();
-  t.comment(`seed ${seed} (repeat with VFSD_ACCEPT_SEED=${seed})`);
+  const seed = announcedSeed(t);
   const trees: [string, Phase, FsType][] = [
     ['binds-before-server', 'before-server', 'xfs'],
     ['binds-after-mount', 'after-mount', 'tmpfs'],

@@ -23,7 +23,7 @@ import {
   guestScript,
   mountsUnder,
   reportChecks,
-  runSeed,
+  announcedSeed,
 } from '../helpers/acceptance';
 import { ComparisonTable } from '../helpers/compare-table';
 import {
@@ -482,8 +482,7 @@ if (why) {
   t.plan(0, why);
 } else {
   t.setTimeout(1_800_000);
-  const seed = runSeed();
-  t.comment(`seed ${seed} (repeat with VFSD_ACCEPT_SEED=${seed})`);
+  const seed = announcedSeed(t);
   const plan = planTree(seed, TREE);
   t.comment(`${TREE}: ${describePlan(plan)}, ${TREE}/${ALIAS} = bind of ${TREE}/${plan.mounts[1].rel}/sub`);
   const chosen = new Set(selectedServers().map(([name]) => name));

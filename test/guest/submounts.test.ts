@@ -9,7 +9,7 @@ import {
   type ExpectedFailures,
   PHASES,
   type Phase,
-  runSeed,
+  announcedSeed,
   runTreeSession,
   type TreeSpec,
 } from '../helpers/acceptance';
@@ -44,8 +44,7 @@ const why = guestUnavailable();
 if (why) {
   t.plan(0, why);
 } else {
-  const seed = runSeed();
-  t.comment(`seed ${seed} (repeat with VFSD_ACCEPT_SEED=${seed})`);
+  const seed = announcedSeed(t);
   const shared = PHASES.map((phase, i) => treeSpec((seed + i * 1000003) >>> 0, `tree-${phase}`, phase));
   const late: Phase[] = ['after-boot', 'after-mount'];
   const priv = late.map((phase, i) => treeSpec((seed + (i + 7) * 1000003) >>> 0, `private-${phase}`, phase));

@@ -52,6 +52,13 @@ export function runSeed(): number {
   return (Math.random() * 0xffffffff) >>> 0 || 1;
 }
 
+/** runSeed(), printed on the test's output with how to repeat the run. */
+export function announcedSeed(t: { comment(msg: string): void }): number {
+  const seed = runSeed();
+  t.comment(`seed ${seed} (repeat with VFSD_ACCEPT_SEED=${seed})`);
+  return seed;
+}
+
 export function guestScript(name: string): string {
   return fs.readFileSync(path.join(repoRoot(), 'test', 'guest', 'scripts', name), 'utf8');
 }

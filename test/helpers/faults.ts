@@ -103,13 +103,3 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** Resolves to 'hang' after `ms`, for Promise.race against something that must end; the timer
  *  is unref'd so a race already won does not keep the test process alive. */
 export const hangAfter = (ms: number) => new Promise<'hang'>((r) => setTimeout(() => r('hang'), ms).unref());
-
-/** Waits until `cond` holds, polling; false if it did not within `ms` (a hang detector, not a timing assertion). */
-export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}

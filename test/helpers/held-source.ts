@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import type { RequestChannel } from '../../src/native/channel';
-import { OP, attr, isMounted, lookupName, replyAttr, replyEntry, replyOk, replyOpen, serve, tempDir, type Request } from '../fixtures/fuse-dev-stub-engine';
+import { OP, attr, lookupName, replyAttr, replyEntry, replyOk, replyOpen, serve, tempDir, type Request } from '../fixtures/stub-engine';
+import { isMounted } from './mountinfo';
 
 export const FSYNC = 20;
 const FILE = 2;

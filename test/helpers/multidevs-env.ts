@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { AT_FDCWD, sys, C } from '../../src/native/sys';
+import { isMounted } from './mountinfo';
 
 export const isRoot = process.geteuid?.() === 0;
 export const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
@@ -26,11 +27,6 @@ export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   return r.stdout;
-}
-
-export function isMounted(p: string): boolean {
-  const want = path.resolve(p);
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === want);
 }
 
 /** Unmount (lazily, so a dead FUSE connection or a busy tree cannot keep it) if mounted. */
@@ -316,7 +312,3 @@ export function errnoOf(fn: () => unknown): string {
   }
 }
 
-/** Evict unused dentries and inodes: the kernel FORGETs them, the next access LOOKUPs again. */
-export function dropCaches(): void {
-  fs.writeFileSync('/proc/sys/vm/drop_caches', '2');
-}

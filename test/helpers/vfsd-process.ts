@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
+import { isMounted, mountPoints } from './mountinfo';
 import { servedTransport, withEnableUring } from './fuse-uring';
 
 /** dist/test/helpers/vfsd-process.js -> dist/src/cli/main.js */
@@ -64,27 +65,10 @@ export function tempBase(prefix = 'vfsd-it-'): string {
   return base;
 }
 
-/** Is something mounted exactly at `dir` (as this process sees it)? */
-export function isMounted(dir: string): boolean {
-  const want = path.resolve(dir);
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => unescapeMount(l.split(' ')[4] ?? '') === want);
-}
-
-/** The mountinfo line of the mount at `dir`, or null. */
-export function mountLine(dir: string): string | null {
-  const want = path.resolve(dir);
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => unescapeMount(l.split(' ')[4] ?? '') === want) ?? null;
-}
-
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** Unmounts everything at or below `dir`, deepest first (lazy: a busy mount still goes away). */
 export function unmountTree(dir: string): void {
   const root = path.resolve(dir);
-  const points = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => unescapeMount(l.split(' ')[4] ?? ''))
+  const points = mountPoints()
     .filter((p) => p === root || p.startsWith(root + '/'))
     .sort((a, b) => b.length - a.length);
   for (const p of points) sys.umount2(p, C.MNT_DETACH);

@@ -6,6 +6,9 @@
 //
 // The backend runs on this same thread (libuv polls), so every wait here is asynchronous.
 import * as path from 'node:path';
+import { waitFor } from './wait';
+import { Op } from '../../src/protocol/opcodes';
+import { initIn, req } from './fuse-requests';
 
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
@@ -38,14 +41,6 @@ export const PF = { MQ: 1n << 0n, REPLY_ACK: 1n << 3n, CONFIGURE_MEM_SLOTS: 1n <
 export const FLAG_NEED_REPLY = 1 << 3;
 export const DESC_NEXT = 1, DESC_WRITE = 2, DESC_INDIRECT = 4;
 
-/** Polls cond (yielding to the event loop, where the backend runs) until it holds. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
-}
 /** Lets the event loop run a few rounds (for "nothing happens" checks). */
 export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise((r) => setTimeout(r, 1));
@@ -421,97 +416,22 @@ export class Frontend {
 }
 
 // ---- FUSE requests as a guest driver builds them ----
-export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, OPEN: 14, READ: 15, WRITE: 16, INIT: 26, SETLK: 32, SETLKW: 33 } as const;
+export const FUSE = Op; // src/protocol's numbers, checked against fuse.h by protocol-wire.test.ts
 
+/** A request from the guest's driver (uid, gid and pid 0); `extra` follows the body (WRITE data). */
 export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
-  const h = Buffer.alloc(40);
-  const total = 40 + body.length + (extra?.length ?? 0);
-  h.writeUInt32LE(total, 0);
-  h.writeUInt32LE(opcode, 4);
-  h.writeBigUInt64LE(unique, 8);
-  h.writeBigUInt64LE(nodeid, 16);
-  return Buffer.concat([h, body, ...(extra ? [extra] : [])]);
+  return req(opcode, nodeid, extra ? Buffer.concat([body, extra]) : body, { unique, pid: 0 });
 }
-export function initIn(): Buffer {
-  const b = Buffer.alloc(64);
-  b.writeUInt32LE(7, 0);
-  b.writeUInt32LE(36, 4);
-  b.writeUInt32LE(128 << 10, 8);
-  return b;
-}
-export function readIn(fh: bigint, offset: bigint, size: number): Buffer {
-  const b = Buffer.alloc(40);
-  b.writeBigUInt64LE(fh, 0);
-  b.writeBigUInt64LE(offset, 8);
-  b.writeUInt32LE(size, 16);
-  return b;
-}
-export const writeIn = readIn; // same layout up to the fields we use (fh, offset, size)
-/** fuse_open_in */
-export function openIn(flags: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeUInt32LE(flags, 0);
-  return b;
-}
-/** fuse_lk_in for a POSIX lock on the whole file (type: F_RDLCK 0, F_WRLCK 1, F_UNLCK 2). */
-export function lkIn(fh: bigint, owner: bigint, type: number): Buffer {
-  const b = Buffer.alloc(48);
-  b.writeBigUInt64LE(fh, 0);
-  b.writeBigUInt64LE(owner, 8);
-  b.writeBigUInt64LE(0n, 16);
-  b.writeBigUInt64LE((1n << 63n) - 1n, 24); // OFFSET_MAX: to the end of the file
-  b.writeUInt32LE(type, 32);
-  return b;
-}
+/** INIT as the tests' guest sends it: protocol 7.36, no flags offered. */
+export const guestInitIn = (): Buffer => initIn(36, 0);
 
 /** fuse_out_header as written into guest memory. */
 export function outHeader(b: Buffer): { len: number; error: number; unique: bigint } {
   return { len: b.readUInt32LE(0), error: b.readInt32LE(4), unique: b.readBigUInt64LE(8) };
 }
 
-// ---- An engine stand-in on the RequestChannel contract ----
-export interface SeenRequest { opcode: number; unique: bigint; nodeid: bigint; queue: number; token: number; bytes: Buffer }
-type Channel = import('../../src/native/channel').RequestChannel;
-
+/** The length of the stub engine's INIT answer after the out header (fuse_init_out). */
 export const INIT_OUT_LEN = 64;
-/** Answers INIT, `done`s FORGET, ENOSYS for the rest, unless a test installs a handler. */
-export class EngineStub {
-  readonly seen: SeenRequest[] = [];
-  batches: number[] = [];
-  handler?: (r: SeenRequest, ch: Channel) => boolean; // true: handled
-  hold = false;
-  readonly held: SeenRequest[] = [];
-  constructor(readonly ch: Channel) {}
-
-  onBatch = (count: number): void => {
-    this.batches.push(count);
-    const t = this.ch.table, inbox = this.ch.inbox;
-    for (let i = 0; i < count; i++) {
-      const [off, len, token, queue] = [t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]];
-      const bytes = Buffer.from(inbox.subarray(off, off + len)); // valid only during onBatch
-      const r: SeenRequest = { opcode: bytes.readUInt32LE(4), unique: bytes.readBigUInt64LE(8), nodeid: bytes.readBigUInt64LE(16), queue, token, bytes };
-      this.seen.push(r);
-      if (this.hold) { this.held.push(r); continue; }
-      this.answer(r);
-    }
-  };
-
-  answer(r: SeenRequest): void {
-    if (this.handler?.(r, this.ch)) return;
-    if (r.opcode === FUSE.INIT) {
-      const out = Buffer.alloc(16 + INIT_OUT_LEN);
-      out.writeUInt32LE(7, 16);
-      out.writeUInt32LE(36, 20);
-      out.writeUInt32LE(128 << 10, 24); // max_readahead
-      out.writeUInt32LE(1 << 20, 36);   // max_write
-      this.ch.reply(r.token, out, out.length);
-    } else if (r.opcode === FUSE.FORGET) {
-      this.ch.done(r.token);
-    } else {
-      this.ch.replyError(r.token, 38);
-    }
-  }
-}
 
 /** A connected front end that sends one FUSE request at a time on a request queue (ring 1 unless
  *  told) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer.

@@ -2,8 +2,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Test } from 'tap';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { EngineStub, Frontend, GuestMemory, SplitRing, type HandshakeOptions, waitFor, fuseRequest, initIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { Frontend, GuestMemory, SplitRing, type HandshakeOptions, fuseRequest, guestInitIn, FUSE, INIT_OUT_LEN, outHeader } from './vhost-frontend';
+import { waitFor } from './wait';
+import { StubEngine } from '../fixtures/stub-engine';
 
 export interface SessionOptions extends HandshakeOptions {
   requestQueues?: number;
@@ -16,7 +19,7 @@ export interface SessionOptions extends HandshakeOptions {
 export class Session {
   readonly events: { type: string; message?: string }[] = [];
   transport!: VhostUserTransport;
-  engine!: EngineStub;
+  engine!: StubEngine;
   fe!: Frontend;
   mem!: GuestMemory;
   rings: SplitRing[] = [];
@@ -35,7 +38,7 @@ export class Session {
     for (const type of ['connected', 'ready', 'disconnected']) s.transport.on(type, () => s.events.push({ type }));
     s.transport.on('warning', (message: string) => s.events.push({ type: 'warning', message }));
     s.transport.listen();
-    s.engine = new EngineStub(s.transport);
+    s.engine = new StubEngine(s.transport, {}, { minor: 36, maxWrite: 1 << 20 });
     s.transport.start(s.engine.onBatch);
     await s.connect(opts);
     return s;
@@ -63,7 +66,7 @@ export class Session {
   async init(q = 1, opts: { indirect?: boolean } = {}): Promise<void> {
     const ring = this.rings[q];
     const u = this.unique();
-    const req = fuseRequest(FUSE.INIT, u, 0n, initIn());
+    const req = fuseRequest(FUSE.INIT, u, 0n, guestInitIn());
     const inGpa = this.mem.alloc(req.length);
     this.mem.write(inGpa, req);
     const outGpa = this.mem.alloc(16 + INIT_OUT_LEN);
@@ -73,6 +76,12 @@ export class Session {
     const h = outHeader(this.mem.read(outGpa, 16));
     if (used.id !== head || used.len !== 16 + INIT_OUT_LEN || h.len !== used.len || h.error !== 0 || h.unique !== u)
       throw new Error(`bad INIT answer: used ${JSON.stringify(used)} head ${head} header ${JSON.stringify({ ...h, unique: String(h.unique) })}`);
+  }
+
+  /** After something the backend had to refuse: it still serves queue q, on the same connection. */
+  async stillServes(t: Test, q = 1): Promise<void> {
+    await this.init(q);
+    t.equal(this.count('disconnected'), 0, 'the connection stays');
   }
 
   async waitEvent(type: string, n = 1): Promise<void> {

@@ -11,16 +11,13 @@ import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { EscapeEnv, CANARY_TEXT } from '../fuzz/escape-env';
 import { isRoot } from '../fuzz/export';
+import { isMounted } from '../helpers/mountinfo';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 const DECOY_TEXT = 'DECOY: the client\'s own view\n';
 const skip = !isRoot && 'needs root (/dev/fuse mount, mount namespaces)';
 
 interface Served { env: EscapeEnv; mnt: string; vfsd: ChildProcess; log: () => string; run: (script: string, opts?: { cwd?: string; input?: string }) => { status: number | null; out: string; err: string } }
-
-function isMounted(p: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
-}
 
 async function serve(t: { teardown(f: () => void | Promise<void>): void }, prepare: (env: EscapeEnv) => void): Promise<Served> {
   const env = new EscapeEnv('vfsd-escape-mnt-');

@@ -8,7 +8,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
-import { OP, attr, isMounted, lookupName, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir } from '../fixtures/fuse-dev-stub-engine';
+import { OP, attr, lookupName, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir } from '../fixtures/stub-engine';
+import { isMounted } from '../helpers/mountinfo';
 import { startVfsd } from '../helpers/vfsd-process';
 
 const root = process.geteuid?.() === 0;

@@ -5,8 +5,10 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startVfsd, isMounted } from '../helpers/vfsd-process';
-import { checkFsynced, fsynced, prng, startWriter, waitFor, sleep, hangAfter } from '../helpers/faults';
+import { startVfsd } from '../helpers/vfsd-process';
+import { isMounted } from '../helpers/mountinfo';
+import { checkFsynced, fsynced, prng, startWriter, sleep, hangAfter } from '../helpers/faults';
+import { waitUntil } from '../helpers/wait';
 
 const root = process.getuid?.() === 0;
 const SEEDS = (process.env.VFSD_FAULT_SEEDS ?? '1,2').split(',').map(Number);
@@ -21,7 +23,7 @@ for (const mode of [[], ['--no-passthrough']]) {
         const w = startWriter(v.mnt, log);
         t.teardown(() => { w.child.kill('SIGKILL'); });
         const wantLines = 1 + Math.floor(rnd() * 16);
-        const reached = await waitFor(() => [...fsynced(log).values()].reduce((a, b) => a + b, 0) / 4 >= wantLines, 20000);
+        const reached = await waitUntil(() => [...fsynced(log).values()].reduce((a, b) => a + b, 0) / 4 >= wantLines, 20000, 10);
         t.ok(reached, `the writer got ${wantLines} fsyncs through before the kill`);
         await sleep(Math.floor(rnd() * 40));
         v.child.kill('SIGKILL');
@@ -52,7 +54,7 @@ t.test('SIGTERM under a writer mid-stream: the writer ends cleanly, state saved,
       // vfsd has to end it (the grace path), and the writer must still not hang.
       const w = startWriter(v.mnt, log, 2, 8, 1_000_000);
       t.teardown(() => { w.child.kill('SIGKILL'); });
-      t.ok(await waitFor(() => fsynced(log).size > 0, 20000), `${mode.join(" ") || "passthrough"}: writer is streaming`);
+      t.ok(await waitUntil(() => fsynced(log).size > 0, 20000, 10), `${mode.join(" ") || "passthrough"}: writer is streaming`);
       const exited = new Promise<number | null>((r) => v.child.on('exit', r));
       v.child.kill('SIGTERM');
       const code = await Promise.race([exited, hangAfter(20000)]);

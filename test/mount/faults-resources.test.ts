@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startVfsd, tempBase, unmountTree, VfsdProcess } from '../helpers/vfsd-process';
+import { dropCaches } from '../helpers/mountinfo';
 
 const root = process.getuid?.() === 0;
 const skip = !root && 'needs root';
@@ -55,10 +56,6 @@ t.test('ENOSPC: a full exported filesystem gives ENOSPC like natively; vfsd stay
 const N = 600;
 function manyFiles(src: string): void {
   for (let i = 0; i < N; i++) fs.writeFileSync(path.join(src, `f${i}`), `${i}`);
-}
-
-function dropCaches(): void {
-  fs.writeFileSync('/proc/sys/vm/drop_caches', '2');
 }
 
 t.test('fd exhaustion with --inode-file-handles=never: lookups past RLIMIT_NOFILE get an errno, vfsd stays up, recovers after forget', { skip, timeout: 60000 }, async (t) => {

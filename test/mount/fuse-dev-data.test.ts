@@ -7,10 +7,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import {
-  OP, attr, initFlags2, isMounted, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
+  OP, attr, initFlags2, lookupName, replyInit, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir,
   type Request,
-} from '../fixtures/fuse-dev-stub-engine';
+} from '../fixtures/stub-engine';
 import type { RequestChannel } from '../../src/native/channel';
+import { isMounted } from '../helpers/mountinfo';
 
 const root = process.geteuid?.() === 0;
 const FILE_NODE = 2;
@@ -74,10 +75,15 @@ function mountOneFile(t: { teardown(fn: () => void): void }, realPath: string, k
   return { transport, mnt, seen, results };
 }
 
-t.test('READ via readInto: cat gives the backing file byte for byte', { skip: !root && 'needs root' }, async (t) => {
+/** A temp dir removed with the test, and the path of the backing file in it. */
+function scratch(t: { teardown(fn: () => void): void }): { dir: string; real: string } {
   const dir = tempDir();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const real = path.join(dir, 'real');
+  return { dir, real: path.join(dir, 'real') };
+}
+
+t.test('READ via readInto: cat gives the backing file byte for byte', { skip: !root && 'needs root' }, async (t) => {
+  const { dir, real } = scratch(t);
   const content = crypto.randomBytes(300_001);  // several READs, the last one short
   fs.writeFileSync(real, content);
   const { mnt, seen, results } = mountOneFile(t, real);
@@ -91,9 +97,7 @@ t.test('READ via readInto: cat gives the backing file byte for byte', { skip: !r
 });
 
 t.test('READ of a file that fails: the error reaches the reader', { skip: !root && 'needs root' }, async (t) => {
-  const dir = tempDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const real = path.join(dir, 'real');
+  const { dir, real } = scratch(t);
   fs.writeFileSync(real, 'x'.repeat(100));
   const { transport, mnt } = mountOneFile(t, real);
   // Route READ to a directory fd: pread gives EISDIR, which must come back as the answer.
@@ -109,9 +113,7 @@ t.test('READ of a file that fails: the error reaches the reader', { skip: !root 
 });
 
 t.test('WRITE via writeFrom: dd lands in the backing file byte for byte', { skip: !root && 'needs root' }, async (t) => {
-  const dir = tempDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const real = path.join(dir, 'real');
+  const { dir, real } = scratch(t);
   const src = path.join(dir, 'src');
   const original = crypto.randomBytes(10_000);
   const data = crypto.randomBytes(200_003);  // more than one 128 KiB WRITE, odd tail
@@ -134,9 +136,7 @@ t.test('WRITE via writeFrom: dd lands in the backing file byte for byte', { skip
 // keeps the bit only thanks to CAP_FSETID. killPriv drops it for the write, so the kernel clears it.
 for (const killPriv of [false, true]) {
   t.test(`writeFrom killPriv=${killPriv}: setgid ${killPriv ? 'cleared' : 'kept'}`, { skip: !root && 'needs root' }, async (t) => {
-    const dir = tempDir();
-    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const real = path.join(dir, 'real');
+    const { dir, real } = scratch(t);
     fs.writeFileSync(real, 'hello');
     fs.chownSync(real, 0, 65534);
     fs.chmodSync(real, 0o2775);
@@ -152,9 +152,7 @@ for (const killPriv of [false, true]) {
 }
 
 t.test('a WRITE answered after its batch still writes its own bytes', { skip: !root && 'needs root' }, async (t) => {
-  const dir = tempDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const real = path.join(dir, 'real');
+  const { dir, real } = scratch(t);
   const src = path.join(dir, 'src');
   const data = crypto.randomBytes(4096);
   fs.writeFileSync(real, '');
@@ -195,9 +193,7 @@ const FUSE_PASSTHROUGH_FLAGS2 = 1 << 5;  // FUSE_PASSTHROUGH is bit 37
 const FOPEN_PASSTHROUGH = 1 << 7;
 
 t.test('backingOpen/backingClose: passthrough reads never reach the server', { skip: !root && 'needs root' }, async (t) => {
-  const dir = tempDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const real = path.join(dir, 'real');
+  const { dir, real } = scratch(t);
   const content = crypto.randomBytes(100_000);
   fs.writeFileSync(real, content);
   let offered = true;

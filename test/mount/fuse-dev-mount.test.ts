@@ -5,7 +5,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevError, FuseDevTransport } from '../../src/transport/fuse-dev';
-import { OP, isMounted, replyInit, run, serve, tempDir } from '../fixtures/fuse-dev-stub-engine';
+import { OP, replyInit, run, serve, tempDir } from '../fixtures/stub-engine';
+import { isMounted } from '../helpers/mountinfo';
 
 const root = process.geteuid?.() === 0;
 

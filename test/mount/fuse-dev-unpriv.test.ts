@@ -6,7 +6,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fuseDev } from '../../src/native/fuse-dev';
-import { isMounted, tempDir } from '../fixtures/fuse-dev-stub-engine';
+import { tempDir } from '../fixtures/stub-engine';
+import { isMounted } from '../helpers/mountinfo';
 
 const NOBODY = 65534;
 const root = process.geteuid?.() === 0;

@@ -6,7 +6,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { isMounted, startVfsd } from '../helpers/vfsd-process';
+import { startVfsd } from '../helpers/vfsd-process';
+import { isMounted } from '../helpers/mountinfo';
 import { assertServedOverUring, kernelHasFuseUring, servedTransport, withEnableUring } from '../helpers/fuse-uring';
 import { enableUringParam } from '../../src/transport/fuse-uring';
 

@@ -4,7 +4,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MultidevsEnv, MAIN, isRoot, walkInos, lstatIno, errnoOf, dropCaches } from '../helpers/multidevs-env';
+import { MultidevsEnv, MAIN, isRoot, walkInos, lstatIno, errnoOf } from '../helpers/multidevs-env';
+import { dropCaches } from '../helpers/mountinfo';
 
 const ROOT_NAMES = ['bound', 'bt', 'd', 'p', 'p2', 't1', 't2'];
 

@@ -8,7 +8,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { MultidevsEnv, isRoot, walkInos, lstatIno, statxIno, direntInos, dropCaches } from '../helpers/multidevs-env';
+import { MultidevsEnv, isRoot, walkInos, lstatIno, statxIno, direntInos } from '../helpers/multidevs-env';
+import { dropCaches } from '../helpers/mountinfo';
 
 const REMAPPED = 1n << 63n;
 

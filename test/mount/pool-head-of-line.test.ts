@@ -8,9 +8,9 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run } from '../fixtures/fuse-dev-stub-engine';
+import { run } from '../fixtures/stub-engine';
 import { FSYNC, mountHeldSource } from '../helpers/held-source';
-import { waitFor } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 import { startVfsd } from '../helpers/vfsd-process';
 
 const root = process.geteuid?.() === 0;

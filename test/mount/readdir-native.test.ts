@@ -19,7 +19,9 @@ import { FuseServer } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
 import { startVfsd, tempBase } from '../helpers/vfsd-process';
 import { errnoName } from '../helpers/compare';
-import { StubChannel, fhOf, initIn, openIn, readIn, releaseIn, req } from '../helpers/fuse-channel-stub';
+import { MemoryChannel } from '../helpers/memory-channel';
+import { fhOf } from '../helpers/fuse-replies';
+import { initIn, openIn, readIn, releaseIn, req } from '../helpers/fuse-requests';
 import { MultidevsEnv, lstatIno } from '../helpers/multidevs-env';
 import { Credentials } from '../../src/passthrough/credentials';
 
@@ -188,17 +190,17 @@ t.test('in-process: replies too small, made-up offsets, an offset mid-listing', 
     fs.writeFileSync(path.join(base, `e${i}`), '');
   }
   const pfs = new PassthroughFs(defaultPassthroughConfig(base), new Credentials(false));
-  const ch = new StubChannel();
+  const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, passthrough: false, cacheAlways: false,
   }, silentLogger);
   srv.start();
-  t.equal(ch.deliver(req(P.Op.INIT, 0, initIn()))[0]?.errno, 0, 'INIT');
+  t.equal(ch.send(req(P.Op.INIT, 0, initIn()))[0]?.errno, 0, 'INIT');
 
-  const opendir = () => fhOf(ch.deliver(req(P.Op.OPENDIR, 1, openIn(C.O_RDONLY)))[0]!.data);
+  const opendir = () => fhOf(ch.send(req(P.Op.OPENDIR, 1, openIn(C.O_RDONLY)))[0]!.data);
   /** One READDIR(PLUS): [name, off, nodeid] per entry, or the errno. */
   const read = (plus: boolean, fh: bigint, offset: number, size: number): Array<[string, number, bigint]> | number => {
-    const a = ch.deliver(req(plus ? P.Op.READDIRPLUS : P.Op.READDIR, 1, readIn(fh, offset, size)))[0]!;
+    const a = ch.send(req(plus ? P.Op.READDIRPLUS : P.Op.READDIR, 1, readIn(fh, offset, size)))[0]!;
     if (a.errno) return a.errno;
     t.ok(a.data.length <= size, `reply of ${a.data.length} bytes within ${size}`);
     const out: Array<[string, number, bigint]> = [];
@@ -225,6 +227,6 @@ t.test('in-process: replies too small, made-up offsets, an offset mid-listing', 
     const again = read(plus, fh, 5, 200) as Array<[string, number, bigint]>;
     t.same(again.map((e) => e[0]), all.slice(5, 5 + again.length).map((e) => e[0]), 'backwards to 5, a small reply: the entries after the 5th');
     t.ok(again.length >= 1, `${again.length} entries fit in 200 bytes`);
-    t.equal(ch.deliver(req(P.Op.RELEASEDIR, 1, releaseIn(fh)))[0]?.errno, 0, 'RELEASEDIR');
+    t.equal(ch.send(req(P.Op.RELEASEDIR, 1, releaseIn(fh)))[0]?.errno, 0, 'RELEASEDIR');
   }
 });

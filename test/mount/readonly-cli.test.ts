@@ -5,7 +5,8 @@ import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
-import { CLI, isMounted, startVfsd, tempBase } from '../helpers/vfsd-process';
+import { CLI, startVfsd, tempBase } from '../helpers/vfsd-process';
+import { isMounted } from '../helpers/mountinfo';
 import { errnoName, outcome, show } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;

@@ -6,7 +6,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
-import { mountLine, requestCounts, startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { requestCounts, startVfsd, VfsdProcess } from '../helpers/vfsd-process';
+import { mountLine } from '../helpers/mountinfo';
 import { errnoName, jsonable, sameAsHost, sameOutcome, shapeView } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;

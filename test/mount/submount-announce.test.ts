@@ -13,7 +13,9 @@ import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
-import { StubChannel, entryOf, fhOf, initIn, name, openIn, readIn, req } from '../helpers/fuse-channel-stub';
+import { MemoryChannel } from '../helpers/memory-channel';
+import { entryOf, fhOf } from '../helpers/fuse-replies';
+import { initIn, name, openIn, readIn, req } from '../helpers/fuse-requests';
 import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
@@ -22,27 +24,27 @@ const ATTR_FLAGS = 40 + 84; // fuse_entry_out: 40 bytes, then fuse_attr whose fl
 
 function session(dir: string, offer: boolean, announce: boolean) {
   const pfs = new PassthroughFs(defaultPassthroughConfig(dir), new Credentials(false));
-  const ch = new StubChannel();
+  const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: announce, posixLocks: true, flock: true,
     passthrough: false, cacheAlways: false,
   }, silentLogger);
   srv.start();
   const flags = offer ? 0xffffffff : (0xffffffff & ~P.InitFlag.SUBMOUNTS) >>> 0;
-  const init = ch.deliver(req(P.Op.INIT, 0, initIn(45, flags)))[0];
+  const init = ch.send(req(P.Op.INIT, 0, initIn(45, flags)))[0];
   if (init.errno !== 0) throw new Error(`INIT failed: ${init.errno}`);
   const lookupFlags = (n: string) => {
-    const a = ch.deliver(req(P.Op.LOOKUP, ROOT, name(n)))[0];
+    const a = ch.send(req(P.Op.LOOKUP, ROOT, name(n)))[0];
     if (a.errno !== 0) throw new Error(`LOOKUP ${n}: errno ${a.errno}`);
     return a.data.readUInt32LE(ATTR_FLAGS);
   };
   /** READDIRPLUS of the root: attr flags by entry name (entries with a nodeid only). */
   const plusFlags = () => {
-    const fh = fhOf(ch.deliver(req(P.Op.OPENDIR, ROOT, openIn(0)))[0].data);
+    const fh = fhOf(ch.send(req(P.Op.OPENDIR, ROOT, openIn(0)))[0].data);
     const out = new Map<string, number>();
     let off = 0;
     for (;;) {
-      const a = ch.deliver(req(P.Op.READDIRPLUS, ROOT, readIn(fh, off, 65536)))[0];
+      const a = ch.send(req(P.Op.READDIRPLUS, ROOT, readIn(fh, off, 65536)))[0];
       if (a.errno !== 0 || a.data.length === 0) break;
       for (let p = 0; p < a.data.length;) {
         const e = entryOf(a.data.subarray(p));
@@ -59,7 +61,7 @@ function session(dir: string, offer: boolean, announce: boolean) {
   const mkdirFlags = (n: string) => {
     const body = Buffer.alloc(8);
     body.writeUInt32LE(0o755, 0);
-    const a = ch.deliver(req(P.Op.MKDIR, ROOT, Buffer.concat([body, name(n)])))[0];
+    const a = ch.send(req(P.Op.MKDIR, ROOT, Buffer.concat([body, name(n)])))[0];
     if (a.errno !== 0) throw new Error(`MKDIR ${n}: errno ${a.errno}`);
     return a.data.readUInt32LE(ATTR_FLAGS);
   };

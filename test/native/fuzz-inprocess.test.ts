@@ -5,7 +5,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import { runInProcess, FuzzFailure } from '../fuzz/inprocess';
-import type { MemoryChannel } from '../fuzz/memory-channel';
+import type { MemoryChannel } from '../helpers/memory-channel';
 import type { RequestChannel } from '../../src/native/channel';
 import { isRoot } from '../fuzz/export';
 import { OP } from '../fuzz/requests';

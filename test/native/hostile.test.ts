@@ -11,19 +11,18 @@ import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer, type ServerOptions } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
+import { MemoryChannel, type Outcome } from '../helpers/memory-channel';
+import { attrOf, entryOf, fhOf } from '../helpers/fuse-replies';
+import { batchForgetIn, createIn, forgetIn, getattrIn, initIn, linkIn, mkdirIn, name, openIn, readIn, releaseIn, renameIn, req, writeIn } from '../helpers/fuse-requests';
 import { Credentials } from '../../src/passthrough/credentials';
-import {
-  Answer, StubChannel, attrOf, batchForgetIn, createIn, entryOf, fhOf, forgetIn, getattrIn, initIn, linkIn,
-  mkdirIn, name, openIn, readIn, releaseIn, renameIn, req, writeIn,
-} from '../helpers/fuse-channel-stub';
 
 const root = process.geteuid?.() === 0;
 const E = P.Errno;
 const ROOT = 1;
 
-function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: StubChannel; srv: FuseServer; fs: PassthroughFs } {
+function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: MemoryChannel; srv: FuseServer; fs: PassthroughFs } {
   const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, new Credentials(false));
-  const ch = new StubChannel();
+  const ch = new MemoryChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
     passthrough: false, cacheAlways: false, ...opts,
@@ -33,13 +32,13 @@ function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: StubChann
 }
 
 /** Delivers one request; asserts it got exactly one answer and returns it. */
-function one(t: Tap, ch: StubChannel, r: Buffer, what: string): Answer {
-  const got = ch.deliver(r);
+function one(t: Tap, ch: MemoryChannel, r: Buffer, what: string): Outcome {
+  const got = ch.send(r);
   t.equal(got.length, 1, `${what}: exactly one answer`);
   return got[0] ?? { token: -1, kind: 'error', errno: -1, data: Buffer.alloc(0) };
 }
 
-function expectErr(t: Tap, ch: StubChannel, r: Buffer, errno: number, what: string): void {
+function expectErr(t: Tap, ch: MemoryChannel, r: Buffer, errno: number, what: string): void {
   const a = one(t, ch, r, what);
   t.equal(a.errno, errno, `${what}: ${P.Errno && errName(errno)} (got ${errName(a.errno)})`);
 }
@@ -265,11 +264,11 @@ t.test('hostile requests', { skip: !root && 'needs root (credential switching)',
     t.equal(one(t, ch, req(P.Op.RELEASE, node, releaseIn(fhOf(o.data))), 'RELEASE').errno, 0, 'RELEASE works');
     // A batch of many requests at once: each answered once.
     const batch = Array.from({ length: 50 }, (_, i) => (i % 2 ? req(P.Op.GETATTR, ROOT, getattrIn()) : req(P.Op.LOOKUP, ROOT, name(`missing${i}`))));
-    const answers = ch.deliver(...batch);
+    const answers = ch.send(...batch);
     t.equal(answers.length, 50, '50 requests in one batch: 50 answers');
     t.equal(new Set(answers.map((a) => a.token)).size, 50, 'one per request');
     t.same(ch.unanswered(), [], 'no request was left without an answer');
-    t.same(ch.refused, [], 'no request was answered twice');
+    t.same(ch.problems(), [], 'no request was answered twice');
   });
 
   t.teardown(() => srv.stop());

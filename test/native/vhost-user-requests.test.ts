@@ -5,7 +5,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { F, FUSE, fuseRequest, initIn, outHeader, readIn, writeIn, waitFor, settle, type Buf } from '../helpers/vhost-frontend';
+import { F, FUSE, fuseRequest, guestInitIn, outHeader, settle, type Buf } from '../helpers/vhost-frontend';
+import { readIn, writeIn } from '../helpers/fuse-requests';
+import { waitFor } from '../helpers/wait';
 import { Session } from '../helpers/vhost-session';
 
 function tmpFile(t: { teardown(fn: () => void): void }, content: Buffer): { path: string; fd: number } {
@@ -18,6 +20,16 @@ function tmpFile(t: { teardown(fn: () => void): void }, content: Buffer): { path
 }
 
 /** Puts `bytes` in guest memory split into pieces of the given sizes (in either region). */
+/** req in one readable piece and one writable reply buffer of outLen bytes, on queue 1: the
+ *  used length and the out header written. */
+async function exchange(s: Session, req: Buffer, outLen: number): Promise<{ len: number; h: ReturnType<typeof outHeader> }> {
+  const [rd] = scatter(s, req, [req.length]);
+  const out = s.mem.alloc(outLen);
+  s.rings[1].addChain([rd, { gpa: out, len: outLen, write: true }]);
+  s.rings[1].kick();
+  return { len: (await s.rings[1].nextUsed()).len, h: outHeader(s.mem.read(out, 16)) };
+}
+
 function scatter(s: Session, bytes: Buffer, sizes: number[], regions: number[] = []): Buf[] {
   const out: Buf[] = [];
   let off = 0;
@@ -32,7 +44,7 @@ function scatter(s: Session, bytes: Buffer, sizes: number[], regions: number[] =
 
 t.test('INIT: the answer lands in guest memory with our unique, len and an interrupt', async (t) => {
   const s = await Session.open(t);
-  const req = fuseRequest(FUSE.INIT, 0x1234n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 0x1234n, 0n, guestInitIn());
   const [rd] = scatter(s, req, [req.length]);
   const out = s.mem.alloc(200);
   s.mem.view(out, 200).fill(0xee);
@@ -52,7 +64,7 @@ t.test('INIT: the answer lands in guest memory with our unique, len and an inter
 
 t.test('a request scattered over descriptors and both regions, indirect too', async (t) => {
   const s = await Session.open(t);
-  const req = fuseRequest(FUSE.INIT, 5n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 5n, 0n, guestInitIn());
   // header split mid-field, pieces in region 1 and 0; reply space split the same way
   const bufs = scatter(s, req, [7, 30, 67], [1, 0, 1]);
   const o1 = s.mem.alloc(10, 8, 1), o2 = s.mem.alloc(70, 8, 0);
@@ -70,7 +82,7 @@ t.test('a buffer that runs from one region into an adjacent one', async (t) => {
   // Make region 1 start right where region 0 ends (guest-physically contiguous).
   s.mem.regions[1].gpa = s.mem.regions[0].gpa + BigInt(s.mem.regions[0].size);
   await s.fe.handshake(s.mem, s.rings);
-  const req = fuseRequest(FUSE.INIT, 6n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 6n, 0n, guestInitIn());
   const inGpa = s.mem.endOf(0, 50); // 50 bytes at the end of region 0, the rest in region 1
   s.mem.write(inGpa, req.subarray(0, 50));
   s.mem.write(s.mem.regions[1].gpa, req.subarray(50));
@@ -121,12 +133,9 @@ t.test('READ from a bad fd answers the errno', async (t) => {
   let rc = 0;
   s.engine.handler = (r, ch) => { rc = ch.readInto(r.token, 1 << 20, 10, 0); return true; };
   const req = fuseRequest(FUSE.READ, 3n, 2n, readIn(1n, 0n, 10));
-  const [rd] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(64);
-  s.rings[1].addChain([rd, { gpa: out, len: 64, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.same(outHeader(s.mem.read(out, 16)), { len: 16, error: -9, unique: 3n });
+  const x = await exchange(s, req, 64);
+  t.equal(x.len, 16);
+  t.same(x.h, { len: 16, error: -9, unique: 3n });
   t.equal(rc, -9);
 });
 
@@ -163,12 +172,9 @@ t.test('WRITE whose size claims more data than the guest supplied', async (t) =>
   const f = tmpFile(t, Buffer.from('untouched'));
   s.engine.handler = (r, ch) => { t.equal(ch.writeFrom(r.token, f.fd, 5000, 0, false), -22); return true; };
   const req = fuseRequest(FUSE.WRITE, 8n, 2n, writeIn(1n, 0n, 5000), Buffer.alloc(100, 1));
-  const [rd] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(24);
-  s.rings[1].addChain([rd, { gpa: out, len: 24, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.equal(outHeader(s.mem.read(out, 16)).error, -22);
+  const x = await exchange(s, req, 24);
+  t.equal(x.len, 16);
+  t.equal(x.h.error, -22);
   t.equal(fs.readFileSync(f.path, 'utf8'), 'untouched');
 });
 
@@ -181,12 +187,9 @@ t.test('hiprio FORGET is done() with used.len 0; error replies', async (t) => {
   t.same(await s.rings[0].nextUsed(), { id: head, len: 0 });
   t.equal(s.engine.seen[0].queue, 0, 'tagged hiprio');
   const req = fuseRequest(FUSE.LOOKUP, 10n, 1n, Buffer.from('name\0'));
-  const [rd2] = scatter(s, req, [req.length]);
-  const out = s.mem.alloc(144);
-  s.rings[1].addChain([rd2, { gpa: out, len: 144, write: true }]);
-  s.rings[1].kick();
-  t.equal((await s.rings[1].nextUsed()).len, 16);
-  t.same(outHeader(s.mem.read(out, 16)), { len: 16, error: -38, unique: 10n });
+  const x = await exchange(s, req, 144);
+  t.equal(x.len, 16);
+  t.same(x.h, { len: 16, error: -38, unique: 10n });
 });
 
 t.test('one batch carries requests from every queue; answers may come later', async (t) => {
@@ -194,7 +197,7 @@ t.test('one batch carries requests from every queue; answers may come later', as
   s.engine.hold = true;
   const outs: bigint[] = [];
   for (const q of [1, 2, 1, 2]) {
-    const req = fuseRequest(FUSE.INIT, s.unique(), 0n, initIn());
+    const req = fuseRequest(FUSE.INIT, s.unique(), 0n, guestInitIn());
     const [rd] = scatter(s, req, [req.length]);
     const out = s.mem.alloc(80);
     outs.push(out);
@@ -257,7 +260,7 @@ t.test('without EVENT_IDX: NO_INTERRUPT suppresses the call', async (t) => {
 
 t.test('indirect descriptors refused when not negotiated', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.PROTOCOL_FEATURES });
-  const req = fuseRequest(FUSE.INIT, 1n, 0n, initIn());
+  const req = fuseRequest(FUSE.INIT, 1n, 0n, guestInitIn());
   const [rd] = scatter(s, req, [req.length]);
   s.rings[1].addChain([rd, { gpa: s.mem.alloc(80), len: 80, write: true }], { indirect: true });
   s.rings[1].kick();

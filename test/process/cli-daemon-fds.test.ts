@@ -9,7 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI, tempBase } from '../helpers/vfsd-process';
-import { initIn, FUSE, waitFor, openRequestSession } from '../helpers/vhost-frontend';
+import { guestInitIn as initIn, FUSE, openRequestSession } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 
 const PIDFD = 9;
 /** libvirt's virCommandSetPidFile + virCommandDaemonize, in short: lock the pid file, write our

@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
-import { initIn, FUSE, outHeader, waitFor, openRequestSession } from '../helpers/vhost-frontend';
+import { guestInitIn, FUSE, outHeader, openRequestSession } from '../helpers/vhost-frontend';
+import { waitFor } from '../helpers/wait';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -34,7 +35,7 @@ t.test('serves the engine over vhost-user; a vanished front end means save state
   const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--state-dir=${p.state}`, `--state-backup-dir=${p.backup}`]);
   t.teardown(() => run.child.kill('SIGKILL'));
   const c = await connect(p.sock);
-  const init = await c.request(FUSE.INIT, 0n, initIn());
+  const init = await c.request(FUSE.INIT, 0n, guestInitIn());
   t.equal(init.h.error, 0, 'INIT answered');
   const lookup = await c.request(FUSE.LOOKUP, 1n, Buffer.from('hello\0'));
   t.equal(lookup.h.error, 0, 'LOOKUP of a real file answered');
@@ -56,7 +57,7 @@ t.test('SIGTERM while a front end is connected: state saved, exit 0', async (t) 
   const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--state-dir=${p.state}`]);
   t.teardown(() => run.child.kill('SIGKILL'));
   const c = await connect(p.sock);
-  t.equal((await c.request(FUSE.INIT, 0n, initIn())).h.error, 0);
+  t.equal((await c.request(FUSE.INIT, 0n, guestInitIn())).h.error, 0);
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0, 'exit 0');
   t.ok(fs.existsSync(path.join(p.state, 'state.json')), 'state saved');

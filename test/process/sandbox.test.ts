@@ -9,7 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { spawnVfsd, type LoggedRun } from '../helpers/vfsd-process';
-import { initIn, readIn, writeIn, FUSE, waitFor, openRequestSession } from '../helpers/vhost-frontend';
+import { guestInitIn, FUSE, openRequestSession } from '../helpers/vhost-frontend';
+import { readIn, writeIn } from '../helpers/fuse-requests';
+import { waitFor } from '../helpers/wait';
 import { C, sys } from '../../src/native/sys';
 import { CAPS } from '../../src/cli/sandbox-caps';
 
@@ -53,6 +55,19 @@ async function connect(sock: string, run: Run) {
     return { error: r.h.error, nodeid: r.h.error ? 0n : r.payload.readBigUInt64LE(0), ino: r.h.error ? 0n : r.payload.readBigUInt64LE(40) };
   };
   return { fe, request, lookup };
+}
+
+/** LOOKUPs `names` (parents before children): each one's inode number as the client sees it (hex). */
+async function inodeNumbers(t: Test, c: Awaited<ReturnType<typeof connect>>, names: string[], what: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const ids = new Map<string, bigint>([['', 1n]]);
+  for (const n of names) {
+    const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
+    t.equal(e.error, 0, `${what}: LOOKUP ${n}`);
+    ids.set(n, e.nodeid);
+    out[n] = e.ino.toString(16);
+  }
+  return out;
 }
 
 /** The serving process: the launcher's only child. */
@@ -132,7 +147,7 @@ t.test('namespace (the default for root on vhost-user): namespaces, root, reques
   t.same(fs.readdirSync(`${root}${p.dir}/export`), ['share'], 'the export\'s siblings are not there');
   t.equal(fs.readFileSync(`${root}${p.share}/hello`, 'utf8'), 'hi\n', 'the export is at its own path inside');
 
-  t.equal((await c.request(OP.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  t.equal((await c.request(OP.INIT, 0n, guestInitIn())).h.error, 0, 'INIT');
   const hello = await c.lookup(1n, 'hello');
   t.equal(hello.error, 0, 'LOOKUP');
   t.equal(hello.ino, BigInt(fs.statSync(path.join(p.share, 'hello')).ino), 'with the host inode number');
@@ -263,7 +278,7 @@ t.test('chroot: same process, root is the export, requests served', { skip }, as
   t.equal(fs.readlinkSync(`/proc/${pid}/root`), p.share, 'the process (same pid: exec in place) has the export as its root');
   t.equal(fs.readlinkSync(`/proc/${pid}/ns/mnt`), fs.readlinkSync('/proc/self/ns/mnt'), 'no new mount namespace');
   t.equal(BigInt('0x' + status(pid).CapEff), capMask(KEPT), 'kept capabilities only');
-  t.equal((await c.request(OP.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  t.equal((await c.request(OP.INIT, 0n, guestInitIn())).h.error, 0, 'INIT');
   const hello = await c.lookup(1n, 'hello');
   t.equal(hello.error, 0, 'LOOKUP');
   const open = await c.request(OP.OPEN, hello.nodeid, openIn(0));
@@ -299,16 +314,8 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
     const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, '--multidevs=remap', `--state-dir=${p.state}`, `--sandbox=${sandbox}`]);
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
-    await c.request(OP.INIT, 0n, initIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const parent = ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!;
-      const e = await c.lookup(parent, path.basename(n));
-      t.equal(e.error, 0, `${sandbox}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    await c.request(OP.INIT, 0n, guestInitIn());
+    const out = await inodeNumbers(t, c, names, sandbox);
     return { run, c, out };
   };
 
@@ -351,15 +358,8 @@ t.test('multidevs under --sandbox chroot: devices identified and named through t
     const run = startVfsd([`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--multidevs=${multidevs}`, `--sandbox=${sandbox}`]);
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
-    await c.request(OP.INIT, 0n, initIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
-      t.equal(e.error, 0, `${sandbox} ${multidevs}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    await c.request(OP.INIT, 0n, guestInitIn());
+    const out = await inodeNumbers(t, c, names, `${sandbox} ${multidevs}`);
     run.child.kill('SIGTERM');
     t.equal(await run.exit, 0, `${sandbox} ${multidevs}: exit 0`);
     c.fe.close();
@@ -382,7 +382,7 @@ t.test('a VM manager deleting the state dir while the sandboxed server runs: sta
   let run = startVfsd(args);
   t.teardown(() => run.child.kill('SIGKILL'));
   let c = await connect(p.sock, run);
-  await c.request(OP.INIT, 0n, initIn());
+  await c.request(OP.INIT, 0n, guestInitIn());
   fs.rmSync(p.state, { recursive: true });
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0, 'exit 0');
@@ -393,7 +393,7 @@ t.test('a VM manager deleting the state dir while the sandboxed server runs: sta
   // The whole tree above the state dir goes: the bound parent is gone, the backup still holds.
   run = startVfsd(args);
   c = await connect(p.sock, run);
-  await c.request(OP.INIT, 0n, initIn());
+  await c.request(OP.INIT, 0n, guestInitIn());
   t.notOk(fs.existsSync(p.backup), 'the backup dir was removed at start (not a mount point inside)');
   fs.rmSync(path.dirname(p.state), { recursive: true });
   run.child.kill('SIGTERM');

@@ -6,7 +6,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FUSE, initIn, lkIn, openIn, openRequestSession, outHeader, readIn, writeIn } from '../helpers/vhost-frontend';
+import { FUSE, guestInitIn as initIn, openRequestSession, outHeader } from '../helpers/vhost-frontend';
+import { lkIn, openIn, readIn, writeIn } from '../helpers/fuse-requests';
 import { countFds, rssMiB } from '../fuzz/export';
 import { spawnVfsd } from '../helpers/vfsd-process';
 

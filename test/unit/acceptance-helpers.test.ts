@@ -4,6 +4,15 @@ import { genBytes, sha256 } from '../helpers/guest';
 import { mountOf, planManifest, planTree, type TreeManifest } from '../helpers/host-mounts';
 import { compareTree, parseScan, type Scan, type ScanEntry } from '../helpers/tree-compare';
 
+/** The bind tree as a server shows it: dev:ino of a, a/inner, a/inner/g, b, b/inner and of
+ *  b/inner/`leaf` (the sentinel, or g where the server confused the binds). */
+function bindView(ids: string, leaf: string): Scan {
+  const [a, ai, ag, b, bi, bl] = ids.split(' ').map((x) => x.split(':'));
+  const e = (path: string, [dev, ino]: string[], type: 'd' | 'f', extra: string) => ({ path, type, dev, ino, extra });
+  return scan([e('a', a, 'd', '-'), e('a/inner', ai, 'd', '-'), e('a/inner/g', ag, 'f', 'gg'), e('b', b, 'd', '-'),
+    e('b/inner', bi, 'd', '-'), e(`b/inner/${leaf}`, bl, 'f', leaf === 'g' ? 'gg' : 'ss')]);
+}
+
 function scan(entries: Omit<ScanEntry, 'nlink' | 'size'>[]): Scan {
   const s: Scan = { entries: new Map(), errors: [], rc: 0 };
   for (const e of entries) s.entries.set(e.path, { ...e, nlink: 1, size: e.type === 'f' ? 3 : 0 });
@@ -23,37 +32,16 @@ const manifest: TreeManifest = {
   hiddenSentinels: ['a/inner/.sentinel-inner'],
   visibleSentinels: ['b/inner/.sentinel-inner'],
 };
-const host = scan([
-  { path: 'a', type: 'd', dev: '10', ino: '1', extra: '-' },
-  { path: 'a/inner', type: 'd', dev: '20', ino: '1', extra: '-' },
-  { path: 'a/inner/g', type: 'f', dev: '20', ino: '2', extra: 'gg' },
-  { path: 'b', type: 'd', dev: '10', ino: '1', extra: '-' },
-  { path: 'b/inner', type: 'd', dev: '10', ino: '5', extra: '-' },
-  { path: 'b/inner/.sentinel-inner', type: 'f', dev: '10', ino: '6', extra: 'ss' },
-]);
+const host = bindView('10:1 20:1 20:2 10:1 10:5 10:6', '.sentinel-inner');
 const failed = (s: Scan) => compareTree(manifest, 'x', s, host).filter((c) => !c.ok).map((c) => c.name.replace(/^binds\/|@x$/g, ''));
 
 t.test('a faithful guest view passes every check', async (t) => {
-  const guest = scan([
-    { path: 'a', type: 'd', dev: '101', ino: '1', extra: '-' },
-    { path: 'a/inner', type: 'd', dev: '102', ino: '1', extra: '-' },
-    { path: 'a/inner/g', type: 'f', dev: '102', ino: '2', extra: 'gg' },
-    { path: 'b', type: 'd', dev: '103', ino: '1', extra: '-' },
-    { path: 'b/inner', type: 'd', dev: '103', ino: '5', extra: '-' },
-    { path: 'b/inner/.sentinel-inner', type: 'f', dev: '103', ino: '6', extra: 'ss' },
-  ]);
+  const guest = bindView('101:1 102:1 102:2 103:1 103:5 103:6', '.sentinel-inner');
   t.same(failed(guest), []);
 });
 
 t.test('a server that confuses the two binds shows the inner mount through b', async (t) => {
-  const guest = scan([
-    { path: 'a', type: 'd', dev: '101', ino: '1', extra: '-' },
-    { path: 'a/inner', type: 'd', dev: '102', ino: '1', extra: '-' },
-    { path: 'a/inner/g', type: 'f', dev: '102', ino: '2', extra: 'gg' },
-    { path: 'b', type: 'd', dev: '101', ino: '1', extra: '-' },
-    { path: 'b/inner', type: 'd', dev: '102', ino: '1', extra: '-' },
-    { path: 'b/inner/g', type: 'f', dev: '102', ino: '2', extra: 'gg' },
-  ]);
+  const guest = bindView('101:1 102:1 102:2 101:1 102:1 102:2', 'g');
   const f = failed(guest);
   t.ok(f.includes('paths'), 'missing sentinel, extra b/inner/g');
   t.ok(f.includes('sentinels-hidden'), 'the visible sentinel is gone');
@@ -66,14 +54,7 @@ t.test('a sentinel visible through the mount point fails', async (t) => {
 });
 
 t.test('without submounts, distinct filesystems collide on (st_dev, st_ino)', async (t) => {
-  const guest = scan([
-    { path: 'a', type: 'd', dev: '1', ino: '1', extra: '-' },
-    { path: 'a/inner', type: 'd', dev: '1', ino: '1', extra: '-' },
-    { path: 'a/inner/g', type: 'f', dev: '1', ino: '2', extra: 'gg' },
-    { path: 'b', type: 'd', dev: '1', ino: '1', extra: '-' },
-    { path: 'b/inner', type: 'd', dev: '1', ino: '5', extra: '-' },
-    { path: 'b/inner/.sentinel-inner', type: 'f', dev: '1', ino: '6', extra: 'ss' },
-  ]);
+  const guest = bindView('1:1 1:1 1:2 1:1 1:5 1:6', '.sentinel-inner');
   const f = failed(guest);
   t.ok(f.includes('st_dev-across-mounts'));
   t.ok(f.includes('inode-identity'));

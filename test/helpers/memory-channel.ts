@@ -1,7 +1,12 @@
-// An in-memory RequestChannel: feeds FuseServer batches of request bytes directly (no kernel, no
-// virtqueue) and records every answer, so the fuzz harness and the escape suite can send what a
-// real kernel never would and check that each request gets exactly one answer of the right kind.
-// READ and WRITE move their bytes with pread/pwrite here, as the native channels do.
+// An in-memory RequestChannel (src/native/channel.ts): feeds FuseServer batches of request bytes
+// directly (no kernel, no virtqueue) and records every answer, so the fuzz harness, the escape
+// suite and the hostile-request tests can send what a real kernel never would and check that each
+// request gets exactly one answer of the right kind. Requests are copied into the inbox as a
+// transport would (each one's delivered length is its buffer's length, whatever its header says)
+// and the inbox is poisoned around and after the batch (it is only valid during onBatch). READ and
+// WRITE move their bytes with pread/pwrite here, as the native channels do. Two ways to deliver:
+// deliver() gives the per-request records (answers fill in as the server replies, also later);
+// send() gives the answers of one batch in one flat shape (Outcome).
 import type { RequestChannel } from '../../src/native/channel';
 import { sys } from '../../src/native/sys';
 import { runFileJobInline, fileJobPayload } from '../helpers/inline-file-job';
@@ -9,7 +14,7 @@ import { runFileJobInline, fileJobPayload } from '../helpers/inline-file-job';
 export type Answer =
   | { kind: 'reply'; error: number; payload: Buffer }
   | { kind: 'error'; errno: number }
-  | { kind: 'read'; bytes: number; errno: number }
+  | { kind: 'read'; bytes: number; errno: number; data: Buffer }
   | { kind: 'write'; written: number; errno: number }
   | { kind: 'done' };
 
@@ -19,6 +24,24 @@ export interface Pending {
   answers: Answer[];
   /** a protocol violation the channel itself saw (answer after done, ...) */
   faults: string[];
+}
+
+/** One answer in one shape: errno 0 or the positive errno; data = a reply's payload after the
+ *  out header, or the bytes a READ answered with. */
+export interface Outcome {
+  token: number;
+  kind: Answer['kind'];
+  errno: number;
+  data: Buffer;
+}
+
+export function outcomeOf(token: number, a: Answer): Outcome {
+  switch (a.kind) {
+    case 'reply': return { token, kind: a.kind, errno: a.error < 0 ? -a.error : a.error, data: a.payload };
+    case 'read': return { token, kind: a.kind, errno: a.errno, data: a.data };
+    case 'done': return { token, kind: a.kind, errno: 0, data: Buffer.alloc(0) };
+    default: return { token, kind: a.kind, errno: a.errno, data: Buffer.alloc(0) };
+  }
 }
 
 const INBOX = 4 << 20;
@@ -70,7 +93,23 @@ export class MemoryChannel implements RequestChannel {
     // Poison the rest: a server reading past a request's end sees garbage, not zeros.
     this.inbox.fill(0xee, off, Math.min(INBOX, off + 4096));
     this.onBatch(reqs.length);
+    this.inbox.fill(0xa5, 0, off); // answering later must not read the inbox: poison it
     return out;
+  }
+
+  /** Delivers the requests as one batch; returns the answers they got during it, flattened. */
+  send(...reqs: Buffer[]): Outcome[] {
+    return this.deliver(reqs).flatMap((p) => p.answers.map((a) => outcomeOf(p.token, a)));
+  }
+
+  /** Tokens delivered (and not forgotten) that have no answer yet. */
+  unanswered(): number[] {
+    return [...this.requests.values()].filter((p) => p.answers.length === 0).map((p) => p.token);
+  }
+
+  /** What the channel itself saw go wrong: answers for unknown tokens, second answers, bad lengths. */
+  problems(): string[] {
+    return [...this.strays, ...[...this.requests.values()].flatMap((p) => p.faults.map((f) => `token ${p.token}: ${f}`))];
   }
 
   private record(token: number, a: Answer): Pending | undefined {
@@ -102,7 +141,8 @@ export class MemoryChannel implements RequestChannel {
   readInto(token: number, fd: number, size: number, offset: number): number {
     const n = sys.pread(fd, this.readBuf, Math.min(size, MAX_IO), offset);
     this.lastReadLen = Math.max(0, n);
-    this.record(token, n < 0 ? { kind: 'read', bytes: 0, errno: -n } : { kind: 'read', bytes: n, errno: 0 });
+    const data = Buffer.from(this.readBuf.subarray(0, this.lastReadLen));
+    this.record(token, n < 0 ? { kind: 'read', bytes: 0, errno: -n, data } : { kind: 'read', bytes: n, errno: 0, data });
     return 0;
   }
 

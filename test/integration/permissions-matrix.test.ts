@@ -223,6 +223,12 @@ t.test('permission matrix: every caller, cache mode and inode mode answers as th
         t.same(snapshot(path.join(src, who)), want, `${who}: the export on the host is the native one after the acts`);
       }
       await v.stop();
+      // What the configuration was meant to exercise was really negotiated.
+      const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
+      t.equal(init.killprivV2, args.includes('--killpriv-v2'), `HANDLE_KILLPRIV_V2 ${args.includes('--killpriv-v2') ? 'on' : 'off'}`);
+      t.equal(init.posixAcl, true, 'POSIX ACLs negotiated');
+      const pt = !args.includes('--no-passthrough') && !args.some((a, i) => args[i - 1] === '--cache' && (a === 'never' || a === 'metadata'));
+      t.equal(init.passthrough, pt, `FUSE passthrough ${pt ? 'on' : 'off'}`);
     });
   }
 

@@ -8,8 +8,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { C, sys } from '../../src/native/sys';
-import { startVfsd, tempBase } from '../helpers/vfsd-process';
+import { startVfsd } from '../helpers/vfsd-process';
+import { scratchTmpfs, twins } from '../helpers/native-twins';
 import { runAs, Identity } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -79,25 +79,10 @@ function created(r: string): Record<string, string> {
 
 t.test('created modes with every umask equal the host\'s', { skip: !root && 'needs root' }, async (t) => {
   // tmpfs: POSIX ACLs everywhere, and both twins on one filesystem.
-  const base = tempBase('vfsd-umask-');
-  t.teardown(() => {
-    sys.umount2(base, C.MNT_DETACH);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
-  if (sys.mount('tmpfs', base, 'tmpfs', 0, 'mode=0755') < 0) throw new Error('mount tmpfs');
-
+  const scratch = scratchTmpfs(t, 'vfsd-umask-');
   for (const [name, args] of [['default', []], ['--xattr', ['--xattr']], ['--cache never', ['--cache', 'never']]] as Array<[string, string[]]>) {
     t.test(name, async (t) => {
-      const top = path.join(base, name.replace(/[^a-z]+/g, '_'));
-      const src = path.join(top, 'src');
-      const native = path.join(top, 'native');
-      fs.mkdirSync(top, 0o755);
-      fs.mkdirSync(src, 0o755);
-      fs.mkdirSync(native, 0o755);
-      for (const [who] of CALLERS) {
-        seed(path.join(src, who));
-        seed(path.join(native, who));
-      }
+      const { src, native } = twins(scratch, name, CALLERS.map(([who]) => who), seed);
       const v = await startVfsd(t, { sharedDir: src, args: ['--allow-other', ...args] });
       for (const [who, id] of CALLERS) {
         for (const umask of UMASKS) {

@@ -17,7 +17,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { C, sys } from '../../src/native/sys';
-import { startVfsd, tempBase } from '../helpers/vfsd-process';
+import { startVfsd } from '../helpers/vfsd-process';
+import { scratchTmpfs, twins } from '../helpers/native-twins';
 import { runAs, Identity, jsonable } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -190,26 +191,12 @@ function warm(dir: string): void {
 
 t.test('permission matrix: every caller, cache mode and inode mode answers as the host', { skip: !root && 'needs root' }, async (t) => {
   // One tmpfs, nosuid,nodev like the vfsd mount, holds the export and the native twins.
-  const base = tempBase('vfsd-perm-');
-  t.teardown(() => {
-    sys.umount2(base, C.MNT_DETACH);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
-  if (sys.mount('tmpfs', base, 'tmpfs', C.MS_NOSUID | C.MS_NODEV, 'mode=0755') < 0) throw new Error('mount tmpfs');
+  const scratch = scratchTmpfs(t, 'vfsd-perm-', C.MS_NOSUID | C.MS_NODEV);
   const checked = new Set<string>();
 
   for (const [name, args] of CONFIGS) {
     t.test(name, async (t) => {
-      const top = path.join(base, name.replace(/[^a-z0-9]+/gi, '_'));
-      const src = path.join(top, 'src');
-      const native = path.join(top, 'native');
-      fs.mkdirSync(top, { recursive: true, mode: 0o755 });
-      fs.mkdirSync(src, 0o755);
-      fs.mkdirSync(native, 0o755);
-      for (const [who] of CALLERS) {
-        seed(path.join(src, who));
-        seed(path.join(native, who));
-      }
+      const { src, native } = twins(scratch, name, CALLERS.map(([who]) => who), seed);
       const v = await startVfsd(t, { sharedDir: src, args: ['--allow-other', ...args] });
       warm(v.mnt);
       for (const [who, id] of CALLERS) {

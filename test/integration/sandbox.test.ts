@@ -55,6 +55,20 @@ async function connect(sock: string, run: Run) {
   return { fe, request, lookup };
 }
 
+/** LOOKUPs each of `names` (parents listed before their children) from the root: the inode
+ *  number each answered, in hex. */
+async function lookupAll(t: { equal(a: unknown, b: unknown, m: string): void }, c: Awaited<ReturnType<typeof connect>>, names: string[], what: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const ids = new Map<string, bigint>([['', 1n]]);
+  for (const n of names) {
+    const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
+    t.equal(e.error, 0, `${what}: LOOKUP ${n}`);
+    ids.set(n, e.nodeid);
+    out[n] = e.ino.toString(16);
+  }
+  return out;
+}
+
 /** The serving process: the launcher's only child. */
 async function servingPid(run: Run): Promise<number> {
   let pid = 0;
@@ -287,15 +301,7 @@ t.test('remapped inode numbers: the same with and without the sandbox; host moun
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
     await c.request(OP.INIT, 0n, initIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const parent = ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!;
-      const e = await c.lookup(parent, path.basename(n));
-      t.equal(e.error, 0, `${sandbox}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    const out = await lookupAll(t, c, names, sandbox);
     return { run, c, out };
   };
 
@@ -339,14 +345,7 @@ t.test('multidevs under --sandbox chroot: devices identified and named through t
     t.teardown(() => run.child.kill('SIGKILL'));
     const c = await connect(p.sock, run);
     await c.request(OP.INIT, 0n, initIn());
-    const out: Record<string, string> = {};
-    const ids = new Map<string, bigint>([['', 1n]]);
-    for (const n of names) {
-      const e = await c.lookup(ids.get(path.dirname(n) === '.' ? '' : path.dirname(n))!, path.basename(n));
-      t.equal(e.error, 0, `${sandbox} ${multidevs}: LOOKUP ${n}`);
-      ids.set(n, e.nodeid);
-      out[n] = e.ino.toString(16);
-    }
+    const out = await lookupAll(t, c, names, `${sandbox} ${multidevs}`);
     run.child.kill('SIGTERM');
     t.equal(await run.exit, 0, `${sandbox} ${multidevs}: exit 0`);
     c.fe.close();

@@ -1,4 +1,10 @@
 {
+  "target_defaults": {
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+    "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+    "cflags_cc!": ["-fno-exceptions"]
+  },
   "targets": [
     {
       "target_name": "vfsd_native",
@@ -10,6 +16,10 @@
         "native/sys_process.cc",
         "native/sys_sandbox.cc",
         "native/fuse_dev.cc",
+        "native/fuse_mount.cc",
+        "native/fuse_pending.cc",
+        "native/fuse_data_jobs.cc",
+        "native/fuse_session.cc",
         "native/vhost_user.cc",
         "native/vhost_device_control.cc",
         "native/vhost_device_data.cc",
@@ -17,14 +27,13 @@
         "native/vhost_memory.cc",
         "native/vhost_socket.cc",
         "native/vhost_io.cc",
-        "native/vhost_test_support.cc",
         "native/dir_encode.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      "cflags_cc!": ["-fno-exceptions"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "vfsd_test_support",
+      "sources": ["native/vhost_test_support.cc"]
     }
   ]
 }

@@ -1,6 +1,10 @@
 // Entry point of the native addon: each module registers its functions on `exports`.
-// One file per job: sys_* are thin syscall wrappers, fuse_dev owns /dev/fuse sessions,
-// vhost_user owns vhost-user-fs backends. See native/API.md for the contract with TypeScript.
+// One file per job: sys_* are thin syscall wrappers, fuse_* own /dev/fuse mounts and sessions,
+// vhost_* own vhost-user-fs backends, dir_encode turns getdents64 records into FUSE dirents.
+// The contract with TypeScript is written where it is used, in the typed faces src/native/*.ts:
+// sys.ts and sandbox.ts (the sys_* wrappers: -errno results, Name arguments), fuse-dev.ts,
+// vhost-user.ts, dirents.ts, and channel.ts (the RequestChannel both transports implement).
+// (The test-only primitives are a separate addon: vhost_test_support.cc.)
 #include <napi.h>
 #include "modules.h"
 

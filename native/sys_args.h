@@ -1,4 +1,4 @@
-// Argument helpers shared by the sys_*.cc syscall wrappers (internal to native/).
+// Argument helpers shared by native/'s N-API faces (the sys_*.cc wrappers and the transports).
 //
 // Convention (src/native/sys.ts): a wrong argument TYPE is a programming error and throws a
 // TypeError; anything the kernel or a hostile name could cause is returned as -errno. So the
@@ -14,7 +14,42 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <string>
+
 namespace vfsd {
+
+// Value checks that never throw, for faces that answer a wrong argument with -EINVAL instead of
+// a TypeError (the transports' answer paths: a bad token is the engine's bug, refused as a value
+// in the middle of a batch, not thrown).
+
+// A string without NUL (a NUL would silently cut a path short).
+inline bool ArgString(const Napi::Value& v, std::string* out) {
+  if (!v.IsString()) return false;
+  *out = v.As<Napi::String>().Utf8Value();
+  return out->find('\0') == std::string::npos;
+}
+
+// The bytes of a Uint8Array (or Buffer).
+inline bool ArgBytes(const Napi::Value& v, uint8_t** data, size_t* size) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    return false;
+  }
+  Napi::Uint8Array u8 = v.As<Napi::Uint8Array>();
+  *data = u8.Data();
+  *size = u8.ByteLength();
+  return true;
+}
+
+// A non-negative integer JS number (exact up to 2^53).
+inline bool ArgUint(const Napi::Value& v, uint64_t* out) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740992.0 && d == static_cast<double>(static_cast<uint64_t>(d)))) {
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
 
 // A name as the kernel wants it: NUL-terminated in a stack buffer. Byte names (Uint8Array) are
 // copied as they are, never through a JS string, so non-UTF-8 names from a client survive.

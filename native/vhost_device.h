@@ -5,8 +5,14 @@
 // are polled by libuv (uv_poll_t, non-blocking fds). A kick drains every ready queue into a
 // batch that the Host (the N-API wrapper) hands to the engine in one call.
 //
-// Ownership: the device owns the listener fd, the connection fd, the poll handles (each freed
-// by its uv_close callback), the guest memory mappings (GuestMemory) and, through each
+// What the guest can make us hold is bounded three ways: each queue holds at most its ring size
+// (Virtqueue counts), all queues together at most kMaxPending requests and kMaxHeldSegments
+// guest pieces (what a held request costs). At a bound we stop taking chains and leave them in
+// the avail rings (back-pressure); the next answer schedules a drain (drainSoon), so nothing
+// waits for a kick that already came.
+//
+// Ownership: the device owns the listener fd, the connection fd, the poll handles and the
+// drain-later idle handle (each freed by its uv_close callback), the guest memory mappings (GuestMemory) and, through each
 // Virtqueue, the kick/call/err fds. Pending requests hold only guest addresses, translated
 // again when answered, so a memory table change can never leave us writing through a stale
 // mapping.
@@ -45,6 +51,12 @@ struct VhostDeviceConfig {
 class VhostDevice {
  public:
   static constexpr uint32_t kTableEntries = 1024;  // requests per batch at most
+  // Requests held over all queues (QEMU's rings are at most 1024 each; a guest kernel has far
+  // fewer in flight). Each costs a slot of about 100 bytes plus its pieces.
+  static constexpr uint32_t kMaxPending = 1u << 16;
+  // Guest pieces (GuestSeg, 16 bytes) held over all requests: 256 chains of the largest size
+  // (kMaxChainDescs), 4 MiB, however large the rings.
+  static constexpr uint64_t kMaxHeldSegments = 1u << 18;
 
   VhostDevice(uv_loop_t* loop, VhostHost* host, const VhostDeviceConfig& cfg, uint8_t* inbox,
               size_t inboxSize, uint32_t* table);
@@ -60,8 +72,9 @@ class VhostDevice {
   // (already answered, ring stopped, device reset, or front end gone).
   int reply(uint32_t token, const uint8_t* buf, size_t len);
   int replyError(uint32_t token, int err);
-  int readInto(uint32_t token, int fd, uint32_t size, int64_t offset);
-  int writeFrom(uint32_t token, int fd, uint32_t size, int64_t offset, bool killPriv);
+  // size beyond what any request carries (kMaxIoSize) is answered EINVAL.
+  int readInto(uint32_t token, int fd, uint64_t size, int64_t offset);
+  int writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv);
   int done(uint32_t token);
 
   // libuv glue (public for the C callback only).
@@ -79,6 +92,7 @@ class VhostDevice {
     std::vector<GuestSeg> writable;  // reply space
     std::vector<GuestSeg> data;      // WRITE payload left in guest memory
     uint64_t dataLen = 0;
+    uint32_t segs = 0;               // pieces counted in heldSegs_
   };
   enum class Outcome { Ok, Failed, Replied, Malformed };
 
@@ -112,6 +126,7 @@ class VhostDevice {
   void signalQueue(uint32_t q);
   void flushSignals();
   void dropAllPending();
+  void drainSoon();
 
   uv_loop_t* loop_;
   VhostHost* host_;
@@ -125,6 +140,7 @@ class VhostDevice {
   Poll* listenPoll_ = nullptr;
   int conn_ = -1;
   Poll* connPoll_ = nullptr;
+  uv_idle_t* drainLater_ = nullptr;  // runs drain() from the loop after answers freed room
   MessageReader reader_;
   std::unique_ptr<VuMessage> msg_;
 
@@ -140,6 +156,10 @@ class VhostDevice {
   bool closed_ = false;
   bool draining_ = false;
   bool inBatch_ = false;
+  // A fill stopped at a bound (queue full, kMaxPending, kMaxHeldSegments) with chains left in
+  // an avail ring: the next answer must drain again.
+  bool backlog_ = false;
+  uint64_t heldSegs_ = 0;
   std::vector<Pending> slots_;
   std::vector<uint32_t> freeSlots_;
   Chain chain_;

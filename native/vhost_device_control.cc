@@ -29,6 +29,13 @@ VhostDevice::VhostDevice(uv_loop_t* loop, VhostHost* host, const VhostDeviceConf
   for (uint32_t i = 0; i < n; i++) queues_.emplace_back(new Virtqueue());
   kickPolls_.assign(n, nullptr);
   needSignal_.assign(n, false);
+  drainLater_ = new uv_idle_t;
+  if (uv_idle_init(loop_, drainLater_) != 0) {
+    delete drainLater_;  // cannot happen in libuv; without it a backlog waits for the next kick
+    drainLater_ = nullptr;
+  } else {
+    drainLater_->data = this;
+  }
 }
 
 VhostDevice::~VhostDevice() { close(); }
@@ -86,6 +93,10 @@ void VhostDevice::close() {
     resetDevice();
   }
   stopPoll(listenPoll_);
+  if (drainLater_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(drainLater_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    drainLater_ = nullptr;
+  }
   if (listenFd_ >= 0) ::close(listenFd_);
   listenFd_ = -1;
   if (ownsSocketPath_) unlink(cfg_.socketPath.c_str());
@@ -239,9 +250,10 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       MemRegionWire r;
       memcpy(&r, m.payload + 8, sizeof r);
       if (mem_.count() >= kMaxMemSlots) return fail("no free memory slot");
-      int rc = mem_.add(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset}, m.fds[0]);
+      std::string w;
+      bool ok = mem_.add(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset}, m.fds[0], w);
       remapRings();
-      if (rc < 0) return fail("cannot map region: " + Errno(-rc));
+      if (!ok) return fail("memory region refused: " + w);
       return Outcome::Ok;
     }
     case REM_MEM_REG: {
@@ -260,9 +272,12 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       if (s.index >= nq) return fail("no such vring");
       Virtqueue& q = *queues_[s.index];
       if (q.started) return fail("vring is running");
-      if (s.num == 0 || s.num > vring::kMaxQueueSize) return fail("bad vring size");
-      q.num = s.num;
-      q.unmap();
+      // Virtio ring sizes are powers of two up to 32768: the free-running 16-bit indices are
+      // taken modulo the size, which only stays consistent across the wrap at 65536 for a power
+      // of two. Anything else is a broken front end.
+      if (s.num == 0 || s.num > vring::kMaxQueueSize || (s.num & (s.num - 1)) != 0)
+        return fail("bad vring size " + std::to_string(s.num) + " (a power of two up to 32768)");
+      q.setNum(s.num);
       return Outcome::Ok;
     }
     case SET_VRING_ADDR: {
@@ -336,16 +351,26 @@ VhostDevice::Outcome VhostDevice::setMemTable(VuMessage& m, std::string& why) {
   for (uint32_t i = 0; i < n; i++) {
     vu::MemRegionWire r;
     memcpy(&r, m.payload + 8 + 32 * i, sizeof r);
-    int rc = mem_.add(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset}, m.fds[i]);
-    if (rc < 0) {
+    std::string w;
+    if (!mem_.add(MemRegionDesc{r.guestAddr, r.size, r.userAddr, r.mmapOffset}, m.fds[i], w)) {
       mem_.clear();
       remapRings();
-      why = "cannot map region " + std::to_string(i) + ": " + Errno(-rc);
+      why = "memory region " + std::to_string(i) + " refused: " + w;
       return Outcome::Failed;
     }
   }
   remapRings();
   return Outcome::Ok;
+}
+
+// O_NONBLOCK on an fd the front end gave us (eventfds are polled or written on the JS thread).
+static bool SetNonBlocking(int fd, std::string& why) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+    why = "cannot make the eventfd non-blocking: " + Errno(errno);
+    return false;
+  }
+  return true;
 }
 
 VhostDevice::Outcome VhostDevice::setVringFd(VuMessage& m, std::string& why) {
@@ -372,11 +397,13 @@ VhostDevice::Outcome VhostDevice::setVringFd(VuMessage& m, std::string& why) {
       why = "polling mode (no kick fd) is not supported";
       return Outcome::Failed;
     }
+    if (!SetNonBlocking(fd, why)) {
+      ::close(fd);
+      return Outcome::Failed;
+    }
     stopPoll(kickPolls_[idx]);
     if (q.kickFd >= 0) ::close(q.kickFd);
     q.kickFd = fd;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     q.started = true;
     if (!q.map(mem_)) {
       // Started without usable rings: nothing is processed until a later message fixes them.
@@ -385,6 +412,13 @@ VhostDevice::Outcome VhostDevice::setVringFd(VuMessage& m, std::string& why) {
     checkReady();
     drain();
   } else if (m.request == vu::SET_VRING_CALL) {
+    // We write the call eventfd on the serving thread after every batch: a front end that never
+    // reads it lets the counter fill up, and a blocking write would then stop the whole share.
+    // Non-blocking, a full counter is EAGAIN (the front end has a wake-up pending anyway).
+    if (fd >= 0 && !SetNonBlocking(fd, why)) {
+      ::close(fd);
+      return Outcome::Failed;
+    }
     if (q.callFd >= 0) ::close(q.callFd);
     q.callFd = fd;
   } else {
@@ -420,7 +454,7 @@ void VhostDevice::stopRing(uint32_t q) {
   stopPoll(kickPolls_[q]);
   vq.closeFds();
   vq.started = false;
-  vq.epoch++;  // answers to what it delivered before are dropped: the ring may be reused
+  vq.restart();  // answers to what it delivered before are dropped: the ring may be reused
   vq.resetSignalState();
   needSignal_[q] = false;
 }
@@ -434,7 +468,7 @@ void VhostDevice::resetDevice() {
   for (uint32_t i = 0; i < queues_.size(); i++) {
     stopRing(i);
     Virtqueue& q = *queues_[i];
-    q.num = 0;
+    q.setNum(0);
     q.addrSet = false;
     q.enabled = false;
     q.broken = false;

@@ -6,17 +6,28 @@
 #include "vhost_device.h"
 #include "vhost_io.h"
 #include "vhost_protocol.h"
+#include "transport_common.h"
 
 namespace vfsd {
 
 namespace {
-constexpr uint32_t kInHeaderSize = 40;     // fuse_in_header
-constexpr uint32_t kOutHeaderSize = 16;    // fuse_out_header
-constexpr uint32_t kWriteHeadersSize = 80; // fuse_in_header + fuse_write_in
-constexpr uint32_t kWriteOutSize = 8;      // fuse_write_out
-constexpr uint32_t kOpWrite = 16;
+constexpr uint32_t kWriteHeadersSize = kInHeaderSize + kWriteInSize;
 constexpr uint32_t kSlotBits = 20;
 constexpr uint32_t kMaxSlots = 1u << kSlotBits;
+static_assert(VhostDevice::kMaxPending <= kMaxSlots, "tokens name every slot");
+// READ and WRITE bytes per request at most. The engine caps them at what INIT negotiated (far
+// less); this is the backstop that keeps every length sum here far from 2^32 (a READ of
+// 0xfffffff8 bytes would otherwise answer a header len that wrapped to 8), and one request from
+// copying gigabytes through aliased guest buffers on the serving thread.
+constexpr uint64_t kMaxIoSize = 64u << 20;
+// Piece lists a free slot keeps for reuse; a larger one is released, so a guest that once sent
+// the largest chains does not leave every slot holding their memory.
+constexpr size_t kKeptSegs = 16;
+
+void Recycle(std::vector<GuestSeg>& v) {
+  if (v.capacity() > kKeptSegs) std::vector<GuestSeg>().swap(v);
+  else v.clear();
+}
 constexpr uint32_t kGenMask = (1u << (32 - kSlotBits)) - 1;
 
 inline uint32_t TokenOf(uint32_t slot, uint32_t gen) { return ((gen & kGenMask) << kSlotBits) | slot; }
@@ -34,13 +45,6 @@ std::vector<GuestSeg> SkipGuest(const std::vector<GuestSeg>& segs, uint64_t skip
   }
   return out;
 }
-
-struct OutHeader {
-  uint32_t len;
-  int32_t error;
-  uint64_t unique;
-};
-static_assert(sizeof(OutHeader) == kOutHeaderSize, "fuse_out_header");
 }  // namespace
 
 void VhostDevice::drain() {
@@ -73,15 +77,23 @@ uint32_t VhostDevice::fillBatch() {
   uint32_t count = 0;
   size_t inboxUsed = 0;
   bool progress = true;
+  backlog_ = false;
   // Round robin, one chain per queue per pass, so a busy queue cannot starve the others.
   while (progress && count < kTableEntries) {
     progress = false;
     for (uint32_t q = 0; q < queues_.size() && count < kTableEntries; q++) {
       Virtqueue& vq = *queues_[q];
       if (!vq.ready()) continue;
-      if (freeSlots_.empty() && slots_.size() >= kMaxSlots) return count;
+      if (freeSlots_.empty() && slots_.size() >= kMaxPending) {
+        backlog_ = true;  // the next answer drains again
+        return count;
+      }
       PopResult r = vq.pop(mem_, indirect, eventIdx, chain_);
       if (r == PopResult::Empty) continue;
+      if (r == PopResult::Full) {
+        backlog_ = true;  // this queue waits for an answer; the others go on
+        continue;
+      }
       if (r == PopResult::BrokenRing) {
         deferredErrors_.push_back("queue " + std::to_string(q) +
                                   ": the guest corrupted the available ring; queue stopped");
@@ -93,6 +105,13 @@ uint32_t VhostDevice::fillBatch() {
         vq.push(chain_.head, 0);
         needSignal_[q] = true;
         continue;
+      }
+      if (heldSegs_ + chain_.readable.size() + chain_.writable.size() > kMaxHeldSegments) {
+        // Held requests already cost all the pieces we allow (a chain has at most
+        // kMaxChainDescs, far below the budget, so something is held and will free room).
+        vq.unpop();
+        backlog_ = true;
+        return count;
       }
       int d = deliver(q, count, inboxUsed);
       if (d == 0) {
@@ -128,7 +147,7 @@ int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
   memcpy(&unique, hdr + 8, 8);
   uint64_t take = chain_.readLen;
   // WRITE data stays in guest memory for writeFrom(); the engine gets only the headers.
-  if (opcode == kOpWrite && take > kWriteHeadersSize) take = kWriteHeadersSize;
+  if (opcode == kOpcodeWrite && take > kWriteHeadersSize) take = kWriteHeadersSize;
   bool tooBig = take > cfg_.maxRequestSize;
   if (!tooBig && inboxUsed + take > inboxSize_) return 0;
 
@@ -138,6 +157,8 @@ int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
   p.head = chain_.head;
   p.epoch = vq.epoch;
   p.unique = unique;
+  p.segs = static_cast<uint32_t>(chain_.readable.size() + chain_.writable.size());
+  heldSegs_ += p.segs;
   p.writable = chain_.writable;
   p.dataLen = chain_.readLen - take;
   if (p.dataLen) p.data = SkipGuest(chain_.readable, take);
@@ -189,20 +210,41 @@ bool VhostDevice::mapSegs(const std::vector<GuestSeg>& segs, std::vector<HostSeg
   return true;
 }
 
-// Returns the chain (unless usedLen is UINT32_MAX: drop it silently) and frees the slot.
+// The one place a delivered request ends: its chain goes back to the guest (unless usedLen is
+// UINT32_MAX: dropped, no used entry), it stops counting as held, its slot is freed, and if a
+// fill stopped at a bound, a drain is scheduled for what waits in the avail rings. An answer
+// completing later (another thread's I/O, a lock waiter) comes through here too.
 void VhostDevice::finish(Pending& p, uint32_t usedLen) {
-  if (usedLen != UINT32_MAX) {
-    Virtqueue& vq = *queues_[p.queue];
-    if (conn_ >= 0 && vq.epoch == p.epoch && !vq.broken && vq.started && vq.mapped()) {
+  Virtqueue& vq = *queues_[p.queue];
+  // A request from before the ring stopped or reset is no longer counted by it.
+  if (vq.epoch == p.epoch) {
+    if (usedLen != UINT32_MAX && conn_ >= 0 && !vq.broken && vq.started && vq.mapped()) {
       vq.push(p.head, usedLen);
       signalQueue(p.queue);
+    } else {
+      vq.drop(p.head);
     }
   }
+  heldSegs_ -= p.segs;
+  p.segs = 0;
   p.live = false;
   p.gen++;
-  p.writable.clear();  // capacity kept: the slot is reused by the next request
-  p.data.clear();
+  Recycle(p.writable);
+  Recycle(p.data);
   freeSlots_.push_back(static_cast<uint32_t>(&p - slots_.data()));
+  if (backlog_) drainSoon();
+}
+
+void VhostDevice::drainSoon() {
+  // Inside drain() the loop fills again after the batch; from anywhere else (an answer given
+  // from a timer or a completion) we must not call into the engine from inside its own call, so
+  // the drain runs from the loop, once, however many answers asked for it.
+  if (closed_ || draining_ || !drainLater_) return;
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(drainLater_))) return;
+  uv_idle_start(drainLater_, [](uv_idle_t* h) {
+    uv_idle_stop(h);
+    static_cast<VhostDevice*>(h->data)->drain();
+  });
 }
 
 void VhostDevice::signalQueue(uint32_t q) {
@@ -285,15 +327,19 @@ int VhostDevice::done(uint32_t token) {
   return 0;
 }
 
-int VhostDevice::readInto(uint32_t token, int fd, uint32_t size, int64_t offset) {
+int VhostDevice::readInto(uint32_t token, int fd, uint64_t size, int64_t offset) {
   Pending* p = lookup(token);
   if (!p) return -ENOENT;
+  if (size > kMaxIoSize) {
+    answerError(*p, EINVAL);
+    return -EINVAL;
+  }
   std::vector<HostSeg> out;
   if (!mapSegs(p->writable, out)) {
     finish(*p, 0);
     return -EFAULT;
   }
-  if (SegsLength(out) < kOutHeaderSize + uint64_t(size)) {
+  if (SegsLength(out) < kOutHeaderSize + size) {
     answerError(*p, ERANGE);
     return -ERANGE;
   }
@@ -309,11 +355,11 @@ int VhostDevice::readInto(uint32_t token, int fd, uint32_t size, int64_t offset)
   return 0;
 }
 
-int VhostDevice::writeFrom(uint32_t token, int fd, uint32_t size, int64_t offset, bool killPriv) {
+int VhostDevice::writeFrom(uint32_t token, int fd, uint64_t size, int64_t offset, bool killPriv) {
   Pending* p = lookup(token);
   if (!p) return -ENOENT;
-  if (size > p->dataLen) {
-    // fuse_write_in.size claims more than the guest supplied.
+  if (size > kMaxIoSize || size > p->dataLen) {
+    // fuse_write_in.size claims more than the guest supplied (or more than any WRITE carries).
     answerError(*p, EINVAL);
     return -EINVAL;
   }

@@ -1,8 +1,7 @@
 // Scatter/gather helpers for guest buffers.
 #include "vhost_io.h"
+#include "transport_common.h"
 
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <cerrno>
@@ -64,32 +63,6 @@ std::vector<HostSeg> SliceSegs(const std::vector<HostSeg>& segs, size_t skip, si
 
 namespace {
 
-// Drops CAP_FSETID from this thread's effective set while alive, so a write by a privileged
-// server clears suid/sgid as the guest's unprivileged writer would (FUSE_WRITE_KILL_SUIDGID).
-// Capabilities are per thread: raw capget/capset touch only the calling thread.
-class FsetidDropped {
- public:
-  explicit FsetidDropped(bool on) {
-    if (!on) return;
-    hdr_.version = _LINUX_CAPABILITY_VERSION_3;
-    hdr_.pid = 0;
-    if (syscall(SYS_capget, &hdr_, saved_) != 0) return;
-    if (!(saved_[0].effective & (1u << CAP_FSETID))) return;
-    __user_cap_data_struct next[2];
-    memcpy(next, saved_, sizeof next);
-    next[0].effective &= ~(1u << CAP_FSETID);
-    active_ = syscall(SYS_capset, &hdr_, next) == 0;
-  }
-  ~FsetidDropped() {
-    if (active_) syscall(SYS_capset, &hdr_, saved_);
-  }
-
- private:
-  __user_cap_header_struct hdr_{};
-  __user_cap_data_struct saved_[2]{};
-  bool active_ = false;
-};
-
 template <typename Op>
 ssize_t Transfer(const std::vector<HostSeg>& segs, off_t offset, Op op) {
   std::vector<iovec> iov;
@@ -125,7 +98,7 @@ ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset) {
 }
 
 ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv) {
-  FsetidDropped guard(killPriv);
+  ScopedDropFsetid guard(killPriv);  // a failure to drop writes anyway (as before)
   return Transfer(segs, offset, [fd](const iovec* v, int c, off_t o) { return pwritev(fd, v, c, o); });
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace vfsd {
@@ -38,8 +39,9 @@ class GuestMemory {
   GuestMemory& operator=(const GuestMemory&) = delete;
   ~GuestMemory() { clear(); }
 
-  // Maps fd (which stays owned by the caller) and adds the region. 0 or -errno.
-  int add(const MemRegionDesc& d, int fd);
+  // Maps fd (which stays owned by the caller) and adds the region. False, with why saying what
+  // is wrong, if the region is refused.
+  bool add(const MemRegionDesc& d, int fd, std::string& why);
   // Removes the region with the same guest address, size and user address. 0 or -errno.
   int remove(const MemRegionDesc& d);
   // Unmaps everything.

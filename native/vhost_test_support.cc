@@ -1,5 +1,7 @@
-// Test-only native primitives, exported as addon.testSupport: just enough of what QEMU does to
-// be a vhost-user front end from TypeScript (shared memory, eventfds, fd passing, poll).
+// Test-only native primitives: just enough of what QEMU does to be a vhost-user front end from
+// TypeScript (shared memory, eventfds, fd passing, poll), for test/helpers/vhost-frontend.ts.
+// Its own addon (build/Release/vfsd_test_support.node, target vfsd_test_support in binding.gyp),
+// loaded only by tests: nothing of it ships in vfsd_native.
 // Every function returns -errno instead of throwing for system errors.
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +15,7 @@
 #include <cstring>
 #include <vector>
 
-#include "vhost_test_support.h"
+#include <napi.h>
 
 namespace vfsd {
 
@@ -49,9 +51,11 @@ Napi::Value MmapShared(const Napi::CallbackInfo& info) {
       new size_t(size));
 }
 
-// eventfdCreate() -> non-blocking eventfd
+// eventfdCreate(blocking = false) -> eventfd, non-blocking unless asked (a front end may hand
+// us a blocking one)
 Napi::Value EventfdCreate(const Napi::CallbackInfo& info) {
-  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  bool blocking = info.Length() > 0 && info[0].ToBoolean().Value();
+  int fd = eventfd(0, (blocking ? 0 : EFD_NONBLOCK) | EFD_CLOEXEC);
   return fd < 0 ? Err(info.Env()) : Num(info.Env(), fd);
 }
 
@@ -178,10 +182,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return close(info[0].As<Napi::Number>().Int32Value()) < 0 ? Err(info.Env()) : Num(info.Env(), 0);
 }
 
-}  // namespace
-
-Napi::Object CreateVhostTestSupport(Napi::Env env) {
-  Napi::Object o = Napi::Object::New(env);
+Napi::Object Init(Napi::Env env, Napi::Object o) {
   o.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
   o.Set("mmapShared", Napi::Function::New(env, MmapShared));
   o.Set("eventfdCreate", Napi::Function::New(env, EventfdCreate));
@@ -196,4 +197,8 @@ Napi::Object CreateVhostTestSupport(Napi::Env env) {
   return o;
 }
 
+}  // namespace
 }  // namespace vfsd
+
+using vfsd::Init;
+NODE_API_MODULE(vfsd_test_support, Init)

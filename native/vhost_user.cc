@@ -1,6 +1,6 @@
 // N-API face of the vhost-user-fs back end (src/native/vhost-user.ts): the VhostUserBackend
-// class, capabilitiesJson(), and the test-only primitives (testSupport). The protocol lives in
-// vhost_device*.cc; this file only converts arguments and calls back into JS.
+// class and capabilitiesJson(). The protocol lives in vhost_device*.cc; this file only converts
+// arguments and calls back into JS.
 #include <napi.h>
 #include <uv.h>
 
@@ -9,7 +9,6 @@
 
 #include "modules.h"
 #include "vhost_device.h"
-#include "vhost_test_support.h"
 
 namespace vfsd {
 
@@ -172,23 +171,26 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
                                                           info[1].As<Napi::Number>().Int32Value()));
   }
 
+  // A size the device cannot take (negative, absurd) still reaches it, so the request is
+  // answered EINVAL instead of being left held forever.
+  static uint64_t SizeArg(const Napi::Value& v) {
+    int64_t n = v.As<Napi::Number>().Int64Value();
+    return n < 0 ? UINT64_MAX : static_cast<uint64_t>(n);
+  }
+
   Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     if (!Alive(info) || !Numbers(info, 4)) return info.Env().Undefined();
-    int64_t size = info[2].As<Napi::Number>().Int64Value();
-    if (size < 0 || size > UINT32_MAX) return Napi::Number::New(info.Env(), -EINVAL);
     return Napi::Number::New(info.Env(), dev_->readInto(info[0].As<Napi::Number>().Uint32Value(),
                                                         info[1].As<Napi::Number>().Int32Value(),
-                                                        static_cast<uint32_t>(size),
+                                                        SizeArg(info[2]),
                                                         info[3].As<Napi::Number>().Int64Value()));
   }
 
   Napi::Value WriteFrom(const Napi::CallbackInfo& info) {
     if (!Alive(info) || !Numbers(info, 4)) return info.Env().Undefined();
-    int64_t size = info[2].As<Napi::Number>().Int64Value();
-    if (size < 0 || size > UINT32_MAX) return Napi::Number::New(info.Env(), -EINVAL);
     return Napi::Number::New(info.Env(), dev_->writeFrom(info[0].As<Napi::Number>().Uint32Value(),
                                                          info[1].As<Napi::Number>().Int32Value(),
-                                                         static_cast<uint32_t>(size),
+                                                         SizeArg(info[2]),
                                                          info[3].As<Napi::Number>().Int64Value(),
                                                          info[4].ToBoolean().Value()));
   }
@@ -226,7 +228,6 @@ Napi::Value CapabilitiesJson(const Napi::CallbackInfo& info) {
 void InitVhostUser(Napi::Env env, Napi::Object exports) {
   exports.Set("VhostUserBackend", Backend::Define(env));
   exports.Set("capabilitiesJson", Napi::Function::New(env, CapabilitiesJson, "capabilitiesJson"));
-  exports.Set("testSupport", CreateVhostTestSupport(env));
 }
 
 }  // namespace vfsd

@@ -37,8 +37,36 @@ void Virtqueue::syncUsedIdx() {
 
 uint16_t Virtqueue::availIdx() const { return load16(avail_ + 2); }
 
+void Virtqueue::setNum(uint32_t n) {
+  num = n;
+  held_.assign(n, 0);
+  inFlight_ = 0;
+  unmap();
+}
+
+void Virtqueue::restart() {
+  epoch++;
+  held_.assign(num, 0);
+  inFlight_ = 0;
+}
+
+void Virtqueue::release(uint16_t head) {
+  if (head < held_.size() && held_[head]) {
+    held_[head] = 0;
+    inFlight_--;
+  }
+}
+
+void Virtqueue::unpop() {
+  lastAvail--;
+  release(lastPopped_);
+}
+
 PopResult Virtqueue::pop(const GuestMemory& mem, bool indirect, bool eventIdx, Chain& out) {
   out.clear();
+  // Back-pressure: nothing is read (not even the index) until an answer frees room; the device
+  // drains again then, so the guest needs no new kick.
+  if (inFlight_ >= num) return PopResult::Full;
   uint16_t idx = availIdx();
   if (idx == lastAvail && eventIdx) {
     // Ask for a kick when anything new arrives, then look once more: the driver may have
@@ -57,11 +85,17 @@ PopResult Virtqueue::pop(const GuestMemory& mem, bool indirect, bool eventIdx, C
   __atomic_thread_fence(__ATOMIC_ACQUIRE);
   uint16_t head = load16(avail_ + 4 + 2 * (lastAvail % num));
   lastAvail++;
-  if (head >= num) {
-    // Nothing sane to put in the used ring for this entry.
+  if (head >= num || head >= held_.size() || held_[head]) {
+    // Out of range: nothing sane to put in the used ring. Already held: the guest published a
+    // head it does not own (virtio forbids it; QEMU fails the device the same way); serving it
+    // twice would put two used entries for one chain and let the guest make us hold any number
+    // of requests.
     broken = true;
     return PopResult::BrokenRing;
   }
+  held_[head] = 1;
+  inFlight_++;
+  lastPopped_ = head;
   out.head = head;
   return walk(mem, indirect, out) ? PopResult::Ok : PopResult::BadChain;
 }
@@ -95,7 +129,7 @@ bool Virtqueue::walk(const GuestMemory& mem, bool indirect, Chain& out) {
     // An indirect descriptor is the whole chain: it may not also continue (NEXT) and its table
     // is whole 16-byte descriptors, no more than the queue size.
     if (d.flags & vring::DESC_F_NEXT) return false;
-    if (d.len == 0 || d.len % 16 != 0 || d.len / 16 > num) return false;
+    if (d.len == 0 || d.len % 16 != 0 || d.len / 16 > num || d.len / 16 > kMaxChainDescs) return false;
     uint32_t n = d.len / 16;
     scratch_.clear();
     if (!mem.fromGuest(d.addr, d.len, scratch_)) return false;
@@ -110,9 +144,11 @@ bool Virtqueue::walk(const GuestMemory& mem, bool indirect, Chain& out) {
     tableSize = n;
     i = 0;
   }
-  // A chain visits each descriptor at most once, so more than tableSize steps means a loop.
+  // A chain visits each descriptor at most once, so more than tableSize steps means a loop;
+  // more than kMaxChainDescs is more than any driver sends, and would make a held request cost
+  // up to a whole ring's worth of pieces.
   for (uint32_t steps = 0;; steps++) {
-    if (steps >= tableSize) return false;
+    if (steps >= tableSize || steps >= kMaxChainDescs) return false;
     if (table) d = table[i];
     else memcpy(&d, desc_ + 16 * i, sizeof d);
     if (d.flags & vring::DESC_F_INDIRECT) return false;  // nested, or inside a direct chain
@@ -124,6 +160,7 @@ bool Virtqueue::walk(const GuestMemory& mem, bool indirect, Chain& out) {
 }
 
 void Virtqueue::push(uint16_t head, uint32_t len) {
+  release(head);
   uint8_t* e = used_ + 4 + 8 * (usedIdx % num);
   store32(e, head);
   store32(e + 4, len);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Runs the whole suite (unit, /dev/fuse integration, QEMU acceptance) with tap and ends with the
-// plain line 'N passed, N failed' that CI reads. Counted are the test points one level inside each
-// file (its t.test() groups and top-level assertions); a file that dies before reporting any point
-// counts as one failure.
+// Runs the whole suite (test/unit, native, process, mount, guest: see test/README.md) with tap and
+// ends with the plain line 'N passed, N failed' that CI reads. Counted are the test points one
+// level inside each file (its t.test() groups and top-level assertions); a file that dies before
+// reporting any point counts as one failure.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -16,7 +16,7 @@ if (fs.existsSync(deps)) {
 }
 
 const patterns = process.argv.slice(2);
-const files = patterns.length ? patterns : ['dist/test/unit', 'dist/test/integration', 'dist/test/acceptance'];
+const files = patterns.length ? patterns : ['unit', 'native', 'process', 'mount', 'guest'].map((d) => `dist/test/${d}`);
 const args = ['tap', '--disable-coverage', '--allow-empty-coverage', '-R', 'tap', '--jobs=1', '--timeout=1800', ...files];
 const child = spawn('npx', args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 

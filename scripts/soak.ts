@@ -1,4 +1,4 @@
-// The long soak (issue #6), by hand: `npm run soak -- --duration 2h --clients 4 [--seed S]`.
+// The long soak, by hand: `npm run soak -- --duration 2h --clients 4 [--seed S]`.
 //
 // Mounts the real vfsd command over /dev/fuse on an export, next to a native twin directory on the
 // same host filesystem. K client processes each run a seeded random mix of operations (create,
@@ -12,6 +12,7 @@
 //
 // Options: --duration 90s|30m|2h (default 60s), --clients N (4), --seed S (random, printed),
 // --ops N (per client, default unbounded), --with-passthrough (default) / --no-passthrough,
+// --inode-file-handles MODE (vfsd's inode mode: never, prefer, mandatory, ...; default vfsd's),
 // --compare-every SECONDS, --keep (leave the directories after a failure), --only N (run only
 // client N of the seeded set: replays its op stream alone), --virtiofs (not yet:
 // clients in a QEMU guest; exits 2). Test hook: --inject-divergence N (client 0 creates a file in
@@ -37,10 +38,12 @@ interface Options {
   injectAt: number;
   /** run only this client of the seeded set (replaying one client's op stream), or -1 */
   only: number;
+  /** --inode-file-handles for vfsd, or null for its default */
+  inodeFileHandles: string | null;
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`soak: ${msg}\nusage: soak.js [--duration 90s|30m|2h] [--clients N] [--seed S] [--ops N] [--with-passthrough|--no-passthrough] [--compare-every S] [--keep] [--only N]\n`);
+  process.stderr.write(`soak: ${msg}\nusage: soak.js [--duration 90s|30m|2h] [--clients N] [--seed S] [--ops N] [--with-passthrough|--no-passthrough] [--inode-file-handles MODE] [--compare-every S] [--keep] [--only N]\n`);
   process.exit(2);
 }
 
@@ -53,7 +56,7 @@ function seconds(v: string): number {
 function parse(argv: string[]): Options {
   const o: Options = {
     durationS: 60, clients: 4, seed: (Math.random() * 2 ** 32) >>> 0, ops: Infinity, passthrough: true,
-    compareEveryS: NaN, keep: false, injectAt: 0, only: -1,
+    compareEveryS: NaN, keep: false, injectAt: 0, only: -1, inodeFileHandles: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i].split(/=(.*)/s, 2);
@@ -71,6 +74,8 @@ function parse(argv: string[]): Options {
       case '--with-passthrough': o.passthrough = true; break;
       case '--no-passthrough': o.passthrough = false; break;
       case '--compare-every': o.compareEveryS = seconds(val()); break;
+      // vfsd's own value check (exit 2) judges the mode: the soak only passes it on
+      case '--inode-file-handles': o.inodeFileHandles = val(); break;
       case '--keep': o.keep = true; break;
       case '--inject-divergence': o.injectAt = int(); break;
       case '--only': o.only = int(); break;
@@ -149,10 +154,11 @@ async function main(): Promise<number> {
   }
 
   try {
-    say(`seed ${o.seed}, ${o.clients} clients, ${o.durationS} s${Number.isFinite(o.ops) ? `, at most ${o.ops} ops per client` : ''}, passthrough ${o.passthrough ? 'on' : 'off'} (replay: --seed ${o.seed} --clients ${o.clients})`);
+    say(`seed ${o.seed}, ${o.clients} clients, ${o.durationS} s${Number.isFinite(o.ops) ? `, at most ${o.ops} ops per client` : ''}, passthrough ${o.passthrough ? 'on' : 'off'}, inode file handles ${o.inodeFileHandles ?? 'default'} (replay: --seed ${o.seed} --clients ${o.clients})`);
     const dirs = [SHARED, ...Array.from({ length: o.clients }, (_, i) => `c${i}`)];
     vfsd = await startVfsd({ teardown: (fn) => teardowns.push(fn) }, {
-      args: ['--xattr', ...(o.passthrough ? [] : ['--no-passthrough'])],
+      args: ['--xattr', ...(o.passthrough ? [] : ['--no-passthrough']),
+        ...(o.inodeFileHandles ? ['--inode-file-handles', o.inodeFileHandles] : [])],
       prepare: (src) => { for (const d of dirs) fs.mkdirSync(path.join(src, d)); },
     });
     twin = fs.mkdtempSync(path.join(path.dirname(vfsd.base), 'vfsd-soak-twin-'));

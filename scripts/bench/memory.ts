@@ -1,6 +1,6 @@
-// Issue 5's process-level numbers: startup to a ready mount, idle RSS, and the RSS that a large
-// number of looked-up inodes adds (stat of every file in a directory of `files` entries: one
-// LOOKUP each, and the kernel keeps the dentries, so the server keeps every inode).
+// The process-level numbers the targets name: startup to a ready mount, idle RSS, and the RSS
+// that a large number of looked-up inodes adds (stat of every file in a directory of `files`
+// entries: one LOOKUP each, and the kernel keeps the dentries, so the server keeps every inode).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { System } from './systems';

@@ -1,4 +1,4 @@
-// Medians, ratios, the printed table and the issue-5 target checks. Pure: data in, text out.
+// Medians, ratios, the printed table and the target checks. Pure: data in, text out.
 
 export interface Cell {
   samples: number[];
@@ -105,7 +105,9 @@ function t(what: string, value: number | null, op: '>=' | '<=', bound: number, u
   return { what, value, target: `${op} ${bound}${unit}`, met };
 }
 
-/** The ratios and limits issue 5 asks for, computed from this run. */
+/** The targets, computed from this run: vfsd against libfuse (metadata, data without FUSE
+ *  passthrough), against the native directory (data with passthrough), against the C virtiofsd
+ *  (guest rows), and limits on memory and startup. */
 export function targets(rows: Row[], mem: MemoryResult[], systems: SystemInfo[]): Target[] {
   const byId = new Map(rows.map((r) => [r.id, r]));
   const out: Target[] = [];
@@ -245,7 +247,7 @@ export function render(j: BenchJson): string {
     if (d) out.push('', 'guest rows: paired ratio vfsd/virtiofsd (median over repetitions) and server CPU time (user+sys, all threads) per unit of work:', d);
   }
   if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
-  out.push('', 'issue 5 targets:', targetText(j.targets));
+  out.push('', 'targets (vs libfuse, vs native, vs the C virtiofsd; memory and startup):', targetText(j.targets));
   const p = j.profile;
   if (p && 'top' in p) {
     out.push('', `vfsd --cpu-prof, ${p.workload}, ${p.files} files, ${p.statOpsPerSec.toFixed(0)} stat/s; ` +

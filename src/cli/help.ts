@@ -13,8 +13,10 @@ EXPORT
   --readonly                refuse every change with EROFS
   --xattr / --no-xattr      extended attributes (default: off)
   --cache MODE              auto | always | metadata | never (default: auto)
-  --inode-file-handles M    never | prefer | mandatory: keep inodes as file handles instead of
-                            one open fd each (default: never)
+  --inode-file-handles M    auto | never | prefer | mandatory (default: auto): auto keeps open
+                            fds for the recently used inodes, within a budget below the
+                            open-file limit, and file handles for the rest; never: one fd per
+                            inode; prefer/mandatory: file handles only
   --posix-lock / --no-posix-lock, --flock / --no-flock
                             POSIX record locks and flock() shared with the host (default: on)
   --no-passthrough          do not use FUSE passthrough on /dev/fuse

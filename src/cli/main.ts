@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { parseArgs, checkConfig, Config } from './options';
 import { UsageError } from './usage-error';
 import { HELP, VERSION } from './help';
-import { makeLogger, Logger } from '../server/logger';
+import { makeLogger, Logger } from '../log/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
 import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
@@ -17,7 +17,8 @@ import { reportStats } from './report-stats';
 import { MultidevsPlacement } from '../passthrough/multidevs-placement';
 import { buildIdTranslation } from '../policy/id-map';
 import * as path from 'node:path';
-import { DeviceMap } from '../passthrough/device-map';
+import { DeviceMap, type AsDaemon } from '../passthrough/device-map';
+import { Credentials } from '../passthrough/credentials';
 import { chooseSandbox, takeEnteredMarker, launchIntoNamespaces, execIntoChroot, SandboxError, Entered } from './sandbox-launch';
 import { enterNamespaceRoot, enterChroot, dropSetupCaps } from './sandbox-enter';
 import { keptCaps } from './sandbox-caps';
@@ -70,6 +71,11 @@ export function main(argv: string[]): void {
   // Raised before the sandbox drops CAP_SYS_RESOURCE.
   raiseNofile(cfg.rlimitNofile, log);
   presizeFdTable(log);
+  // The per-thread caller credentials, made first: the device map and the state keeper do the
+  // daemon's own filesystem work on the serving thread, so they run it through creds.privileged.
+  const ids = buildIdTranslation(cfg.translateUid, cfg.translateGid); // checked by parseArgs already
+  const creds = new Credentials(cfg.mount !== null, ids);
+  const asDaemon: AsDaemon = (fn) => creds.privileged(fn);
   let devices: DeviceMap | undefined;
   let view: HostMountView | null = null;
   if (entered) {
@@ -79,7 +85,7 @@ export function main(argv: string[]): void {
     try {
       view = new HostMountView(sharedDir);
       // Built while /dev is still reachable: it reads the fs UUIDs of the mounted filesystems.
-      devices = new DeviceMap(sharedDir, view.read);
+      devices = new DeviceMap(sharedDir, { readMountInfo: view.read, asDaemon });
       if (entered.mode === 'namespace') {
         enterNamespaceRoot(sharedDir, [cfg.stateDir, cfg.stateBackupDir]);
         view.enteredAt(sharedDir);
@@ -93,17 +99,16 @@ export function main(argv: string[]): void {
 
   let keeper: ShareStateKeeper;
   try {
-    keeper = new ShareStateKeeper(cfg.stateDir, cfg.stateBackupDir, log);
+    keeper = new ShareStateKeeper(cfg.stateDir, cfg.stateBackupDir, log, asDaemon);
   } catch (e) {
     fail(`state: ${(e as Error).message}`, 1);
   }
-  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, sharedDir, log, devices);
+  const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, log, devices ?? new DeviceMap(sharedDir, { asDaemon }));
   const pfs = new PassthroughFs({
     sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
     inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
-    ids: buildIdTranslation(cfg.translateUid, cfg.translateGid), // checked by parseArgs already
-  }, cfg.mount !== null, placement);
-  placement.devices.asDaemon = (fn) => pfs.creds.privileged(fn);
+    ids,
+  }, creds, placement, log);
   if (entered?.mode === 'chroot') {
     // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens
     // inodes through; /proc is not reachable from inside the export.
@@ -118,7 +123,6 @@ export function main(argv: string[]): void {
       fail((e as Error).message, 1);
     }
   }
-  keeper.asDaemon = (fn) => pfs.creds.privileged(fn);
   keeper.watch();
 
   if (entered) {

@@ -60,7 +60,7 @@ export function defaultConfig(): Config {
   return {
     sharedDir: null, mount: null, socketPath: null, fd: null, socketGroup: null, tag: null,
     cache: 'auto', xattr: false, readOnly: false, allowOther: false, logLevel: 'info',
-    inodeFileHandles: 'never', announceSubmounts: true, multidevs: 'remap',
+    inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: 0, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200,
     passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [],
     printCapabilities: false, help: false, version: false, ignored: [],
@@ -88,7 +88,7 @@ function idRule(opt: string, value: string): IdRule {
 
 const CACHE = ['auto', 'always', 'metadata', 'never'] as const;
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
-const HANDLES = ['never', 'prefer', 'mandatory'] as const;
+const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
 
 type Setter = (c: Config, v: string) => void;

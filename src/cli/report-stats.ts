@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RequestStats } from '../server/stats';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 
 export function reportStats(stats: RequestStats, file: string | null, log: Logger, pfs: PassthroughFs): void {

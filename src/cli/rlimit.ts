@@ -3,8 +3,8 @@
 // Like virtiofsd we raise it at start: by default to min(1,000,000, fs.nr_open); --rlimit-nofile N
 // asks for N (0: leave it as it is).
 import * as fs from 'node:fs';
-import { C, sys } from '../native/sys';
-import type { Logger } from '../server/logger';
+import { AT_FDCWD, C, sys } from '../native/sys';
+import type { Logger } from '../log/logger';
 
 const DEFAULT_TARGET = 1_000_000;
 
@@ -54,7 +54,7 @@ export function presizeFdTable(log: Logger): void {
   const cur = sys.getrlimit(C.RLIMIT_NOFILE);
   const soft = typeof cur === 'number' ? 1024 : cur[0];
   const top = (soft === -1 ? PRESIZE_MAX : Math.min(soft, PRESIZE_MAX)) - 1;
-  const fd = sys.openat(-100, '/', C.O_PATH, 0);
+  const fd = sys.openat(AT_FDCWD, '/', C.O_PATH, 0);
   if (fd < 0) return;
   // F_DUPFD hands out the lowest free fd >= top: the table is expanded to hold it.
   const high = sys.fcntlInt(fd, F_DUPFD_CLOEXEC, top);

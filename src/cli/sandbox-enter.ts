@@ -16,7 +16,7 @@
 // chroot: chroot(2) into the export, cwd /.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, must as mustSys, sys } from '../native/sys';
 import { sandbox } from '../native/sandbox';
 import { capNumbers } from './sandbox-caps';
 import { SandboxError } from './sandbox-launch';
@@ -29,10 +29,7 @@ const MS_SLAVE = 1 << 19;
  *  before it is covered, and the cover exists only in our mount namespace. */
 const BUILD = '/tmp';
 
-function must(rc: number, what: string): number {
-  if (rc < 0) throw new SandboxError(`sandbox: ${what}: errno ${-rc}`);
-  return rc;
-}
+const must = (rc: number, what: string): number => mustSys(rc, `sandbox: ${what}`, SandboxError);
 
 /** The directories the sandbox must reach besides the export, sorted so that a parent is bound
  *  before anything below it. */
@@ -58,7 +55,7 @@ export function enterNamespaceRoot(sharedDir: string, stateDirs: (string | null)
     // one already reachable through the export's recursive bind must not cover its submounts
     ...stateBinds(stateDirs).filter((d) => !inExport(d)).map((dir) => ({ dir, rec: false })),
   ].sort((a, b) => a.dir.length - b.dir.length);
-  const fds = binds.map((b) => must(sys.openat(-100, b.dir, C.O_PATH | C.O_DIRECTORY, 0), `open ${b.dir}`));
+  const fds = binds.map((b) => must(sys.openat(AT_FDCWD, b.dir, C.O_PATH | C.O_DIRECTORY, 0), `open ${b.dir}`));
   try {
     must(sys.mount('tmpfs', BUILD, 'tmpfs', C.MS_NOSUID | C.MS_NODEV | MS_NOEXEC, 'size=1m,mode=0755'), 'tmpfs root');
     binds.forEach((b, i) => {

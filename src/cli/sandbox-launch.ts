@@ -11,12 +11,12 @@
 // Both: the bounding set is cut before the exec, so every thread of the new node starts with at
 // most the kept capabilities plus the few needed to enter (sandbox-enter.ts drops those).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { sandbox } from '../native/sandbox';
 import type { Config, Sandbox } from './options';
 import { UsageError } from './usage-error';
 import { keptCaps, SETUP_ONLY, capNumbers } from './sandbox-caps';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
+import { errnoName } from '../log/errno-name';
 
 export const MARKER = 'VFSD_SANDBOX';
 
@@ -59,14 +59,9 @@ export function chooseSandbox(cfg: Config): Sandbox {
 /** A sandbox that cannot be set up: one line, exit 1. */
 export class SandboxError extends Error {}
 
-function errnoText(rc: number): string {
-  for (const [name, value] of Object.entries(os.constants.errno)) if (value === -rc) return name;
-  return `errno ${-rc}`;
-}
-
 /** The same words VhostUserTransport.listen() uses when it makes the socket itself. */
 function socketProblem(cfg: Config, rc: number): string {
-  const name = errnoText(rc);
+  const name = errnoName(-rc);
   if (name === 'EADDRINUSE') return 'another process is listening on it';
   if (name === 'EEXIST') return 'a file that is not a socket is in the way';
   if (name === 'ENAMETOOLONG') return 'the path is too long for a unix socket';
@@ -103,7 +98,7 @@ export function execIntoChroot(cfg: Config): never {
   const fd = listener(cfg);
   const { file, argv } = childArgv();
   const rc = sandbox.sandboxExec(file, argv, childEnv('chroot', fd), boundingFor(cfg), Uint32Array.of(fd));
-  throw new SandboxError(`sandbox: exec: ${errnoText(rc)}`);
+  throw new SandboxError(`sandbox: exec: ${errnoName(-rc)}`);
 }
 
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGUSR1', 'SIGHUP'] as const;
@@ -113,7 +108,7 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
   const fd = listener(cfg);
   const { file, argv } = childArgv();
   const r = sandbox.sandboxSpawn(file, argv, childEnv('namespace', fd), boundingFor(cfg), true, Uint32Array.of(fd));
-  if (typeof r === 'number') throw new SandboxError(`sandbox: cannot create namespaces: ${errnoText(r)}`);
+  if (typeof r === 'number') throw new SandboxError(`sandbox: cannot create namespaces: ${errnoName(-r)}`);
   const [pid, pidfd] = r;
   // The child has its own copy of the listening socket; ours would only keep it open.
   if (cfg.fd === null) fs.closeSync(fd);
@@ -150,6 +145,6 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
   });
   if (rc < 0) {
     process.kill(pid, 'SIGKILL');
-    throw new SandboxError(`sandbox: cannot watch the child: ${errnoText(rc)}`);
+    throw new SandboxError(`sandbox: cannot watch the child: ${errnoName(-rc)}`);
   }
 }

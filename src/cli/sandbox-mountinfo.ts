@@ -11,10 +11,11 @@
 // the export are kept (nothing else is reachable anyway).
 import * as fs from 'node:fs';
 import { statAt } from '../passthrough/host-stat';
+import { AT_FDCWD } from '../native/sys';
 import { relativeInside } from '../policy/device-id';
 
 function mountIdOf(dir: string): number {
-  const st = statAt(-100, dir);
+  const st = statAt(AT_FDCWD, dir);
   if (typeof st === 'number') throw new Error(`${dir}: statx: errno ${-st}`);
   return st.mntId;
 }

@@ -2,7 +2,7 @@
 import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
 
@@ -33,12 +33,6 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     // ACLs carry host ids, and we refuse them then.
     posixAcl: cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
   }, log);
-  // Backing files are registered only once INIT said passthrough is on.
-  fs.backing = null;
-  server.onInitialised = (init) => {
-    fs.aclXattrs = init.posixAcl;
-    if (init.passthrough) fs.backing = { open: (fd) => t.backingOpen(fd), close: (id) => void t.backingClose(id) };
-  };
   t.onClose(() => {
     server.stop();
     t.close();

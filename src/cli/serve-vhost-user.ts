@@ -3,7 +3,7 @@
 import { VhostUserTransport } from '../transport/vhost-user';
 import { FuseServer } from '../server/session';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
 

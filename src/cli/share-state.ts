@@ -5,7 +5,8 @@
 import { DeviceRegistry } from '../state/device-registry';
 import { openShareStateStore, ShareState } from '../state/share-state';
 import type { StateStore } from '../state/state-store';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
+import type { AsDaemon } from '../passthrough/device-map';
 
 /** how often the registry's generation is compared with the last saved one */
 const CHECKPOINT_DELAY_MS = 200;
@@ -16,10 +17,11 @@ export class ShareStateKeeper {
   private savedGeneration: number;
   private watcher: NodeJS.Timeout | null = null;
 
-  /** runs fn with the daemon's own credentials (the JS thread may be serving as a client) */
-  asDaemon: <T>(fn: () => T) => T = (fn) => fn();
-
-  constructor(stateDir: string | null, backupDir: string | null, private readonly log: Logger) {
+  /**
+   * @param asDaemon runs fn with the daemon's own credentials: the serving thread may be switched
+   *   to a caller's, who may not write the state dirs (Credentials.privileged)
+   */
+  constructor(stateDir: string | null, backupDir: string | null, private readonly log: Logger, private readonly asDaemon: AsDaemon) {
     if (!stateDir) {
       this.store = null;
       this.state = { deviceRegistry: new DeviceRegistry() };
@@ -27,7 +29,7 @@ export class ShareStateKeeper {
     } else {
       this.store = openShareStateStore({
         stateDir, backupDir: backupDir ?? undefined,
-        logger: (level, message) => (level === 'warn' ? log.warn(message) : log.info(message)),
+        logger: log,
       });
       const r = this.store.load();
       this.state = r.value;

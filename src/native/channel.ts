@@ -23,7 +23,16 @@
 //    after fuse_write_in) to fd at offset and answer with fuse_write_out; killPriv drops
 //    CAP_FSETID for that write so the kernel clears suid/sgid (FUSE_WRITE_KILL_SUIDGID).
 //  - done(token): the request gets no answer (FORGET, BATCH_FORGET, some INTERRUPTs); releases it.
+/** FUSE passthrough's backing files (kernel >= 6.9, root, /dev/fuse only): open registers an open
+ *  file with the kernel and returns its backing id (or -errno); close unregisters one. */
+export interface BackingFiles {
+  open(fd: number): number;
+  close(backingId: number): void;
+}
+
 export interface RequestChannel {
+  /** present on a channel that can register FUSE passthrough backing files */
+  readonly backing?: BackingFiles;
   readonly inbox: Buffer;
   readonly table: Uint32Array;
   start(onBatch: (count: number) => void): void;

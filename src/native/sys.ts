@@ -8,9 +8,16 @@
 // - "out" buffers receive raw kernel structures (documented per function) so the native side
 //   stays a thin wrapper and TypeScript decodes what it needs.
 import { addon } from './addon';
+import { errnoName } from '../log/errno-name';
 
 export type Name = string | Uint8Array;
 export const AT_FDCWD = -100;
+
+/** The result of a call that must succeed: rc itself, or thrown as `${what}: ENOENT`. */
+export function must(rc: number, what: string, Failure: new (message: string) => Error = Error): number {
+  if (rc < 0) throw new Failure(`${what}: ${errnoName(-rc)}`);
+  return rc;
+}
 
 export interface NativeSys {
   /** statx(2). out (>= 256 bytes) receives the raw `struct statx` of linux/stat.h. */

@@ -2,7 +2,10 @@
 // by the CLI, like virtiofsd's Config).
 import type { IdTranslation } from '../policy/id-map';
 export type CacheMode = 'auto' | 'always' | 'metadata' | 'never';
-export type InodeFileHandles = 'never' | 'prefer' | 'mandatory';
+/** never: one O_PATH fd per inode; prefer/mandatory: file handles only (fds where none can be
+ *  had / refuse such objects); auto: O_PATH fds for the recently used inodes within a budget
+ *  below RLIMIT_NOFILE, file handles for the rest (fds only where there are no handles). */
+export type InodeFileHandles = 'auto' | 'never' | 'prefer' | 'mandatory';
 
 export interface PassthroughConfig {
   sharedDir: string;
@@ -10,6 +13,8 @@ export interface PassthroughConfig {
   xattr: boolean;
   readOnly: boolean;
   inodeFileHandles: InodeFileHandles;
+  /** auto: how many inode fds may be open at once (default: from RLIMIT_NOFILE at start) */
+  inodeFdBudget?: number;
   posixLocks: boolean;
   flock: boolean;
   /** --translate-uid/--translate-gid; null (or absent): ids pass unchanged, at no cost */
@@ -21,7 +26,7 @@ export const defaultPassthroughConfig = (sharedDir: string): PassthroughConfig =
   cache: 'auto',
   xattr: false,
   readOnly: false,
-  inodeFileHandles: 'never',
+  inodeFileHandles: 'auto',
   posixLocks: true,
   flock: true,
   ids: null,

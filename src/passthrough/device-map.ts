@@ -5,7 +5,7 @@
 // anonymous device numbers and mount ids are reused by the kernel, so a cached answer could name a
 // filesystem that is no longer there.
 import * as fs from 'node:fs';
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, sys } from '../native/sys';
 import { devKey, nestedDeviceId, parseMountInfo, relativeInside, resolveDeviceIds, stableDeviceId, MountInfoEntry, DeviceId } from '../policy/device-id';
 import { readFsUuid } from './fs-uuid';
 import { fdPath } from './proc-fd';
@@ -26,10 +26,10 @@ export interface DeviceQuery {
 const STATX_SUBVOL = 0x8000;
 const STX_SUBVOL_OFFSET = 0xa0;
 
-export class DeviceMap {
-  /** runs fn with the daemon's credentials (set by the owner of the per-thread credentials) */
-  asDaemon: <T>(fn: () => T) => T = (fn) => fn();
+/** Runs fn with the daemon's own credentials (see Credentials.privileged). */
+export type AsDaemon = <T>(fn: () => T) => T;
 
+export class DeviceMap {
   private entries: MountInfoEntry[] = [];
   private ids = new Map<string, DeviceId>();
   /** fs UUIDs by `devKey source`: read once per mounted filesystem, forgotten once it is gone. */
@@ -37,7 +37,17 @@ export class DeviceMap {
   private readonly statxBuf = Buffer.alloc(256);
   private readonly linkBuf = Buffer.alloc(4096);
 
-  constructor(private readonly exportRoot: string, private readonly readMountInfo: () => string = () => fs.readFileSync('/proc/self/mountinfo', 'latin1')) {
+  private readonly readMountInfo: () => string;
+  private readonly asDaemon: AsDaemon;
+
+  /**
+   * @param opts.readMountInfo the host's mountinfo (the sandbox reads it through a held fd)
+   * @param opts.asDaemon runs fn with the daemon's own credentials: the serving thread may be
+   *   switched to a caller's, who may not read the block devices' superblocks (Credentials.privileged)
+   */
+  constructor(private readonly exportRoot: string, opts: { readMountInfo?: () => string; asDaemon?: AsDaemon } = {}) {
+    this.readMountInfo = opts.readMountInfo ?? (() => fs.readFileSync('/proc/self/mountinfo', 'latin1'));
+    this.asDaemon = opts.asDaemon ?? ((fn) => fn());
     this.refresh();
   }
 

@@ -5,7 +5,8 @@
 import { C, sys } from '../native/sys';
 import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
-import { FUSE_ATTR_SUBMOUNT, type Entry, type PassthroughFs } from './passthrough-fs';
+import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
+import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { HostStat } from './host-stat';
 import { DirStream, type DirentInoRule, type DirentRoom } from './dir-stream';
 import { DirentStop, PlusInfo } from '../native/dirents';

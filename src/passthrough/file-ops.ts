@@ -3,15 +3,13 @@
 // the file and the transport's buffers (see server/dispatch), never through JS.
 import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
+import { Fopen } from '../protocol/flags';
 import type { PassthroughFs } from './passthrough-fs';
 import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
-import { releaseLockFds, releaseOwnerLocks } from './lock-ops';
+import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
 
-export const FOPEN_DIRECT_IO = 1;
-export const FOPEN_KEEP_CACHE = 2;
-export const FOPEN_PASSTHROUGH = 128;
 /** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
 const MAX_RW_COUNT = 0x7ffff000;
 
@@ -53,9 +51,9 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   const h: FileHandle = { kind: 'file', fd, inode, flags, backingId: -1, lockFds: null };
   const fh = fs.handles.add(h);
   let openFlags = 0;
-  if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= FOPEN_DIRECT_IO;
-  else if (fs.config.cache === 'always') openFlags |= FOPEN_KEEP_CACHE;
-  if (fs.backing && !(openFlags & FOPEN_DIRECT_IO)) {
+  if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= Fopen.DIRECT_IO;
+  else if (fs.config.cache === 'always') openFlags |= Fopen.KEEP_CACHE;
+  if (fs.backing && !(openFlags & Fopen.DIRECT_IO)) {
     let m = ioModes.get(inode);
     if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
     if (m.passthrough === 0 && m.cached === 0) {
@@ -66,9 +64,9 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
       m.passthrough++;
       h.backingId = m.backingId;
       // Passthrough allows no other open flag than DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH
-      // (FOPEN_PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
+      // (Fopen.PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
       // There is no page cache of ours to keep: I/O goes to the backing file's.
-      openFlags = (openFlags & ~FOPEN_KEEP_CACHE) | FOPEN_PASSTHROUGH;
+      openFlags = (openFlags & ~Fopen.KEEP_CACHE) | Fopen.PASSTHROUGH;
     } else {
       m.cached++;
       cachedHandles.add(h);

@@ -1,7 +1,7 @@
 // The inode table's data, one column (typed array) per field, indexed by slot, in pages of 4096
 // slots. A client can make us hold millions of inodes (that is what file handles are for), so an
 // inode must cost bytes, not a heap object of a dozen fields plus strings: typed arrays live
-// outside the JS heap, are never scanned by the GC, and one inode's fields take 68 bytes here.
+// outside the JS heap, are never scanned by the GC, and one inode's fields take 73 bytes here.
 // Slots are reused after an inode is dropped (node ids are not: see inode-store.ts).
 //
 // What is shared by many inodes is interned once (Places): the mount id, st_dev and the two
@@ -51,7 +51,7 @@ export class Places {
   }
 }
 
-/** Slots per page: 4096 inodes' fields are ~270 KiB. */
+/** Slots per page: 4096 inodes' fields are ~290 KiB. */
 export const PAGE_SHIFT = 12;
 export const PAGE_SLOTS = 1 << PAGE_SHIFT;
 export const PAGE_MASK = PAGE_SLOTS - 1;
@@ -74,6 +74,10 @@ export class InodePage {
   /** f_handle length, or NO_HANDLE */
   readonly handleLen = new Int16Array(PAGE_SLOTS);
   readonly handleBytes = new Uint8Array(PAGE_SLOTS * HANDLE_INLINE);
+  /** --inode-file-handles auto: 1 + the fd's position in the fd ring, 0 when not budgeted */
+  readonly fdPos = new Int32Array(PAGE_SLOTS);
+  /** --inode-file-handles auto: bit 0 used recently, bits 1..7 borrows (inode-fd-ring.ts) */
+  readonly use = new Uint8Array(PAGE_SLOTS);
 }
 
 /**
@@ -168,6 +172,8 @@ export class InodeColumns {
     pg.fd[i] = -1;
     pg.nlookup[i] = 0;
     pg.handleLen[i] = NO_HANDLE;
+    pg.fdPos[i] = 0;
+    pg.use[i] = 0;
     this.bigClientIno.delete(slot);
     this.longHandles.delete(slot);
   }

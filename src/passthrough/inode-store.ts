@@ -3,7 +3,7 @@
 // Lookup counts follow the kernel's: every entry reply adds one, FORGET subtracts, and at zero the
 // inode is gone for good — a later lookup of the same object gets a new node id (no resurrection).
 //
-// Memory is the point of the layout (issue 5: 100k inodes in file-handle mode must cost well under
+// Memory is the point of the layout (target: 100k inodes in file-handle mode must cost well under
 // 30 MB): the fields sit in typed-array columns indexed by a reused slot number; two
 // open-addressing tables of slot numbers find a slot by node id and by (mount id, dev, ino); the
 // store keeps no heap object per inode at all (an Inode is a view made per call, see inode.ts),
@@ -11,6 +11,7 @@
 import { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeColumns, PAGE_MASK } from './inode-columns';
 import { mix32, SlotHash } from './slot-hash';
+import { InodeFdRing } from './inode-fd-ring';
 
 export const ROOT_ID = 1;
 
@@ -28,8 +29,33 @@ export class InodeStore {
   private byId = new SlotHash((slot) => idHash(this.cols.page(slot).nodeid[slot & PAGE_MASK]));
   private byKey = new SlotHash((slot) => this.keyHashOf(slot));
   private nextId = ROOT_ID + 1;
+  /** --inode-file-handles auto: the budget of O_PATH fds (null in the other modes) */
+  private ring: InodeFdRing | null = null;
 
   constructor(private readonly release: (inode: Inode) => void) {}
+
+  /** Keeps at most `budget` inode fds open from now on (inodes given to budgetFd). */
+  limitFds(budget: number): void {
+    this.ring = new InodeFdRing(this.cols, budget);
+  }
+
+  /** The fd budget, or null when fds are not budgeted. */
+  get fdRing(): InodeFdRing | null {
+    return this.ring;
+  }
+
+  /**
+   * Gives a live inode that has a file handle (and no fd) the O_PATH fd `fd`, under the budget:
+   * another inode's fd may be closed for it. false: not kept (no budget, or every budgeted fd
+   * is borrowed right now); the fd is still the caller's then.
+   */
+  budgetFd(inode: Inode, fd: number): boolean {
+    if (!this.ring || !inode.live || inode.fd >= 0) return false;
+    inode.fd = fd;
+    if (this.ring.add(inode.slot)) return true;
+    inode.fd = -1;
+    return false;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -100,6 +126,7 @@ export class InodeStore {
   drop(inode: Inode): void {
     if (!inode.live) return;
     const slot = inode.slot;
+    this.ring?.remove(slot);
     this.release(inode);
     this.unlinkKey(inode);
     this.byId.remove(slot, idHash(inode.nodeid));

@@ -7,7 +7,7 @@ import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { FileHandle } from './handles';
-import { InodeMap } from './inode';
+import { addLockFd } from './lock-fds';
 
 export interface FileLock {
   start: number;
@@ -20,48 +20,12 @@ export interface FileLock {
 const OFFSET_MAX = 2 ** 63 - 1;
 const lockBuf = new Float64Array(4);
 
-/** Per inode, the handles that hold lock descriptions (see releaseOwnerLocks); an entry goes
- *  with its last handle. */
-const lockingHandles = new InodeMap<Set<FileHandle>>();
-
 function ownerFd(fs: PassthroughFs, h: FileHandle, owner: string): number {
-  if (!h.lockFds) h.lockFds = new Map();
-  const known = h.lockFds.get(owner);
+  const known = h.lockFds?.get(owner);
   if (known !== undefined) return known;
   const fd = sys.openat(fs.procSelfFd, fs.procName(h.fd), (h.flags & C.O_ACCMODE) | C.O_CLOEXEC, 0);
-  if (fd >= 0) {
-    h.lockFds.set(owner, fd);
-    let set = lockingHandles.get(h.inode);
-    if (!set) lockingHandles.set(h.inode, set = new Set());
-    set.add(h);
-  }
+  if (fd >= 0) addLockFd(h, owner, fd);
   return fd;
-}
-
-/** Closes the lock descriptions of one owner (FLUSH) or of all (RELEASE, owner null). */
-export function releaseLockFds(h: FileHandle, owner: string | null): void {
-  if (!h.lockFds) return;
-  for (const [o, fd] of h.lockFds) {
-    if (owner === null || o === owner) {
-      sys.close(fd);
-      h.lockFds.delete(o);
-    }
-  }
-  if (h.lockFds.size === 0) {
-    const set = lockingHandles.get(h.inode);
-    if (set && set.delete(h) && set.size === 0) lockingHandles.delete(h.inode);
-  }
-}
-
-/**
- * FLUSH (the client closed one fd): POSIX says closing ANY fd of a file drops all the process's
- * record locks on that file, also those taken through another open of it. So the owner's lock
- * descriptions go on every handle of the inode, not only on the one being flushed.
- */
-export function releaseOwnerLocks(h: FileHandle, owner: string): void {
-  const set = lockingHandles.get(h.inode);
-  if (!set) return;
-  for (const other of [...set]) releaseLockFds(other, owner);
 }
 
 function toFlock(l: FileLock): void {

@@ -6,7 +6,7 @@ import type { InoValue } from '../protocol/wire';
 import { MultidevsPolicy, MultidevsMode } from '../policy/multidevs';
 import { devKey } from '../policy/device-id';
 import type { RemapTables } from '../policy/remap';
-import type { Logger } from '../server/logger';
+import type { Logger } from '../log/logger';
 import { DeviceMap } from './device-map';
 import { fdPath } from './proc-fd';
 import type { HostStat } from './host-stat';
@@ -23,9 +23,9 @@ export class MultidevsPlacement implements InodePolicy {
   readonly devices: DeviceMap;
   private readonly linkBuf = Buffer.alloc(4096);
 
-  constructor(mode: MultidevsMode, tables: RemapTables | undefined, exportRoot: string, private readonly log: Logger, devices?: DeviceMap) {
+  constructor(mode: MultidevsMode, tables: RemapTables | undefined, private readonly log: Logger, devices: DeviceMap) {
     this.policy = new MultidevsPolicy(mode, tables);
-    this.devices = devices ?? new DeviceMap(exportRoot);
+    this.devices = devices;
   }
 
   root(st: HostStat, fd: number): Placement {

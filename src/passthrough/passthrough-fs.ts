@@ -1,11 +1,15 @@
 // The passthrough filesystem's shared state and the bookkeeping every operation needs: the
 // export root, the inode table, the open handles, turning a host stat into what the client sees.
 // The operations themselves live one group per file (entry-ops, attr-ops, file-ops, ...).
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, must, sys } from '../native/sys';
 import type { Attr, EntryOut } from '../protocol/reply';
 import { encodeRdev } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
-import { Credentials } from './credentials';
+import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
+import { errnoName } from '../log/errno-name';
+import { silentLogger, type Logger } from '../log/logger';
+import type { Credentials } from './credentials';
+import type { BackingFiles } from '../native/channel';
 import { PassthroughConfig, timeoutsFor } from './config';
 import { HandleTable } from './handles';
 import { HostStat, isDir, isReg, statAt, statFd } from './host-stat';
@@ -13,12 +17,11 @@ import type { Inode, InodeInit, InodeKeyParts } from './inode';
 import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
-import { releaseLockFds } from './lock-ops';
+import { releaseLockFds } from './lock-fds';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
+import { inodeFdBudget } from './inode-fd-ring';
 import { procName, procSelfFd } from './proc-fd';
-
-export const FUSE_ATTR_SUBMOUNT = 1;
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -29,39 +32,91 @@ const HANDLE_BUF = 8 + 128;
 export class PassthroughFs {
   readonly inodes: InodeStore;
   readonly handles = new HandleTable();
-  readonly creds: Credentials;
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
-  /** set after INIT: the client offered FUSE_SUBMOUNTS and --announce-submounts is on (the
-   *  negotiation already combined the two) */
-  announceSubmounts = false;
-  /** set after INIT: FUSE_POSIX_ACL is on, so the ACL xattrs are served even without --xattr */
-  aclXattrs = false;
-  /** FUSE passthrough (set by the /dev/fuse server when negotiated): registers backing files */
-  backing: { open(fd: number): number; close(id: number): void } | null = null;
+  /** learned at INIT (see init()): the client offered FUSE_SUBMOUNTS and --announce-submounts is on */
+  private announceSubmounts = false;
+  /** learned at INIT (see init()): FUSE_POSIX_ACL is on, so the ACL xattrs are served even without --xattr */
+  private posixAcl = false;
+  /** learned at INIT (see init()): FUSE passthrough's backing files, when negotiated */
+  private backingFiles: BackingFiles | null = null;
   /** O_PATH fds kept per mount id for open_by_handle_at (file-handle inodes) */
   private mountFds = new Map<number, number>();
   private handleScratch = Buffer.alloc(HANDLE_BUF);
   /** a stored handle is copied here for open_by_handle_at (handleScratch may be in use) */
   private openScratch = Buffer.alloc(HANDLE_BUF);
+  /** --inode-file-handles auto with working file handles: inode fds are kept within a budget */
+  private budgeted = false;
 
-  constructor(readonly config: PassthroughConfig, groupsFromPid: boolean, readonly policy: InodePolicy = passThroughPolicy) {
-    this.creds = new Credentials(groupsFromPid, config.ids ?? null);
+  /**
+   * @param creds the per-thread caller credentials, shared with whoever else does the daemon's own
+   *   filesystem work on the serving thread (the device map, the state keeper: creds.privileged)
+   */
+  constructor(
+    readonly config: PassthroughConfig, readonly creds: Credentials, readonly policy: InodePolicy = passThroughPolicy,
+    private readonly log: Logger = silentLogger,
+  ) {
     this.timeout = timeoutsFor(config.cache);
     this.procSelfFd = must(procSelfFd(), '/proc/self/fd');
-    const rootFd = must(sys.openat(-100, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
+    const rootFd = must(sys.openat(AT_FDCWD, config.sharedDir, C.O_PATH | C.O_DIRECTORY, 0), config.sharedDir);
     const st = statFd(rootFd);
-    if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoText(st)}`);
+    if (typeof st === 'number') throw new Error(`${config.sharedDir}: ${errnoName(-st)}`);
     this.inodes = new InodeStore((inode) => this.releaseInode(inode));
     const place = this.policy.root(st, rootFd);
     this.root = this.inodes.add(inodeInit(st, rootFd, null, place), true);
     this.root.nlookup = 1;
     this.rootStat = st;
     if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
+    if (config.inodeFileHandles === 'auto') this.startBudget(st);
+  }
+
+  /**
+   * --inode-file-handles auto: budget the inode fds if the export root's file handles can be made
+   * and opened (open_by_handle_at needs CAP_DAC_READ_SEARCH; some filesystems have no handles).
+   * Otherwise every inode keeps its fd, as with `never`: said once here, and running out of fds
+   * then answers EMFILE/ENFILE.
+   */
+  private startBudget(st: HostStat): void {
+    if (!this.mountFds.has(st.mntId) || this.mountFds.get(st.mntId)! < 0) {
+      this.log.warn('file handles unavailable on the export: one fd per inode (like --inode-file-handles never); a tree larger than the open-file limit gets EMFILE', {
+        shared_dir: this.config.sharedDir,
+      });
+      return;
+    }
+    const lim = sys.getrlimit(C.RLIMIT_NOFILE);
+    const budget = this.config.inodeFdBudget ?? inodeFdBudget(typeof lim === 'number' ? 1024 : lim[0]);
+    this.inodes.limitFds(budget);
+    this.budgeted = true;
+    this.log.info('inode fds: the recently used ones kept open, file handles for the rest', { inode_fd_budget: budget });
+  }
+
+  /** Inode fds held now and their budget (auto), or null when fds are not budgeted. */
+  fdUse(): { held: number; budget: number } | null {
+    const ring = this.inodes.fdRing;
+    return ring && { held: ring.held, budget: ring.budget };
   }
 
   readonly rootStat: HostStat;
+
+  /** What INIT settled, told once by the session (like virtiofsd's FileSystem::init): whether entry
+   *  replies announce submounts, whether the kernel enforces POSIX ACLs, and FUSE passthrough's
+   *  backing files if it was negotiated. */
+  init(features: { submounts: boolean; posixAcl: boolean; backing: BackingFiles | null }): void {
+    this.announceSubmounts = features.submounts;
+    this.posixAcl = features.posixAcl;
+    this.backingFiles = features.backing;
+  }
+
+  /** FUSE_POSIX_ACL is on: the ACL xattrs are served even without --xattr. */
+  get aclXattrs(): boolean {
+    return this.posixAcl;
+  }
+
+  /** FUSE passthrough's backing files, or null when it is not negotiated. */
+  get backing(): BackingFiles | null {
+    return this.backingFiles;
+  }
 
   inode(nodeid: number): Inode | undefined {
     return this.inodes.get(nodeid);
@@ -74,17 +129,33 @@ export class PassthroughFs {
 
   /**
    * Runs fn with an fd that refers to the inode (O_PATH). Inodes kept as file handles are opened
-   * for the call (open_by_handle_at needs CAP_DAC_READ_SEARCH, so with the daemon's credentials)
-   * and closed after.
+   * O_PATH by handle for the call (see openHandle) and closed after; with a budget (auto) the fd
+   * opened is kept for the next call instead, and another, least recently used, may be closed.
+   *
+   * With a budget, the inode is borrowed for the length of fn: fn may look up or create other
+   * inodes (adopt), which may close budgeted fds, never a borrowed one. The seam for work done off
+   * the JS thread on an inode fd: it must hold such a borrow until it is done.
    */
   withFd<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
-    if (inode.fd >= 0) return fn(inode.fd);
-    const fd = this.openHandle(inode, C.O_PATH);
-    if (fd < 0) return fd;
+    let fd = inode.fd;
+    if (fd < 0) {
+      fd = this.openHandle(inode);
+      if (fd < 0) return fd;
+      if (!this.inodes.budgetFd(inode, fd)) {
+        try {
+          return fn(fd);
+        } finally {
+          sys.close(fd);
+        }
+      }
+    }
+    const ring = this.inodes.fdRing;
+    // A borrow fails only past 127 nested borrows of one inode, which no request makes.
+    if (!ring || !ring.borrow(inode.slot)) return fn(fd);
     try {
       return fn(fd);
     } finally {
-      sys.close(fd);
+      if (inode.live) ring.release(inode.slot);
     }
   }
 
@@ -97,7 +168,7 @@ export class PassthroughFs {
    * the directory the client already had) is unaffected.
    */
   withFdInExport<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
-    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd) ? fn(fd) : -Errno.ENOENT));
+    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd, isDir(inode.mode)) ? fn(fd) : -Errno.ENOENT));
   }
 
   private rootPath: Buffer | null = null;
@@ -105,11 +176,18 @@ export class PassthroughFs {
 
   /** Whether the directory fd's path (as the kernel gives it in /proc/self/fd) is below the
    *  export root's. One readlink; the root's own path is re-read when it does not match, in case
-   *  the host renamed the export itself. */
-  private insideExport(fd: number): boolean {
+   *  the host renamed the export itself. The kernel renders that path into one page: a path of
+   *  4096 bytes or more cannot be read (ENAMETOOLONG), and then a directory's ancestors are
+   *  (insideDeep). A non-directory (LINK's source) has no ".." to climb and no other way to its
+   *  parent: one that deep is taken as inside — what remains unchecked is a file the host itself
+   *  moved out of the export to a place just as deep, which the client may then link back. */
+  private insideExport(fd: number, dir: boolean): boolean {
     const n = sys.readlinkat(this.procSelfFd, this.procName(fd), this.pathScratch);
-    if (n <= 0 || n >= this.pathScratch.length) return false;
-    const p = this.pathScratch.subarray(0, n);
+    if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) return !dir || this.insideDeep(fd);
+    return n > 0 && this.pathBelowRoot(this.pathScratch.subarray(0, n));
+  }
+
+  private pathBelowRoot(p: Buffer): boolean {
     if (this.rootPath && isBelow(p, this.rootPath)) return true;
     const scratch = Buffer.alloc(4096);
     const r = sys.readlinkat(this.procSelfFd, this.procName(this.root.fd), scratch);
@@ -118,11 +196,68 @@ export class PassthroughFs {
     return isBelow(p, this.rootPath);
   }
 
-  private openHandle(inode: Inode, flags: number): number {
-    const mfd = this.mountFds.get(inode.mntId);
-    if (mfd === undefined || inode.handleInto(this.openScratch) < 0) return -Errno.ESTALE;
-    return this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, flags));
+  /**
+   * insideExport for a directory too deep for readlink: climbs through ".." (which the kernel
+   * resolves as a path walk would, across mount points upwards, never above the process's root)
+   * until it meets the export root itself, by (mount id, dev, ino) — pinned by our fd, so it
+   * cannot be another directory — or an ancestor whose path is short enough to read and compare.
+   * Every step up shortens the path, so the climb ends; a directory moved out of the export meets
+   * neither the root nor a path below it: outside.
+   */
+  private insideDeep(fd: number): boolean {
+    const root = this.rootStat;
+    let cur = fd;
+    try {
+      for (let steps = 0; steps < 4096; steps++) {
+        const up = sys.openat(cur, '..', C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC, 0);
+        if (cur !== fd) sys.close(cur);
+        cur = up;
+        if (up < 0) return false;
+        const st = statFd(up);
+        if (typeof st === 'number') return false;
+        if (st.mntId === root.mntId && st.inoLo === root.inoLo && st.inoHi === root.inoHi &&
+          st.devMinor === root.devMinor && st.devMajor === root.devMajor) return true;
+        const n = sys.readlinkat(this.procSelfFd, this.procName(up), this.pathScratch);
+        if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) continue;
+        return n > 0 && this.pathBelowRoot(this.pathScratch.subarray(0, n));
+      }
+      return false;
+    } finally {
+      if (cur !== fd && cur >= 0) sys.close(cur);
+    }
   }
+
+  /**
+   * Opens a file-handle inode O_PATH: open_by_handle_at needs CAP_DAC_READ_SEARCH, so with the
+   * daemon's credentials — which is why it never opens with access flags: that open would be
+   * the daemon's, bypassing the caller's permissions (a 0600 file of another user read,
+   * appended to, truncated). reopen() opens the O_PATH fd as the caller.
+   */
+  private openHandle(inode: Inode): number {
+    const mfd = this.mountFds.get(inode.mntId);
+    if (mfd === undefined || mfd < 0 || inode.handleInto(this.openScratch) < 0) return -Errno.ESTALE;
+    return this.retryShort(() => this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, C.O_PATH | C.O_CLOEXEC)));
+  }
+
+  /**
+   * Runs an fd-opening call; when it fails with EMFILE/ENFILE and budgeted inode fds are open,
+   * closes an eighth of them (least recently used), lowers the budget to what is left (the limit
+   * was lowered under us, or the system is short of files) and tries once more. Without a budget
+   * the errno is the answer: the client sees EMFILE/ENFILE, the server goes on.
+   */
+  retryShort(open: () => number): number {
+    const fd = open();
+    if (fd !== -Errno.EMFILE && fd !== -Errno.ENFILE) return fd;
+    const ring = this.inodes.fdRing;
+    if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return fd;
+    if (!this.shrinkSaid) {
+      this.shrinkSaid = true;
+      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-fd), inode_fd_budget: ring.budget });
+    }
+    return open();
+  }
+
+  private shrinkSaid = false;
 
   /** A path naming fd for the calls that only take a path (xattrs, truncate): "/proc/self/fd/N",
    *  or after useProcCwd() just "N", relative to the working directory. */
@@ -156,8 +291,10 @@ export class PassthroughFs {
    */
   reopen(inode: Inode, flags: number): number {
     if (!isReg(inode.mode) && !isDir(inode.mode)) return -Errno.EACCES;
-    if (inode.fd < 0) return this.openHandle(inode, flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL));
-    return sys.openat(this.procSelfFd, this.procName(inode.fd), flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL), 0);
+    const f = flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL);
+    // Through /proc/self/fd with the caller's credentials: the host checks the caller's rights
+    // on this open, also for an inode opened by its file handle (as the daemon, O_PATH only).
+    return this.withFd(inode, (fd) => this.retryShort(() => sys.openat(this.procSelfFd, this.procName(fd), f, 0)));
   }
 
   /**
@@ -201,7 +338,7 @@ export class PassthroughFs {
         }
       }
     }
-    const fd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0);
+    const fd = this.retryShort(() => sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW, 0));
     if (fd < 0) return fd;
     const r = this.adopt(fd, parent, name);
     // adopt() found a held inode (its lookup count went past 1): the fast path would have done.
@@ -217,6 +354,7 @@ export class PassthroughFs {
   referPinned(key: InodeKeyParts): Inode | undefined {
     const known = this.inodes.findByKey(key);
     if (!known || known.fd < 0) return undefined;
+    this.inodes.fdRing?.touch(known.slot);
     known.nlookup++;
     return known;
   }
@@ -236,18 +374,20 @@ export class PassthroughFs {
       if (m >= 0) st.mntId = m;
     }
     let handle: Buffer | null = null;
-    if (this.config.inodeFileHandles !== 'never' && this.mountFdFor(st, fd) >= 0) {
+    const mode = this.config.inodeFileHandles;
+    if (mode !== 'never' && (mode !== 'auto' || this.budgeted) && this.mountFdFor(st, fd) >= 0) {
       const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
         handle = this.handleScratch;
-      } else if (this.config.inodeFileHandles === 'mandatory') {
+      } else if (mode === 'mandatory') {
         sys.close(fd);
         return m;
       }
     }
     const known = this.inodes.findByKey(st);
     if (known && (!handle || !known.hasHandle || known.handleEquals(handle))) {
-      sys.close(fd);
+      // auto: an inode whose fd was taken back is in use again and keeps this one.
+      if (!this.inodes.budgetFd(known, fd)) sys.close(fd);
       known.nlookup++;
       return { inode: known, st };
     }
@@ -261,7 +401,8 @@ export class PassthroughFs {
     const keepFd = handle === null;
     // The store copies the handle's bytes (handleScratch is reused by the next lookup).
     const inode = this.inodes.add(inodeInit(st, keepFd ? fd : -1, handle, place));
-    if (!keepFd) sys.close(fd);
+    // auto: a new inode keeps its fd within the budget (an older one's may be closed for it).
+    if (!keepFd && !this.inodes.budgetFd(inode, fd)) sys.close(fd);
     inode.nlookup = 1;
     return { inode, st };
   }
@@ -276,9 +417,27 @@ export class PassthroughFs {
     const known = this.mountFds.get(st.mntId);
     if (known !== undefined) return known;
     if (!isDir(st.mode)) return -1;
-    const mfd = this.creds.privileged(() => sys.openat(this.procSelfFd, this.procName(fd), C.O_RDONLY | C.O_DIRECTORY, 0));
-    if (mfd >= 0) this.mountFds.set(st.mntId, mfd);
+    const mfd = this.creds.privileged(() => sys.openat(this.procSelfFd, this.procName(fd), C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC, 0));
+    if (mfd < 0) return mfd;
+    if (this.config.inodeFileHandles === 'auto' && !this.handlesWork(mfd, fd)) {
+      // Kept as -1: this mount's inodes keep their fds (outside the budget), said once.
+      sys.close(mfd);
+      this.mountFds.set(st.mntId, -1);
+      if (this.budgeted) this.log.warn('a mount in the export has no usable file handles: its inodes keep one fd each', { mnt_id: st.mntId });
+      return -1;
+    }
+    this.mountFds.set(st.mntId, mfd);
     return mfd;
+  }
+
+  /** auto: whether this directory's handle can be made and opened again (filesystem support,
+   *  CAP_DAC_READ_SEARCH): only then may its mount's fds be taken back. */
+  private handlesWork(mfd: number, fd: number): boolean {
+    if (sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch) < 0) return false;
+    const back = this.creds.privileged(() => sys.openByHandleAt(mfd, this.handleScratch, C.O_PATH | C.O_CLOEXEC));
+    if (back < 0) return false;
+    sys.close(back);
+    return true;
   }
 
   private refer(inode: Inode): { inode: Inode; st: HostStat } | number {
@@ -361,16 +520,3 @@ function isBelow(p: Buffer, root: Buffer): boolean {
   if (root.length === 1 && root[0] === 0x2f) return p.length > 1 && p[0] === 0x2f;
   return p.length > root.length && p[root.length] === 0x2f && p.subarray(0, root.length).equals(root);
 }
-
-function must(fd: number, what: string): number {
-  if (fd < 0) throw new Error(`${what}: ${errnoText(fd)}`);
-  return fd;
-}
-
-export function errnoText(negErrno: number): string {
-  // os.constants.errno maps names to numbers; invert it once for messages.
-  return ERRNO_NAMES.get(-negErrno) ?? `errno ${-negErrno}`;
-}
-
-import * as os from 'node:os';
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v as number, k]));

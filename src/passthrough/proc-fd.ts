@@ -3,14 +3,14 @@
 // first time it is asked for (the engine asks at construction, before a sandbox is entered) and
 // kept for the life of the process: under --sandbox chroot, /proc is no longer reachable by an
 // absolute path, but the fd held on it still is.
-import { C, sys } from '../native/sys';
+import { AT_FDCWD, C, sys } from '../native/sys';
 
 let dirFd = -1;
 
 /** The fd on /proc/self/fd (or -errno if it cannot be opened). */
 export function procSelfFd(): number {
   if (dirFd < 0) {
-    const fd = sys.openat(-100, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC, 0);
+    const fd = sys.openat(AT_FDCWD, '/proc/self/fd', C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC, 0);
     if (fd < 0) return fd;
     dirFd = fd;
   }

@@ -6,6 +6,7 @@
 
 import type { DeviceId } from './device-id';
 import { HOST_INO_BITS, isReserved, remapIno, type RemapTables } from './remap';
+import { Errno } from '../protocol/errno';
 
 export type MultidevsMode = 'remap' | 'forbid' | 'warn';
 
@@ -24,9 +25,6 @@ export function parseMultidevs(value: string): MultidevsMode {
       throw new Error(`unknown multidevs '${value}' (valid: ${VALID.join(', ')})`);
   }
 }
-
-export const ENODEV = 19;
-export const EOVERFLOW = 75;
 
 export interface DeviceDescription {
   /** How the log names the device, e.g. st_dev as 'major:minor'. The DeviceId when absent. */
@@ -78,7 +76,7 @@ export class MultidevsPolicy {
           `${this.where(q)}: inode numbers may collide with the export's; --multidevs=remap avoids this`);
       case 'forbid':
         if (!foreign) return { action: 'pass', ino: q.hostIno };
-        return this.withLog({ action: 'forbid', errno: ENODEV }, q, 'warn',
+        return this.withLog({ action: 'forbid', errno: Errno.ENODEV }, q, 'warn',
           `${this.where(q)}: objects there answer ENODEV (--multidevs=forbid)`);
       case 'remap':
         return this.remap(q, foreign);
@@ -108,7 +106,7 @@ export class MultidevsPolicy {
     if (!foreign && !isReserved(q.hostIno)) return { action: 'pass', ino: q.hostIno };
     const r = remapIno(this.tables!, q.device, q.hostIno);
     if (r.via === 'exhausted') {
-      return this.withLog({ action: 'forbid', errno: EOVERFLOW }, q, 'warn',
+      return this.withLog({ action: 'forbid', errno: Errno.EOVERFLOW }, q, 'warn',
         `${this.where(q)}: the remap fallback table is full; objects that need it answer EOVERFLOW`);
     }
     if (r.via === 'fallback') {

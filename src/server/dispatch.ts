@@ -2,7 +2,7 @@
 // and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
 // session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
 import * as P from '../protocol';
-import type { FuseServer } from './session';
+import type { Handler, Req, ServerParts } from './handler';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
 import * as entryOps from '../passthrough/entry-ops';
 import * as attrOps from '../passthrough/attr-ops';
@@ -14,24 +14,25 @@ import * as lockOps from '../passthrough/lock-ops';
 import { readdirInto } from './readdir-reply';
 import { statxOf } from './statx-reply';
 
-export interface Req {
-  buf: Buffer;
-  /** start of the body (after fuse_in_header) */
-  off: number;
-  /** end of the body (extensions excluded) */
-  end: number;
-  token: number;
-  h: P.InHeader;
-}
-
-type Handler = (s: FuseServer, r: Req) => void;
-
-function entryReply(s: FuseServer, r: Req, e: P.EntryOut | number): void {
+function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
 }
 
-const fsOf = (s: FuseServer): PassthroughFs => s.fs;
+const fsOf = (s: ServerParts): PassthroughFs => s.fs;
+
+/** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */
+const DEFAULT_MAX_PAGES = 32;
+/** The largest page a guest kernel may use (arm64 and ppc64 64 KiB): max_pages counts its pages. */
+const MAX_GUEST_PAGE = 64 * 1024;
+
+/** The largest READ a kernel sends after our INIT: max_pages of its pages (fuse_init_out has no
+ *  max_read; the kernel caps reads at min(max_read mount option, max_pages << PAGE_SHIFT)). */
+function maxRead(s: ServerParts): number {
+  const init = s.init!;
+  const pages = init.flags & P.InitFlag.MAX_PAGES ? init.out.maxPages : DEFAULT_MAX_PAGES;
+  return Math.max(init.out.maxWrite, pages * MAX_GUEST_PAGE);
+}
 const ownerKey = (owner: bigint) => owner.toString(16);
 
 export const HANDLERS: Partial<Record<number, Handler>> = {
@@ -124,6 +125,9 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.READ]: (s, r) => {
     const a = P.decodeRead(r.buf, r.off, r.end);
+    // A guest may ask for up to 4 GiB, with every reply buffer aliasing the same guest page: the
+    // copy would hold up every other request. No kernel asks more than INIT allowed.
+    if (a.size > maxRead(s)) return s.replier.error(r.token, P.Errno.EINVAL);
     const fd = fileOps.ioFd(s.fs, a.fh);
     if (fd < 0) return s.replier.error(r.token, -fd);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EINVAL);
@@ -132,6 +136,8 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.WRITE]: (s, r) => {
     const a = P.decodeWrite(r.buf, r.off, r.end);
+    // max_write is what we told the kernel in INIT; more is a hostile guest (see READ).
+    if (a.size > s.init!.out.maxWrite) return s.replier.error(r.token, P.Errno.EINVAL);
     const fd = fileOps.ioFd(s.fs, a.fh);
     if (fd < 0) return s.replier.error(r.token, -fd);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EFBIG);
@@ -261,7 +267,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => number): void {
+function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
   const out = s.replier.out;
   const body = s.replier.body;
   if (size === 0) {
@@ -274,7 +280,7 @@ function xattrReply(s: FuseServer, r: Req, size: number, read: (out: Buffer) => 
   s.replier.bytes(r.token, n);
 }
 
-function copyRange(s: FuseServer, r: Req, wide: boolean): void {
+function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
   const n = fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags);
   if (n < 0) return s.replier.error(r.token, -n);

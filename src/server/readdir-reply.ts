@@ -2,10 +2,9 @@
 // size the client asked for (never more: the kernel rejects an overlong reply).
 import * as P from '../protocol';
 import * as dirOps from '../passthrough/dir-ops';
-import type { FuseServer } from './session';
-import type { Req } from './dispatch';
+import type { Req, ServerParts } from './handler';
 
-export function readdirInto(s: FuseServer, r: Req, plus: boolean): void {
+export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
   const a = P.decodeRead(r.buf, r.off, r.end);
   const out = s.replier.out;
   const start = s.replier.body;

@@ -6,10 +6,11 @@
 import * as P from '../protocol';
 import type { RequestChannel } from '../native/channel';
 import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import type { Logger } from './logger';
+import type { Logger } from '../log/logger';
 import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
-import { HANDLERS, Req } from './dispatch';
+import { HANDLERS } from './dispatch';
+import type { Req } from './handler';
 import { negotiate, NegotiatedInit, ServerWants } from './init';
 import { RequestStats } from './stats';
 import { performance } from 'node:perf_hooks';
@@ -50,8 +51,6 @@ export class FuseServer {
   readonly replier: Replier;
   readonly locks = new BlockingLocks();
   init: NegotiatedInit | null = null;
-  /** called once INIT is negotiated (e.g. to enable FUSE passthrough's backing files) */
-  onInitialised: ((init: NegotiatedInit) => void) | null = null;
   /** requests served per opcode, with latency (operators' counters) */
   readonly stats = new RequestStats();
 
@@ -142,12 +141,11 @@ export class FuseServer {
       return this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.out.minor));
     }
     this.init = r;
-    this.fs.announceSubmounts = r.submounts;
+    this.fs.init({ submounts: r.submounts, posixAcl: r.posixAcl, backing: r.passthrough ? this.channel.backing ?? null : null });
     this.log.info('session initialised', {
       protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
       posixAcl: r.posixAcl, killprivV2: r.killprivV2,
     });
-    this.onInitialised?.(r);
     this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.minor));
   }
 }

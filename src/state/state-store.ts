@@ -15,12 +15,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { removeStaleTemps, writeFileAtomic, fsyncDir } from './atomic-file';
+import { silentLogger, type Logger } from '../log/logger';
 
 export const STATE_FORMAT = 'vfsd-state';
 export const STATE_FORMAT_VERSION = 1;
 export const DEFAULT_STATE_FILE = 'state.json';
-
-export type StateLogger = (level: 'warn' | 'info', message: string) => void;
 
 /** How one kind of state is turned into JSON and back, and how two copies are merged. */
 export interface StateCodec<T> {
@@ -36,7 +35,7 @@ export interface StateStoreOptions {
   stateDir: string;
   backupDir?: string;
   fileName?: string;
-  logger?: StateLogger;
+  logger?: Logger;
 }
 
 /** A state file written by a newer vfsd: refusing to start beats overwriting what it saved. */
@@ -67,7 +66,7 @@ export class StateStore<T> {
   readonly stateDir: string;
   readonly backupDir: string | undefined;
   readonly fileName: string;
-  private readonly log: StateLogger;
+  private readonly log: Logger;
 
   constructor(
     opts: StateStoreOptions,
@@ -76,7 +75,7 @@ export class StateStore<T> {
     this.stateDir = path.resolve(opts.stateDir);
     this.backupDir = opts.backupDir !== undefined ? path.resolve(opts.backupDir) : undefined;
     this.fileName = opts.fileName ?? DEFAULT_STATE_FILE;
-    this.log = opts.logger ?? (() => {});
+    this.log = opts.logger ?? silentLogger;
     if (this.backupDir === this.stateDir) throw new Error('--state-backup-dir must differ from --state-dir');
     if (this.fileName.includes('/') || this.fileName.startsWith('.')) throw new Error(`bad state file name '${this.fileName}'`);
   }
@@ -104,7 +103,7 @@ export class StateStore<T> {
       value = primary.value;
       source = 'primary';
     } else if (backup.kind === 'ok') {
-      this.log('warn', `state: ${this.primaryPath} ${primary.kind === 'missing' ? 'is missing' : 'is unusable'}; recovered from the backup ${this.backupPath}`);
+      this.log.warn(`state: ${this.primaryPath} ${primary.kind === 'missing' ? 'is missing' : 'is unusable'}; recovered from the backup ${this.backupPath}`);
       value = backup.value;
       source = 'backup';
     } else {
@@ -142,7 +141,7 @@ export class StateStore<T> {
       }
     }
     if (!primary && backup !== true) throw new Error(`state: could not save: ${errors.join('; ')}`);
-    for (const e of errors) this.log('warn', `state: could not save ${e}`);
+    for (const e of errors) this.log.warn(`state: could not save ${e}`);
     return { primary, backup };
   }
 
@@ -189,7 +188,7 @@ export class StateStore<T> {
   }
 
   private bad(file: string, what: string, reason: string): ReadResult<T> {
-    this.log('warn', `state: ${what} file ${file} is ${reason}; ignoring it`);
+    this.log.warn(`state: ${what} file ${file} is ${reason}; ignoring it`);
     return { kind: 'bad', reason };
   }
 
@@ -206,7 +205,7 @@ export class StateStore<T> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        this.log('warn', `state: backup dir ${dir} holds files vfsd did not write; removed only ${this.fileName}`);
+        this.log.warn(`state: backup dir ${dir} holds files vfsd did not write; removed only ${this.fileName}`);
       } else {
         throw e;
       }

@@ -17,8 +17,8 @@
 // count pwrite wrote; killPriv drops CAP_FSETID for that one pwrite (on this thread only).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as util from 'node:util';
-import type { RequestChannel } from '../native/channel';
+import type { BackingFiles, RequestChannel } from '../native/channel';
+import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions } from '../native/fuse-dev';
 
 export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
@@ -58,14 +58,6 @@ const MESSAGES: Record<string, string> = {
   ENOMEM: 'Out of memory',
   EBADF: 'Bad file descriptor',
 };
-
-function errnoName(errno: number): string {
-  try {
-    return util.getSystemErrorName(-errno);
-  } catch {
-    return `E${errno}`;
-  }
-}
 
 function describe(errno: number): { code: string; text: string } {
   const code = errnoName(errno);
@@ -150,6 +142,11 @@ export class FuseDevTransport implements RequestChannel {
   ) {
     session.onClose(() => this.ended_());
   }
+
+  readonly backing: BackingFiles = {
+    open: (fd) => this.session.backingOpen(fd),
+    close: (id) => void this.session.backingClose(id),
+  };
 
   get inbox(): Buffer { return this.session.inbox; }
   get table(): Uint32Array { return this.session.table; }

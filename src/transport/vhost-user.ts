@@ -11,15 +11,9 @@
 //  'warning' (message)    something went wrong that the backend survived (unsupported message,
 //                         a queue the guest corrupted, a refused second front end, ...)
 import { EventEmitter } from 'node:events';
-import * as os from 'node:os';
 import type { RequestChannel } from '../native/channel';
+import { errnoName } from '../log/errno-name';
 import { vhostUser, type VhostUserBackend, type VhostUserEvent, type VhostUserOptions } from '../native/vhost-user';
-
-function errnoName(rc: number): string {
-  const names = os.constants.errno as Record<string, number>;
-  for (const [name, value] of Object.entries(names)) if (value === -rc) return name;
-  return `errno ${-rc}`;
-}
 
 export class VhostUserTransport extends EventEmitter implements RequestChannel {
   private readonly backend: VhostUserBackend;
@@ -52,7 +46,7 @@ export class VhostUserTransport extends EventEmitter implements RequestChannel {
     const rc = this.backend.listen();
     if (rc === 0) return;
     const where = this.options.socketPath ?? `fd ${this.options.listenFd}`;
-    const name = errnoName(rc);
+    const name = errnoName(-rc);
     let why: string;
     if (name === 'EADDRINUSE') why = 'another process is listening on it';
     else if (name === 'EEXIST') why = 'a file that is not a socket is in the way';

@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import { FuseServer } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig, type PassthroughConfig } from '../../src/passthrough/config';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { MemoryChannel, type Answer } from './memory-channel';
 import { INIT_BODY, OP, request, z } from './requests';
+import { Credentials } from '../../src/passthrough/credentials';
 
 export const CANARY_TEXT = 'CANARY: outside the export\n';
 
@@ -82,7 +83,7 @@ export class Client {
   private unique = 1n;
 
   constructor(dir: string, config: Partial<PassthroughConfig> = {}) {
-    this.fs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, false);
+    this.fs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, new Credentials(false));
     this.server = new FuseServer(this.chan, this.fs, {
       readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, cacheAlways: false, passthrough: false,
     }, silentLogger);

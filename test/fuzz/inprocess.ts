@@ -11,7 +11,7 @@ import * as vm from 'node:vm';
 import { FuseServer, ServerOptions } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
-import type { Logger } from '../../src/server/logger';
+import type { Logger } from '../../src/log/logger';
 import type { RequestChannel } from '../../src/native/channel';
 import { MemoryChannel, Pending } from './memory-channel';
 import { checkAnswers, opcodeOf } from './answer-check';
@@ -19,6 +19,7 @@ import { FuzzExport, countFds, fdTargets, rssMiB } from './export';
 import { FuzzState, Generator, INIT_BODY, OP, SKIPPED_OPS, request, z } from './requests';
 import { opName } from '../../src/protocol';
 import { Rng } from './rng';
+import { Credentials } from '../../src/passthrough/credentials';
 
 function fdFlags(fd: string): string {
   try {
@@ -91,7 +92,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
   const exp = new FuzzExport();
   const chan = new MemoryChannel();
   const errors: string[] = [];
-  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(exp.dir), xattr: true }, false);
+  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(exp.dir), xattr: true }, new Credentials(false));
   const server = new FuseServer(o.wrapChannel ? o.wrapChannel(chan) : chan, pfs, SERVER_OPTS, collectingLogger(errors));
   const cycleLen = o.cycle ?? 400;
   const maxRequests = o.requests ?? Infinity;

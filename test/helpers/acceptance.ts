@@ -22,7 +22,7 @@ export const PHASES: Phase[] = ['before-server', 'after-server', 'after-boot', '
 /** Where the guest mounts the share (scripts/guest/init default). */
 export const GUEST_SHARE = '/mnt/share';
 
-/** The scan moments of guest-scripts/trees.sh: after the first mount, and after umount+mount. */
+/** The scan moments of test/guest/scripts/trees.sh: after the first mount, and after umount+mount. */
 export const SCAN_LABELS = ['mounted', 'remounted'] as const;
 
 export interface TreeSpec {
@@ -53,7 +53,7 @@ export function runSeed(): number {
 }
 
 export function guestScript(name: string): string {
-  return fs.readFileSync(path.join(repoRoot(), 'test', 'acceptance', 'guest-scripts', name), 'utf8');
+  return fs.readFileSync(path.join(repoRoot(), 'test', 'guest', 'scripts', name), 'utf8');
 }
 
 function shellQuote(s: string): string {

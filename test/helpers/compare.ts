@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Test } from 'tap';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
+import { errnoName } from '../../src/log/errno-name';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
 
@@ -28,10 +29,7 @@ export function sysOutcome(r: number): Outcome<number> {
   return r < 0 ? { ok: false, code: errnoName(-r) } : { ok: true, value: r };
 }
 
-export function errnoName(errno: number): string {
-  const e = Object.entries(require('node:os').constants.errno as Record<string, number>).find(([, v]) => v === errno);
-  return e ? e[0] : `errno ${errno}`;
-}
+export { errnoName };
 
 /** A short text for messages: "ok" or the code. */
 export const show = (o: Outcome<unknown>) => (o.ok ? 'ok' : o.code);

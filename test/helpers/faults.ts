@@ -1,4 +1,4 @@
-// Shared pieces of the fault tests (test/integration/faults-*.test.ts): a writer child that writes
+// Shared pieces of the fault tests (test/mount/faults-*.test.ts): a writer child that writes
 // deterministic blocks to several files through a mount and records, in a log OUTSIDE the mount,
 // how much of each file it had fsynced; the check of that record against the host directory; and
 // a seeded random generator so a failing run can be replayed.

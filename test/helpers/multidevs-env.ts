@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
-import { sys, C } from '../../src/native/sys';
+import { AT_FDCWD, sys, C } from '../../src/native/sys';
 
 export const isRoot = process.geteuid?.() === 0;
 export const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
@@ -274,14 +274,14 @@ export const lstatIno = (p: string): bigint => u64(fs.lstatSync(p, { bigint: tru
 /** st_ino as STATX reports it (raw statx(2), not through Node's fs). */
 export function statxIno(p: string): bigint {
   const buf = Buffer.alloc(256);
-  const r = sys.statx(-100, p, C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, buf);
+  const r = sys.statx(AT_FDCWD, p, C.AT_SYMLINK_NOFOLLOW, C.STATX_BASIC_STATS, buf);
   if (r < 0) throw new Error(`statx ${p}: errno ${-r}`);
   return buf.readBigUInt64LE(32);
 }
 
 /** The d_ino getdents64(2) gives for each entry of a directory (. and .. left out). */
 export function direntInos(dir: string): Map<string, bigint> {
-  const fd = sys.openat(-100, dir, C.O_RDONLY | C.O_DIRECTORY, 0);
+  const fd = sys.openat(AT_FDCWD, dir, C.O_RDONLY | C.O_DIRECTORY, 0);
   if (fd < 0) throw new Error(`open ${dir}: errno ${-fd}`);
   const out = new Map<string, bigint>();
   try {

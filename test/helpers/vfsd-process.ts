@@ -26,6 +26,8 @@ export interface StartOptions {
   sharedDir?: string;
   /** milliseconds to wait for the mount to appear */
   timeoutMs?: number;
+  /** a command vfsd is run under, e.g. ['prlimit', '--nofile=1024:1024', '--'] */
+  prefix?: string[];
 }
 
 export interface VfsdProcess {
@@ -108,7 +110,10 @@ export async function startVfsd(t: Teardown, opts: StartOptions = {}): Promise<V
   t.teardown(cleanup);
 
   opts.prepare?.(src);
-  child = spawn(process.execPath, [CLI, '--shared-dir', src, '--mount', mnt, ...(opts.args ?? [])], {
+  const argv = [process.execPath, CLI, '--shared-dir', src, '--mount', mnt, ...(opts.args ?? [])];
+  // prlimit execs the command: the child's pid is vfsd's.
+  const cmd = [...(opts.prefix ?? []), ...argv];
+  child = spawn(cmd[0], cmd.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exitPromise = new Promise<void>((resolve) => {

@@ -5,12 +5,12 @@
 // check that a hostile guest or a broken front end cannot hurt the backend.
 //
 // The backend runs on this same thread (libuv polls), so every wait here is asynchronous.
-import { addon } from '../../src/native/addon';
+import * as path from 'node:path';
 
 interface TestSupport {
   memfdCreate(name: string, size: number): number;
   mmapShared(fd: number, size: number): ArrayBuffer | number;
-  eventfdCreate(): number;
+  eventfdCreate(blocking?: boolean): number;
   eventfdRead(fd: number): number;
   eventfdWrite(fd: number, n: number): number;
   unixConnect(path: string): number;
@@ -20,7 +20,9 @@ interface TestSupport {
   poll(fd: number, events: number, timeoutMs: number): number;
   close(fd: number): number;
 }
-export const native: TestSupport = addon.testSupport;
+// The test-only addon (native/vhost_test_support.cc): dist/test/helpers -> <root>/build/Release.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const native: TestSupport = require(path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'vfsd_test_support.node'));
 
 export const VU = {
   GET_FEATURES: 1, SET_FEATURES: 2, SET_OWNER: 3, RESET_OWNER: 4, SET_MEM_TABLE: 5,
@@ -415,7 +417,7 @@ export class Frontend {
 }
 
 // ---- FUSE requests as a guest driver builds them ----
-export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, READ: 15, WRITE: 16, INIT: 26 } as const;
+export const FUSE = { LOOKUP: 1, FORGET: 2, GETATTR: 3, OPEN: 14, READ: 15, WRITE: 16, INIT: 26, SETLK: 32, SETLKW: 33 } as const;
 
 export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
   const h = Buffer.alloc(40);
@@ -441,6 +443,22 @@ export function readIn(fh: bigint, offset: bigint, size: number): Buffer {
   return b;
 }
 export const writeIn = readIn; // same layout up to the fields we use (fh, offset, size)
+/** fuse_open_in */
+export function openIn(flags: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(flags, 0);
+  return b;
+}
+/** fuse_lk_in for a POSIX lock on the whole file (type: F_RDLCK 0, F_WRLCK 1, F_UNLCK 2). */
+export function lkIn(fh: bigint, owner: bigint, type: number): Buffer {
+  const b = Buffer.alloc(48);
+  b.writeBigUInt64LE(fh, 0);
+  b.writeBigUInt64LE(owner, 8);
+  b.writeBigUInt64LE(0n, 16);
+  b.writeBigUInt64LE((1n << 63n) - 1n, 24); // OFFSET_MAX: to the end of the file
+  b.writeUInt32LE(type, 32);
+  return b;
+}
 
 /** fuse_out_header as written into guest memory. */
 export function outHeader(b: Buffer): { len: number; error: number; unique: bigint } {
@@ -491,30 +509,37 @@ export class EngineStub {
   }
 }
 
-/** A connected front end that sends one FUSE request at a time on the first request queue (ring
- *  1) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer. */
+/** A connected front end that sends one FUSE request at a time on a request queue (ring 1 unless
+ *  told) and waits for its answer: what the CLI-level tests need. `replySize` bounds each answer.
+ *  `post` only publishes one (indirect: one descriptor per request) and returns where its answer
+ *  will be, for tests that keep many requests in flight. */
 export interface RequestSession {
   fe: Frontend;
   mem: GuestMemory;
   rings: SplitRing[];
-  request(opcode: number, nodeid: bigint, body: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): { head: number; out: bigint };
 }
 
-export async function openRequestSession(sock: string, replySize = 8192): Promise<RequestSession> {
+export async function openRequestSession(sock: string, replySize = 8192, requestQueues = 1): Promise<RequestSession> {
   const mem = GuestMemory.standard();
-  const rings = [new SplitRing(mem, 64), new SplitRing(mem, 64)];
+  const rings = Array.from({ length: 1 + requestQueues }, () => new SplitRing(mem, 64));
   const fe = await Frontend.connectWhenListening(sock);
   await fe.handshake(mem, rings);
   let unique = 1n;
-  const request = async (opcode: number, nodeid: bigint, body: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body);
+  const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const req = fuseRequest(opcode, unique++, nodeid, body, extra);
     const inGpa = mem.alloc(req.length);
     mem.write(inGpa, req);
-    const outGpa = mem.alloc(replySize);
-    rings[1].addChain([{ gpa: inGpa, len: req.length }, { gpa: outGpa, len: replySize, write: true }]);
-    rings[1].kick();
-    const used = await rings[1].nextUsed();
-    return { h: outHeader(mem.read(outGpa, 16)), payload: mem.read(outGpa + 16n, used.len - 16) };
+    const out = mem.alloc(replySize);
+    const head = rings[ring].addChain([{ gpa: inGpa, len: req.length }, { gpa: out, len: replySize, write: true }], { indirect: true });
+    return { head, out };
   };
-  return { fe, mem, rings, request };
+  const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
+    const { out } = post(opcode, nodeid, body, ring, extra);
+    rings[ring].kick();
+    const used = await rings[ring].nextUsed();
+    return { h: outHeader(mem.read(out, 16)), payload: mem.read(out + 16n, used.len - 16) };
+  };
+  return { fe, mem, rings, request, post };
 }

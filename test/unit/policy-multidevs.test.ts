@@ -1,5 +1,6 @@
 import t from 'tap';
-import { MultidevsPolicy, parseMultidevs, ENODEV } from '../../src/policy/multidevs';
+import { MultidevsPolicy, parseMultidevs } from '../../src/policy/multidevs';
+import { Errno } from '../../src/protocol/errno';
 import { decodeIno } from '../../src/policy/remap';
 import { DeviceRegistry } from '../../src/state/device-registry';
 
@@ -35,10 +36,10 @@ t.test('forbid: ENODEV off the visible device, logs once per device', async (t) 
   const p = new MultidevsPolicy('forbid');
   t.same(p.decide({ device: 'root', visibleDevice: 'root', hostIno: 1n << 63n, path: '/e' }), { action: 'pass', ino: 1n << 63n }, 'same device passes, even high bits');
   const d1 = p.decide({ device: 'A', visibleDevice: 'root', hostIno: 5n, path: '/e/m1', describe: desc });
-  t.same({ action: d1.action, errno: d1.action === 'forbid' && d1.errno }, { action: 'forbid', errno: ENODEV });
+  t.same({ action: d1.action, errno: d1.action === 'forbid' && d1.errno }, { action: 'forbid', errno: Errno.ENODEV });
   t.equal(d1.log?.message, 'path /e/m1 on device 0:45 (tmpfs, tmpfs): objects there answer ENODEV (--multidevs=forbid)');
   const d2 = p.decide({ device: 'A', visibleDevice: 'root', hostIno: 7n, path: '/e/m1/f' });
-  t.same(d2, { action: 'forbid', errno: ENODEV });
+  t.same(d2, { action: 'forbid', errno: Errno.ENODEV });
   t.ok(p.decide({ device: 'B', visibleDevice: 'root', hostIno: 7n, path: '/e/m2' }).log, 'another device logs again');
   t.same(p.decide({ device: 'S', visibleDevice: 'S', hostIno: 7n, path: '/e/sub/f' }), { action: 'pass', ino: 7n }, 'objects of an announced submount pass');
 });

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { openShareStateStore, type ShareState } from '../../src/state/share-state';
 import { StateVersionError, STATE_FORMAT_VERSION } from '../../src/state/state-store';
 import { remapIno } from '../../src/policy/remap';
+import { makeLogger } from '../../src/log/logger';
 import { DeviceRegistry } from '../../src/state/device-registry';
 
 const PROBE: [string, bigint][] = [['A', 5n], ['A', 1n << 60n], ['B', 5n], ['C', 7n], ['root', (1n << 63n) + 1n]];
@@ -23,7 +24,7 @@ function setup(t: Test) {
   const stateDir = path.join(base, 'vm', 'state');
   const backupDir = path.join(base, 'backup', 'share0');
   const warnings: string[] = [];
-  const open = () => openShareStateStore({ stateDir, backupDir, logger: (level, m) => { if (level === 'warn') warnings.push(m); } });
+  const open = () => openShareStateStore({ stateDir, backupDir, logger: makeLogger('warn', false, (line) => warnings.push(line)) });
   return { base, stateDir, backupDir, warnings, open, primary: path.join(stateDir, 'state.json'), backup: path.join(backupDir, 'state.json') };
 }
 

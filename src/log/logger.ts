@@ -1,5 +1,6 @@
 // The logging interface every layer receives (injected, never imported as a global), so tests can
 // capture what is logged and the CLI decides the format (text on a terminal, JSON otherwise).
+// A leaf: it imports nothing, so every layer (server, passthrough, state, cli) may import it.
 export type Level = 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 export interface Logger {

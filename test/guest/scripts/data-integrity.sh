@@ -1,4 +1,4 @@
-# Guest side of test/acceptance/data-integrity.test.ts: file data and file operations through the
+# Guest side of test/guest/data-integrity.test.ts: file data and file operations through the
 # share. The host prepends:
 #   GW='size:seed:sha256 ...'   files the guest writes with pwrite (vfsd-probe writegen)
 #   MM='size:seed:sha256 ...'   files the guest writes through a shared mapping

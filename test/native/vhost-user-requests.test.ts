@@ -217,7 +217,9 @@ t.test('a batch larger than the table is delivered in several batches', async (t
   s.engine.hold = true;
   const req = fuseRequest(FUSE.GETATTR, 1n, 1n, Buffer.alloc(16));
   const [rd] = scatter(s, req, [req.length]);
-  for (let i = 0; i < 1500; i++) s.rings[1].addChain([rd, { gpa: s.mem.alloc(16), len: 16, write: true }]);
+  // Indirect: one descriptor per chain, so 1500 chains fit a 2048 ring without reusing a head
+  // that is still held (that would be a broken ring).
+  for (let i = 0; i < 1500; i++) s.rings[1].addChain([rd, { gpa: s.mem.alloc(16), len: 16, write: true }], { indirect: true });
   s.rings[1].kick();
   await waitFor(() => s.engine.held.length === 1500, 'all requests');
   t.ok(s.engine.batches.length >= 2, `batches ${s.engine.batches}`);

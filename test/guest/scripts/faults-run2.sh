@@ -1,4 +1,4 @@
-# Guest side of test/acceptance/faults-virtiofs.test.ts, second boot: the restarted remap servers.
+# Guest side of test/guest/faults-virtiofs.test.ts, second boot: the restarted remap servers.
 #   remap    new vfsd, same options, its state dir deleted by the "VM manager" (backup only)
 #   ckpt     new vfsd on the state dir its SIGKILLed predecessor checkpointed
 #   control  vfsd --multidevs remap without state: what a fresh registry gives in this order

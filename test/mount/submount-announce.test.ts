@@ -11,16 +11,17 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
 import { StubChannel, entryOf, fhOf, initIn, name, openIn, readIn, req } from '../helpers/fuse-channel-stub';
+import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
 const ROOT = 1;
 const ATTR_FLAGS = 40 + 84; // fuse_entry_out: 40 bytes, then fuse_attr whose flags are at 84
 
 function session(dir: string, offer: boolean, announce: boolean) {
-  const pfs = new PassthroughFs(defaultPassthroughConfig(dir), false);
+  const pfs = new PassthroughFs(defaultPassthroughConfig(dir), new Credentials(false));
   const ch = new StubChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: announce, posixLocks: true, flock: true,

@@ -95,7 +95,9 @@ function status(pid: number, tid = pid): Record<string, string> {
 function capMask(names: string[]): bigint {
   return names.reduce((m, n) => m | (1n << BigInt(CAPS[n]!)), 0n);
 }
-const KEPT = ['chown', 'dac_override', 'fowner', 'fsetid', 'setgid', 'setuid', 'mknod', 'setfcap'];
+// virtiofsd's set, plus dac_read_search: the default inode mode (--inode-file-handles auto) opens
+// file handles, and open_by_handle_at(2) needs it.
+const KEPT = ['chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'setgid', 'setuid', 'mknod', 'setfcap'];
 const SETUP = ['sys_admin', 'sys_chroot', 'sys_resource', 'setpcap'];
 
 function xattrIn(name: string, value?: Buffer): Buffer {

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { openShareStateStore } from '../../src/state/share-state';
 import { DeviceRegistry } from '../../src/state/device-registry';
 import { remapIno } from '../../src/policy/remap';
+import { makeLogger } from '../../src/log/logger';
 
 const ROUNDS = 20;
 const shareState = path.resolve(__dirname, '../../src/state/share-state.js');
@@ -81,7 +82,7 @@ t.test(`SIGKILL mid-save, ${ROUNDS} times: the state reads intact and remaps the
     const lastReported = await runAndKill(stateDir, backupDir, 1 + (round % 5), round % 5);
     if (fs.readdirSync(stateDir).some((n) => n.includes('.tmp-'))) sawTemp++;
     const warnings: string[] = [];
-    const store = openShareStateStore({ stateDir, backupDir, logger: (_l, m) => warnings.push(m) });
+    const store = openShareStateStore({ stateDir, backupDir, logger: makeLogger('info', false, (line) => warnings.push(line)) });
     const r = store.load();
     const n = r.value.deviceRegistry.deviceCount;
     t.same(warnings, [], `round ${round}: no corrupt copy`);

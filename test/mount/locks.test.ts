@@ -16,8 +16,8 @@ const EAGAIN = -11;
 /** Runs a lock probe in another process: tries `cmd` on [start, start+len) of `file`. */
 function probe(file: string, cmd: 'setlk' | 'getlk' | 'flock', type: number, start = 0, len = 100): { r: number; lock: number[] } {
   const script = `
-    const { sys, C } = require(${JSON.stringify(SYS)});
-    const fd = sys.openat(-100, ${JSON.stringify(file)}, C.O_RDWR, 0);
+    const { AT_FDCWD, sys, C } = require(${JSON.stringify(SYS)});
+    const fd = sys.openat(AT_FDCWD, ${JSON.stringify(file)}, C.O_RDWR, 0);
     if (fd < 0) { process.stdout.write(JSON.stringify({ r: fd, lock: [] })); process.exit(0); }
     const lock = new Float64Array([${type}, ${start}, ${len}, 0]);
     let r;
@@ -117,8 +117,8 @@ t.test('locks through vfsd', { skip: !root && 'needs root' }, async (t) => {
     const fd = fs.openSync(files.mount, 'r+');
     t.equal(lock(fd, C.F_WRLCK, 0, 100), 0, 'this process holds the lock through the mount');
     const script = `
-      const { sys, C } = require(${JSON.stringify(SYS)});
-      const fd = sys.openat(-100, ${JSON.stringify(files.mount)}, C.O_RDWR, 0);
+      const { AT_FDCWD, sys, C } = require(${JSON.stringify(SYS)});
+      const fd = sys.openat(AT_FDCWD, ${JSON.stringify(files.mount)}, C.O_RDWR, 0);
       process.stdout.write('waiting\\n');
       const r = sys.fcntlLock(fd, C.F_SETLKW, new Float64Array([C.F_WRLCK, 0, 100, 0]));
       process.stdout.write('got ' + r + '\\n');
@@ -155,8 +155,8 @@ t.test('locks through vfsd', { skip: !root && 'needs root' }, async (t) => {
     lock(fd, C.F_WRLCK, 0, 100);
     const script = `
       process.on('SIGUSR1', () => {});
-      const { sys, C } = require(${JSON.stringify(SYS)});
-      const fd = sys.openat(-100, ${JSON.stringify(files.mount)}, C.O_RDWR, 0);
+      const { AT_FDCWD, sys, C } = require(${JSON.stringify(SYS)});
+      const fd = sys.openat(AT_FDCWD, ${JSON.stringify(files.mount)}, C.O_RDWR, 0);
       process.stdout.write('waiting\\n');
       const r = sys.fcntlLock(fd, C.F_SETLKW, new Float64Array([C.F_WRLCK, 0, 100, 0]));
       process.stdout.write('result ' + r + '\\n');

@@ -1,4 +1,4 @@
-# Guest side of test/acceptance/faults-virtiofs.test.ts, first boot: one virtio-fs device per fault,
+# Guest side of test/guest/faults-virtiofs.test.ts, first boot: one virtio-fs device per fault,
 # each served by its own vfsd, so one boot carries every phase. The host prepends:
 #   STAT_PATHS="rel ..."   paths of the remap tree to stat, in this order (the order in which the
 #                          remap shares meet the tree's devices)

@@ -9,8 +9,9 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer, type ServerOptions } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { tempBase } from '../helpers/vfsd-process';
+import { Credentials } from '../../src/passthrough/credentials';
 import {
   Answer, StubChannel, attrOf, batchForgetIn, createIn, entryOf, fhOf, forgetIn, getattrIn, initIn, linkIn,
   mkdirIn, name, openIn, readIn, releaseIn, renameIn, req, writeIn,
@@ -21,7 +22,7 @@ const E = P.Errno;
 const ROOT = 1;
 
 function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: StubChannel; srv: FuseServer; fs: PassthroughFs } {
-  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, false);
+  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, new Credentials(false));
   const ch = new StubChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,

@@ -1,4 +1,4 @@
-# Guest side of test/acceptance/multidevs.test.ts: one virtio-fs device per server (tag = the
+# Guest side of test/guest/multidevs.test.ts: one virtio-fs device per server (tag = the
 # server's column), each mounted at /mnt/TAG, all showing the same host tree. The host prepends:
 #   SHARES="tag ..."         the devices to mount
 #   TREE=root                the tree, relative to every share

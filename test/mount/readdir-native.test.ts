@@ -16,11 +16,12 @@ import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
-import { silentLogger } from '../../src/server/logger';
+import { silentLogger } from '../../src/log/logger';
 import { startVfsd, tempBase } from '../helpers/vfsd-process';
 import { errnoName } from '../helpers/compare';
 import { StubChannel, fhOf, initIn, openIn, readIn, releaseIn, req } from '../helpers/fuse-channel-stub';
 import { MultidevsEnv, lstatIno } from '../helpers/multidevs-env';
+import { Credentials } from '../../src/passthrough/credentials';
 
 const root = process.geteuid?.() === 0;
 
@@ -186,7 +187,7 @@ t.test('in-process: replies too small, made-up offsets, an offset mid-listing', 
     names.push(`e${i}`);
     fs.writeFileSync(path.join(base, `e${i}`), '');
   }
-  const pfs = new PassthroughFs(defaultPassthroughConfig(base), false);
+  const pfs = new PassthroughFs(defaultPassthroughConfig(base), new Credentials(false));
   const ch = new StubChannel();
   const srv = new FuseServer(ch, pfs, {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, passthrough: false, cacheAlways: false,

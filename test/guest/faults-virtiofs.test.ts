@@ -1,4 +1,4 @@
-// Faults over virtio-fs in a real guest (issue #6, the /dev/fuse side is test/integration/faults-*):
+// Faults over virtio-fs in a real guest (the /dev/fuse side is test/mount/faults-*):
 //
 //   kill     SIGKILL vfsd while the guest writes numbered blocks and fsyncs each one: every block
 //            the guest reported fsynced is on the host, byte-exact; the kill was mid-stream (some
@@ -15,7 +15,7 @@
 //            numbers: the "same numbers" checks can fail.
 //
 // Two boots in all. The first carries one virtio-fs device per fault, each with its own vfsd, and
-// runs the phases one after another (guest-scripts/faults-run1.sh); each phase leaves its share
+// runs the phases one after another (scripts/faults-run1.sh); each phase leaves its share
 // dead, since QEMU 7.2 cannot reconnect a vhost-user-fs back end, and the guest writer on it hangs
 // in its next request: nothing waits on it, and the boot ends with the host killing QEMU.
 // Every wait is bounded. The seed (VFSD_ACCEPT_SEED) picks the kill moments.

@@ -1,0 +1,46 @@
+// The open file descriptions that hold a lock owner's POSIX locks (see lock-ops.ts), per handle,
+// and closing them: one owner's on FLUSH, all of a handle's on RELEASE. Apart from the lock
+// operations so that the handles' owners (passthrough-fs, file-ops) close them without importing
+// lock-ops, which imports PassthroughFs.
+import { sys } from '../native/sys';
+import type { FileHandle } from './handles';
+import { InodeMap } from './inode';
+
+/** Per inode, the handles that hold lock descriptions (see releaseOwnerLocks); an entry goes
+ *  with its last handle. */
+const lockingHandles = new InodeMap<Set<FileHandle>>();
+
+/** Records fd as owner's lock description on h (lock-ops opened it). */
+export function addLockFd(h: FileHandle, owner: string, fd: number): void {
+  if (!h.lockFds) h.lockFds = new Map();
+  h.lockFds.set(owner, fd);
+  let set = lockingHandles.get(h.inode);
+  if (!set) lockingHandles.set(h.inode, set = new Set());
+  set.add(h);
+}
+
+/** Closes the lock descriptions of one owner (FLUSH) or of all (RELEASE, owner null). */
+export function releaseLockFds(h: FileHandle, owner: string | null): void {
+  if (!h.lockFds) return;
+  for (const [o, fd] of h.lockFds) {
+    if (owner === null || o === owner) {
+      sys.close(fd);
+      h.lockFds.delete(o);
+    }
+  }
+  if (h.lockFds.size === 0) {
+    const set = lockingHandles.get(h.inode);
+    if (set && set.delete(h) && set.size === 0) lockingHandles.delete(h.inode);
+  }
+}
+
+/**
+ * FLUSH (the client closed one fd): POSIX says closing ANY fd of a file drops all the process's
+ * record locks on that file, also those taken through another open of it. So the owner's lock
+ * descriptions go on every handle of the inode, not only on the one being flushed.
+ */
+export function releaseOwnerLocks(h: FileHandle, owner: string): void {
+  const set = lockingHandles.get(h.inode);
+  if (!set) return;
+  for (const other of [...set]) releaseLockFds(other, owner);
+}

@@ -1,0 +1,65 @@
+// What a hostile guest can make the vfsd command do through the engine, driven by the QEMU-playing
+// test front end (the native bounds are in test/native/vhost-user-hostile.test.ts): READ and WRITE
+// are capped at what INIT negotiated, lock waiters at 64, and vfsd's memory and fds stay bounded
+// while the share goes on serving.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FUSE, initIn, lkIn, openIn, openRequestSession, outHeader, readIn, writeIn } from '../helpers/vhost-frontend';
+import { countFds, rssMiB } from '../fuzz/export';
+import { spawnVfsd } from '../helpers/vfsd-process';
+
+t.test('vfsd: READ/WRITE beyond INIT\'s limits are EINVAL, more than 64 SETLKW waiters get ENOLCK; memory, fds and service hold', { timeout: 120000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-caps-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const share = path.join(dir, 'share');
+  fs.mkdirSync(share);
+  fs.writeFileSync(path.join(share, 'f'), 'hello\n');
+  const sock = path.join(dir, 'vu.sock');
+  const run = spawnVfsd([`--socket-path=${sock}`, `--shared-dir=${share}`]);
+  t.teardown(() => run.child.kill('SIGKILL'));
+  // vfsd serves two request queues: rings 1 and 2, 64 entries each.
+  const c = await openRequestSession(sock, 4096, 2);
+  t.teardown(() => c.fe.close());
+  const pid = run.child.pid!;
+  t.equal((await c.request(FUSE.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  const look = await c.request(FUSE.LOOKUP, 1n, Buffer.from('f\0'));
+  t.equal(look.h.error, 0, 'LOOKUP');
+  const node = look.payload.readBigUInt64LE(0);
+  const open = await c.request(FUSE.OPEN, node, openIn(2 /* O_RDWR */));
+  t.equal(open.h.error, 0, 'OPEN');
+  const fh = open.payload.readBigUInt64LE(0);
+  const rss0 = rssMiB(pid), fds0 = countFds(pid);
+
+  // initIn() offers no FUSE_MAX_PAGES: reads of at most 32 pages (of up to 64 KiB: 2 MiB), writes
+  // of at most max_write (1 MiB). Answered ERANGE (our 4 KiB buffer) without the cap.
+  for (const size of [0xfffffff8, 2 * 1024 * 1024 + 1]) {
+    t.equal((await c.request(FUSE.READ, node, readIn(fh, 0n, size))).h.error, -22, `READ of ${size} bytes: EINVAL`);
+  }
+  const read = await c.request(FUSE.READ, node, readIn(fh, 0n, 100));
+  t.equal(read.payload.toString(), 'hello\n', 'a READ within the limit is served');
+  const data = Buffer.alloc(1024 * 1024 + 4096, 0x61);
+  t.equal((await c.request(FUSE.WRITE, node, writeIn(fh, 0n, data.length), 1, data)).h.error, -22, 'WRITE over max_write: EINVAL');
+  t.equal(fs.readFileSync(path.join(share, 'f'), 'utf8'), 'hello\n', 'nothing written');
+  t.equal((await c.request(FUSE.WRITE, node, writeIn(fh, 6n, 3), 1, Buffer.from('hi\n'))).h.error, 0, 'a WRITE within the limit is served');
+
+  // Owner 1 holds a write lock; 64 others wait for a read lock (one ring full), then one more.
+  t.equal((await c.request(FUSE.SETLK, node, lkIn(fh, 1n, 1), 2)).h.error, 0, 'write lock taken');
+  const waiters = Array.from({ length: 64 }, (_, i) => c.post(FUSE.SETLKW, node, lkIn(fh, 100n + BigInt(i), 0), 1));
+  c.rings[1].kick();
+  // Answered on queue 2 only after a drain that also took every waiter published before it.
+  t.equal((await c.request(FUSE.GETATTR, node, Buffer.alloc(16), 2)).h.error, 0, 'GETATTR beside 64 waiters');
+  t.equal(c.rings[1].pendingUsed(), 0, 'the 64 are waiting');
+  t.equal((await c.request(FUSE.SETLKW, node, lkIn(fh, 99n, 0), 2)).h.error, -37, 'the 65th waiter: ENOLCK');
+  t.equal((await c.request(FUSE.LOOKUP, 1n, Buffer.from('f\0'), 2)).h.error, 0, 'LOOKUP still served');
+  t.equal((await c.request(FUSE.SETLK, node, lkIn(fh, 1n, 2), 2)).h.error, 0, 'unlocked');
+  const errors = new Set<number>();
+  for (let i = 0; i < 64; i++) {
+    await c.rings[1].nextUsed(`waiter ${i}`);
+  }
+  for (const w of waiters) errors.add(outHeader(c.mem.read(w.out, 16)).error);
+  t.same([...errors], [0], 'all 64 waiters got their lock');
+  t.ok(rssMiB(pid) - rss0 < 64, `vfsd RSS grew ${(rssMiB(pid) - rss0).toFixed(1)} MiB`);
+  t.ok(countFds(pid) <= fds0 + 70, `vfsd fds ${countFds(pid)} (one per lock owner at most)`);
+});

@@ -33,7 +33,7 @@ const CALLERS: Array<[string, Identity]> = [
 /** [name, vfsd arguments]: every cache mode x inode mode, then passthrough and killpriv variants. */
 const CONFIGS: Array<[string, string[]]> = [];
 for (const cache of ['auto', 'always', 'metadata', 'never']) {
-  for (const inodes of ['never', 'prefer', 'mandatory']) {
+  for (const inodes of ['auto', 'never', 'prefer', 'mandatory']) {
     CONFIGS.push([`cache=${cache} inodes=${inodes}`, ['--cache', cache, '--inode-file-handles', inodes]]);
   }
 }

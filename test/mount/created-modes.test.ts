@@ -80,7 +80,9 @@ function created(r: string): Record<string, string> {
 t.test('created modes with every umask equal the host\'s', { skip: !root && 'needs root' }, async (t) => {
   // tmpfs: POSIX ACLs everywhere, and both twins on one filesystem.
   const scratch = scratchTmpfs(t, 'vfsd-umask-');
-  for (const [name, args] of [['default', []], ['--xattr', ['--xattr']], ['--cache never', ['--cache', 'never']]] as Array<[string, string[]]>) {
+  // Without --xattr (no POSIX_ACL) the kernel masks before we see the mode: in a directory with
+  // a default ACL the umask then applies on top of it (documented), so those are left out there.
+  for (const [name, args] of [['--xattr', ['--xattr']], ['--xattr --cache never', ['--xattr', '--cache', 'never']], ['no --xattr', []]] as Array<[string, string[]]>) {
     t.test(name, async (t) => {
       const { src, native } = twins(scratch, name, CALLERS.map(([who]) => who), seed);
       const v = await startVfsd(t, { sharedDir: src, args: ['--allow-other', ...args] });
@@ -91,15 +93,17 @@ t.test('created modes with every umask equal the host\'s', { skip: !root && 'nee
           }) as Record<string, string>[];
           t.same(m, n, `${who}, umask ${umask.toString(8).padStart(3, '0')}: every creation answers as natively`);
         }
-        const want = created(path.join(native, who));
-        t.same(created(path.join(src, who)), want, `${who}: modes, owners and ACLs on the host equal the native ones`);
+        const acls = args.includes('--xattr');
+        const view = (r: string) => Object.fromEntries(Object.entries(created(r)).filter(([k]) => acls || !k.startsWith('dacl')));
+        const want = view(path.join(native, who));
+        t.same(view(path.join(src, who)), want, `${who}: modes, owners and ACLs on the host equal the native ones`);
         const seen = Object.fromEntries(Object.keys(want).map((k) => [k, (fs.lstatSync(path.join(v.mnt, who, k)).mode).toString(8)]));
         t.same(seen, Object.fromEntries(Object.entries(want).map(([k, s]) => [k, s.split(' ')[0]])), `${who}: and the mount shows those modes`);
         // Controls: the cases really differ from each other, so the comparison can fail.
         const at = (k: string) => want[k]?.split(' ')[0];
         t.equal(at('plain/f-077'), '100600', 'umask 077: a 0666 file is 0600 natively');
         t.equal(at('plain/f-000'), '100666', 'umask 000: a 0666 file stays 0666 natively');
-        t.equal(at('dacl/f-077'), '100666', 'a default ACL replaces the umask natively');
+        if (acls) t.equal(at('dacl/f-077'), '100666', 'a default ACL replaces the umask natively');
         t.equal(at('plain/d-022'), '40755', 'umask 022: mkdir 0777 is 0755 natively');
       }
       await v.stop();

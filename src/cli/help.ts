@@ -79,8 +79,8 @@ VHOST-USER (QEMU)
 
 LOCAL MOUNT (/dev/fuse)
   --mount MNT               mount point
-  --allow-other             let other users access the mount (the kernel checks permissions,
-                            POSIX ACLs included: vfsd mounts with default_permissions)
+  --allow-other             let other users access the mount (the kernel checks permissions:
+                            vfsd mounts with default_permissions; POSIX ACLs too with --xattr)
   --poll-us N               after an answer, keep checking for the next request up to N us
                             before sleeping; adapts to the client's pace (default 200, 0: off)
   --fuse-transport T        dev: read/writev on /dev/fuse (default); uring: FUSE over io_uring

@@ -30,11 +30,13 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
     posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
     readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared, ...optionWants(cfg),
-    // With default_permissions alone the kernel would check the mode bits only: an ACL entry
-    // granting more than the mode shows would be refused on the mount and allowed natively. So
-    // the kernel gets the ACLs (by GETXATTR, even without --xattr) — unless ids are translated:
-    // ACLs carry host ids, and we refuse them then.
-    posixAcl: cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
+    // With default_permissions alone the kernel checks the mode bits only: an ACL entry granting
+    // more than the mode shows is refused on the mount. With --xattr (as virtiofsd's --posix-acl
+    // needs it) the kernel gets the ACLs by GETXATTR — not without: the GETXATTR must then work,
+    // and the kernel also asks for security.capability before EVERY write (a round trip even
+    // under FUSE passthrough), where ENOSYS otherwise makes it stop asking at once. Not with ids
+    // translated either: ACLs carry host ids, and we refuse them then.
+    posixAcl: cfg.xattr && cfg.translateUid.length === 0 && cfg.translateGid.length === 0,
   }, log);
   t.onClose(() => {
     server.stop();

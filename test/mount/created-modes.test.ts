@@ -8,8 +8,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { C, sys } from '../../src/native/sys';
-import { startVfsd, tempBase } from '../helpers/vfsd-process';
+import { startVfsd } from '../helpers/vfsd-process';
+import { scratchTmpfs, twins } from '../helpers/native-twins';
 import { runAs, Identity } from '../helpers/compare';
 
 const root = process.geteuid?.() === 0;
@@ -79,25 +79,12 @@ function created(r: string): Record<string, string> {
 
 t.test('created modes with every umask equal the host\'s', { skip: !root && 'needs root' }, async (t) => {
   // tmpfs: POSIX ACLs everywhere, and both twins on one filesystem.
-  const base = tempBase('vfsd-umask-');
-  t.teardown(() => {
-    sys.umount2(base, C.MNT_DETACH);
-    fs.rmSync(base, { recursive: true, force: true });
-  });
-  if (sys.mount('tmpfs', base, 'tmpfs', 0, 'mode=0755') < 0) throw new Error('mount tmpfs');
-
-  for (const [name, args] of [['default', []], ['--xattr', ['--xattr']], ['--cache never', ['--cache', 'never']]] as Array<[string, string[]]>) {
+  const scratch = scratchTmpfs(t, 'vfsd-umask-');
+  // Without --xattr (no POSIX_ACL) the kernel masks before we see the mode: in a directory with
+  // a default ACL the umask then applies on top of it (documented), so those are left out there.
+  for (const [name, args] of [['--xattr', ['--xattr']], ['--xattr --cache never', ['--xattr', '--cache', 'never']], ['no --xattr', []]] as Array<[string, string[]]>) {
     t.test(name, async (t) => {
-      const top = path.join(base, name.replace(/[^a-z]+/g, '_'));
-      const src = path.join(top, 'src');
-      const native = path.join(top, 'native');
-      fs.mkdirSync(top, 0o755);
-      fs.mkdirSync(src, 0o755);
-      fs.mkdirSync(native, 0o755);
-      for (const [who] of CALLERS) {
-        seed(path.join(src, who));
-        seed(path.join(native, who));
-      }
+      const { src, native } = twins(scratch, name, CALLERS.map(([who]) => who), seed);
       const v = await startVfsd(t, { sharedDir: src, args: ['--allow-other', ...args] });
       for (const [who, id] of CALLERS) {
         for (const umask of UMASKS) {
@@ -106,15 +93,17 @@ t.test('created modes with every umask equal the host\'s', { skip: !root && 'nee
           }) as Record<string, string>[];
           t.same(m, n, `${who}, umask ${umask.toString(8).padStart(3, '0')}: every creation answers as natively`);
         }
-        const want = created(path.join(native, who));
-        t.same(created(path.join(src, who)), want, `${who}: modes, owners and ACLs on the host equal the native ones`);
+        const acls = args.includes('--xattr');
+        const view = (r: string) => Object.fromEntries(Object.entries(created(r)).filter(([k]) => acls || !k.startsWith('dacl')));
+        const want = view(path.join(native, who));
+        t.same(view(path.join(src, who)), want, `${who}: modes, owners and ACLs on the host equal the native ones`);
         const seen = Object.fromEntries(Object.keys(want).map((k) => [k, (fs.lstatSync(path.join(v.mnt, who, k)).mode).toString(8)]));
         t.same(seen, Object.fromEntries(Object.entries(want).map(([k, s]) => [k, s.split(' ')[0]])), `${who}: and the mount shows those modes`);
         // Controls: the cases really differ from each other, so the comparison can fail.
         const at = (k: string) => want[k]?.split(' ')[0];
         t.equal(at('plain/f-077'), '100600', 'umask 077: a 0666 file is 0600 natively');
         t.equal(at('plain/f-000'), '100666', 'umask 000: a 0666 file stays 0666 natively');
-        t.equal(at('dacl/f-077'), '100666', 'a default ACL replaces the umask natively');
+        if (acls) t.equal(at('dacl/f-077'), '100666', 'a default ACL replaces the umask natively');
         t.equal(at('plain/d-022'), '40755', 'umask 022: mkdir 0777 is 0755 natively');
       }
       await v.stop();

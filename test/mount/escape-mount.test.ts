@@ -119,7 +119,12 @@ t.test('swapping a directory and a symlink on the host while the client reads an
   env.seal();
   const swapper = spawn('bash', ['-c', `cd ${JSON.stringify(env.export)} && while :; do mv sw sw.d; ln -s ../outside/dir sw; rm sw; mv sw.d sw; done`], { stdio: 'ignore' });
   t.teardown(() => swapper.kill('SIGKILL'));
-  const r = s.run(`end=$((SECONDS+3)); i=0; while [ $SECONDS -lt $end ]; do i=$((i+1)); cat ${mnt}/sw/f 2>/dev/null; echo x 2>/dev/null > ${mnt}/sw/n$i; done; echo "rounds:$i"`);
+  // How often a read finds the directory is chance: the client's kernel caches what a LOOKUP of
+  // "sw" found for the entry timeout (1 s), a symlink as well as the directory (a missing name is
+  // not cached), and the swapper holds each about equally long. So each second reads the inside
+  // file or nothing, about one chance in two (3 s alone failed a CI run with 1891 rounds): the
+  // client goes on, up to 15 s, until it has read it once.
+  const r = s.run(`end=$((SECONDS+3)); cap=$((SECONDS+15)); i=0; seen=0; while [ $SECONDS -lt $end ] || { [ $seen = 0 ] && [ $SECONDS -lt $cap ]; }; do i=$((i+1)); if out=$(cat ${mnt}/sw/f 2>/dev/null); then echo "$out"; [ "$out" = inside ] && seen=1; fi; echo x 2>/dev/null > ${mnt}/sw/n$i; done; echo "rounds:$i"`);
   swapper.kill('SIGKILL');
   await new Promise((res) => swapper.once('exit', res));
   t.match(r.out, /rounds:\d+/, 'the client looped');

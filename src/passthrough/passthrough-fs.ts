@@ -514,6 +514,16 @@ export class PassthroughFs {
     this.inodes.clear();
     this.root.nlookup = 1;
   }
+
+  /** The filesystem is done for good (a library user or a test tearing it down): everything
+   *  releaseAll() releases, then the export root and the per-mount fds. The process's one
+   *  /proc/self/fd handle (proc-fd.ts) stays: other filesystems in the process share it. */
+  close(): void {
+    this.releaseAll();
+    for (const fd of this.mountFds.values()) if (fd >= 0) sys.close(fd);
+    this.mountFds.clear();
+    sys.close(this.root.fd);
+  }
 }
 
 function inodeInit(st: HostStat, fd: number, handle: Uint8Array | null, place: Placement): InodeInit {

@@ -158,7 +158,6 @@ export class Client {
 
   close(): void {
     this.server.stop();
-    this.fs.releaseAll();
-    for (const fd of [this.fs.procSelfFd, this.fs.root.fd]) fs.closeSync(fd);
+    this.fs.close();
   }
 }

@@ -242,10 +242,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
     return { seed, requests: sent, cycles, answered, rssStartMiB: rssStart, rssEndMiB: rssMiB(), fds: baselineFds };
   } finally {
     server.stop();
-    pfs.releaseAll();
-    // procSelfFd is the process's one /proc/self/fd handle (passthrough/proc-fd.ts): the next run
-    // shares it, so only the root goes.
-    fs.closeSync(pfs.root.fd);
+    pfs.close();
     exp.remove();
   }
 }

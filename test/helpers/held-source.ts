@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import type { RequestChannel } from '../../src/native/channel';
-import { OP, attr, lookupName, replyAttr, replyEntry, replyOk, replyOpen, serve, tempDir, type Request } from '../fixtures/stub-engine';
+import { OP, attr, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
 import { isMounted } from './mountinfo';
 
 export const FSYNC = 20;
@@ -64,12 +64,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
   });
   const fileAttr = () => attr({ ino: FILE, mode: 0o100666, size: SLOW_SIZE });
   serve(transport, {
-    [OP.LOOKUP]: (req, ch) => {
-      if (req.nodeid === 1n && lookupName(req) === 'slow') replyEntry(ch, req.token, FILE, fileAttr());
-      else ch.replyError(req.token, 2 /* ENOENT */);
-    },
-    [OP.GETATTR]: (req, ch) => replyAttr(ch, req.token, req.nodeid === 1n ? attr({ ino: 1, mode: 0o40755, nlink: 2 }) : fileAttr()),
-    [OP.OPEN]: (req, ch) => replyOpen(ch, req.token, 1),
+    ...oneFileHandlers('slow', FILE, fileAttr),
     [OP.READ]: maybeHold,
     [OP.WRITE]: (req, ch) => {
       const out = Buffer.alloc(16 + 8);

@@ -8,7 +8,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
-import { OP, attr, lookupName, replyAttr, replyEntry, replyOk, replyOpen, run, serve, tempDir } from '../fixtures/stub-engine';
+import { OP, attr, replyOk, run, serve, tempDir, oneFileHandlers } from '../fixtures/stub-engine';
 import { isMounted } from '../helpers/mountinfo';
 import { startVfsd } from '../helpers/vfsd-process';
 
@@ -28,12 +28,7 @@ function mountFailingFs(t: { teardown(fn: () => void): void }): string {
   });
   const fileAttr = () => attr({ ino: FILE, mode: 0o100666, size: 8192 });
   serve(transport, {
-    [OP.LOOKUP]: (req, ch) => {
-      if (req.nodeid === 1n && lookupName(req) === 'bad') replyEntry(ch, req.token, FILE, fileAttr());
-      else ch.replyError(req.token, 2 /* ENOENT */);
-    },
-    [OP.GETATTR]: (req, ch) => replyAttr(ch, req.token, req.nodeid === 1n ? attr({ ino: 1, mode: 0o40755, nlink: 2 }) : fileAttr()),
-    [OP.OPEN]: (req, ch) => replyOpen(ch, req.token, 1),
+    ...oneFileHandlers('bad', FILE, fileAttr),
     [OP.READ]: (req, ch) => ch.replyError(req.token, EIO),
     [OP.WRITE]: (req, ch) => ch.replyError(req.token, EIO),
     [OP.FLUSH]: (req, ch) => replyOk(ch, req.token),

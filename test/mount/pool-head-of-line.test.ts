@@ -5,7 +5,7 @@
 // before the pool) the same stat does not come back while the fsync is held — so the test can
 // fail. No timing assertion: the checks are "answered while the fsync is still pending" and
 // "not answered while it is pending".
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../fixtures/stub-engine';
@@ -19,13 +19,20 @@ const WAIT = 20000;
 /** dd 4 KiB into `slow` through the mount, then fsync (conv=fsync): its FSYNC gets held. */
 const syncWrite = (mnt: string) => run('dd', ['if=/dev/zero', `of=${path.join(mnt, 'slow')}`, 'bs=4096', 'count=1', 'conv=notrunc,fsync'], 60000);
 
+/** vfsd with `args` on a held source, and a client's fsync of `slow` held there (in vfsd's pool,
+ *  or on its event loop with --thread-pool-size 0). */
+async function fsyncHeld(t: Test, args: string[]) {
+  const src = mountHeldSource(t);
+  const v = await startVfsd(t, { sharedDir: src.dir, args });
+  const dd = syncWrite(v.mnt);
+  await waitFor(() => src.held(FSYNC) > 0, 'the fsync to reach the slow filesystem', WAIT);
+  return { src, v, dd };
+}
+
 for (const pt of [['--no-passthrough'], []]) {
   const mode = pt.join(' ') || 'passthrough';
   t.test(`a held fsync does not hold up other clients (${mode})`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-    const src = mountHeldSource(t);
-    const v = await startVfsd(t, { sharedDir: src.dir, args: [...pt, '--cache', 'never', '--thread-pool-size', '4'] });
-    const dd = syncWrite(v.mnt);
-    await waitFor(() => src.held(FSYNC) > 0, 'the fsync to reach the slow filesystem', WAIT);
+    const { src, v, dd } = await fsyncHeld(t, [...pt, '--cache', 'never', '--thread-pool-size', '4']);
     // Other requests while the worker is inside fsync: GETATTR and LOOKUPs of the export.
     const st = await fs.promises.stat(v.mnt);
     t.ok(st.isDirectory(), 'GETATTR answered');
@@ -43,10 +50,7 @@ for (const pt of [['--no-passthrough'], []]) {
 }
 
 t.test('control: --thread-pool-size 0 serves inline, so the held fsync holds up the stat', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = mountHeldSource(t);
-  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '0'] });
-  const dd = syncWrite(v.mnt);
-  await waitFor(() => src.held(FSYNC) > 0, 'the fsync to reach the slow filesystem', WAIT);
+  const { src, v, dd } = await fsyncHeld(t, ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '0']);
   let answered = false;
   const st = fs.promises.stat(v.mnt).then(() => { answered = true; });
   // A generous pause: if the stat were served it would be back long before.
@@ -60,10 +64,7 @@ t.test('control: --thread-pool-size 0 serves inline, so the held fsync holds up 
 });
 
 t.test('a client killed during a pooled fsync (INTERRUPT): answered when it completes, vfsd serves on', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = mountHeldSource(t);
-  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '2'] });
-  const dd = syncWrite(v.mnt);
-  await waitFor(() => src.held(FSYNC) > 0, 'the fsync to reach the slow filesystem', WAIT);
+  const { src, v, dd } = await fsyncHeld(t, ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '2']);
   // SIGKILL: the kernel interrupts the FUSE FSYNC (INTERRUPT to vfsd) and gives up on its answer.
   const ddPids = (await run('pgrep', ['-f', `of=${path.join(v.mnt, 'slow')}`])).stdout.toString().trim().split('\n').filter(Boolean);
   t.ok(ddPids.length > 0, 'found the waiting client');
@@ -85,10 +86,7 @@ t.test('a client killed during a pooled fsync (INTERRUPT): answered when it comp
 });
 
 t.test('SIGTERM with a job in flight: the client is answered, vfsd exits 0', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = mountHeldSource(t);
-  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '2'] });
-  const dd = syncWrite(v.mnt);
-  await waitFor(() => src.held(FSYNC) > 0, 'the fsync to reach the slow filesystem', WAIT);
+  const { src, v, dd } = await fsyncHeld(t, ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '2']);
   const stopping = v.stop();
   // The session ends (after its grace period) with the fsync still held: the kernel fails the
   // client's request (ENOTCONN) instead of leaving it hanging.

@@ -93,12 +93,6 @@ export class PassthroughFs {
     this.log.info('inode fds: the recently used ones kept open, file handles for the rest', { inode_fd_budget: budget });
   }
 
-  /** Inode fds held now and their budget (auto), or null when fds are not budgeted. */
-  fdUse(): { held: number; budget: number } | null {
-    const ring = this.inodes.fdRing;
-    return ring && { held: ring.held, budget: ring.budget };
-  }
-
   readonly rootStat: HostStat;
 
   /** What INIT settled, told once by the session (like virtiofsd's FileSystem::init): whether entry

@@ -1,0 +1,80 @@
+// The head-of-line rows, on a real disk (ext4): a stat loop alone, then the same loop beside a
+// second process doing 1 MiB write + fsync over and over, then beside 4 KiB write + fsync. A
+// server that runs the fsync on the thread that also answers stats makes the stat loop wait for
+// the disk; one that runs it aside keeps the loop's rate. Every system runs with entry and
+// attribute timeouts 0 (cache=never), so each stat is a request to the server.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Ctx, Workload } from './workloads';
+import { meta, rmrf, statClients, syncWriter, window } from './drivers';
+import { onCleanup, forceUnmount, runOk } from './proc';
+
+/** Where the disk directory lives: /var/tmp is on the root disk on Debian (not a tmpfs). */
+export const DISK_PARENT = '/var/tmp';
+export const DISK_PREFIX = 'vfsd-bench-';
+const EXT4_SUPER_MAGIC = 0xef53;
+/** Size of the ext4 image made when DISK_PARENT is not ext4 itself. */
+const LOOP_IMAGE_MIB = 2048;
+const HOL_DIR = 'hol';
+const STAT_FILES = 100;
+const WRITTEN = 'written';
+
+export interface DiskDir { dir: string; how: string }
+let disk: Promise<DiskDir> | null = null;
+
+/** A directory on ext4 under /var/tmp for the run: a plain one if /var/tmp is ext4, else an
+ *  ext4 image file there, loop-mounted. Removed (and unmounted) by the bench's cleanup. */
+export function diskDir(): Promise<DiskDir> {
+  disk ??= (async () => {
+    const base = path.join(DISK_PARENT, DISK_PREFIX + process.pid);
+    fs.mkdirSync(base, { recursive: true });
+    onCleanup(() => rmrf(base));
+    const dir = path.join(base, 'disk');
+    fs.mkdirSync(dir);
+    if (fs.statfsSync(DISK_PARENT).type === EXT4_SUPER_MAGIC) return { dir, how: `${DISK_PARENT} (ext4)` };
+    const img = path.join(base, 'ext4.img');
+    fs.writeFileSync(img, '');
+    fs.truncateSync(img, LOOP_IMAGE_MIB * 1048576);
+    await runOk('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 120_000 });
+    await runOk('mount', ['-o', 'loop', img, dir]);
+    onCleanup(() => forceUnmount(dir));
+    return { dir, how: `an ext4 image in ${DISK_PARENT}, loop-mounted (${DISK_PARENT} is not ext4)` };
+  })();
+  return disk;
+}
+
+export function headOfLineWorkload(): Workload {
+  const writerRow = (bs: string) => ({ id: `hol-${bs}-writer`, label: `ext4: ${bs === '1m' ? '1 MiB' : '4 KiB'} write+fsync beside stat` });
+  return {
+    id: 'head-of-line', label: 'head-of-line', unit: 'ops/s', kind: 'metadata', cacheNever: true,
+    systems: ['native', 'vfsd-never', 'vfsd-never-inline', 'libfuse-never'],
+    rows: [
+      { id: 'hol-alone', label: 'ext4: stat loop alone' },
+      { id: 'hol-1m', label: 'ext4: stat beside 1 MiB write+fsync [/alone]', baseRow: 'hol-alone' },
+      { id: 'hol-4k', label: 'ext4: stat beside 4 KiB write+fsync [/alone]', baseRow: 'hol-alone' },
+      writerRow('1m'),
+      writerRow('4k'),
+    ],
+    source: async () => (await diskDir()).dir,
+    setup: async (src, c: Ctx) => {
+      const d = path.join(src, HOL_DIR);
+      rmrf(d);
+      fs.mkdirSync(d);
+      await meta(c.metaExe, 'create', d, STAT_FILES);
+    },
+    run: async (root, c) => {
+      const d = path.join(root, HOL_DIR);
+      const stat = (w = window(c.sizes.windowMs)) => statClients(c.metaExe, [d], STAT_FILES, w);
+      const beside = async (bs: number) => {
+        const w = window(c.sizes.windowMs);
+        const [s, wr] = await Promise.all([stat(w), syncWriter(c.ioExe, path.join(d, WRITTEN), bs, w)]);
+        return [s, wr];
+      };
+      const alone = await stat();
+      const [s1m, w1m] = await beside(1048576);
+      const [s4k, w4k] = await beside(4096);
+      return { 'hol-alone': alone, 'hol-1m': s1m, 'hol-4k': s4k, 'hol-1m-writer': w1m, 'hol-4k-writer': w4k };
+    },
+    teardown: async (src) => rmrf(path.join(src, HOL_DIR)),
+  };
+}

@@ -49,17 +49,20 @@ export function median(xs: number[]): number | null {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Median of `a` over median of `b`; null when either has no sample. */
+function medianRatio(a: number[] | undefined, b: number[] | undefined): number | null {
+  const x = median(a ?? []);
+  const y = median(b ?? []);
+  return x === null || y === null || y === 0 ? null : x / y;
+}
+
 export function ratio(row: Row, sys: string, base = 'native'): number | null {
-  const a = median(row.cells[sys]?.samples ?? []);
-  const b = median(row.cells[base]?.samples ?? []);
-  return a === null || b === null || b === 0 ? null : a / b;
+  return medianRatio(row.cells[sys]?.samples, row.cells[base]?.samples);
 }
 
 /** Median of `row` over median of `of`, for the same system. */
 export function rowRatio(row: Row, of: Row | undefined, sys: string): number | null {
-  const a = median(row.cells[sys]?.samples ?? []);
-  const b = median(of?.cells[sys]?.samples ?? []);
-  return a === null || b === null || b === 0 ? null : a / b;
+  return medianRatio(row.cells[sys]?.samples, of?.cells[sys]?.samples);
 }
 
 function human(v: number): string {
@@ -135,11 +138,7 @@ export function targets(rows: Row[], mem: MemoryResult[], systems: SystemInfo[])
   for (const id of ['seqread', 'seqwrite', 'randread']) out.push(t(`${id}: vfsd no-pt / libfuse`, vs(id, 'vfsd-nopt', 'libfuse'), '>=', 1.0));
   const one = byId.get('randread');
   const four = byId.get('randread4j');
-  const scale = (sys: string) => {
-    const a = median(four?.cells[sys]?.samples ?? []);
-    const b = median(one?.cells[sys]?.samples ?? []);
-    return a === null || b === null ? null : a / b;
-  };
+  const scale = (sys: string) => medianRatio(four?.cells[sys]?.samples, one?.cells[sys]?.samples);
   out.push(t('scaling: vfsd no-pt 4 jobs / 1 job (rand 4k)', scale('vfsd-nopt'), '>=', 1.6));
   // Requests in flight at once: 8 stat clients on a source whose every op takes 2 ms.
   const rr = (rowId: string, sys: string) => {
@@ -244,7 +243,7 @@ export function render(j: BenchJson): string {
   out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}` +
     (devFuse ? `reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s${o.windowMs ? ` window=${o.windowMs} ms` : ''}  ` : 'guest rows only  ') +
     `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
-  out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
+  out.push('median rate (higher is better) and ratio to native; "never" columns run only rows with timeouts 0 (stat, slow source, head-of-line); ! = some reps failed');
   if (j.rows.some((r) => r.baseRow)) {
     out.push('a row ending in [/row]: ratio to the same column in that row (8 clients / 1 client, beside a writer / alone), not to native');
   }

@@ -24,24 +24,30 @@ export interface DiskDir { dir: string; how: string }
 let disk: Promise<DiskDir> | null = null;
 
 /** A directory on ext4 under /var/tmp for the run: a plain one if /var/tmp is ext4, else an
- *  ext4 image file there, loop-mounted. Removed (and unmounted) by the bench's cleanup. */
+ *  ext4 image file there, loop-mounted (the log says which). Removed (and unmounted) by the
+ *  bench's cleanup. */
 export function diskDir(): Promise<DiskDir> {
-  disk ??= (async () => {
-    const base = path.join(DISK_PARENT, DISK_PREFIX + process.pid);
-    fs.mkdirSync(base, { recursive: true });
-    onCleanup(() => rmrf(base));
-    const dir = path.join(base, 'disk');
-    fs.mkdirSync(dir);
-    if (fs.statfsSync(DISK_PARENT).type === EXT4_SUPER_MAGIC) return { dir, how: `${DISK_PARENT} (ext4)` };
-    const img = path.join(base, 'ext4.img');
-    fs.writeFileSync(img, '');
-    fs.truncateSync(img, LOOP_IMAGE_MIB * 1048576);
-    await runOk('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 120_000 });
-    await runOk('mount', ['-o', 'loop', img, dir]);
-    onCleanup(() => forceUnmount(dir));
-    return { dir, how: `an ext4 image in ${DISK_PARENT}, loop-mounted (${DISK_PARENT} is not ext4)` };
-  })();
+  disk ??= makeDiskDir().then((d) => {
+    process.stderr.write(`head-of-line: the disk is ${d.how}: ${d.dir}\n`);
+    return d;
+  });
   return disk;
+}
+
+async function makeDiskDir(): Promise<DiskDir> {
+  const base = path.join(DISK_PARENT, DISK_PREFIX + process.pid);
+  fs.mkdirSync(base, { recursive: true });
+  onCleanup(() => rmrf(base));
+  const dir = path.join(base, 'disk');
+  fs.mkdirSync(dir);
+  if (fs.statfsSync(DISK_PARENT).type === EXT4_SUPER_MAGIC) return { dir, how: `${DISK_PARENT} (ext4)` };
+  const img = path.join(base, 'ext4.img');
+  fs.writeFileSync(img, '');
+  fs.truncateSync(img, LOOP_IMAGE_MIB * 1048576);
+  await runOk('mkfs.ext4', ['-q', '-F', img], { timeoutMs: 120_000 });
+  await runOk('mount', ['-o', 'loop', img, dir]);
+  onCleanup(() => forceUnmount(dir));
+  return { dir, how: `an ext4 image in ${DISK_PARENT}, loop-mounted (${DISK_PARENT} is not ext4)` };
 }
 
 const WRITERS = [{ key: '1m', bs: 1048576, label: '1 MiB' }, { key: '4k', bs: 4096, label: '4 KiB' }];

@@ -186,6 +186,9 @@ if (why) {
     server: Server;
     alias: string;
     pid: number;
+    /** Its process group: libvirt's daemonizing fork leads it, the daemon (the pid file's pid) is
+     *  a member, not the leader. */
+    pgid: number;
     files: string[];
   }
 
@@ -201,28 +204,30 @@ if (why) {
       const pidFile = path.join(QEMU_RUN_DIR, f);
       const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
       const server: Server = vfsdAliases.includes(alias) ? 'vfsd' : 'virtiofsd';
-      return { server, alias, pid, files: [pidFile, ...sockets.filter((s) => path.basename(s) === `${alias}-fs.sock`)] };
+      // /proc/PID/stat: "pid (comm) state ppid pgrp ...", comm may hold spaces.
+      const pgid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[2]);
+      return { server, alias, pid, pgid, files: [pidFile, ...sockets.filter((s) => path.basename(s) === `${alias}-fs.sock`)] };
     });
   }
 
-  /** No process is left in the daemon's process group (libvirt SIGTERMs the group). */
-  const gone = (pid: number) => {
+  /** Neither the daemon nor any process of its group is left (libvirt SIGTERMs the group). */
+  const gone = (d: Daemon) => [d.pid, -d.pgid].every((p) => {
     try {
-      process.kill(-pid, 0);
+      process.kill(p, 0);
       return false;
     } catch {
       return true;
     }
-  };
+  });
 
   /** Waits until the daemons' processes and files are gone; then checks that each is. */
   async function checkGone(ds: Daemon[], c: CaseRun, prefix = ''): Promise<Record<Server, GuestCheck[]>> {
     const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && !ds.every((d) => gone(d.pid) && d.files.every((f) => !fs.existsSync(f)))) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < deadline && !ds.every((d) => gone(d) && d.files.every((f) => !fs.existsSync(f)))) await new Promise((r) => setTimeout(r, 200));
     const exits = fs.existsSync(c.exitLog) ? fs.readFileSync(c.exitLog, 'utf8').trim().split('\n').filter(Boolean) : [];
     const out: Record<Server, GuestCheck[]> = { vfsd: [], virtiofsd: [] };
     for (const d of ds) {
-      out[d.server].push(check(`${prefix}no-process-left`, gone(d.pid), `process group ${d.pid}`));
+      out[d.server].push(check(`${prefix}no-process-left`, gone(d), `pid ${d.pid}, process group ${d.pgid}`));
       // Only vfsd runs through the wrapper that logs exit codes.
       if (d.server === 'vfsd') out.vfsd.push(check(`${prefix}exit-0`, exits.includes(`${d.pid} 0`) && exits.every((l) => l.endsWith(' 0')), exits.join(', ')));
       for (const f of d.files) out[d.server].push(check(`${prefix}${f.endsWith('.sock') ? 'socket' : 'pid-file'}-removed`, !fs.existsSync(f), f));

@@ -29,6 +29,10 @@ export class Credentials {
   private switched = false;
   private groupsCache = new Map<number, { at: number; groups: Uint32Array | null }>();
   readonly enabled: boolean;
+  /** false in a user namespace whose gid map was written with setgroups denied (an unprivileged
+   *  map of one's own gid, src/cli/sandbox-userns.ts): nobody inside may change supplementary
+   *  groups, so every request runs with the daemon's (setgroups would fail every switch). */
+  private readonly groupsSettable = setgroupsAllowed();
 
   /**
    * @param groupsFromPid true on /dev/fuse, where the caller's pid is a host pid and its groups
@@ -60,7 +64,7 @@ export class Credentials {
     if (groups === null) return -Errno.EPERM;
     const key = groups.join(',');
     if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;
-    const r = sys.setCreds(uid, gid, groups);
+    const r = sys.setCreds(uid, gid, this.groupsSettable ? groups : null);
     if (r < 0) return r;
     this.uid = uid;
     this.gid = gid;
@@ -85,7 +89,7 @@ export class Credentials {
       return fn();
     } finally {
       const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
-      if (sys.setCreds(uid, gid, groups) === 0) {
+      if (sys.setCreds(uid, gid, this.groupsSettable ? groups : null) === 0) {
         this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.switched = true;
       }
     }
@@ -124,3 +128,11 @@ export class Credentials {
 }
 
 const EMPTY = new Uint32Array(0);
+
+function setgroupsAllowed(): boolean {
+  try {
+    return fs.readFileSync('/proc/self/setgroups', 'utf8').trim() !== 'deny';
+  } catch {
+    return true; // a kernel without user namespaces: the one namespace always allows
+  }
+}

@@ -74,7 +74,7 @@ export function main(argv: string[]): void {
     if (!entered && mode === 'namespace') {
       // In a user namespace CAP_SYS_RESOURCE counts for nothing against the hard limit (checked
       // in the initial one): raised out here, the child inherits it.
-      if (cfg.uidMap.length || cfg.gidMap.length) raiseNofile(cfg.rlimitNofile, log);
+      if ((cfg.uidMap.length || cfg.gidMap.length) && process.geteuid?.() === 0) raiseNofile(cfg.rlimitNofile, log);
       return launchIntoNamespaces(cfg, log);
     }
     if (!entered && mode === 'chroot') execIntoChroot(cfg);

@@ -149,6 +149,16 @@ export function execIntoChroot(cfg: Config): never {
 
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGUSR1', 'SIGHUP'] as const;
 
+/** The socket file is ours (made by listener()): gone with the server, as without the sandbox. */
+function removeSocket(cfg: Config): void {
+  if (cfg.fd !== null) return;
+  try {
+    fs.unlinkSync(cfg.socketPath!);
+  } catch {
+    // already removed
+  }
+}
+
 /** namespace: start the child and wait for it; this process exits with the child's status. */
 export function launchIntoNamespaces(cfg: Config, log: Logger): void {
   const fd = listener(cfg);
@@ -164,6 +174,7 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
     const problem = writeUserNsMaps(pid, maps, euid, egid);
     if (problem) {
       fs.closeSync(go);
+      removeSocket(cfg);
       throw new SandboxError(`sandbox: user namespace: ${problem}`);
     }
     fs.writeSync(go, Buffer.of(1));
@@ -191,14 +202,7 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
     });
   }
   const rc = sandbox.watchChild(pidfd, (code, signal) => {
-    // The socket file is ours (made above): gone with the server, as without the sandbox.
-    if (cfg.fd === null) {
-      try {
-        fs.unlinkSync(cfg.socketPath!);
-      } catch {
-        // already removed
-      }
-    }
+    removeSocket(cfg);
     // A clean stop (exit 0) must stay 0: VM managers rely on it. A child killed by a signal is
     // reported the way a shell would.
     process.exit(code >= 0 ? code : 128 + signal);

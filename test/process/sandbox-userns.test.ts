@@ -48,7 +48,7 @@ interface Seen {
 
 const CALLERS: Record<string, Caller> = { root: { uid: 0, gid: 0 }, u1000: { uid: 1000, gid: 1000 }, u70000: { uid: 70000, gid: 70000 } };
 
-async function observe(t: Test, share: string, c: Awaited<ReturnType<typeof connect>>): Promise<Seen> {
+async function observe(t: Test, share: string, c: Awaited<ReturnType<typeof connect>>, callers = CALLERS): Promise<Seen> {
   t.equal((await c.request(FUSE.INIT, 0n, guestInitIn())).h.error, 0, 'INIT');
   const owner = async (name: string): Promise<[number, number]> => {
     const r = await c.request(FUSE.LOOKUP, 1n, Buffer.from(name + '\0'));
@@ -57,7 +57,7 @@ async function observe(t: Test, share: string, c: Awaited<ReturnType<typeof conn
     return [e.uid, e.gid];
   };
   const seen: Seen = { mine: await owner('mine'), hello: await owner('hello'), created: {}, writeHello: 0 };
-  for (const [who, caller] of Object.entries(CALLERS)) {
+  for (const [who, caller] of Object.entries(callers)) {
     const name = `by-${who}`;
     const r = await c.request(FUSE.CREATE, 1n, createIn(0o102 /* O_CREAT|O_RDWR */, 0o100644, name), 1, undefined, caller);
     const host = fs.existsSync(path.join(share, name)) ? fs.statSync(path.join(share, name)) : null;
@@ -173,16 +173,20 @@ t.test('unprivileged (nobody) with subordinate ranges: newuidmap/newgidmap write
   c.fe.close();
 });
 
-t.test('unprivileged, a map of one\'s own id only: written without helpers, setgroups denied, still served', { skip: noUserNs }, async (t) => {
+t.test('unprivileged, a map of one\'s own ids only: written without helpers, setgroups denied, still served', { skip: noUserNs }, async (t) => {
   const p = mappedExport(t, NOBODY, NOBODY);
-  const own = `:0:${NOBODY}:1:`;
-  const run = await serve(t, [`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--uid-map=${own}`, `--gid-map=${own}`], asNobody);
+  // gid 5 inside, not 0: the server then keeps its gid, and a caller with gid 5 needs a switch.
+  const run = await serve(t, [`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--uid-map=:0:${NOBODY}:1:`, `--gid-map=:5:${NOBODY}:1:`], asNobody);
   const c = await connect(p.sock, run);
   const pid = await servingPid(run);
   t.same(mapOf(pid, 'uid_map'), [[0, NOBODY, 1]], 'uid_map: nobody is 0 inside');
+  t.same(mapOf(pid, 'gid_map'), [[5, NOBODY, 1]], 'gid_map: nogroup is 5 inside');
   t.equal(fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim(), 'deny', 'setgroups denied, as the kernel demands of an unprivileged gid map');
-  const seen = await observe(t, p.share, c);
-  t.same(seen.created.root, { error: 0, host: [NOBODY, NOBODY] }, 'the guest\'s root creates files as nobody (requests are served though groups cannot be switched)');
+  t.equal(status(pid).Gid.split('\t')[0], String(NOBODY), 'the server kept its gid (0 is not mapped)');
+  const callers = { root: { uid: 0, gid: 0 }, g5: { uid: 0, gid: 5 }, u1000: { uid: 1000, gid: 1000 } };
+  const seen = await observe(t, p.share, c, callers);
+  t.same(seen.created.root, { error: 0, host: [NOBODY, NOBODY] }, 'the guest\'s root creates files as nobody');
+  t.same(seen.created.g5, { error: 0, host: [NOBODY, NOBODY] }, 'caller 0:5 too: the switch to its gid works without touching the groups nobody may change');
   t.same(seen.created.u1000, { error: EPERM }, 'any other caller is unmapped: refused');
   t.same(seen.mine, [NOBODY, NOBODY], 'files of other host ids are the overflow id');
   run.child.kill('SIGTERM');
@@ -194,7 +198,8 @@ t.test('control: nobody without maps gets no namespace sandbox; bad combinations
   const p = mappedExport(t, NOBODY, NOBODY);
   const cli = (args: string[], as: string[] = []) => {
     const argv = [...as, process.execPath, CLI, `--socket-path=${p.sock}`, `--shared-dir=${p.share}`, ...args];
-    return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    // Without tap's NODE_OPTIONS loaders, which would write their reports as nobody at exit.
+    return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   };
   const r = cli(['--sandbox=namespace'], asNobody);
   t.equal(r.status, 1, 'nobody, --sandbox namespace, no maps: exit 1');
@@ -213,6 +218,12 @@ t.test('control: nobody without maps gets no namespace sandbox; bad combinations
   const g = cli([`--gid-map=:0:${NOBODY}:1:`], asNobody);
   t.equal(g.status, 2, 'nobody with a gid map alone: its uid maps to itself, not to 0: exit 2');
   t.match(g.stderr, new RegExp(`no range maps uid 0 .*--uid-map=:0:${NOBODY}:1:`));
+  if (!noHelpers && !/^nobody:/m.test(fs.existsSync('/etc/subuid') ? fs.readFileSync('/etc/subuid', 'utf8') : '')) {
+    const n = cli([`--uid-map=${MAP}`, `--gid-map=${MAP}`], asNobody);
+    t.equal(n.status, 1, 'nobody with a range /etc/subuid does not give it: exit 1');
+    t.match(n.stderr, /^vfsd: sandbox: user namespace: newuidmap refused the map \(.+\); the ranges must be this user's in \/etc\/subuid/);
+    t.notOk(fs.existsSync(p.sock), 'and the socket is gone with it');
+  }
   const m = spawnSync(process.execPath, [CLI, `--mount=${p.dir}`, `--shared-dir=${p.share}`, `--uid-map=${MAP}`], { encoding: 'utf8' });
   t.equal(m.status, 2, '--mount with a map: exit 2');
   t.match(m.stderr, /--uid-map needs --sandbox namespace, which serves --socket-path\/--fd only/);

@@ -72,6 +72,11 @@ function withIdMaps(cfg: Config): Sandbox {
     throw new UsageError(`${given} takes effect only with --sandbox namespace (it describes the user namespace that sandbox is made in; --sandbox ${cfg.sandbox} makes none)`);
   }
   if (cfg.mount) throw new UsageError(`${given} needs --sandbox namespace, which serves --socket-path/--fd only (a local --mount is made in the host's namespaces)`);
+  if (cfg.inodeFileHandles === 'prefer' || cfg.inodeFileHandles === 'mandatory') {
+    // open_by_handle_at(2) wants CAP_DAC_READ_SEARCH in the initial namespace (or CAP_SYS_ADMIN
+    // over the mount, not kept): inside, every OPEN by handle would fail with EPERM.
+    throw new UsageError(`--inode-file-handles ${cfg.inodeFileHandles} cannot work in the user namespace of ${given} (opening by file handle needs a capability of the initial namespace); use auto or never`);
+  }
   const euid = process.geteuid?.() ?? 0;
   checkUserNsMaps(userNsMaps(cfg, euid, process.getegid?.() ?? 0)!, euid);
   return 'namespace';

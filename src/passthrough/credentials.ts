@@ -27,6 +27,7 @@ export class Credentials {
   private gid = 0;
   private groupsKey = '';
   private switched = false;
+  private groups: Uint32Array = EMPTY;
   private groupsCache = new Map<number, { at: number; groups: Uint32Array | null }>();
   readonly enabled: boolean;
   /** false in a user namespace whose gid map was written with setgroups denied (an unprivileged
@@ -69,8 +70,16 @@ export class Credentials {
     this.uid = uid;
     this.gid = gid;
     this.groupsKey = key;
+    this.groups = groups;
     this.switched = true;
     return 0;
+  }
+
+  /** Who the current request runs as, for work handed to another thread (a worker switches to
+   *  exactly these host ids): uid -1 when it runs with the daemon's own credentials (a root
+   *  caller, or a daemon that is not root and never switches). */
+  caller(): { uid: number; gid: number; groups: Uint32Array | null } {
+    return this.switched ? { uid: this.uid, gid: this.gid, groups: this.groupsSettable ? this.groups : null } : DAEMON;
   }
 
   /** Back to the daemon's own credentials (after a batch; before privileged work). */
@@ -90,7 +99,7 @@ export class Credentials {
     } finally {
       const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
       if (sys.setCreds(uid, gid, this.groupsSettable ? groups : null) === 0) {
-        this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.switched = true;
+        this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.groups = groups; this.switched = true;
       }
     }
   }
@@ -128,6 +137,7 @@ export class Credentials {
 }
 
 const EMPTY = new Uint32Array(0);
+const DAEMON = { uid: -1, gid: 0, groups: EMPTY };
 
 function setgroupsAllowed(): boolean {
   try {

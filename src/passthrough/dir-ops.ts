@@ -13,22 +13,9 @@ import { DirentStop, PlusInfo } from '../native/dirents';
 import type { InodeKeyParts } from './inode';
 import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
+import type { DirSink } from '../server/file-system';
 
-export interface DirSink {
-  /** The reply's free bytes, for entries encoded natively (fits/add still serve the entries
-   *  encoded one by one, and must agree with room.pos). */
-  room?: DirentRoom;
-  /** READDIRPLUS: completes the natively encoded entry at out[rec] (attributes from its statx in
-   *  place) with what the lookup found: node id, client inode number, attr.flags, owner. */
-  complete?(rec: number, nodeid: number, ino: InoValue, attrFlags: number, uid: number, gid: number): void;
-  /** READDIRPLUS: rewrites the natively encoded entry at out[rec] with this lookup result
-   *  (null: no attributes, nodeid 0; its d_ino stays). */
-  rewrite?(rec: number, entry: Entry | null): void;
-  /** whether an entry with this name length still fits in the reply */
-  fits(nameLen: number): boolean;
-  /** adds the stream's current entry */
-  add(d: DirStream, clientIno: InoValue, entry: Entry | null): void;
-}
+export type { DirSink };
 
 export function opendir(fs: PassthroughFs, nodeid: number): number {
   const inode = fs.known(nodeid);
@@ -113,7 +100,7 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
         keyParts.inoLo = plusInfo[o + I.INO_LO];
         const known = fs.referPinned(keyParts);
         if (known) {
-          sink.complete!(rec, known.nodeid, known.clientIno, 0, plusInfo[o + I.UID], plusInfo[o + I.GID]);
+          sink.complete!(rec, known.nodeid, known.clientIno, 0, fs.guestUid(plusInfo[o + I.UID]), fs.guestGid(plusInfo[o + I.GID]));
           continue;
         }
       }
@@ -128,7 +115,7 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
       } else if (sameObject(found.st, o)) {
         // What was adopted is what the native statx saw: its attributes are in place already.
         const flags = fs.isAnnounced(found.st, h.inode) ? FUSE_ATTR_SUBMOUNT : 0;
-        sink.complete!(rec, found.inode.nodeid, found.inode.clientIno, flags, plusInfo[o + I.UID], plusInfo[o + I.GID]);
+        sink.complete!(rec, found.inode.nodeid, found.inode.clientIno, flags, fs.guestUid(plusInfo[o + I.UID]), fs.guestGid(plusInfo[o + I.GID]));
       } else {
         sink.rewrite!(rec, fs.entryOf(found.inode, found.st, h.inode));
       }

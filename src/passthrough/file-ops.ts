@@ -20,11 +20,8 @@ const MAX_RW_COUNT = 0x7ffff000;
  *  2^63-1 rounds up to 2^63, outside the native int64 arguments): such values are refused. */
 export const exact = (...v: number[]): boolean => v.every((x) => Number.isSafeInteger(x));
 
-export interface OpenResult {
-  fh: number;
-  openFlags: number;
-  backingId: number;
-}
+import type { FileJob, OpenReply as OpenResult } from '../server/file-system';
+export type { FileJob, OpenResult };
 
 /** Flags the client may not pass through: creation is CREATE's job, and a controlling tty or
  *  following a symlink are never wanted on the host side. O_PATH (never sent by a kernel) would
@@ -159,10 +156,6 @@ const SYNC_WRITES = C.O_SYNC | C.O_DSYNC | C.O_DIRECT;
 /** Filesystems in memory: a read never waits for a device (statfs f_type). */
 const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
 
-export function readPath(h: FileHandle): number {
-  return h.readPath;
-}
-
 export function writePath(h: FileHandle, size: number): number {
   return size >= POOL_WRITE_MIN ? DataPath.Pool : h.writePath;
 }
@@ -179,17 +172,6 @@ export function noNoWait(h: FileHandle, write: boolean): void {
   h.readPath = sys.fstatfs(h.fd, v) === 0 && MEMORY_FS.has(v[8]) ? DataPath.Inline : DataPath.Pool;
 }
 
-/** A request the transport runs on its worker pool: FileOp on fd (fd2 for copies). */
-export interface FileJob {
-  op: number;
-  fd: number;
-  fd2: number;
-  a: number;
-  b: number;
-  c: number;
-  /** fd was opened for this job alone: close it once posted (the job works on its own dup) */
-  owned: boolean;
-}
 
 const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned });
 

@@ -7,21 +7,33 @@ import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
 import type { Entry, PassthroughFs } from './passthrough-fs';
-import type { HostStat } from './host-stat';
+import { isDir, type HostStat } from './host-stat';
 import { DirStream, type DirentInoRule, type DirentRoom } from './dir-stream';
 import { DirentStop, PlusInfo } from '../native/dirents';
-import type { InodeKeyParts } from './inode';
+import type { Inode, InodeKeyParts } from './inode';
 import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
-import type { DirSink } from '../server/file-system';
+import type { DirSink, Later } from '../server/file-system';
+import { reopenOnPool } from './pool-ops';
 
 export type { DirSink };
 
-export function opendir(fs: PassthroughFs, nodeid: number): number {
+/** OPENDIR: the directory's fh. On a mount whose syscalls are slow the reopen runs on the pool. */
+export function opendir(fs: PassthroughFs, nodeid: number): Later<number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
+  const flags = C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC;
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt) && isDir(inode.mode)) {
+    const later = reopenOnPool(fs, inode, flags, true, (now, fd) => dirHandle(fs, now, fd));
+    if (later) return later;
+  }
   // A directory moved out of the export is not listed (its names are outside; see withFdInExport).
-  const fd = fs.withFdInExport(inode, () => fs.reopen(inode, C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC));
+  const fd = fs.offLoop.timed(mnt, () => fs.withFdInExport(inode, () => fs.reopen(inode, flags)));
+  return dirHandle(fs, inode, fd);
+}
+
+function dirHandle(fs: PassthroughFs, inode: Inode, fd: number): number {
   if (fd < 0) return fd;
   const h: DirHandle = { kind: 'dir', fd, inode, stream: new DirStream(fd) };
   return fs.handles.add(h);

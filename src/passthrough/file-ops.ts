@@ -20,7 +20,8 @@ const MAX_RW_COUNT = 0x7ffff000;
  *  2^63-1 rounds up to 2^63, outside the native int64 arguments): such values are refused. */
 export const exact = (...v: number[]): boolean => v.every((x) => Number.isSafeInteger(x));
 
-import type { FileJob, OpenReply as OpenResult } from '../server/file-system';
+import type { FileJob, Later, OpenReply as OpenResult } from '../server/file-system';
+import { reopenOnPool } from './pool-ops';
 export type { FileJob, OpenResult };
 
 /** Flags the client may not pass through: creation is CREATE's job, and a controlling tty or
@@ -107,7 +108,8 @@ function endIoMode(fs: PassthroughFs, h: FileHandle): void {
   if (m.passthrough === 0 && m.cached === 0) ioModes.delete(h.inode);
 }
 
-export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
+/** OPEN. On a mount whose syscalls are slow (off-loop.ts) the reopen runs on the pool. */
+export function open(fs: PassthroughFs, nodeid: number, flags: number): Later<OpenResult | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
@@ -118,7 +120,17 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // --preserve-noatime, as virtiofsd does, so an open never fails for a flag about atimes.
   const strip = fs.config.preserveNoatime ? STRIP : STRIP | C.O_NOATIME;
   const hostFlags = (hostOpenFlags(fs, flags) & ~strip) | C.O_CLOEXEC;
-  let fd = fs.reopen(inode, hostFlags);
+  const opened = (now: Inode, fd: number) => openedAs(fs, now, flags, hostFlags, fd);
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = reopenOnPool(fs, inode, hostFlags, false, opened);
+    if (later) return later;
+  }
+  return opened(inode, fs.offLoop.timed(mnt, () => fs.reopen(inode, hostFlags)));
+}
+
+/** OPEN after the reopen as the caller gave fd (or -errno). */
+function openedAs(fs: PassthroughFs, inode: Inode, flags: number, hostFlags: number, fd: number): OpenResult | number {
   if (fd === -Errno.EACCES && isExecOpen(flags) && mayExec(fs, inode)) {
     // execve() of a file its caller may execute but not read (0711): natively the kernel opens it
     // for exec with the execute right alone. Here the kernel (default_permissions) has checked

@@ -4,7 +4,7 @@
 // virtiofsd without DAX). The tests of each opcode: test/README.md.
 import * as P from '../protocol';
 import type { Handler, Req, ServerParts } from './handler';
-import type { FileJob, Later } from './file-system';
+import type { FileJob, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
 import { PathResult, DataPath } from '../native/channel';
 
@@ -81,11 +81,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     entryReply(s, r, s.fs.link(a.oldNodeid, r.h.nodeid, a.name));
   },
 
-  [P.Op.OPEN]: (s, r) => {
-    const o = s.fs.open(r.h.nodeid, P.decodeOpen(r.buf, r.off, r.end).flags);
-    if (typeof o === 'number') s.replier.error(r.token, -o);
-    else s.replier.open(r.token, o.fh, o.openFlags, o.backingId);
-  },
+  [P.Op.OPEN]: (s, r) => openReply(s, r, s.fs.open(r.h.nodeid, P.decodeOpen(r.buf, r.off, r.end).flags)),
 
   [P.Op.CREATE]: (s, r) => {
     const a = P.decodeCreate(r.buf, r.off, r.end);
@@ -162,11 +158,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.REMOVEXATTR]: (s, r) => s.replier.status(r.token, s.fs.removexattr(r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name)),
 
-  [P.Op.OPENDIR]: (s, r) => {
-    const fh = s.fs.opendir(r.h.nodeid);
-    if (fh < 0) s.replier.error(r.token, -fh);
-    else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
-  },
+  [P.Op.OPENDIR]: (s, r) => opendirReply(s, r, s.fs.opendir(r.h.nodeid)),
 
   [P.Op.READDIR]: (s, r) => readdirInto(s, r, false),
   [P.Op.READDIRPLUS]: (s, r) => readdirInto(s, r, true),
@@ -199,7 +191,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
       (res) => s.replier.status(token, res));
   },
 
-  [P.Op.ACCESS]: (s, r) => s.replier.status(r.token, s.fs.access(r.h.nodeid, P.decodeAccess(r.buf, r.off, r.end).mask)),
+  [P.Op.ACCESS]: (s, r) => statusReply(s, r, s.fs.access(r.h.nodeid, P.decodeAccess(r.buf, r.off, r.end).mask)),
 
   [P.Op.INTERRUPT]: (s, r) => {
     const a = P.decodeInterrupt(r.buf, r.off, r.end);
@@ -258,6 +250,23 @@ function attrReply(s: ServerParts, r: Req, a: Later<P.Attr | number>): void {
   if (a instanceof Promise) return later(s, r, a, (v) => attrReply(s, r, v));
   if (typeof a === 'number') s.replier.error(r.token, -a);
   else s.replier.attr(r.token, s.fs.timeout, a);
+}
+
+function openReply(s: ServerParts, r: Req, o: Later<OpenReply | number>): void {
+  if (o instanceof Promise) return later(s, r, o, (v) => openReply(s, r, v));
+  if (typeof o === 'number') s.replier.error(r.token, -o);
+  else s.replier.open(r.token, o.fh, o.openFlags, o.backingId);
+}
+
+function opendirReply(s: ServerParts, r: Req, fh: Later<number>): void {
+  if (fh instanceof Promise) return later(s, r, fh, (v) => opendirReply(s, r, v));
+  if (fh < 0) s.replier.error(r.token, -fh);
+  else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
+}
+
+function statusReply(s: ServerParts, r: Req, e: Later<number>): void {
+  if (e instanceof Promise) return later(s, r, e, (v) => s.replier.status(r.token, v));
+  s.replier.status(r.token, e);
 }
 
 function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {

@@ -113,7 +113,7 @@ export interface FileSystem {
   setattr(nodeid: number, a: P.SetattrIn): P.Attr | number;
   /** the target into out; its length or -errno */
   readlink(nodeid: number, out: Buffer): number;
-  access(nodeid: number, mask: number): number;
+  access(nodeid: number, mask: number): Later<number>;
   statfs(nodeid: number): P.Statfs | number;
   statx(nodeid: number, mask: number): P.FuseStatx | number;
 
@@ -125,7 +125,7 @@ export interface FileSystem {
   rmdir(parent: number, name: Uint8Array): number;
   rename(parent: number, name: Uint8Array, newParent: number, newName: Uint8Array, flags: number): number;
 
-  open(nodeid: number, flags: number): OpenReply | number;
+  open(nodeid: number, flags: number): Later<OpenReply | number>;
   create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number): CreateReply | number;
   tmpfile(parent: number, flags: number, mode: number, umask: number): CreateReply | number;
   readTarget(fh: number): IoTarget | number;
@@ -152,7 +152,7 @@ export interface FileSystem {
   removexattr(nodeid: number, name: Uint8Array): number;
 
   /** fh or -errno */
-  opendir(nodeid: number): number;
+  opendir(nodeid: number): Later<number>;
   readdir(fh: number, offset: number, plus: boolean, sink: DirSink): number;
   releasedir(fh: number): number;
   fsyncdir(fh: number, datasync: boolean): FileJob | number;

@@ -15,6 +15,7 @@ import { createIn, openIn } from '../helpers/fuse-requests';
 import { entryOf } from '../helpers/fuse-replies';
 import { setup, connect, servingPid, status, capMask, KEPT, startVfsd } from '../helpers/sandbox-session';
 import { CLI } from '../helpers/vfsd-process';
+import { waitFor } from '../helpers/wait';
 
 const root = process.geteuid?.() === 0;
 const NOBODY = 65534;
@@ -106,6 +107,18 @@ t.test('root with --uid-map/--gid-map: a user namespace with the maps, files own
   run.child.kill('SIGTERM');
   t.equal(await run.exit, 0, 'exit 0 after SIGTERM');
   t.notOk(fs.existsSync(`/proc/${pid}`), 'the server is gone');
+  c.fe.close();
+});
+
+t.test('in a user namespace too, the server dies with a SIGKILLed launcher (the id change clears the parent-death signal: set after it)', { skip: !root && 'needs root' }, async (t) => {
+  const p = mappedExport(t, 100000);
+  const run = await serve(t, [`--socket-path=${p.sock}`, `--shared-dir=${p.share}`, `--uid-map=${MAP}`, `--gid-map=${MAP}`]);
+  const c = await connect(p.sock, run);
+  const pid = await servingPid(run);
+  run.child.kill('SIGKILL');
+  await run.exit;
+  await waitFor(() => !fs.existsSync(`/proc/${pid}`) || status(pid).State.startsWith('Z'), 'the server to die', 10000);
+  t.pass('the server died with its launcher');
   c.fe.close();
 });
 

@@ -67,13 +67,14 @@ class MetaJob : public Job {
   uint32_t flags = 0;
   std::string name;
   bool asCaller = false;
+  bool keepGroups = false;
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
 
   void Run() override {
     int64_t t0 = NowNs();
-    result_ = asCaller ? SetThreadCreds(uid, gid, groups.size(), groups.data()) : 0;
+    result_ = asCaller ? SetThreadCreds(uid, gid, keepGroups, groups.size(), groups.data()) : 0;
     if (result_ == 0) result_ = Syscalls();
     if (asCaller) ResetThreadCreds();
     elapsedNs_ = NowNs() - t0;
@@ -134,8 +135,9 @@ class MetaJob : public Job {
   Napi::FunctionReference done_;
 };
 
-// metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null, done) -> 1 (queued) or
-// -errno: -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a malformed call.
+// metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null (null: keep the thread's), done)
+// -> 1 (queued) or -errno: -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a
+// malformed call.
 Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   Args a(info, "metaJob", 9);
   uint32_t op = a.Uint(0);
@@ -172,6 +174,7 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
     job->uid = static_cast<uid_t>(uid);
     job->gid = gid;
     job->groups.assign(groups, groups + ngroups);
+    job->keepGroups = info[7].IsNull() || info[7].IsUndefined();
   }
   pool->Post(job.release());
   return a.Num(1);

@@ -131,8 +131,8 @@ Napi::Value SetCaps(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-int SetThreadCreds(uid_t uid, gid_t gid, size_t ngroups, const gid_t* groups) {
-  return Switch(uid, gid, false, ngroups, groups);
+int SetThreadCreds(uid_t uid, gid_t gid, bool keepGroups, size_t ngroups, const gid_t* groups) {
+  return Switch(uid, gid, keepGroups, ngroups, groups);
 }
 
 int ResetThreadCreds() { return Reset(); }

@@ -4,7 +4,8 @@
 // directory's fs_struct and capabilities are per THREAD in the kernel. unshare() or capset() from
 // the running process would move only the calling thread. So the process that serves is born in
 // its namespaces with a reduced capability bounding set: clone() straight into new mount, pid and
-// net namespaces (the child is pid 1 there), drop the bounding set, execve node again. Between
+// net namespaces (the child is pid 1 there; with --uid-map/--gid-map a new user namespace owns
+// them), drop the bounding set, execve node again. Between
 // clone and execve the child is a copy of a multithreaded process: only async-signal-safe calls
 // (raw syscalls, no allocation, no locks), every result checked, failures reported with write(2)
 // and _exit.
@@ -135,22 +136,44 @@ bool ReadExecArgs(const Napi::CallbackInfo& info, ExecArgs* e) {
   return true;
 }
 
-// sandboxSpawn(file, argv, env, keepCaps, newNamespaces: boolean, inheritFds: Uint32Array)
-//   -> [pid, pidfd] or -errno.
+// In a new user namespace the child's ids are unmapped (seen as the overflow id) until the parent
+// writes its uid_map/gid_map: it waits for one byte on `go` (EOF: the parent gave up, exit), then
+// becomes uid/gid 0 of the namespace before the execve, or the kernel would take every capability
+// away at the exec of a non-root program. Raw syscalls: glibc's setresuid wrapper would signal the
+// parent's threads, which this copy of the process does not have. Supplementary groups are
+// dropped where the map's writer allowed setgroups (root, newgidmap with a subgid range); where
+// it denied it (EPERM) the groups cannot be changed by anyone inside, and they stay. A gid map
+// without inside gid 0 (EINVAL) leaves the gid as it is, as virtiofsd does.
+void BecomeNamespaceRoot(int go) {
+  char b = 0;
+  ssize_t n;
+  do n = read(go, &b, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(1);
+  close(go);
+  if (syscall(SYS_setgroups, 0, nullptr) < 0 && errno != EPERM) ChildFail("setgroups", errno);
+  if (syscall(SYS_setresgid, 0, 0, 0) < 0 && errno != EINVAL) ChildFail("setresgid 0", errno);
+  if (syscall(SYS_setresuid, 0, 0, 0) < 0) ChildFail("setresuid 0 (is uid 0 mapped?)", errno);
+}
+
+// sandboxSpawn(file, argv, env, keepCaps, newNamespaces: boolean, inheritFds: Uint32Array,
+//              userNamespace: boolean) -> [pid, pidfd, goFd (-1 without a user namespace)] or -errno.
 // The child: dies with its parent (PR_SET_PDEATHSIG, and a pipe that tells if the parent was
 // already gone before that took effect), is pid 1 of a new pid namespace in new mount and net
-// namespaces when asked, keeps inheritFds open across the execve, and runs file with a reduced
-// bounding set and no_new_privs.
+// namespaces when asked (owned by a new user namespace too when userNamespace: see above; the
+// caller writes the maps, then one byte to goFd, and closes it), keeps inheritFds open across the
+// execve, and runs file with a reduced bounding set and no_new_privs.
 Napi::Value SandboxSpawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ExecArgs e;
   if (!ReadExecArgs(info, &e)) return env.Undefined();
-  if (info.Length() < 6 || !info[4].IsBoolean() || !info[5].IsTypedArray() ||
-      info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
-    Napi::TypeError::New(env, "sandboxSpawn(..., newNamespaces: boolean, inheritFds: Uint32Array)").ThrowAsJavaScriptException();
+  if (info.Length() < 7 || !info[4].IsBoolean() || !info[5].IsTypedArray() ||
+      info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[6].IsBoolean()) {
+    Napi::TypeError::New(env, "sandboxSpawn(..., newNamespaces: boolean, inheritFds: Uint32Array, userNamespace: boolean)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   bool ns = info[4].As<Napi::Boolean>().Value();
+  bool userNs = info[6].As<Napi::Boolean>().Value();
   Napi::Uint32Array fa = info[5].As<Napi::Uint32Array>();
   std::vector<int> inherit(fa.Data(), fa.Data() + fa.ElementLength());
 
@@ -158,8 +181,20 @@ Napi::Value SandboxSpawn(const Napi::CallbackInfo& info) {
   // knows its parent died before PR_SET_PDEATHSIG could catch it.
   int alive[2];
   if (pipe2(alive, O_CLOEXEC) < 0) return Napi::Number::New(env, -errno);
+  int go[2] = {-1, -1};
+  if (userNs && pipe2(go, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(alive[0]);
+    close(alive[1]);
+    return Napi::Number::New(env, -err);
+  }
+  auto closeGo = [&] {
+    if (go[0] >= 0) close(go[0]);
+    if (go[1] >= 0) close(go[1]);
+  };
   unsigned long flags = SIGCHLD | CLONE_PIDFD;
   if (ns) flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET;
+  if (userNs) flags |= CLONE_NEWUSER;
   int pidfd = -1;
   // Raw clone with no new stack behaves like fork (copy-on-write) but takes namespace flags and
   // hands back a pidfd. x86_64/arm64 argument order: flags, stack, parent_tid, child_tid, tls.
@@ -168,10 +203,16 @@ Napi::Value SandboxSpawn(const Napi::CallbackInfo& info) {
     int err = errno;
     close(alive[0]);
     close(alive[1]);
+    closeGo();
     return Napi::Number::New(env, -err);
   }
   if (pid == 0) {
     close(alive[1]);
+    if (userNs) {
+      close(go[1]);
+      BecomeNamespaceRoot(go[0]);
+    }
+    // After the id change: changing credentials clears the parent-death signal.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) ChildFail("PR_SET_PDEATHSIG", errno);
     pollfd p{alive[0], POLLIN, 0};
     if (poll(&p, 1, 0) < 0) ChildFail("poll", errno);
@@ -185,10 +226,13 @@ Napi::Value SandboxSpawn(const Napi::CallbackInfo& info) {
     ChildFail("execve", errno);
   }
   close(alive[0]);
+  if (userNs) close(go[0]);
   // alive[1] stays open (close-on-exec) as long as this process lives: that is its job.
-  Napi::Array out = Napi::Array::New(env, 2);
+  Napi::Array out = Napi::Array::New(env, 3);
   out.Set(0u, Napi::Number::New(env, static_cast<double>(pid)));
   out.Set(1u, Napi::Number::New(env, pidfd));
+  // Owned by the caller from here: it writes the go byte (or not) and closes it.
+  out.Set(2u, Napi::Number::New(env, go[1]));
   return out;
 }
 

@@ -10,7 +10,8 @@ namespace vfsd {
 
 // Groups, then fsgid, then fsuid. 0, or -errno after which the thread is back to its own
 // credentials (the operation must then not run).
-int SetThreadCreds(uid_t uid, gid_t gid, size_t ngroups, const gid_t* groups);
+// keepGroups: leave the supplementary groups as they are (a user namespace with setgroups denied).
+int SetThreadCreds(uid_t uid, gid_t gid, bool keepGroups, size_t ngroups, const gid_t* groups);
 // Back to the process's euid/egid and the groups it had when the addon loaded. 0 or -errno.
 int ResetThreadCreds();
 

@@ -24,6 +24,8 @@ packages=(
   # a real libvirt launching vfsd (test/guest/libvirt.test.ts): libvirtd, virtlogd, virsh;
   # python3 (above) also plays libvirt's locked pid file in test/process/cli-daemon-fds.test.ts
   libvirt-daemon-system libvirt-clients
+  # newuidmap/newgidmap: an unprivileged vfsd's --uid-map/--gid-map (test/process/sandbox-userns.test.ts)
+  uidmap
   # benchmarks and debugging
   fio strace
 )

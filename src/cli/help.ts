@@ -96,9 +96,12 @@ SANDBOX
                             no --state-dir then
                             none: no sandbox; the default for other users and for --mount
   --uid-map=:IN:OUT:COUNT:, --gid-map=:IN:OUT:COUNT:
-                            virtiofsd's user-namespace maps for an unprivileged --sandbox
-                            namespace (libvirt 10 session mode): refused with the reason, vfsd
-                            makes no user namespace (as root they have no use)
+                            make the namespace sandbox in a new user namespace with these maps
+                            (repeatable; libvirt 10 session mode): ids IN.. inside are OUT.. on
+                            the host, the server is uid 0 inside (so the uid map must map 0).
+                            Root writes them itself, other users through newuidmap/newgidmap
+                            and /etc/subuid, /etc/subgid. A map not given: your own id mapped
+                            to itself. Implies --sandbox namespace; not with chroot/none
   --modcaps LIST            change the capabilities kept while serving, virtiofsd style:
                             +name or -name joined by ':' (e.g. +sys_admin:-mknod; names as in
                             capabilities(7) without CAP_). Kept by default: chown, dac_override,

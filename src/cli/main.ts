@@ -73,7 +73,12 @@ export function main(argv: string[]): void {
   let entered: Entered | null = null;
   try {
     entered = takeEnteredMarker();
-    if (!entered && mode === 'namespace') return launchIntoNamespaces(cfg, log);
+    if (!entered && mode === 'namespace') {
+      // In a user namespace CAP_SYS_RESOURCE counts for nothing against the hard limit (checked
+      // in the initial one): raised out here, the child inherits it.
+      if ((cfg.uidMap.length || cfg.gidMap.length) && process.geteuid?.() === 0) raiseNofile(cfg.rlimitNofile, log);
+      return launchIntoNamespaces(cfg, log);
+    }
     if (!entered && mode === 'chroot') execIntoChroot(cfg);
   } catch (e) {
     fail((e as Error).message, 1);

@@ -151,6 +151,21 @@ function nsIdMap(opt: string, value: string): NsIdMap {
   }
   return { inside, outside, count };
 }
+/** The kernel refuses (EINVAL, at start) a map whose lines overlap inside or on the host, or
+ *  that has more than 340 lines: said here instead, naming the two lines. */
+const MAX_MAP_LINES = 340;
+function checkNsIdMaps(opt: string, maps: NsIdMap[]): void {
+  if (maps.length > MAX_MAP_LINES) throw new UsageError(`${opt}: ${maps.length} ranges, the kernel takes at most ${MAX_MAP_LINES}`);
+  const text = (m: NsIdMap) => `:${m.inside}:${m.outside}:${m.count}:`;
+  for (let i = 0; i < maps.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, b] = [maps[j]!, maps[i]!];
+      const side = a.inside < b.inside + b.count && b.inside < a.inside + a.count ? 'inside the namespace'
+        : a.outside < b.outside + b.count && b.outside < a.outside + a.count ? 'on the host' : null;
+      if (side) throw new UsageError(`${opt} ${text(a)} and ${text(b)} overlap ${side} (each id may be mapped once)`);
+    }
+  }
+}
 const LOG = ['error', 'warn', 'info', 'debug', 'trace', 'off'] as const;
 const HANDLES = ['auto', 'never', 'prefer', 'mandatory'] as const;
 const SANDBOX = ['namespace', 'chroot', 'none'] as const;
@@ -345,6 +360,8 @@ export function parseArgs(argv: readonly string[]): Config {
   if (c.posixAcl !== 'never' && (c.translateUid.length || c.translateGid.length)) {
     throw new UsageError(`--posix-acl=${c.posixAcl} cannot be combined with --translate-uid/--translate-gid (ACLs hold untranslated ids)`);
   }
+  checkNsIdMaps('--uid-map', c.uidMap);
+  checkNsIdMaps('--gid-map', c.gidMap);
   // Intersecting translation rules are a command-line mistake too (exit 2, naming both rules).
   try {
     buildIdTranslation(c.translateUid, c.translateGid);

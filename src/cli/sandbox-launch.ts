@@ -8,6 +8,7 @@
 // it (PR_SET_PDEATHSIG). The child finds the listening fd and the mode in VFSD_SANDBOX.
 // chroot: no namespaces and no second process: the listening socket is made, then this process
 // execs itself in place (same pid) with the reduced bounding set, and the new image chroots.
+// With --uid-map/--gid-map the namespaces belong to a new user namespace (sandbox-userns.ts).
 // Both: the bounding set is cut before the exec, so every thread of the new node starts with at
 // most the kept capabilities plus the few needed to enter (sandbox-enter.ts drops those).
 import * as fs from 'node:fs';
@@ -17,6 +18,7 @@ import { UsageError } from './usage-error';
 import { keptCaps, SETUP_ONLY, capNumbers } from './sandbox-caps';
 import type { Logger } from '../log/logger';
 import { errnoName } from '../log/errno-name';
+import { userNsMaps, checkUserNsMaps, writeUserNsMaps } from './sandbox-userns';
 
 export const MARKER = 'VFSD_SANDBOX';
 
@@ -45,7 +47,7 @@ export function takeEnteredMarker(): Entered | null {
  *  be invisible to the host). Asking for what cannot be had is an error, never a silent none. */
 export function chooseSandbox(cfg: Config): Sandbox {
   const root = process.geteuid?.() === 0;
-  checkNsIdMaps(cfg, root);
+  if (cfg.uidMap.length || cfg.gidMap.length) return withIdMaps(cfg);
   if (cfg.sandbox === null) return root && !cfg.mount ? 'namespace' : 'none';
   if (cfg.sandbox === 'none') return 'none';
   if (cfg.mount) throw new UsageError(`--sandbox ${cfg.sandbox} works with --socket-path/--fd only (a local --mount needs --sandbox none)`);
@@ -53,22 +55,31 @@ export function chooseSandbox(cfg: Config): Sandbox {
     // After chroot(2) into the export nothing outside it is reachable: state could not be saved.
     throw new UsageError('--sandbox chroot cannot reach --state-dir/--state-backup-dir outside the export (use --sandbox namespace)');
   }
+  if (!root && cfg.sandbox === 'namespace') {
+    throw new SandboxError('--sandbox namespace needs root, or --uid-map/--gid-map to make it in a user namespace (or use --sandbox none)');
+  }
   if (!root) throw new SandboxError(`--sandbox ${cfg.sandbox} needs root (use --sandbox none)`);
   return cfg.sandbox;
 }
 
-/** --uid-map/--gid-map (libvirt 10's session mode passes them) describe the user namespace an
- *  UNPRIVILEGED virtiofsd makes its namespace sandbox in. vfsd's namespace sandbox needs root
- *  and makes no user namespace, so the maps could only be ignored, and an ignored map would serve
- *  the guest with other owners than the VM manager asked for: refused, naming what is missing. */
-function checkNsIdMaps(cfg: Config, root: boolean): void {
-  if (cfg.uidMap.length === 0 && cfg.gidMap.length === 0) return;
+/** --uid-map/--gid-map describe the user namespace the namespace sandbox is made in
+ *  (sandbox-userns.ts), for root and for anyone else: with them the sandbox is namespace unless
+ *  another is asked for, and asking for another is an error (as in virtiofsd: chroot and none
+ *  make no namespace, so the maps could only be ignored, serving other owners than asked). */
+function withIdMaps(cfg: Config): Sandbox {
   const given = cfg.uidMap.length ? '--uid-map' : '--gid-map';
-  if (root) {
-    // As virtiofsd: root needs no user namespace; the maps have no meaning there.
-    throw new UsageError(`${given} is only for an unprivileged vfsd with --sandbox namespace (to translate ids as root, use --translate-uid/--translate-gid)`);
+  if (cfg.sandbox === 'chroot' || cfg.sandbox === 'none') {
+    throw new UsageError(`${given} takes effect only with --sandbox namespace (it describes the user namespace that sandbox is made in; --sandbox ${cfg.sandbox} makes none)`);
   }
-  throw new SandboxError(`${given}: vfsd cannot create a user namespace for its sandbox yet (unprivileged --sandbox namespace is not supported); run vfsd as root, or use --sandbox none with --translate-uid/--translate-gid`);
+  if (cfg.mount) throw new UsageError(`${given} needs --sandbox namespace, which serves --socket-path/--fd only (a local --mount is made in the host's namespaces)`);
+  if (cfg.inodeFileHandles === 'prefer' || cfg.inodeFileHandles === 'mandatory') {
+    // open_by_handle_at(2) wants CAP_DAC_READ_SEARCH in the initial namespace (or CAP_SYS_ADMIN
+    // over the mount, not kept): inside, every OPEN by handle would fail with EPERM.
+    throw new UsageError(`--inode-file-handles ${cfg.inodeFileHandles} cannot work in the user namespace of ${given} (opening by file handle needs a capability of the initial namespace); use auto or never`);
+  }
+  const euid = process.geteuid?.() ?? 0;
+  checkUserNsMaps(userNsMaps(cfg, euid, process.getegid?.() ?? 0)!, euid);
+  return 'namespace';
 }
 
 /** A sandbox that cannot be set up: one line, exit 1. */
@@ -143,13 +154,38 @@ export function execIntoChroot(cfg: Config): never {
 
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGUSR1', 'SIGHUP'] as const;
 
+/** The socket file is ours (made by listener()): gone with the server, as without the sandbox. */
+function removeSocket(cfg: Config): void {
+  if (cfg.fd !== null) return;
+  try {
+    fs.unlinkSync(cfg.socketPath!);
+  } catch {
+    // already removed
+  }
+}
+
 /** namespace: start the child and wait for it; this process exits with the child's status. */
 export function launchIntoNamespaces(cfg: Config, log: Logger): void {
   const fd = listener(cfg);
   const { file, argv } = childArgv();
-  const r = sandbox.sandboxSpawn(file, argv, childEnv('namespace', fd), boundingFor(cfg), true, Uint32Array.of(fd));
-  if (typeof r === 'number') throw new SandboxError(`sandbox: cannot create namespaces: ${errnoName(-r)}`);
-  const [pid, pidfd] = r;
+  const euid = process.geteuid?.() ?? 0;
+  const egid = process.getegid?.() ?? 0;
+  const maps = userNsMaps(cfg, euid, egid);
+  const r = sandbox.sandboxSpawn(file, argv, childEnv('namespace', fd), boundingFor(cfg), true, Uint32Array.of(fd), maps !== null);
+  if (typeof r === 'number') throw new SandboxError(`sandbox: cannot create namespaces${maps ? ' (with a user namespace)' : ''}: ${errnoName(-r)}`);
+  const [pid, pidfd, go] = r;
+  if (maps) {
+    // The child waits for this byte; closing without it makes it exit.
+    const problem = writeUserNsMaps(pid, maps, euid, egid);
+    if (problem) {
+      fs.closeSync(go);
+      removeSocket(cfg);
+      throw new SandboxError(`sandbox: user namespace: ${problem}`);
+    }
+    fs.writeSync(go, Buffer.of(1));
+    fs.closeSync(go);
+    log.debug('user namespace mapped', { pid, uid_map: maps.uid, gid_map: maps.gid });
+  }
   // The child has its own copy of the listening socket; ours would only keep it open.
   if (cfg.fd === null) fs.closeSync(fd);
   log.debug('sandboxed server started', { pid });
@@ -171,14 +207,7 @@ export function launchIntoNamespaces(cfg: Config, log: Logger): void {
     });
   }
   const rc = sandbox.watchChild(pidfd, (code, signal) => {
-    // The socket file is ours (made above): gone with the server, as without the sandbox.
-    if (cfg.fd === null) {
-      try {
-        fs.unlinkSync(cfg.socketPath!);
-      } catch {
-        // already removed
-      }
-    }
+    removeSocket(cfg);
     // A clean stop (exit 0) must stay 0: VM managers rely on it. A child killed by a signal is
     // reported the way a shell would.
     process.exit(code >= 0 ? code : 128 + signal);

@@ -10,7 +10,8 @@
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
 // The job works on its own dups of fd (and fd2), taken before metaJob returns: the engine may
-// close its fds at once. uid -1: the daemon's credentials; else uid/gid with exactly `groups`.
+// close its fds at once. uid -1: the daemon's credentials; else uid/gid with exactly `groups`
+// (null: the supplementary groups stay the daemon's, where setgroups is denied).
 // Returns 1 (queued: the callback runs later, once), -ENOSYS when no pool runs (the engine then
 // does the work inline), or another -errno (nothing queued, the callback never runs).
 import { addon } from './addon';

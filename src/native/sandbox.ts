@@ -5,8 +5,12 @@ import { addon } from './addon';
 export interface NativeSandbox {
   /** clone (into new mount, pid and net namespaces when newNamespaces) + execve of file with the
    *  bounding set cut to keepCaps, no_new_privs, and inheritFds kept open. The child gets
-   *  SIGKILL when this process dies. Returns [host pid, pidfd] or -errno. */
-  sandboxSpawn(file: string, argv: string[], env: string[], keepCaps: Uint32Array, newNamespaces: boolean, inheritFds: Uint32Array): [number, number] | number;
+   *  SIGKILL when this process dies. Returns [host pid, pidfd, goFd] or -errno.
+   *  userNamespace: a new user namespace owns the others; the child waits until one byte is
+   *  written to goFd (the caller writes the maps first, then the byte, then closes goFd; closing
+   *  it without the byte makes the child exit 1), becomes uid/gid 0 inside, then execs.
+   *  goFd is -1 without a user namespace. */
+  sandboxSpawn(file: string, argv: string[], env: string[], keepCaps: Uint32Array, newNamespaces: boolean, inheritFds: Uint32Array, userNamespace: boolean): [number, number, number] | number;
   /** Same hardening, then execve in place (same pid). Returns only on failure (-errno). */
   sandboxExec(file: string, argv: string[], env: string[], keepCaps: Uint32Array, inheritFds: Uint32Array): number;
   /** The CALLING thread's permitted and effective sets become exactly keep (bounding set too). */

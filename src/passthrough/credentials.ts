@@ -30,6 +30,10 @@ export class Credentials {
   private groups: Uint32Array = EMPTY;
   private groupsCache = new Map<number, { at: number; groups: Uint32Array | null }>();
   readonly enabled: boolean;
+  /** false in a user namespace whose gid map was written with setgroups denied (an unprivileged
+   *  map of one's own gid, src/cli/sandbox-userns.ts): nobody inside may change supplementary
+   *  groups, so every request runs with the daemon's (setgroups would fail every switch). */
+  private readonly groupsSettable = setgroupsAllowed();
 
   /**
    * @param groupsFromPid true on /dev/fuse, where the caller's pid is a host pid and its groups
@@ -61,7 +65,7 @@ export class Credentials {
     if (groups === null) return -Errno.EPERM;
     const key = groups.join(',');
     if (this.switched && uid === this.uid && gid === this.gid && key === this.groupsKey) return 0;
-    const r = sys.setCreds(uid, gid, groups);
+    const r = sys.setCreds(uid, gid, this.groupsSettable ? groups : null);
     if (r < 0) return r;
     this.uid = uid;
     this.gid = gid;
@@ -74,8 +78,8 @@ export class Credentials {
   /** Who the current request runs as, for work handed to another thread (a worker switches to
    *  exactly these host ids): uid -1 when it runs with the daemon's own credentials (a root
    *  caller, or a daemon that is not root and never switches). */
-  caller(): { uid: number; gid: number; groups: Uint32Array } {
-    return this.switched ? { uid: this.uid, gid: this.gid, groups: this.groups } : DAEMON;
+  caller(): { uid: number; gid: number; groups: Uint32Array | null } {
+    return this.switched ? { uid: this.uid, gid: this.gid, groups: this.groupsSettable ? this.groups : null } : DAEMON;
   }
 
   /** Back to the daemon's own credentials (after a batch; before privileged work). */
@@ -94,7 +98,7 @@ export class Credentials {
       return fn();
     } finally {
       const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
-      if (sys.setCreds(uid, gid, groups) === 0) {
+      if (sys.setCreds(uid, gid, this.groupsSettable ? groups : null) === 0) {
         this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.groups = groups; this.switched = true;
       }
     }
@@ -134,3 +138,11 @@ export class Credentials {
 
 const EMPTY = new Uint32Array(0);
 const DAEMON = { uid: -1, gid: 0, groups: EMPTY };
+
+function setgroupsAllowed(): boolean {
+  try {
+    return fs.readFileSync('/proc/self/setgroups', 'utf8').trim() !== 'deny';
+  } catch {
+    return true; // a kernel without user namespaces: the one namespace always allows
+  }
+}

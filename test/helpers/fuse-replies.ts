@@ -2,7 +2,7 @@
 // fuse_attr_out, fuse_open_out. Offsets written down from fuse.h (7.45).
 
 /** fuse_entry_out: the node id and the attributes we check. */
-export function entryOf(data: Buffer): { nodeid: number; ino: number; mode: number; size: number; nlink: number } {
+export function entryOf(data: Buffer): { nodeid: number; ino: number; mode: number; size: number; nlink: number; uid: number; gid: number } {
   const attr = 40; // nodeid, generation, entry_valid, attr_valid (u64 each), two u32 nsecs
   return {
     nodeid: Number(data.readBigUInt64LE(0)),
@@ -10,6 +10,8 @@ export function entryOf(data: Buffer): { nodeid: number; ino: number; mode: numb
     size: Number(data.readBigUInt64LE(attr + 8)),
     mode: data.readUInt32LE(attr + 60),
     nlink: data.readUInt32LE(attr + 64),
+    uid: data.readUInt32LE(attr + 68),
+    gid: data.readUInt32LE(attr + 72),
   };
 }
 

@@ -185,11 +185,10 @@ export interface LoggedRun {
  * Starts `vfsd args...`. `plain`: without the NODE_OPTIONS loaders tap injects into every child
  * (they start threads and the libuv pool before main() runs), as a VM manager would start it.
  */
-export function spawnVfsd(args: string[], plain = false): LoggedRun {
-  const argv = [process.execPath, CLI, ...args];
-  const child = plain
-    ? spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnVfsd(args: string[], plain = false, wrapper: string[] = []): LoggedRun {
+  // wrapper (e.g. setpriv as another user) and env exec in place: child.pid is vfsd's pid.
+  const argv = [...wrapper, ...(plain ? ['/usr/bin/env', '-u', 'NODE_OPTIONS'] : []), process.execPath, CLI, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));

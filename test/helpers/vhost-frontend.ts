@@ -418,9 +418,13 @@ export class Frontend {
 // ---- FUSE requests as a guest driver builds them ----
 export const FUSE = Op; // src/protocol's numbers, checked against fuse.h by protocol-wire.test.ts
 
-/** A request from the guest's driver (uid, gid and pid 0); `extra` follows the body (WRITE data). */
-export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer): Buffer {
-  return req(opcode, nodeid, extra ? Buffer.concat([body, extra]) : body, { unique, pid: 0 });
+/** The guest process a request comes from (its uid and gid in the guest). */
+export interface Caller { uid: number; gid: number }
+
+/** A request from the guest's driver (pid 0; uid and gid 0 unless `caller` says); `extra` follows
+ *  the body (WRITE data). */
+export function fuseRequest(opcode: number, unique: bigint, nodeid: bigint, body: Buffer, extra?: Buffer, caller?: Caller): Buffer {
+  return req(opcode, nodeid, extra ? Buffer.concat([body, extra]) : body, { unique, pid: 0, uid: caller?.uid ?? 0, gid: caller?.gid ?? 0 });
 }
 /** INIT as the tests' guest sends it: protocol 7.36, no flags offered. */
 export const guestInitIn = (): Buffer => initIn(36, 0);
@@ -441,8 +445,8 @@ export interface RequestSession {
   fe: Frontend;
   mem: GuestMemory;
   rings: SplitRing[];
-  request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
-  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer): { head: number; out: bigint };
+  request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer, caller?: Caller): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
+  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer, caller?: Caller): { head: number; out: bigint };
 }
 
 export async function openRequestSession(sock: string, replySize = 8192, requestQueues = 1): Promise<RequestSession> {
@@ -451,16 +455,16 @@ export async function openRequestSession(sock: string, replySize = 8192, request
   const fe = await Frontend.connectWhenListening(sock);
   await fe.handshake(mem, rings);
   let unique = 1n;
-  const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body, extra);
+  const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer, caller?: Caller) => {
+    const req = fuseRequest(opcode, unique++, nodeid, body, extra, caller);
     const inGpa = mem.alloc(req.length);
     mem.write(inGpa, req);
     const out = mem.alloc(replySize);
     const head = rings[ring].addChain([{ gpa: inGpa, len: req.length }, { gpa: out, len: replySize, write: true }], { indirect: true });
     return { head, out };
   };
-  const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer) => {
-    const { out } = post(opcode, nodeid, body, ring, extra);
+  const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer, caller?: Caller) => {
+    const { out } = post(opcode, nodeid, body, ring, extra, caller);
     rings[ring].kick();
     const used = await rings[ring].nextUsed();
     return { h: outHeader(mem.read(out, 16)), payload: mem.read(out + 16n, used.len - 16) };

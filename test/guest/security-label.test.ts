@@ -1,0 +1,63 @@
+// Security labels in a real guest: the acceptance guest (Debian's 6.1 kernel, FUSE 7.37) boots
+// with SELinux enabled and no policy loaded. Its LSM then still gives each new file a context
+// (the initial SID's name, since no policy says otherwise), and its FUSE sends that context with
+// every CREATE, MKDIR, MKNOD and SYMLINK, in the 7.36/7.37 form (one more argument after the
+// name). The guest creates a directory, a file, a nested directory, a FIFO and a symlink; the
+// host then reads the security.selinux xattr of each host object. Each server runs with its
+// security-label option and +sys_admin (this host has no LSM, so storing a security.* xattr takes
+// CAP_SYS_ADMIN, which neither server keeps by default).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { sys } from '../../src/native/sys';
+import { eachServer, type ExpectedFailures, guestScript } from '../helpers/acceptance';
+import { ComparisonTable } from '../helpers/compare-table';
+import { type GuestCheck, guestUnavailable, runSession } from '../helpers/guest';
+import { makeShareDir } from '../helpers/host-mounts';
+
+const expected: ExpectedFailures = {};
+
+/** What SELinux without a policy labels new files with: the name of the initial SID of their
+ *  directory (a FUSE inode's is "unlabeled" until a policy labels it), NUL included. */
+const LABEL = 'unlabeled\0';
+const OBJECTS = ['guest', 'guest/file', 'guest/dir', 'guest/fifo', 'guest/link'];
+
+function hostLabel(p: string): string {
+  const out = Buffer.alloc(4096);
+  const n = sys.getxattr(p, 'security.selinux', out, true);
+  return n < 0 ? `errno ${-n}` : out.toString('latin1', 0, n);
+}
+
+function hostChecks(share: string, lsm: string[]): GuestCheck[] {
+  const checks: GuestCheck[] = [{
+    name: 'label/guest-runs-selinux', ok: lsm.join(',').split(',').includes('selinux'),
+    detail: `guest LSMs: ${lsm.join(' ') || 'unknown'}`,
+  }];
+  for (const o of OBJECTS) {
+    const got = hostLabel(path.join(share, o));
+    checks.push({ name: `label/host-xattr/${o}`, ok: got === LABEL, detail: got === LABEL ? '' : `expected ${JSON.stringify(LABEL)} got ${JSON.stringify(got)}` });
+  }
+  return checks;
+}
+
+const why = guestUnavailable();
+if (why) {
+  t.plan(0, why);
+} else {
+  const table = new ComparisonTable('security labels: SELinux (no policy) in the guest, the label each new object gets on the host');
+  eachServer(t, table, 'security-label', expected, async (server, launcher) => {
+    const share = makeShareDir();
+    try {
+      const extraArgs = server === 'vfsd' ? ['--security-label=always', '--modcaps=+sys_admin'] : ['-o', 'security_label', '-o', 'modcaps=+sys_admin'];
+      const { run, serverLog } = await runSession({
+        launcher,
+        server: { sharedDir: share, announceSubmounts: true, xattr: true, extraArgs },
+        boot: { tag: 'vfsd', script: guestScript('security-label.sh'), extraKernelArgs: ['security=selinux', 'selinux=1'], timeoutMs: 300_000 },
+      });
+      const lsm = (run.data.get('lsm') ?? []).filter((l) => !l.startsWith('.'));
+      return { checks: [...run.results, ...hostChecks(share, lsm)], run, serverLog };
+    } finally {
+      fs.rmSync(share, { recursive: true, force: true });
+    }
+  });
+}

@@ -15,7 +15,13 @@ import { ComparisonTable } from '../helpers/compare-table';
 import { type GuestCheck, guestUnavailable, runSession } from '../helpers/guest';
 import { makeShareDir } from '../helpers/host-mounts';
 
-const expected: ExpectedFailures = {};
+const expected: ExpectedFailures = {
+  virtiofsd: [{
+    pattern: /^label\/(mkdir|create|mkdir-nested|mknod-fifo|symlink|host-xattr\/.*)$/,
+    reason: 'the C virtiofsd (QEMU 7.2) answers a creating request that carries a security context with the positive errno 22 ' +
+      '(its log: "fuse: bad error value: 22"), which its libfuse turns into ERANGE: nothing is created, so nothing is labelled',
+  }],
+};
 
 /** What SELinux without a policy labels new files with: the name of the initial SID of their
  *  directory (a FUSE inode's is "unlabeled" until a policy labels it), NUL included. */
@@ -55,6 +61,8 @@ if (why) {
         boot: { tag: 'vfsd', script: guestScript('security-label.sh'), extraKernelArgs: ['security=selinux', 'selinux=1'], timeoutMs: 300_000 },
       });
       const lsm = (run.data.get('lsm') ?? []).filter((l) => !l.startsWith('.'));
+      // Which form the contexts came in: vfsd logs the minor it speaks (7.37: after the name).
+      if (server === 'vfsd') t.comment(`vfsd: ${/session initialised.*?(protocol[=":]+[0-9.]+)/.exec(serverLog)?.[1] ?? 'no INIT logged'}`);
       return { checks: [...run.results, ...hostChecks(share, lsm)], run, serverLog };
     } finally {
       fs.rmSync(share, { recursive: true, force: true });

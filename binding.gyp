@@ -33,6 +33,7 @@
         "native/sys_seccomp.cc",
         "native/sys_syslog.cc",
         "native/worker_pool.cc",
+        "native/meta_jobs.cc",
         "native/data_jobs.cc",
         "native/vhost_jobs.cc"
       ],

@@ -7,6 +7,7 @@
 // (The test-only primitives are a separate addon: vhost_test_support.cc.)
 #include <napi.h>
 #include "modules.h"
+#include "meta_jobs.h"
 #include "worker_pool.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -21,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vfsd::InitSysSeccomp(env, exports);
   vfsd::InitSysSyslog(env, exports);
   vfsd::InitWorkerPool(env, exports);
+  vfsd::InitMetaJobs(env, exports);
   return exports;
 }
 

@@ -9,6 +9,7 @@
 // pool started lazily by the first async call) inherits the switched credentials for good.
 #include "modules.h"
 #include "sys_args.h"
+#include "thread_creds.h"
 
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -64,6 +65,17 @@ int Reset() {
   return e1 ? e1 : e2 ? e2 : e3;
 }
 
+// Groups, then gid, then uid. On any failure the thread goes back to its real credentials,
+// a known state, and the caller must not perform the operation (it gets the -errno).
+int Switch(uid_t uid, gid_t gid, bool keepGroups, size_t ngroups, const gid_t* groups) {
+  int e = 0;
+  if (!keepGroups) e = SetGroups(ngroups, groups);
+  if (e == 0) e = SwitchFsgid(gid);
+  if (e == 0) e = SwitchFsuid(uid);
+  if (e != 0) Reset();
+  return e;
+}
+
 Napi::Value SetCreds(const Napi::CallbackInfo& info) {
   Args a(info, "setCreds", 3);
   uid_t uid = a.Uint(0);
@@ -72,15 +84,8 @@ Napi::Value SetCreds(const Napi::CallbackInfo& info) {
   const uint32_t* groups = a.U32OrNull(2, &ngroups);
   if (!a.Ok()) return a.Bail();
   static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
-  // Groups, then gid, then uid. On any failure the thread goes back to its real credentials,
-  // a known state, and the caller must not perform the operation (it gets the -errno).
-  int e = 0;
   bool keepGroups = info[2].IsNull() || info[2].IsUndefined();
-  if (!keepGroups) e = SetGroups(ngroups, groups);
-  if (e == 0) e = SwitchFsgid(gid);
-  if (e == 0) e = SwitchFsuid(uid);
-  if (e != 0) Reset();
-  return a.Num(e);
+  return a.Num(Switch(uid, gid, keepGroups, ngroups, reinterpret_cast<const gid_t*>(groups)));
 }
 
 Napi::Value ResetCreds(const Napi::CallbackInfo& info) {
@@ -125,6 +130,12 @@ Napi::Value SetCaps(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+int SetThreadCreds(uid_t uid, gid_t gid, size_t ngroups, const gid_t* groups) {
+  return Switch(uid, gid, false, ngroups, groups);
+}
+
+int ResetThreadCreds() { return Reset(); }
 
 void InitSysCreds(Napi::Env env, Napi::Object exports) {
   StartGroups();  // record the groups now, before any thread switches

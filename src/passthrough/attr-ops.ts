@@ -8,6 +8,7 @@ import type { Inode } from './inode';
 import { HostStat, isReg, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
 import { FORBIDDEN } from '../policy/id-map';
+import { statOnPool } from './pool-ops';
 
 export const FATTR = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
@@ -26,10 +27,16 @@ function statOf(fs: PassthroughFs, inode: Inode): HostStat | number {
   return fs.withFd(inode, (fd) => statFd(fd));
 }
 
-export function getattr(fs: PassthroughFs, nodeid: number): WireAttr | number {
+/** GETATTR. On a mount whose syscalls are slow (off-loop.ts) it completes later, on the pool. */
+export function getattr(fs: PassthroughFs, nodeid: number): WireAttr | number | Promise<WireAttr | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
-  const st = statOf(fs, inode);
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = statOnPool(fs, inode);
+    if (later) return later;
+  }
+  const st = fs.offLoop.timed(mnt, () => statOf(fs, inode));
   return typeof st === 'number' ? st : fs.attrOf(st, inode);
 }
 
@@ -94,7 +101,9 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): WireAt
     return 0;
   });
   if (r < 0) return r;
-  return getattr(fs, nodeid);
+  // The attributes after the change, inline: the change itself just ran inline.
+  const st = statOf(fs, inode);
+  return typeof st === 'number' ? st : fs.attrOf(st, inode);
 }
 
 const { S_ISUID, S_ISGID } = C;

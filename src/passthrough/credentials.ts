@@ -27,6 +27,7 @@ export class Credentials {
   private gid = 0;
   private groupsKey = '';
   private switched = false;
+  private groups: Uint32Array = EMPTY;
   private groupsCache = new Map<number, { at: number; groups: Uint32Array | null }>();
   readonly enabled: boolean;
 
@@ -65,8 +66,16 @@ export class Credentials {
     this.uid = uid;
     this.gid = gid;
     this.groupsKey = key;
+    this.groups = groups;
     this.switched = true;
     return 0;
+  }
+
+  /** Who the current request runs as, for work handed to another thread (a worker switches to
+   *  exactly these host ids): uid -1 when it runs with the daemon's own credentials (a root
+   *  caller, or a daemon that is not root and never switches). */
+  caller(): { uid: number; gid: number; groups: Uint32Array } {
+    return this.switched ? { uid: this.uid, gid: this.gid, groups: this.groups } : DAEMON;
   }
 
   /** Back to the daemon's own credentials (after a batch; before privileged work). */
@@ -86,7 +95,7 @@ export class Credentials {
     } finally {
       const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
       if (sys.setCreds(uid, gid, groups) === 0) {
-        this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.switched = true;
+        this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.groups = groups; this.switched = true;
       }
     }
   }
@@ -124,3 +133,4 @@ export class Credentials {
 }
 
 const EMPTY = new Uint32Array(0);
+const DAEMON = { uid: -1, gid: 0, groups: EMPTY };

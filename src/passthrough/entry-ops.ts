@@ -4,7 +4,8 @@
 // switched credentials), so the new object belongs to the caller and the host kernel decides.
 import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
-import { checkName, checkNewName } from './names';
+import { checkName, checkNewName, isDot, isDotDot } from './names';
+import { lookupOnPool } from './pool-ops';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { hostOpenFlags, openFileHandle, OpenResult } from './file-ops';
@@ -70,12 +71,18 @@ function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | nu
   return fs.entryOf(r.inode, r.st, parent);
 }
 
-export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): Entry | number {
+/** LOOKUP. On a mount whose syscalls are slow (off-loop.ts) it completes later, on the pool. */
+export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): Entry | number | Promise<Entry | number> {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkName(name);
   if (bad < 0) return bad;
-  return entryAt(fs, parent, name);
+  const mnt = parent.mntId;
+  if (fs.offLoop.wants(mnt) && !isDot(name) && !isDotDot(name)) {
+    const later = lookupOnPool(fs, parent, name);
+    if (later) return later;
+  }
+  return fs.offLoop.timed(mnt, () => entryAt(fs, parent, name));
 }
 
 /** Runs `make(parentFd)` as the creating syscall, then looks the new name up. */

@@ -22,6 +22,7 @@ import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 import { inodeFdBudget } from './inode-fd-ring';
 import { procName, procSelfFd } from './proc-fd';
+import { OffLoop } from './off-loop';
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -32,6 +33,8 @@ const HANDLE_BUF = 8 + 128;
 export class PassthroughFs {
   readonly inodes: InodeStore;
   readonly handles = new HandleTable();
+  /** which mounts' metadata syscalls run on the worker pool (off-loop.ts) */
+  readonly offLoop = new OffLoop();
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
@@ -364,9 +367,10 @@ export class PassthroughFs {
   /**
    * Turns a fresh O_PATH fd into a looked-up inode: an inode already known under the same key
    * gets one more lookup (and the new fd is closed); otherwise a new node id. Takes ownership of fd.
+   * `stat`: the fd's statx when the caller has it already (a lookup done on the worker pool).
    */
-  adopt(fd: number, parent: Inode, name: Uint8Array | null): { inode: Inode; st: HostStat } | number {
-    const st = statFd(fd);
+  adopt(fd: number, parent: Inode, name: Uint8Array | null, stat?: HostStat): { inode: Inode; st: HostStat } | number {
+    const st = stat ?? statFd(fd);
     if (typeof st === 'number') {
       sys.close(fd);
       return st;

@@ -15,9 +15,19 @@ import { readdirInto } from './readdir-reply';
 import { PathResult, DataPath } from '../native/channel';
 import { statxOf } from './statx-reply';
 
-function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number): void {
+function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number | Promise<P.EntryOut | number>): void {
+  if (e instanceof Promise) return later(s, r, e, (v) => entryReply(s, r, v));
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
+}
+
+/** An operation that completes later (on the worker pool): answered when it does. Its answer
+ *  cannot throw into the session's handler any more, so a throw there is logged and the request
+ *  answered EIO here (the token is still unanswered: answering is the last thing a reply does). */
+function later<T>(s: ServerParts, r: Req, p: Promise<T>, answer: (v: T) => void): void {
+  p.then(answer).catch((e: unknown) => {
+    s.failed(r, e);
+  });
 }
 
 const fsOf = (s: ServerParts): PassthroughFs => s.fs;
@@ -58,17 +68,9 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     s.channel.done(r.token);
   },
 
-  [P.Op.GETATTR]: (s, r) => {
-    const a = attrOps.getattr(s.fs, r.h.nodeid);
-    if (typeof a === 'number') s.replier.error(r.token, -a);
-    else s.replier.attr(r.token, s.fs.timeout, a);
-  },
+  [P.Op.GETATTR]: (s, r) => attrReply(s, r, attrOps.getattr(s.fs, r.h.nodeid)),
 
-  [P.Op.SETATTR]: (s, r) => {
-    const a = attrOps.setattr(s.fs, r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end));
-    if (typeof a === 'number') s.replier.error(r.token, -a);
-    else s.replier.attr(r.token, s.fs.timeout, a);
-  },
+  [P.Op.SETATTR]: (s, r) => attrReply(s, r, attrOps.setattr(s.fs, r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end))),
 
   [P.Op.READLINK]: (s, r) => {
     const out = s.replier.out;
@@ -277,6 +279,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   // The answer to a notification we never send: nothing to do, and no reply is expected.
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
+
+function attrReply(s: ServerParts, r: Req, a: P.Attr | number | Promise<P.Attr | number>): void {
+  if (a instanceof Promise) return later(s, r, a, (v) => attrReply(s, r, v));
+  if (typeof a === 'number') s.replier.error(r.token, -a);
+  else s.replier.attr(r.token, s.fs.timeout, a);
+}
 
 function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
   const out = s.replier.out;

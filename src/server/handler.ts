@@ -27,6 +27,8 @@ export interface ServerParts {
   readonly init: NegotiatedInit | null;
   /** DESTROY: the session ends. */
   stop(): void;
+  /** A request that completed later failed with an exception: logged, answered EIO. */
+  failed(r: Req, e: unknown): void;
 }
 
 export type Handler = (s: ServerParts, r: Req) => void;

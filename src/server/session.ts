@@ -122,6 +122,11 @@ export class FuseServer {
     }
   }
 
+  failed(r: Req, e: unknown): void {
+    this.log.error('request failed', { op: P.opName(r.h.opcode), error: String((e as Error)?.stack ?? e) });
+    this.replier.error(r.token, P.Errno.EIO);
+  }
+
   private refusedReadOnly(req: Req): boolean {
     if (WRITES.has(req.h.opcode)) return true;
     if (req.h.opcode !== P.Op.OPEN) return false;

@@ -1,0 +1,155 @@
+// Metadata jobs (see meta_jobs.h; contract: src/native/meta-jobs.ts).
+//
+// Ownership: the job dup()s the engine's fd on the loop thread when it is posted, so the engine
+// may close its own fd meanwhile (a FORGET, an fd budget taking it back) and a reused fd number
+// never reaches the worker. The worker closes the dup. A LOOKUP's new fd belongs to the job until
+// Complete() hands it to JavaScript, which owns it from then on; a job never completed (the
+// environment is gone at exit) closes it in its destructor.
+//
+// Credentials: the worker switches to the caller's fsuid/fsgid/groups for the syscalls and back
+// to the daemon's before the job ends, so the next job on that thread (an fsync, which relies on
+// the daemon's capabilities for killPriv) never runs as someone else.
+#include "meta_jobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "sys_args.h"
+#include "thread_creds.h"
+#include "worker_pool.h"
+
+namespace vfsd {
+namespace {
+
+// Values shared with src/native/meta-jobs.ts MetaOp.
+enum class MetaOp : uint32_t {
+  Lookup = 1,  // openat(fd, name, O_PATH|O_NOFOLLOW) then statx of the new fd
+  Stat = 2,    // statx of fd itself
+};
+
+constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
+// What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
+constexpr unsigned kStatxWant = 0x7ff | 0x800 | 0x1000;
+
+int64_t NowNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+int StatxFd(int fd, uint8_t* out) {
+  return syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kStatxWant, out) < 0 ? -errno : 0;
+}
+
+class MetaJob : public Job {
+ public:
+  MetaJob(napi_env env, MetaOp op, int fd, Napi::Function done)
+      : Job(nullptr), env_(env), op_(op), fd_(fd), done_(Napi::Persistent(done)) {}
+
+  ~MetaJob() override {
+    if (fd_ >= 0) close(fd_);
+    if (newFd_ >= 0) close(newFd_);
+  }
+
+  std::string name;
+  bool asCaller = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+
+  void Run() override {
+    int64_t t0 = NowNs();
+    result_ = asCaller ? SetThreadCreds(uid, gid, groups.size(), groups.data()) : 0;
+    if (result_ == 0) result_ = Syscalls();
+    if (asCaller) ResetThreadCreds();
+    elapsedNs_ = NowNs() - t0;
+    close(fd_);
+    fd_ = -1;
+  }
+
+  void Complete() override {
+    Napi::Env env(env_);
+    Napi::HandleScope scope(env);
+    Napi::Value stat = env.Null();
+    if (result_ >= 0) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
+    int res = result_;
+    if (op_ == MetaOp::Lookup && result_ >= 0) {
+      res = newFd_;
+      newFd_ = -1;  // JavaScript owns it now
+    }
+    // The callback catches its own errors (src/native/meta-jobs.ts); MakeCallback runs the
+    // microtasks its promises queue before returning to the loop.
+    done_.MakeCallback(env.Global(), {Napi::Number::New(env, res), stat, Napi::Number::New(env, static_cast<double>(elapsedNs_ / 1000))});
+  }
+
+ private:
+  int Syscalls() {
+    if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
+    int nfd = openat(fd_, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (nfd < 0) return -errno;
+    int e = StatxFd(nfd, statx_);
+    if (e < 0) {
+      close(nfd);
+      return e;
+    }
+    newFd_ = nfd;
+    return 0;
+  }
+
+  napi_env env_;
+  MetaOp op_;
+  int fd_;
+  int newFd_ = -1;
+  int result_ = -EIO;
+  int64_t elapsedNs_ = 0;
+  uint8_t statx_[kStatxSize] = {};
+  Napi::FunctionReference done_;
+};
+
+// metaJob(op, fd, name|null, uid|-1, gid, groups|null, done) -> 1 (queued) or -errno:
+// -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a malformed call.
+Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaJob", 7);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  NameBuf name;
+  a.Name(2, name, true);
+  int32_t uid = a.Int(3);
+  uint32_t gid = a.Uint(4);
+  size_t ngroups = 0;
+  const uint32_t* groups = a.U32OrNull(5, &ngroups);
+  if (!a.Ok()) return a.Bail();
+  if (!info[6].IsFunction()) return a.Num(-EINVAL);
+  if (op != static_cast<uint32_t>(MetaOp::Lookup) && op != static_cast<uint32_t>(MetaOp::Stat)) return a.Num(-EINVAL);
+  if (op == static_cast<uint32_t>(MetaOp::Lookup) && !name.ptr) return a.Num(-EINVAL);
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return a.Num(-errno);
+  auto job = std::make_unique<MetaJob>(info.Env(), static_cast<MetaOp>(op), dup, info[6].As<Napi::Function>());
+  if (name.ptr) job->name = name.ptr;
+  if (uid >= 0) {
+    job->asCaller = true;
+    job->uid = static_cast<uid_t>(uid);
+    job->gid = gid;
+    job->groups.assign(groups, groups + ngroups);
+  }
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
+}  // namespace
+
+void InitMetaJobs(Napi::Env env, Napi::Object exports) {
+  exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));
+}
+
+}  // namespace vfsd

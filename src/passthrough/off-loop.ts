@@ -1,0 +1,80 @@
+// Where a metadata request's syscalls run: inline on the JS thread, or on the worker pool.
+//
+// Inline is what a local, cached filesystem wants: a statx on tmpfs or a warm ext4 takes a few
+// microseconds, less than the hop to a worker and back (55-85 µs across CPUs here). But a source
+// that answers slowly (a network filesystem, a FUSE filesystem, a cold disk) would hold up every
+// other request for as long as the syscall takes. So the choice is made per mount, from what its
+// syscalls measurably cost:
+//  - every inline LOOKUP/GETATTR is timed; two that took SLOW_US or more within STRIKE_WINDOW
+//    inline ops mark their mount slow (one alone may be this shared machine's noise: a
+//    preempted thread, a page fault);
+//  - a slow mount's LOOKUP and GETATTR go to the pool, where the worker times the syscalls too;
+//    after FAST_RUNS pool runs in a row under FAST_US the mount is inline again (a cold disk
+//    that warmed up).
+// The worst a misjudged fast mount costs is one slow inline syscall; a misjudged slow mount, a
+// thread hop per request until FAST_RUNS runs prove it fast.
+import { performance } from 'node:perf_hooks';
+
+export const SLOW_US = 1000;
+export const FAST_US = 100;
+export const FAST_RUNS = 64;
+export const STRIKE_WINDOW = 32;
+
+export class OffLoop {
+  /** mount id -> pool runs in a row that were fast (present = the mount is slow) */
+  private readonly slow = new Map<number, number>();
+  /** mount id -> the inline op count at its last slow inline op */
+  private readonly strikes = new Map<number, number>();
+  private inlineOps = 0;
+
+  /** false once a post found no worker pool (--thread-pool-size 0): then all is inline, untimed */
+  private pool = true;
+
+  /** No pool runs: everything stays inline from now on. */
+  noPool(): void {
+    this.pool = false;
+    this.slow.clear();
+  }
+
+  /** Whether requests on this mount go to the pool. */
+  wants(mntId: number): boolean {
+    return this.pool && this.slow.size !== 0 && this.slow.has(mntId);
+  }
+
+  /** Runs fn inline, timing it: a slow run marks the mount. */
+  timed<T>(mntId: number, fn: () => T): T {
+    if (!this.pool) return fn();
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const n = ++this.inlineOps;
+      if ((performance.now() - t0) * 1000 >= SLOW_US) this.strike(mntId, n);
+    }
+  }
+
+  private strike(mntId: number, n: number): void {
+    const last = this.strikes.get(mntId);
+    if (last !== undefined && n - last <= STRIKE_WINDOW) {
+      this.strikes.delete(mntId);
+      this.slow.set(mntId, 0);
+    } else {
+      if (this.strikes.size >= 1024) this.strikes.clear(); // bounded: one entry per mount seen slow
+      this.strikes.set(mntId, n);
+    }
+  }
+
+  /** A pool run on this mount took `micros`. */
+  ranOnPool(mntId: number, micros: number): void {
+    const fast = this.slow.get(mntId);
+    if (fast === undefined) return;
+    if (micros >= FAST_US) this.slow.set(mntId, 0);
+    else if (fast + 1 >= FAST_RUNS) this.slow.delete(mntId);
+    else this.slow.set(mntId, fast + 1);
+  }
+
+  /** Mounts currently served on the pool (statistics and tests). */
+  get slowMounts(): number[] {
+    return [...this.slow.keys()];
+  }
+}

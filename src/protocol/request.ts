@@ -154,23 +154,24 @@ export interface CreateSecctxArgs {
   nameEnd: number;
   /** The body end without the extension records (decodeExtensions().bodyEnd). */
   bodyEnd: number;
-  /** The negotiated minor. */
-  minor: number;
 }
 
 /**
  * The security context of a CREATE, MKNOD, MKDIR, SYMLINK or TMPFILE once FUSE_SECURITY_CTX is
  * on, or null if the kernel sent none (nr_secctx = 0: no LSM in the guest labels new files).
- * From 7.38 the kernel sends it as an extension record; in 7.36 and 7.37 (Linux 5.17 to 6.1,
- * whose in header has no total_extlen) the same fuse_secctx_header record is one more argument
- * right after the body's last name. Either way the kernel always sends the record, so a missing
- * one is refused, and so is anything no kernel sends (virtiofsd refuses the same): more than one
- * context (the kernel sends at most one), an empty value, a name or value longer than an xattr
- * may be, or a legacy record that does not exactly fill the rest of the body. All EINVAL.
+ * A kernel with request extensions (FUSE 7.38; Debian's 6.1 guest kernel is one) sends it as
+ * an extension record counted by total_extlen; an older one (7.36, 7.37) sends the same
+ * fuse_secctx_header record as one more argument right after the body's last name, with
+ * total_extlen 0. Which form came is told by total_extlen, not by the minor (a 7.38 kernel
+ * without the extensions would be misread otherwise). Either way the kernel always sends the
+ * record, so a missing one is refused, and so is anything no kernel sends (virtiofsd refuses
+ * the same): more than one context (the kernel sends at most one), an empty value, a name or
+ * value longer than an xattr may be, or an argument record that does not exactly fill the rest
+ * of the body. All EINVAL.
  */
 export function decodeCreateSecctx(buf: Buffer, a: CreateSecctxArgs): SecCtx | null {
   let list: SecCtx[] | null;
-  if (a.minor >= 38) {
+  if (a.h.totalExtlen > 0) {
     // h.len is exactly what was delivered for every opcode but WRITE (the session checks it).
     const reqEnd = a.off - IN_HEADER_SIZE + a.h.len;
     list = decodeExtensions(buf, a.off, reqEnd, a.h.totalExtlen).secctx;

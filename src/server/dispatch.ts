@@ -35,8 +35,7 @@ const fsOf = (s: ServerParts): PassthroughFs => s.fs;
 /** The label a creating request carries once FUSE_SECURITY_CTX is on (null otherwise or when the
  *  guest's LSM sent none); a missing or malformed one throws ProtocolError (EINVAL). */
 function labelOf(s: ServerParts, r: Req, nameEnd: number): P.SecCtx | null {
-  const init = s.init!;
-  return init.securityLabel ? P.decodeCreateSecctx(r.buf, { off: r.off, h: r.h, nameEnd, bodyEnd: r.end, minor: init.minor }) : null;
+  return s.init!.securityLabel ? P.decodeCreateSecctx(r.buf, { off: r.off, h: r.h, nameEnd, bodyEnd: r.end }) : null;
 }
 
 /** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */

@@ -1,8 +1,8 @@
-// Security labels in a real guest: the acceptance guest (Debian's 6.1 kernel, FUSE 7.37) boots
-// with SELinux enabled and no policy loaded. Its LSM then still gives each new file a context
-// (the initial SID's name, since no policy says otherwise), and its FUSE sends that context with
-// every CREATE, MKDIR, MKNOD and SYMLINK, in the 7.36/7.37 form (one more argument after the
-// name). The guest creates a directory, a file, a nested directory, a FIFO and a symlink; the
+// Security labels in a real guest: the acceptance guest (Debian's 6.1 kernel, which speaks FUSE
+// 7.38 with request extensions) boots with SELinux enabled and no policy loaded. Its LSM then
+// still gives each new file a context (the initial SID's name, since no policy says otherwise),
+// and its FUSE sends that context with every CREATE, MKDIR, MKNOD and SYMLINK as an extension
+// record (vfsd logs the minor it spoke, printed below). The guest creates a directory, a file, a nested directory, a FIFO and a symlink; the
 // host then reads the security.selinux xattr of each host object. Each server runs with its
 // security-label option and +sys_admin (this host has no LSM, so storing a security.* xattr takes
 // CAP_SYS_ADMIN, which neither server keeps by default).
@@ -61,7 +61,7 @@ if (why) {
         boot: { tag: 'vfsd', script: guestScript('security-label.sh'), extraKernelArgs: ['security=selinux', 'selinux=1'], timeoutMs: 300_000 },
       });
       const lsm = (run.data.get('lsm') ?? []).filter((l) => !l.startsWith('.'));
-      // Which form the contexts came in: vfsd logs the minor it speaks (7.37: after the name).
+      // The minor vfsd spoke: 7.38+ kernels send the context as an extension, older ones after the name.
       if (server === 'vfsd') t.comment(`vfsd: ${/session initialised.*?(protocol[=":]+[0-9.]+)/.exec(serverLog)?.[1] ?? 'no INIT logged'}`);
       return { checks: [...run.results, ...hostChecks(share, lsm)], run, serverLog };
     } finally {

@@ -403,7 +403,8 @@ t.test('decodeCreateSecctx: the label of a creating request, 7.38+ (extension) a
   const good = record(1, 'security.selinux\0', ctx);
   const body = bytes(['u32', 0o755], ['u32', 0o022], ['str', 'dir\0']);
   const hdr = (len: number, extlen: number): P.InHeader => ({ len, opcode: P.Op.MKDIR, uniqueLo: 1, uniqueHi: 0, nodeid: 1, uid: 0, gid: 0, pid: 0, totalExtlen: extlen });
-  /** Places body + rec as a 7.38 request (rec in the extension area) or a 7.37 one (rec in the body). */
+  /** Places body + rec as a 7.38 request (rec in the extension area, total_extlen set) or a 7.37
+   *  one (rec the argument after the name, total_extlen 0). */
   const decode = (rec: Buffer, minor: number, extUnits = rec.length / 8) => {
     const r = placed(Buffer.concat([body, rec]));
     const len = P.IN_HEADER_SIZE + body.length + rec.length;
@@ -411,13 +412,14 @@ t.test('decodeCreateSecctx: the label of a creating request, 7.38+ (extension) a
     const bodyEnd = minor >= 38 ? P.decodeExtensions(r.buf, r.off, r.end, h.totalExtlen).bodyEnd : r.end;
     const m = P.decodeMkdir(r.buf, r.off, bodyEnd);
     tt.equal(str(m.name), 'dir', `minor ${minor}: the name still decodes`);
-    return P.decodeCreateSecctx(r.buf, { off: r.off, h, nameEnd: m.nameEnd, bodyEnd, minor });
+    return P.decodeCreateSecctx(r.buf, { off: r.off, h, nameEnd: m.nameEnd, bodyEnd });
   };
   for (const minor of [45, 38, 37, 36]) {
     const c = decode(good, minor)!;
     tt.same([str(c.name), str(c.value)], ['security.selinux', ctx], `minor ${minor}: name and value, the value with its NUL`);
     tt.equal(decode(bytes(['u32', 8], ['u32', 0]), minor), null, `minor ${minor}: nr_secctx 0 is no label`);
     throwsProto(tt, () => decode(Buffer.alloc(0), minor, 0), `minor ${minor}: no record at all`);
+    if (minor >= 38) throwsProto(tt, () => decode(bytes(['u32', 16], ['u32', P.FUSE_EXT_GROUPS], ['u32', 1], ['u32', 5]), minor), 'extensions without a context record');
     throwsProto(tt, () => decode(good.subarray(0, 24), minor), `minor ${minor}: record cut short (its size says more)`);
     throwsProto(tt, () => decode(record(2, 'security.selinux\0', ctx), minor), `minor ${minor}: nr_secctx 2 with one context`);
     const two = Buffer.concat([record(1, 'security.a\0', 'x\0'), record(1, 'security.b\0', 'y\0').subarray(8)]);

@@ -37,7 +37,7 @@ EXPORT
   --allow-mmap              let direct-I/O files (cache never/metadata) be mmap'd shared
   --security-label[=MODE]   never | auto | always (bare: always): FUSE_SECURITY_CTX; store the
                             label the guest's LSM gives each new file (implies --xattr; a host
-                            without an LSM needs --modcaps=+sys_admin for security.* xattrs)
+                            without an LSM may need --modcaps=+sys_admin for security.* xattrs)
 
 SUBMOUNTS AND DEVICES
   --announce-submounts      show each host mount as its own filesystem in the guest (default)

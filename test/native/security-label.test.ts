@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { parseXattrMap } from '../../src/policy/xattr-map';
 import { FuseServer, type ServerOptions } from '../../src/server/session';
@@ -71,7 +72,7 @@ interface Served { ch: MemoryChannel; srv: FuseServer; pfs: PassthroughFs }
 function serve(dir: string, labelMode: ServerOptions['labelMode'], xattrmap?: string): Served {
   const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true, xattrMap: xattrmap ? parseXattrMap(xattrmap) : null }, new Credentials(false));
   const ch = new MemoryChannel();
-  const srv = new FuseServer(ch, pfs, {
+  const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
     passthrough: false, cacheAlways: false, labelMode,
   }, silentLogger);

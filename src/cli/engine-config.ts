@@ -29,8 +29,8 @@ export function engineConfig(cfg: Config, sharedDir: string, ids: IdTranslation 
       announceSubmounts: false, passthrough: false,
       posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
       readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2,
-      // virtiofsd's --posix-acl, --writeback, --allow-mmap: what they ask of INIT
-      aclMode: cfg.posixAcl, writeback: cfg.writeback, allowMmap: cfg.allowMmap,
+      // virtiofsd's --posix-acl, --security-label, --writeback, --allow-mmap: what they ask of INIT
+      aclMode: cfg.posixAcl, labelMode: cfg.securityLabel, writeback: cfg.writeback, allowMmap: cfg.allowMmap,
     },
   };
 }

@@ -35,7 +35,9 @@ EXPORT
   --writeback               kernel write-back caching (only for exports nobody else writes)
   --allow-direct-io         keep the client's O_DIRECT on host files (vhost-user only)
   --allow-mmap              let direct-I/O files (cache never/metadata) be mmap'd shared
-  --security-label          refused: security contexts on create are not implemented
+  --security-label[=MODE]   never | auto | always (bare: always): FUSE_SECURITY_CTX; store the
+                            label the guest's LSM gives each new file (implies --xattr; a host
+                            without an LSM may need --modcaps=+sys_admin for security.* xattrs)
 
 SUBMOUNTS AND DEVICES
   --announce-submounts      show each host mount as its own filesystem in the guest (default)

@@ -13,7 +13,9 @@ import { SECCOMP_MODES, SeccompMode, seccompUnsupported } from './seccomp';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 export type Sandbox = 'namespace' | 'chroot' | 'none';
 export type Multidevs = 'remap' | 'forbid' | 'warn';
-export type PosixAclMode = 'never' | 'auto' | 'always';
+/** virtiofsd's NegotiationMode: --posix-acl and --security-label take never|auto|always. */
+export type NegotiationMode = 'never' | 'auto' | 'always';
+export type PosixAclMode = NegotiationMode;
 
 export interface Config {
   sharedDir: string | null;
@@ -67,6 +69,9 @@ export interface Config {
   preserveNoatime: boolean;
   /** --posix-acl[=never|auto|always]: negotiate FUSE_POSIX_ACL */
   posixAcl: PosixAclMode;
+  /** --security-label[=never|auto|always]: negotiate FUSE_SECURITY_CTX and store the label each
+   *  creating request carries on the new file */
+  securityLabel: NegotiationMode;
   /** --writeback: FUSE_WRITEBACK_CACHE */
   writeback: boolean;
   /** --allow-direct-io: keep the client's O_DIRECT on host files */
@@ -96,7 +101,7 @@ export function defaultConfig(): Config {
     inodeFileHandles: 'auto', announceSubmounts: true, multidevs: 'remap',
     stateDir: null, stateBackupDir: null, statsFile: null, threadPoolSize: DEFAULT_THREAD_POOL_SIZE, sandbox: null, modcaps: null, rlimitNofile: null, pollUs: 200, fuseTransport: 'dev',
     passthrough: true, killprivV2: false, posixLock: true, flock: true, readdirplus: true, translateUid: [], translateGid: [], uidMap: [], gidMap: [],
-    seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never',
+    seccomp: null, syslog: false, xattrMap: null, preserveNoatime: false, posixAcl: 'never', securityLabel: 'never',
     writeback: false, allowDirectIo: false, allowMmap: false,
     printCapabilities: false, help: false, version: false, ignored: [],
   };
@@ -191,14 +196,8 @@ function seccompMode(value: string): SeccompMode {
  *  require_equals): the bare flag means the value below. */
 const OPTIONAL_VALUE: Record<string, { bare: string; set: Setter }> = {
   '--posix-acl': { bare: 'always', set: (c, v) => { c.posixAcl = oneOf('--posix-acl', v, ACL_MODES); } },
-  '--security-label': { bare: 'always', set: (_c, v) => securityLabel('--security-label', oneOf('--security-label', v, ACL_MODES)) },
+  '--security-label': { bare: 'always', set: (c, v) => { c.securityLabel = oneOf('--security-label', v, ACL_MODES); } },
 };
-
-/** Security labels on create (FUSE_SECURITY_CTX) are not implemented: asking for them is refused
- *  loudly rather than mounting without the labels the guest expects. */
-function securityLabel(opt: string, mode: string): void {
-  if (mode !== 'never') throw new UsageError(`${opt}: not supported by vfsd (FUSE_SECURITY_CTX: the security context of created files is not stored); remove the option`);
-}
 
 type Setter = (c: Config, v: string) => void;
 /** Options that take a value, by every name they go by. */
@@ -314,8 +313,8 @@ function applyDashO(c: Config, list: string): void {
       case 'killpriv_v2': c.killprivV2 = true; break;
       case 'no_killpriv_v2': c.killprivV2 = false; break;
       case 'no_readdirplus': c.readdirplus = false; break;
-      case 'security_label': securityLabel('-o security_label', 'always'); break;
-      case 'no_security_label': break;
+      case 'security_label': c.securityLabel = 'always'; break;
+      case 'no_security_label': c.securityLabel = 'never'; break;
       case 'writeback': c.writeback = true; break;
       case 'no_writeback': c.writeback = false; break;
       case 'allow_direct_io': c.allowDirectIo = true; break;
@@ -354,9 +353,9 @@ export function parseArgs(argv: readonly string[]): Config {
     if (flag) { flag(c); continue; }
     throw new UsageError(arg.startsWith('-') ? `unknown option '${arg}'` : `unexpected argument '${arg}'`);
   }
-  // As in virtiofsd: mapping xattr names or ACLs means serving xattrs; ACLs hold host ids that
-  // a translation would have to rewrite inside the value, which nobody does.
-  if (c.xattrMap || c.posixAcl !== 'never') c.xattr = true;
+  // As in virtiofsd: mapping xattr names, ACLs or security labels means serving xattrs; ACLs hold
+  // host ids that a translation would have to rewrite inside the value, which nobody does.
+  if (c.xattrMap || c.posixAcl !== 'never' || c.securityLabel !== 'never') c.xattr = true;
   if (c.posixAcl !== 'never' && (c.translateUid.length || c.translateGid.length)) {
     throw new UsageError(`--posix-acl=${c.posixAcl} cannot be combined with --translate-uid/--translate-gid (ACLs hold untranslated ids)`);
   }

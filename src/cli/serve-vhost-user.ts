@@ -45,13 +45,17 @@ export function serveVhostUser(cfg: Config, engine: ServerOptions, fs: FileSyste
  * The optional features of the vhost-user-fs JSON (QEMU's docs/interop/vhost-user.json), as the
  * VM manager reads them from `--print-capabilities` (libvirt runs it on a `<binary path>`) or
  * from the discovery file (data/40-vfsd.json must list the same). Only what vfsd really does:
+ * - posix-acl-negotiation-mode, security-label-negotiation-mode: --posix-acl and
+ *   --security-label take never|auto|always (virtiofsd 1.14's spelling), so libvirt may pass
+ *   the mode instead of a bare flag.
  * - separate-options: libvirt then passes --shared-dir/--cache/--sandbox/--xattr/--log-level/
  *   --rlimit-nofile as options of their own instead of one `-o` list (both are accepted).
- * Not listed: migrate-precopy (vfsd has no vhost-user device-state migration), and
- * posix-acl-negotiation-mode / security-label-negotiation-mode (virtiofsd 1.14's
- * --posix-acl/--security-label never|auto|always) until those options take effect here.
+ * Not listed: migrate-precopy. It tells libvirt the backend can send its internal state (which
+ * inodes the guest has looked up, its open files) to the destination during a live migration
+ * (virtiofsd does it over vhost-user device-state transfer). vfsd has no device-state
+ * migration: claiming it would let a VM migrate and then find every inode and open file gone.
  */
-export const CAPABILITY_FEATURES: readonly string[] = ['separate-options'];
+export const CAPABILITY_FEATURES: readonly string[] = ['posix-acl-negotiation-mode', 'security-label-negotiation-mode', 'separate-options'];
 
 export function capabilitiesJson(): string {
   const base = JSON.parse(VhostUserTransport.capabilitiesJson()) as Record<string, unknown>;

@@ -10,6 +10,8 @@ import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { hostOpenFlags, openFileHandle, OpenResult } from './file-ops';
 import { isDir, isReg, isSymlink, statFd } from './host-stat';
+import { setSecurityLabel } from './xattr-ops';
+import type { SecCtx } from '../protocol/request';
 
 const PATH_MAX = 4096;
 
@@ -29,6 +31,37 @@ function underUmask(umask: number, make: () => number): number {
   } finally {
     sys.umask(own);
   }
+}
+
+/** The security label a creating request carried (FUSE_SECURITY_CTX on), or null: none sent,
+ *  or the feature is off. */
+export type Label = SecCtx | null;
+
+/**
+ * Labels what a creating syscall (result `made`) just made at pfd/name, before anyone is told it
+ * exists. It is reached by an O_PATH fd (a device node or FIFO must not be opened for I/O) and
+ * its /proc/self/fd name, which names exactly that object (a symlink stays the symlink). If the
+ * label cannot be set, the object is removed again and the creation fails with that errno, as
+ * in virtiofsd: nothing stays behind without the label the guest's LSM gave it.
+ */
+function labelledAt(fs: PassthroughFs, pfd: number, name: Uint8Array, label: Label, removeFlags: number, made: number): number {
+  if (made < 0 || label === null) return made;
+  const pathFd = sys.openat(pfd, name, C.O_PATH | C.O_NOFOLLOW | C.O_CLOEXEC, 0);
+  const r = pathFd < 0 ? pathFd : setSecurityLabel(fs, label.name, label.value, (host) => sys.setxattr(fs.procPath(pathFd), host, label.value, 0, false));
+  if (pathFd >= 0) sys.close(pathFd);
+  if (r < 0) fs.creds.privileged(() => sys.unlinkat(pfd, name, removeFlags));
+  return r < 0 ? r : made;
+}
+
+/** The same for a file created open (CREATE, TMPFILE): labelled through its fd; on failure the
+ *  fd is closed and `remove` (as the daemon) unlinks the name (TMPFILE has none to unlink). */
+function labelledFd(fs: PassthroughFs, fd: number, label: Label, remove: (() => number) | null): number {
+  if (fd < 0 || label === null) return fd;
+  const r = setSecurityLabel(fs, label.name, label.value, (host) => sys.fsetxattr(fd, host, label.value, 0));
+  if (r >= 0) return fd;
+  sys.close(fd);
+  if (remove) fs.creds.privileged(remove);
+  return r;
 }
 
 /** Looks `name` up in `parent` and answers with its entry. */
@@ -67,20 +100,20 @@ function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make:
   return fs.entryOf(r.inode, r.st, parent);
 }
 
-export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor)));
+export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0, label: Label = null): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor))));
 }
 
-export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777)));
+export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0, label: Label = null): Entry | number {
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, C.AT_REMOVEDIR, underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777))));
 }
 
-export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array): Entry | number {
+export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array, label: Label = null): Entry | number {
   // The target is stored, never followed by us; it may say anything but must fit a path.
   if (target.length === 0) return -Errno.ENOENT;
   if (target.length >= PATH_MAX) return -Errno.ENAMETOOLONG;
   if (target.indexOf(0) >= 0) return -Errno.EINVAL;
-  return createThen(fs, parentId, name, (pfd) => sys.symlinkat(target, pfd, name));
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, sys.symlinkat(target, pfd, name)));
 }
 
 export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
@@ -114,7 +147,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
   return { entry: fs.entryOf(r.inode, r.st, parent), open: openFileHandle(fs, r.inode, fd, flags) };
 }
 
-export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number, umask = 0): CreateResult | number {
+export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number, umask = 0, label: Label = null): CreateResult | number {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
@@ -125,7 +158,9 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
   const hostFlags = hostOpenFlags(fs, flags);
   const openFlags = (hostFlags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  let fd = fs.withFdInExport(parent, (pfd) => underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)));
+  // Only a file this call made gets the label; an existing one opened below keeps its own.
+  let fd = fs.withFdInExport(parent, (pfd) =>
+    labelledFd(fs, underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)), label, () => sys.unlinkat(pfd, name, 0)));
   if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, hostFlags));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
@@ -148,11 +183,12 @@ function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: n
   }
 }
 
-export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number, umask = 0): CreateResult | number {
+export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number, umask = 0, label: Label = null): CreateResult | number {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_PATH)) | C.O_TMPFILE | C.O_CLOEXEC);
-  const fd = fs.withFdInExport(parent, (pfd) => underUmask(umask, () => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777)));
+  const fd = fs.withFdInExport(parent, (pfd) => labelledFd(fs,
+    underUmask(umask, () => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777)), label, null));
   if (fd < 0) return fd;
   return adoptOpened(fs, parent, fd, flags);
 }

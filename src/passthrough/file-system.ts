@@ -48,11 +48,11 @@ export class PassthroughFileSystem implements FileSystem {
     return statxOf(x.st, x.inode.clientIno, mask, this.fs.guestUid(x.st.uid), this.fs.guestGid(x.st.gid));
   }
 
-  mknod(parent: number, name: Uint8Array, mode: number, major: number, minor: number, umask: number) {
-    return entryOps.mknod(this.fs, parent, name, mode, major, minor, umask);
+  mknod(parent: number, name: Uint8Array, mode: number, major: number, minor: number, umask: number, label: P.SecCtx | null) {
+    return entryOps.mknod(this.fs, parent, name, mode, major, minor, umask, label);
   }
-  mkdir(parent: number, name: Uint8Array, mode: number, umask: number) { return entryOps.mkdir(this.fs, parent, name, mode, umask); }
-  symlink(parent: number, name: Uint8Array, target: Uint8Array) { return entryOps.symlink(this.fs, parent, name, target); }
+  mkdir(parent: number, name: Uint8Array, mode: number, umask: number, label: P.SecCtx | null) { return entryOps.mkdir(this.fs, parent, name, mode, umask, label); }
+  symlink(parent: number, name: Uint8Array, target: Uint8Array, label: P.SecCtx | null) { return entryOps.symlink(this.fs, parent, name, target, label); }
   link(nodeid: number, newParent: number, newName: Uint8Array) { return entryOps.link(this.fs, nodeid, newParent, newName); }
   unlink(parent: number, name: Uint8Array) { return removeOps.unlink(this.fs, parent, name); }
   rmdir(parent: number, name: Uint8Array) { return removeOps.rmdir(this.fs, parent, name); }
@@ -61,8 +61,8 @@ export class PassthroughFileSystem implements FileSystem {
   }
 
   open(nodeid: number, flags: number) { return fileOps.open(this.fs, nodeid, flags); }
-  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number) { return entryOps.create(this.fs, parent, name, flags, mode, umask); }
-  tmpfile(parent: number, flags: number, mode: number, umask: number) { return entryOps.tmpfile(this.fs, parent, flags, mode, umask); }
+  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null) { return entryOps.create(this.fs, parent, name, flags, mode, umask, label); }
+  tmpfile(parent: number, flags: number, mode: number, umask: number, label: P.SecCtx | null) { return entryOps.tmpfile(this.fs, parent, flags, mode, umask, label); }
 
   readTarget(fh: number): IoTarget | number {
     const h = this.fs.handles.file(fh);

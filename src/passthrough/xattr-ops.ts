@@ -84,3 +84,21 @@ export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array)
   if (typeof host === 'number') return host;
   return withInode(fs, nodeid, (p) => sys.removexattr(p, host, false), name);
 }
+
+const SECURITY_PREFIX = Buffer.from('security.');
+
+/**
+ * Stores the security label a creating request carried (FUSE_SECURITY_CTX) on the object it just
+ * made, through `set(hostName)` (fsetxattr on an open fd, or setxattr on a /proc/self/fd name).
+ * As in virtiofsd the name goes through --xattrmap, and the xattr is set with the daemon's
+ * credentials, not the caller's: the guest's LSM chose the label, and on the host a security.*
+ * xattr needs privilege (CAP_SYS_ADMIN without an LSM, the LSM's relabel rights with one) that no
+ * guest user has. Only security.* names are taken: LSMs label with nothing else, and a hostile
+ * guest must not use this privileged path to set trusted.* or system.* xattrs (EINVAL).
+ */
+export function setSecurityLabel(fs: PassthroughFs, name: Uint8Array, value: Uint8Array, set: (host: Uint8Array) => number): number {
+  if (name.length <= SECURITY_PREFIX.length || Buffer.compare(name.subarray(0, SECURITY_PREFIX.length), SECURITY_PREFIX) !== 0) return -Errno.EINVAL;
+  const host = hostName(fs, name);
+  if (typeof host === 'number') return host;
+  return fs.creds.privileged(() => set(host));
+}

@@ -115,24 +115,83 @@ export function decodeExtensions(buf: Buffer, off: number, end: number, totalExt
       for (let i = 0; i < nr; i++) groups[i] = buf.readUInt32LE(p + 12 + 4 * i);
       out.groups = groups;
     } else if (type <= ExtType.MAX_NR_SECCTX) {
-      // fuse_secctx_header: its `type` field is nr_secctx. Each context is fuse_secctx
-      // {size, padding}, the NUL-terminated xattr name, then `size` bytes, padded to 8.
       if (out.secctx) throw new ProtocolError('extensions: two security context records');
-      const list: SecCtx[] = [];
-      let q = p + Size.SECCTX_HEADER;
-      for (let i = 0; i < type; i++) {
-        if (recEnd - q < Size.SECCTX) throw new ProtocolError('extensions: truncated security context');
-        const len = buf.readUInt32LE(q);
-        const { name, next } = readName(buf, q + Size.SECCTX, recEnd, NameRule.ANY, 'security context');
-        if (len > recEnd - next) throw new ProtocolError('extensions: security context value runs past its record');
-        list.push({ name, value: buf.subarray(next, next + len) });
-        q = q + Math.ceil((next + len - q) / 8) * 8;
-      }
-      out.secctx = list;
+      out.secctx = readSecctxList(buf, p, recEnd, type);
     }
     p = recEnd;
   }
   return out;
+}
+
+/** The largest xattr name and value the host kernel takes (XATTR_NAME_MAX, XATTR_SIZE_MAX): a
+ *  kernel never sends a longer security context (it refuses to build one, EIO). */
+const SECCTX_NAME_MAX = 255;
+const SECCTX_VALUE_MAX = 65536;
+
+/** The contexts of one fuse_secctx_header record [p, recEnd) whose nr_secctx is `nr`: each is
+ *  fuse_secctx {size, padding}, the NUL-terminated xattr name, then `size` bytes, padded to 8.
+ *  Every length is checked against the record, never against the request. */
+function readSecctxList(buf: Buffer, p: number, recEnd: number, nr: number): SecCtx[] {
+  const list: SecCtx[] = [];
+  let q = p + Size.SECCTX_HEADER;
+  for (let i = 0; i < nr; i++) {
+    if (recEnd - q < Size.SECCTX) throw new ProtocolError('extensions: truncated security context');
+    const len = buf.readUInt32LE(q);
+    const { name, next } = readName(buf, q + Size.SECCTX, recEnd, NameRule.ANY, 'security context');
+    if (len > recEnd - next) throw new ProtocolError('extensions: security context value runs past its record');
+    list.push({ name, value: buf.subarray(next, next + len) });
+    q = q + Math.ceil((next + len - q) / 8) * 8;
+  }
+  return list;
+}
+
+/** Where a creating request's body ends and, with FUSE_SECURITY_CTX on, its security context. */
+export interface CreateSecctxArgs {
+  /** The body start (after the in header) and the in header itself. */
+  off: number;
+  h: InHeader;
+  /** Just past the NUL of the body's last name (CreateIn/MknodIn/MkdirIn/SymlinkIn.nameEnd). */
+  nameEnd: number;
+  /** The body end without the extension records (decodeExtensions().bodyEnd). */
+  bodyEnd: number;
+}
+
+/**
+ * The security context of a CREATE, MKNOD, MKDIR, SYMLINK or TMPFILE once FUSE_SECURITY_CTX is
+ * on, or null if the kernel sent none (nr_secctx = 0: no LSM in the guest labels new files).
+ * A kernel with request extensions (FUSE 7.38; Debian's 6.1 guest kernel is one) sends it as
+ * an extension record counted by total_extlen; an older one (7.36, 7.37) sends the same
+ * fuse_secctx_header record as one more argument right after the body's last name, with
+ * total_extlen 0. Which form came is told by total_extlen, not by the minor (a 7.38 kernel
+ * without the extensions would be misread otherwise). Either way the kernel always sends the
+ * record, so a missing one is refused, and so is anything no kernel sends (virtiofsd refuses
+ * the same): more than one context (the kernel sends at most one), an empty value, a name or
+ * value longer than an xattr may be, or an argument record that does not exactly fill the rest
+ * of the body. All EINVAL.
+ */
+export function decodeCreateSecctx(buf: Buffer, a: CreateSecctxArgs): SecCtx | null {
+  let list: SecCtx[] | null;
+  if (a.h.totalExtlen > 0) {
+    // h.len is exactly what was delivered for every opcode but WRITE (the session checks it).
+    const reqEnd = a.off - IN_HEADER_SIZE + a.h.len;
+    list = decodeExtensions(buf, a.off, reqEnd, a.h.totalExtlen).secctx;
+  } else {
+    const p = a.nameEnd, end = Math.min(a.bodyEnd, buf.length);
+    if (end - p < Size.SECCTX_HEADER) list = null;
+    else {
+      const size = buf.readUInt32LE(p), nr = buf.readUInt32LE(p + 4);
+      if (size !== end - p || size % 8 !== 0) throw new ProtocolError(`security context: record of ${size} bytes in ${end - p}`);
+      if (nr > ExtType.MAX_NR_SECCTX) throw new ProtocolError(`security context: nr_secctx ${nr}`);
+      list = readSecctxList(buf, p, end, nr);
+    }
+  }
+  if (list === null) throw new ProtocolError('security context: FUSE_SECURITY_CTX is on but the request has none');
+  if (list.length > 1) throw new ProtocolError(`security context: ${list.length} contexts (a kernel sends one)`);
+  if (list.length === 0) return null;
+  const c = list[0]!;
+  if (c.value.length === 0) throw new ProtocolError('security context: empty value');
+  if (c.name.length > SECCTX_NAME_MAX || c.value.length > SECCTX_VALUE_MAX) throw new ProtocolError('security context: longer than an xattr may be');
+  return c;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,13 +347,15 @@ export interface SymlinkIn {
   name: Buffer;
   /** What the link points to (any bytes but NUL, not empty). */
   target: Buffer;
+  /** Just past the target's NUL: a 7.36/7.37 kernel's security context follows. */
+  nameEnd: number;
 }
 
 /** SYMLINK: name NUL, then target NUL (the kernel sends the entry name first). */
 export function decodeSymlink(buf: Buffer, off: number, end: number): SymlinkIn {
   const a = readName(buf, off, end, NameRule.ENTRY, 'SYMLINK name');
   const b = readName(buf, a.next, end, NameRule.ANY, 'SYMLINK target');
-  return { name: a.name, target: b.name };
+  return { name: a.name, target: b.name, nameEnd: b.next };
 }
 
 export interface MknodIn {
@@ -303,15 +364,19 @@ export interface MknodIn {
   rdev: number;
   umask: number;
   name: Buffer;
+  /** Just past the name's NUL: a 7.36/7.37 kernel's security context follows. */
+  nameEnd: number;
 }
 
 export function decodeMknod(buf: Buffer, off: number, end: number): MknodIn {
   checkBody(buf, off, end, Size.MKNOD_IN, 'MKNOD');
+  const n = readName(buf, off + Size.MKNOD_IN, end, NameRule.ENTRY, 'MKNOD');
   return {
     mode: buf.readUInt32LE(off),
     rdev: buf.readUInt32LE(off + 4),
     umask: buf.readUInt32LE(off + 8),
-    name: readName(buf, off + Size.MKNOD_IN, end, NameRule.ENTRY, 'MKNOD').name,
+    name: n.name,
+    nameEnd: n.next,
   };
 }
 
@@ -319,15 +384,14 @@ export interface MkdirIn {
   mode: number;
   umask: number;
   name: Buffer;
+  /** Just past the name's NUL: a 7.36/7.37 kernel's security context follows. */
+  nameEnd: number;
 }
 
 export function decodeMkdir(buf: Buffer, off: number, end: number): MkdirIn {
   checkBody(buf, off, end, Size.MKDIR_IN, 'MKDIR');
-  return {
-    mode: buf.readUInt32LE(off),
-    umask: buf.readUInt32LE(off + 4),
-    name: readName(buf, off + Size.MKDIR_IN, end, NameRule.ENTRY, 'MKDIR').name,
-  };
+  const n = readName(buf, off + Size.MKDIR_IN, end, NameRule.ENTRY, 'MKDIR');
+  return { mode: buf.readUInt32LE(off), umask: buf.readUInt32LE(off + 4), name: n.name, nameEnd: n.next };
 }
 
 export interface RenameIn {
@@ -376,6 +440,8 @@ export interface CreateIn {
   /** OpenInFlag bits (FUSE_OPEN_KILL_SUIDGID). */
   openFlags: number;
   name: Buffer;
+  /** Just past the name's NUL: a 7.36/7.37 kernel's security context follows. */
+  nameEnd: number;
 }
 
 /** CREATE: fuse_create_in, then the new entry's name. */
@@ -391,12 +457,14 @@ export function decodeTmpfile(buf: Buffer, off: number, end: number): CreateIn {
 
 function decodeCreateLike(buf: Buffer, off: number, end: number, rule: NameRule, what: string): CreateIn {
   checkBody(buf, off, end, Size.CREATE_IN, what);
+  const n = readName(buf, off + Size.CREATE_IN, end, rule, what);
   return {
     flags: buf.readUInt32LE(off),
     mode: buf.readUInt32LE(off + 4),
     umask: buf.readUInt32LE(off + 8),
     openFlags: buf.readUInt32LE(off + 12),
-    name: readName(buf, off + Size.CREATE_IN, end, rule, what).name,
+    name: n.name,
+    nameEnd: n.next,
   };
 }
 

@@ -8,6 +8,12 @@ import type { FileJob, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
 import { PathResult, DataPath } from '../native/channel';
 
+/** The label a creating request carries once FUSE_SECURITY_CTX is on (null otherwise or when the
+ *  guest's LSM sent none); a missing or malformed one throws ProtocolError (EINVAL). */
+function labelOf(s: ServerParts, r: Req, nameEnd: number): P.SecCtx | null {
+  return s.init!.securityLabel ? P.decodeCreateSecctx(r.buf, { off: r.off, h: r.h, nameEnd, bodyEnd: r.end }) : null;
+}
+
 /** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */
 const DEFAULT_MAX_PAGES = 32;
 /** The largest page a guest kernel may use (arm64 and ppc64 64 KiB): max_pages counts its pages. */
@@ -49,18 +55,18 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.SYMLINK]: (s, r) => {
     const a = P.decodeSymlink(r.buf, r.off, r.end);
-    entryReply(s, r, s.fs.symlink(r.h.nodeid, a.name, a.target));
+    entryReply(s, r, s.fs.symlink(r.h.nodeid, a.name, a.target, labelOf(s, r, a.nameEnd)));
   },
 
   [P.Op.MKNOD]: (s, r) => {
     const a = P.decodeMknod(r.buf, r.off, r.end);
     const { major, minor } = P.decodeRdev(a.rdev);
-    entryReply(s, r, s.fs.mknod(r.h.nodeid, a.name, a.mode, major, minor, a.umask));
+    entryReply(s, r, s.fs.mknod(r.h.nodeid, a.name, a.mode, major, minor, a.umask, labelOf(s, r, a.nameEnd)));
   },
 
   [P.Op.MKDIR]: (s, r) => {
     const a = P.decodeMkdir(r.buf, r.off, r.end);
-    entryReply(s, r, s.fs.mkdir(r.h.nodeid, a.name, a.mode, a.umask));
+    entryReply(s, r, s.fs.mkdir(r.h.nodeid, a.name, a.mode, a.umask, labelOf(s, r, a.nameEnd)));
   },
 
   [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, s.fs.unlink(r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
@@ -85,14 +91,14 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.CREATE]: (s, r) => {
     const a = P.decodeCreate(r.buf, r.off, r.end);
-    const c = s.fs.create(r.h.nodeid, a.name, a.flags, a.mode, a.umask);
+    const c = s.fs.create(r.h.nodeid, a.name, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd));
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },
 
   [P.Op.TMPFILE]: (s, r) => {
     const a = P.decodeTmpfile(r.buf, r.off, r.end);
-    const c = s.fs.tmpfile(r.h.nodeid, a.flags, a.mode, a.umask);
+    const c = s.fs.tmpfile(r.h.nodeid, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd));
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },

@@ -117,17 +117,19 @@ export interface FileSystem {
   statfs(nodeid: number): P.Statfs | number;
   statx(nodeid: number, mask: number): P.FuseStatx | number;
 
-  mknod(parent: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask: number): P.EntryOut | number;
-  mkdir(parent: number, name: Uint8Array, mode: number, umask: number): P.EntryOut | number;
-  symlink(parent: number, name: Uint8Array, target: Uint8Array): P.EntryOut | number;
+  // `label`: the security context the request carried (FUSE_SECURITY_CTX on), to be stored on the
+  // new object before the answer (a failure fails the create and removes it); null: none.
+  mknod(parent: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask: number, label: P.SecCtx | null): P.EntryOut | number;
+  mkdir(parent: number, name: Uint8Array, mode: number, umask: number, label: P.SecCtx | null): P.EntryOut | number;
+  symlink(parent: number, name: Uint8Array, target: Uint8Array, label: P.SecCtx | null): P.EntryOut | number;
   link(nodeid: number, newParent: number, newName: Uint8Array): P.EntryOut | number;
   unlink(parent: number, name: Uint8Array): number;
   rmdir(parent: number, name: Uint8Array): number;
   rename(parent: number, name: Uint8Array, newParent: number, newName: Uint8Array, flags: number): number;
 
   open(nodeid: number, flags: number): Later<OpenReply | number>;
-  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number): CreateReply | number;
-  tmpfile(parent: number, flags: number, mode: number, umask: number): CreateReply | number;
+  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;
+  tmpfile(parent: number, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;
   readTarget(fh: number): IoTarget | number;
   writeTarget(fh: number, size: number): IoTarget | number;
   /** The transport found the fd without RWF_NOWAIT: choose another path next time. */

@@ -19,6 +19,10 @@ export interface ServerWants {
    *  still mount), 'always' refuses a client without it (virtiofsd's EPROTO), 'never' (default)
    *  does not offer it (on /dev/fuse `posixAcl` below may still ask for it) */
   aclMode?: 'never' | 'auto' | 'always';
+  /** --security-label: 'auto' offers FUSE_SECURITY_CTX (on if the client offers it too),
+   *  'always' refuses a client without it (virtiofsd's EPROTO), 'never' (default) does not offer
+   *  it. When on, every creating request carries the label the guest's LSM chose (entry-ops). */
+  labelMode?: 'never' | 'auto' | 'always';
   /** --writeback: offer FUSE_WRITEBACK_CACHE (the kernel then caches writes; see file-ops) */
   writeback?: boolean;
   /** --allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP, so direct-I/O files (cache=never) can be mmap'd */
@@ -34,7 +38,7 @@ export interface ServerWants {
   killprivV2?: boolean;
 }
 
-export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean; writeback: boolean };
+export type NegotiatedInit = Extract<P.InitResult, { kind: 'ok' }> & { submounts: boolean; posixAcl: boolean; killprivV2: boolean; writeback: boolean; securityLabel: boolean };
 
 export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Exclude<P.InitResult, { kind: 'ok' }> {
   const F = P.InitFlag;
@@ -52,7 +56,8 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.killprivV2) flags |= F.HANDLE_KILLPRIV_V2;
   if (w.writeback) flags |= F.WRITEBACK_CACHE;
   const flags2 = (w.passthrough ? P.InitFlag2.PASSTHROUGH : 0) | (w.allowMmap ? P.InitFlag2.DIRECT_IO_ALLOW_MMAP : 0) |
-    (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0);
+    (w.overIoUring ? P.InitFlag2.OVER_IO_URING : 0) |
+    (w.labelMode === 'auto' || w.labelMode === 'always' ? P.InitFlag2.SECURITY_CTX : 0);
   const r = P.negotiateInit(kernel, {
     flags: flags >>> 0, flags2, maxWrite: w.maxWrite, maxStackDepth: w.passthrough ? 1 : undefined,
   });
@@ -60,9 +65,12 @@ export function negotiate(kernel: P.InitIn, w: ServerWants): NegotiatedInit | Ex
   if (w.aclMode === 'always' && !(r.flags & F.POSIX_ACL)) {
     return { kind: 'refuse', errno: P.Errno.EPROTO, reason: '--posix-acl=always: the client does not support POSIX ACLs (no FUSE_POSIX_ACL in its INIT)' };
   }
+  if (w.labelMode === 'always' && !(r.flags2 & P.InitFlag2.SECURITY_CTX)) {
+    return { kind: 'refuse', errno: P.Errno.EPROTO, reason: '--security-label=always: the client does not support security labels (no FUSE_SECURITY_CTX in its INIT)' };
+  }
   return {
     ...r, submounts: (r.flags & F.SUBMOUNTS) !== 0,
     posixAcl: (r.flags & F.POSIX_ACL) !== 0, killprivV2: (r.flags & F.HANDLE_KILLPRIV_V2) !== 0,
-    writeback: (r.flags & F.WRITEBACK_CACHE) !== 0,
+    writeback: (r.flags & F.WRITEBACK_CACHE) !== 0, securityLabel: (r.flags2 & P.InitFlag2.SECURITY_CTX) !== 0,
   };
 }

@@ -136,7 +136,7 @@ export class FuseServer {
     this.fs.init({ submounts: r.submounts, posixAcl: r.posixAcl, writeback: r.writeback, backing: r.passthrough ? this.channel.backing ?? null : null });
     this.log.info('session initialised', {
       protocol: `7.${r.minor}`, submounts: r.submounts, passthrough: r.passthrough, maxWrite: r.out.maxWrite,
-      posixAcl: r.posixAcl, killprivV2: r.killprivV2,
+      posixAcl: r.posixAcl, killprivV2: r.killprivV2, securityLabel: r.securityLabel,
     });
     this.replier.send(req.token, P.writeInitOut(out, this.replier.body, r.out, r.minor));
   }

@@ -67,9 +67,20 @@ t.test('the C virtiofsd level names', async (t) => {
   t.throws(() => parseArgs(['-o', 'cache=sometimes']), new UsageError("invalid value 'sometimes' for -o cache (valid: auto, always, metadata, never)"));
 });
 
+t.test('--security-label takes never|auto|always like --posix-acl (the bare flag: always) and implies --xattr', async (t) => {
+  const base = ['--fd=3', '--shared-dir=/x'];
+  t.same([parseArgs(base).securityLabel, parseArgs(base).xattr], ['never', false], 'default: never, no xattrs');
+  for (const m of ['never', 'auto', 'always'] as const) t.equal(parseArgs([...base, `--security-label=${m}`]).securityLabel, m, m);
+  t.same([parseArgs([...base, '--security-label']).securityLabel, parseArgs([...base, '--security-label']).xattr], ['always', true], 'bare: always, and xattrs on');
+  t.equal(parseArgs([...base, '--security-label=never']).xattr, false, 'never leaves xattrs off');
+  t.equal(parseArgs(['--fd=3', '-o', 'source=/x,security_label']).securityLabel, 'always', '-o security_label');
+  t.equal(parseArgs(['--fd=3', '-o', 'source=/x,security_label,no_security_label']).securityLabel, 'never', '-o no_security_label');
+  t.throws(() => parseArgs([...base, '--security-label=sometimes']), new UsageError("invalid value 'sometimes' for --security-label (valid: never, auto, always)"), 'another value: a usage error');
+});
+
 t.test('--print-capabilities: the vhost-user-fs JSON with only what vfsd does', async (t) => {
   const caps = JSON.parse(capabilitiesJson());
-  t.same(caps, { type: 'fs', features: ['separate-options'] });
+  t.same(caps, { type: 'fs', features: ['posix-acl-negotiation-mode', 'security-label-negotiation-mode', 'separate-options'] });
   const r = spawnSync(process.execPath, [CLI, '--print-capabilities'], { encoding: 'utf8' });
   t.equal(r.status, 0);
   t.same(JSON.parse(r.stdout), caps, 'the command prints the same');

@@ -1,6 +1,7 @@
-// The INIT bits of virtiofsd's --posix-acl, --writeback and --allow-mmap (src/server/init.ts),
+// The INIT bits of virtiofsd's --posix-acl, --security-label, --writeback and --allow-mmap (src/server/init.ts),
 // in-process against INITs with and without the client's support: an old guest without
-// FUSE_POSIX_ACL still mounts under 'auto' and is refused (EPROTO, as virtiofsd) under 'always'.
+// FUSE_POSIX_ACL (or FUSE_SECURITY_CTX) still mounts under 'auto' and is refused (EPROTO, as
+// virtiofsd) under 'always'.
 import t from 'tap';
 import * as P from '../../src/protocol';
 import { negotiate, ServerWants } from '../../src/server/init';
@@ -38,4 +39,21 @@ t.test('--writeback and --allow-mmap', async (t) => {
   t.ok(mm.kind === 'ok' && (mm.flags2 & P.InitFlag2.DIRECT_IO_ALLOW_MMAP), 'allow-mmap: FUSE_DIRECT_IO_ALLOW_MMAP on');
   const noMm = negotiate(kernel(F.ASYNC_READ, P.InitFlag2.DIRECT_IO_ALLOW_MMAP), base);
   t.ok(noMm.kind === 'ok' && !(noMm.flags2 & P.InitFlag2.DIRECT_IO_ALLOW_MMAP), 'not given: off');
+});
+
+t.test('--security-label modes', async (t) => {
+  const S = P.InitFlag2.SECURITY_CTX;
+  const on = (r: ReturnType<typeof negotiate>) => r.kind === 'ok' && r.securityLabel && (r.flags2 & S) !== 0;
+  const off = (r: ReturnType<typeof negotiate>) => r.kind === 'ok' && !r.securityLabel && (r.flags2 & S) === 0;
+  t.ok(off(negotiate(kernel(F.ASYNC_READ, S), base)), 'not given: not offered, off');
+  t.ok(off(negotiate(kernel(F.ASYNC_READ, S), { ...base, labelMode: 'never' })), 'never: not offered, off');
+  t.ok(on(negotiate(kernel(F.ASYNC_READ, S), { ...base, labelMode: 'auto' })), 'auto, client offers it: on');
+  t.ok(off(negotiate(kernel(F.ASYNC_READ), { ...base, labelMode: 'auto' })), 'auto, a client without it: mounts, off');
+  t.ok(on(negotiate(kernel(F.ASYNC_READ, S), { ...base, labelMode: 'always' })), 'always, client offers it: on');
+  const refused = negotiate(kernel(F.ASYNC_READ), { ...base, labelMode: 'always' });
+  t.same(refused.kind === 'refuse' && [refused.errno, /--security-label=always/.test(refused.reason)], [P.Errno.EPROTO, true], 'always, client without it: INIT refused with EPROTO');
+  // A 7.35 kernel has no flags2 at all (no FUSE_INIT_EXT): it cannot offer the feature.
+  const k35: P.InitIn = { major: 7, minor: 35, maxReadahead: 1 << 17, flags: F.ASYNC_READ, flags2: S };
+  t.ok(off(negotiate(k35, { ...base, labelMode: 'auto' })), 'auto, a 7.35 kernel (no flags2): off');
+  t.equal(negotiate(k35, { ...base, labelMode: 'always' }).kind, 'refuse', 'always, a 7.35 kernel: refused');
 });

@@ -134,7 +134,7 @@ t.test('SYMLINK, MKNOD, MKDIR, RENAME, RENAME2, LINK, CREATE, TMPFILE', async (t
   throwsProto(tt, () => P.decodeSymlink(r.buf, r.off, r.end), 'SYMLINK target without NUL');
 
   r = placed(bytes(['u32', 0o20644], ['u32', 0x12345], ['u32', 0o022], ['u32', 0], ['str', 'dev\0']));
-  tt.same({ ...P.decodeMknod(r.buf, r.off, r.end), name: '' }, { mode: 0o20644, rdev: 0x12345, umask: 0o022, name: '' });
+  tt.same({ ...P.decodeMknod(r.buf, r.off, r.end), name: '' }, { mode: 0o20644, rdev: 0x12345, umask: 0o022, name: '', nameEnd: r.end });
   tt.equal(str(P.decodeMknod(r.buf, r.off, r.end).name), 'dev');
 
   r = placed(bytes(['u32', 0o755], ['u32', 0o077], ['str', 'd\0']));
@@ -389,4 +389,56 @@ t.test('decodeExtensions refuses hostile lengths', async (tt) => {
     const r = placed(Buffer.concat([body, ext]));
     throwsProto(tt, () => P.decodeExtensions(r.buf, r.off, r.end, units), name);
   }
+});
+
+t.test('decodeCreateSecctx: the label of a creating request, 7.38+ (extension) and 7.36/7.37 (after the name)', async (tt) => {
+  const ctx = 'system_u:object_r:vfsd_t:s0\0';
+  // One fuse_secctx_header record as fs/fuse/dir.c builds it: header, fuse_secctx, name, value,
+  // padded to 8; nr_secctx in the header's second field. `size` overrides the context's length.
+  const record = (nr: number, secName: string, value: string, size = value.length) => {
+    const inner = bytes(['u32', size], ['u32', 0], ['str', secName], ['str', value]);
+    const pad = (8 - (inner.length % 8)) % 8;
+    return bytes(['u32', 8 + inner.length + pad], ['u32', nr], ['raw', inner], ['pad', pad]);
+  };
+  const good = record(1, 'security.selinux\0', ctx);
+  const body = bytes(['u32', 0o755], ['u32', 0o022], ['str', 'dir\0']);
+  const hdr = (len: number, extlen: number): P.InHeader => ({ len, opcode: P.Op.MKDIR, uniqueLo: 1, uniqueHi: 0, nodeid: 1, uid: 0, gid: 0, pid: 0, totalExtlen: extlen });
+  /** Places body + rec as a 7.38 request (rec in the extension area, total_extlen set) or a 7.37
+   *  one (rec the argument after the name, total_extlen 0). */
+  const decode = (rec: Buffer, minor: number, extUnits = rec.length / 8) => {
+    const r = placed(Buffer.concat([body, rec]));
+    const len = P.IN_HEADER_SIZE + body.length + rec.length;
+    const h = hdr(len, minor >= 38 ? extUnits : 0);
+    const bodyEnd = minor >= 38 ? P.decodeExtensions(r.buf, r.off, r.end, h.totalExtlen).bodyEnd : r.end;
+    const m = P.decodeMkdir(r.buf, r.off, bodyEnd);
+    tt.equal(str(m.name), 'dir', `minor ${minor}: the name still decodes`);
+    return P.decodeCreateSecctx(r.buf, { off: r.off, h, nameEnd: m.nameEnd, bodyEnd });
+  };
+  for (const minor of [45, 38, 37, 36]) {
+    const c = decode(good, minor)!;
+    tt.same([str(c.name), str(c.value)], ['security.selinux', ctx], `minor ${minor}: name and value, the value with its NUL`);
+    tt.equal(decode(bytes(['u32', 8], ['u32', 0]), minor), null, `minor ${minor}: nr_secctx 0 is no label`);
+    throwsProto(tt, () => decode(Buffer.alloc(0), minor, 0), `minor ${minor}: no record at all`);
+    if (minor >= 38) throwsProto(tt, () => decode(bytes(['u32', 16], ['u32', P.FUSE_EXT_GROUPS], ['u32', 1], ['u32', 5]), minor), 'extensions without a context record');
+    throwsProto(tt, () => decode(good.subarray(0, 24), minor), `minor ${minor}: record cut short (its size says more)`);
+    throwsProto(tt, () => decode(record(2, 'security.selinux\0', ctx), minor), `minor ${minor}: nr_secctx 2 with one context`);
+    const two = Buffer.concat([record(1, 'security.a\0', 'x\0'), record(1, 'security.b\0', 'y\0').subarray(8)]);
+    two.writeUInt32LE(two.length, 0);
+    two.writeUInt32LE(2, 4);
+    throwsProto(tt, () => decode(two, minor), `minor ${minor}: two well-formed contexts (a kernel sends one)`);
+    throwsProto(tt, () => decode(record(32, 'security.selinux\0', ctx), minor), `minor ${minor}: type 32 is not a secctx record`);
+    throwsProto(tt, () => decode(record(1, 'security.selinux', 'nonul'), minor), `minor ${minor}: name not NUL-terminated`);
+    throwsProto(tt, () => decode(record(1, 'security.selinux\0', ctx, 4096), minor), `minor ${minor}: value length past the record`);
+    throwsProto(tt, () => decode(record(1, 'security.selinux\0', ctx, 0xffffffff), minor), `minor ${minor}: value length 2^32-1`);
+    throwsProto(tt, () => decode(record(1, 'security.selinux\0', '', 0), minor), `minor ${minor}: empty value`);
+    throwsProto(tt, () => decode(record(1, `security.${'n'.repeat(300)}\0`, ctx), minor), `minor ${minor}: a name longer than XATTR_NAME_MAX`);
+    throwsProto(tt, () => decode(record(1, 'security.big\0', 'v'.repeat(65537)), minor), `minor ${minor}: a value longer than XATTR_SIZE_MAX`);
+  }
+  // The 7.37 record must fill the rest of the body exactly (it is the last argument).
+  const lying = Buffer.from(good);
+  lying.writeUInt32LE(good.length + 8, 0);
+  throwsProto(tt, () => decode(lying, 37), 'minor 37: record size larger than the body');
+  lying.writeUInt32LE(good.length - 8, 0);
+  throwsProto(tt, () => decode(lying, 37), 'minor 37: record size smaller than what follows the name');
+  throwsProto(tt, () => decode(good, 45, 0xffff), 'minor 45: total_extlen past the request');
 });

@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import type { RequestChannel } from '../../src/native/channel';
-import { OP, attr, lookupName, replyAttr, replyEntry, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
+import { InitFlag } from '../../src/protocol/flags';
+import { OP, attr, lookupName, replyAttr, replyEntry, replyInit, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
 import { isMounted } from './mountinfo';
 
 export const FSYNC = 20;
@@ -148,6 +149,9 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
   });
   const status = (req: Request, ch: RequestChannel, r: number) => (r < 0 ? ch.replyError(req.token, -r) : replyOk(ch, req.token));
   serve(transport, {
+    // Lookups in one directory run in parallel, as on NFS: without this flag the kernel takes
+    // the directory's lock for each, and a held LOOKUP would hold up every other name's in it.
+    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS }),
     ...files,
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,

@@ -10,19 +10,16 @@
 #include "meta_jobs.h"
 #include "worker_pool.h"
 
+// Every module's registration hook, in the order they register (modules.h, and the two
+// headers of the pool's parts).
+static void (*const kModules[])(Napi::Env, Napi::Object) = {
+    vfsd::InitSysFiles,  vfsd::InitSysXattr,   vfsd::InitSysCreds,   vfsd::InitSysProcess,
+    vfsd::InitSysSandbox, vfsd::InitFuseDev,   vfsd::InitVhostUser,  vfsd::InitDirEncode,
+    vfsd::InitSysSeccomp, vfsd::InitSysSyslog, vfsd::InitWorkerPool, vfsd::InitMetaJobs,
+};
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  vfsd::InitSysFiles(env, exports);
-  vfsd::InitSysXattr(env, exports);
-  vfsd::InitSysCreds(env, exports);
-  vfsd::InitSysProcess(env, exports);
-  vfsd::InitSysSandbox(env, exports);
-  vfsd::InitFuseDev(env, exports);
-  vfsd::InitVhostUser(env, exports);
-  vfsd::InitDirEncode(env, exports);
-  vfsd::InitSysSeccomp(env, exports);
-  vfsd::InitSysSyslog(env, exports);
-  vfsd::InitWorkerPool(env, exports);
-  vfsd::InitMetaJobs(env, exports);
+  for (auto init : kModules) init(env, exports);
   return exports;
 }
 

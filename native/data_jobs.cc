@@ -48,6 +48,12 @@ bool ParseFileJob(const Napi::CallbackInfo& info, FileJobArgs* out) {
   return true;
 }
 
+uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || !info[i].IsNumber()) return kPathInline;
+  uint32_t p = info[i].As<Napi::Number>().Uint32Value();
+  return p <= kPathTryInline ? p : kPathInline;
+}
+
 int DupJobFds(FileJobArgs* j) {
   int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return -errno;

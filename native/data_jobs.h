@@ -61,6 +61,9 @@ inline int64_t Moved(uint64_t already, int64_t n) {
 // Reads fileJob(token, op, fd, fd2, a, b, c, path, killPriv) from info[1..6] and info[8]. False on
 // a malformed call.
 bool ParseFileJob(const Napi::CallbackInfo& info, FileJobArgs* out);
+// The optional DataPath argument info[i] of readInto/writeFrom/fileJob; anything else (absent,
+// not a number, an unknown path) is kPathInline.
+uint32_t PathArg(const Napi::CallbackInfo& info, size_t i);
 // Replaces the fds by dups the job owns. 0 or -errno (nothing left open on failure).
 int DupJobFds(FileJobArgs* j);
 // Closes the job's fds (those still open).

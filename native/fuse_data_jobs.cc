@@ -32,21 +32,36 @@ int Answer(int devFd, uint64_t unique, int32_t error, const uint8_t* payload, si
   return r == -ENOENT ? 0 : r;
 }
 
-ssize_t ReadFull(int fd, uint8_t* data, size_t size, off_t offset, int flags, bool* wouldBlock) {
-  size_t got = 0;
-  while (got < size) {
-    struct iovec v = {data + got, size - got};
-    ssize_t n = preadv2(fd, &v, 1, offset + static_cast<off_t>(got), flags);
+namespace {
+
+// The loop of ReadFull and WriteFull: move(done) transfers bytes from `done` on. EINTR is
+// retried; 0 (EOF) ends it; an error ends it short, -errno when nothing moved yet, and an
+// EAGAIN after some bytes sets *wouldBlock. oneCall: the first count is the answer.
+template <typename Move>
+ssize_t MoveFull(size_t size, bool oneCall, bool* wouldBlock, Move move) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = move(done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      if (got == 0) return -errno;
+      if (done == 0) return -errno;
       if (errno == EAGAIN && wouldBlock) *wouldBlock = true;
       break;
     }
-    if (n == 0) break;  // EOF
-    got += static_cast<size_t>(n);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+    if (oneCall) break;
   }
-  return static_cast<ssize_t>(got);
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
+
+ssize_t ReadFull(int fd, uint8_t* data, size_t size, off_t offset, int flags, bool* wouldBlock) {
+  return MoveFull(size, false, wouldBlock, [&](size_t got) {
+    struct iovec v = {data + got, size - got};
+    return preadv2(fd, &v, 1, offset + static_cast<off_t>(got), flags);
+  });
 }
 
 ssize_t WriteFull(int fd, const uint8_t* data, size_t size, off_t offset, bool killPriv, int flags,
@@ -54,21 +69,12 @@ ssize_t WriteFull(int fd, const uint8_t* data, size_t size, off_t offset, bool k
   ScopedDropFsetid drop(killPriv);
   // Writing with the privilege still in place would keep suid/sgid the caller asked to kill.
   if (drop.error()) return -drop.error();
-  size_t put = 0;
-  while (put < size) {
+  // A blocking pwrite's short count is the answer, as before; RWF_NOWAIT goes on after one.
+  bool oneCall = !(flags & RWF_NOWAIT);
+  return MoveFull(size, oneCall, wouldBlock, [&](size_t put) {
     struct iovec v = {const_cast<uint8_t*>(data) + put, size - put};
-    ssize_t n = pwritev2(fd, &v, 1, offset + static_cast<off_t>(put), flags);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      if (put == 0) return -errno;
-      if (errno == EAGAIN && wouldBlock) *wouldBlock = true;
-      break;
-    }
-    if (n == 0) break;
-    put += static_cast<size_t>(n);
-    if (!(flags & RWF_NOWAIT)) break;  // a blocking pwrite's short count is the answer, as before
-  }
-  return static_cast<ssize_t>(put);
+    return pwritev2(fd, &v, 1, offset + static_cast<off_t>(put), flags);
+  });
 }
 
 int AnswerRead(int devFd, uint64_t unique, uint8_t* buf, ssize_t n) {

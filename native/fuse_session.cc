@@ -436,6 +436,34 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     return true;
   }
 
+  // The pending request a token names, in a session still open. Null otherwise, *err being
+  // what JS gets: -EBADF once closed, -EINVAL for a token never issued or already answered
+  // (nothing is written then, and a pending token stays pending).
+  PendingTable::Slot* PendingFor(uint32_t token, int* err) {
+    if (fd_ < 0) {
+      *err = -EBADF;
+      return nullptr;
+    }
+    PendingTable::Slot* s = pending_.Find(token);
+    if (!s) *err = -EINVAL;
+    return s;
+  }
+
+  // The answer to s, with error and payload: through its ring entry if it came over io_uring,
+  // else one write to /dev/fuse.
+  int AnswerSlot(const PendingTable::Slot* s, int32_t error, const uint8_t* payload, size_t len) {
+    if (s->ringEntry != PendingTable::kNoEntry) {
+      return RingAnswered(ring_.AnswerBytes(s->ringEntry, error, payload, len));
+    }
+    return Answer(fd_, s->unique, error, payload, len);
+  }
+
+  // The token has its answer (r: 0 or -errno, returned to JS): its slot is free again.
+  Napi::Value Released(Napi::Env env, uint32_t token, int r) {
+    pending_.Release(token);
+    return Napi::Number::New(env, r);
+  }
+
   // reply(token, buf, len): buf[0..len) = fuse_out_header (error filled by the caller) + payload.
   Napi::Value Reply(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -447,22 +475,18 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         len < sizeof(OutHeader) || len > size || len > 0xffffffffu) {
       return Napi::Number::New(env, -EINVAL);
     }
-    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
-    if (!s) return Napi::Number::New(env, -EINVAL);
+    int rc;
+    PendingTable::Slot* s = PendingFor(token, &rc);
+    if (!s) return Napi::Number::New(env, rc);
     int32_t error;
     memcpy(&error, buf + 4, sizeof error);
     const uint8_t* body = buf + sizeof(OutHeader);
     size_t bodyLen = len - sizeof(OutHeader);
-    int r;
-    if (s->ringEntry != PendingTable::kNoEntry) {
-      r = RingAnswered(ring_.AnswerBytes(s->ringEntry, error, body, bodyLen));
-    } else {
-      r = Answer(fd_, s->unique, error, body, bodyLen);
-      if (s->opcode == kOpcodeInit && error == 0 && r == 0) StartRingAfterInit(body, bodyLen);
+    int r = AnswerSlot(s, error, body, bodyLen);
+    if (s->ringEntry == PendingTable::kNoEntry && s->opcode == kOpcodeInit && error == 0 && r == 0) {
+      StartRingAfterInit(body, bodyLen);
     }
-    pending_.Release(token);
-    return Napi::Number::New(env, r);
+    return Released(env, token, r);
   }
 
   Napi::Value ReplyError(const Napi::CallbackInfo& info) {
@@ -472,14 +496,10 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (!GetToken(info, &token) || !ArgUint(info[1], &err) || err == 0 || err >= 4096) {
       return Napi::Number::New(env, -EINVAL);
     }
-    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
-    if (!s) return Napi::Number::New(env, -EINVAL);
-    int r = s->ringEntry != PendingTable::kNoEntry
-                ? RingAnswered(ring_.AnswerBytes(s->ringEntry, -static_cast<int32_t>(err), nullptr, 0))
-                : Answer(fd_, s->unique, -static_cast<int32_t>(err), nullptr, 0);
-    pending_.Release(token);
-    return Napi::Number::New(env, r);
+    int rc;
+    PendingTable::Slot* s = PendingFor(token, &rc);
+    if (!s) return Napi::Number::New(env, rc);
+    return Released(env, token, AnswerSlot(s, -static_cast<int32_t>(err), nullptr, 0));
   }
 
   // The link pooled jobs answer through (made on first use).
@@ -492,13 +512,6 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     return jobs_;
   }
 
-  // The optional DataPath argument (data_jobs.h); anything else is inline.
-  static uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
-    if (info.Length() <= i || !info[i].IsNumber()) return kPathInline;
-    uint32_t p = info[i].As<Napi::Number>().Uint32Value();
-    return p <= kPathTryInline ? p : kPathInline;
-  }
-
   // readInto(token, fd, size, offset, path)
   Napi::Value ReadInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -509,16 +522,15 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
         offset > static_cast<uint64_t>(INT64_MAX)) {
       return Napi::Number::New(env, -EINVAL);
     }
-    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
-    if (!s) return Napi::Number::New(env, -EINVAL);
+    int rc;
+    PendingTable::Slot* s = PendingFor(token, &rc);
+    if (!s) return Napi::Number::New(env, rc);
     if (s->ringEntry != PendingTable::kNoEntry) {
       // Over io_uring the answer must be submitted from this thread (the kernel completes a
       // ring request on the task that submitted it): served inline, never on the pool.
       int r = RingAnswered(ring_.AnswerRead(s->ringEntry, static_cast<int>(fileFd), size,
                                             static_cast<off_t>(offset)));
-      pending_.Release(token);
-      return Napi::Number::New(env, r);
+      return Released(env, token, r);
     }
     int fd = static_cast<int>(fileFd);
     uint32_t path = WorkerPool::Get() ? PathArg(info, 4) : kPathInline;
@@ -575,19 +587,17 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       return Napi::Number::New(env, -EINVAL);
     }
     bool killPriv = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
-    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
+    int rc;
+    PendingTable::Slot* s = PendingFor(token, &rc);
+    if (!s) return Napi::Number::New(env, rc);
     // Not a WRITE, or more bytes than the request carried: a caller bug. Refused, nothing
     // written; the token stays pending so the caller can still answer it (replyError).
-    if (!s || s->opcode != kOpcodeWrite || size > s->dataLen) {
-      return Napi::Number::New(env, -EINVAL);
-    }
+    if (s->opcode != kOpcodeWrite || size > s->dataLen) return Napi::Number::New(env, -EINVAL);
     if (s->ringEntry != PendingTable::kNoEntry) {
       // Over io_uring: inline, answered through the ring entry (see ReadInto).
       int r = RingAnswered(ring_.AnswerWrite(s->ringEntry, static_cast<int>(fileFd), size,
                                              static_cast<off_t>(offset), killPriv));
-      pending_.Release(token);
-      return Napi::Number::New(env, r);
+      return Released(env, token, r);
     }
     int fd = static_cast<int>(fileFd);
     uint32_t path = WorkerPool::Get() ? PathArg(info, 5) : kPathInline;
@@ -630,8 +640,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       ssize_t n = WriteFull(fd, s->data + put, size - put, static_cast<off_t>(offset + put), killPriv, 0, nullptr);
       r = AnswerWritten(fd_, s->unique, static_cast<ssize_t>(Moved(put, n)));
     }
-    pending_.Release(token);
-    return Napi::Number::New(env, r);
+    return Released(env, token, r);
   }
 
   // fileJob(token, op, fd, fd2, a, b, c, path, killPriv): see data_jobs.h.
@@ -640,9 +649,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     uint32_t token;
     FileJobArgs args;
     if (!GetToken(info, &token) || !ParseFileJob(info, &args)) return Napi::Number::New(env, -EINVAL);
-    if (fd_ < 0) return Napi::Number::New(env, -EBADF);
-    PendingTable::Slot* s = pending_.Find(token);
-    if (!s) return Napi::Number::New(env, -EINVAL);
+    int rc;
+    PendingTable::Slot* s = PendingFor(token, &rc);
+    if (!s) return Napi::Number::New(env, rc);
     if (s->ringEntry != PendingTable::kNoEntry) {
       // Over io_uring: inline, answered through the ring entry (see ReadInto).
       bool dupFds = args.op == FileOp::Flush;
@@ -651,19 +660,15 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       if (d == 0 && dupFds) CloseJobFds(&args);
       uint8_t payload[8];
       size_t len = result < 0 ? 0 : FileOpPayload(args.op, result, payload);
-      int r = RingAnswered(ring_.AnswerBytes(s->ringEntry, result < 0 ? static_cast<int32_t>(result) : 0,
-                                             payload, len));
-      pending_.Release(token);
-      return Napi::Number::New(env, r);
+      int32_t error = result < 0 ? static_cast<int32_t>(result) : 0;
+      return Released(env, token, AnswerSlot(s, error, payload, len));
     }
     bool pool = WorkerPool::Get() && PathArg(info, 7) != kPathInline;
     // The job's own fds: a pooled job outlives the engine's (RELEASE); FLUSH closes a dup anyway.
     bool own = pool || args.op == FileOp::Flush;
     int d = own ? DupJobFds(&args) : 0;
     if (d < 0 && args.op == FileOp::Flush) {
-      int r = Answer(fd_, s->unique, d, nullptr, 0);
-      pending_.Release(token);
-      return Napi::Number::New(env, r);
+      return Released(env, token, AnswerSlot(s, d, nullptr, 0));
     }
     if (pool && d == 0) {
       PostFileOp(JobLink(), token, s->unique, args);
@@ -672,9 +677,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     // Inline (no pool, or no fd left for the job's own).
     int64_t result = RunFileOp(&args);
     if (d == 0 && own) CloseJobFds(&args);
-    int r = AnswerFileOp(fd_, s->unique, args.op, result);
-    pending_.Release(token);
-    return Napi::Number::New(env, r);
+    return Released(env, token, AnswerFileOp(fd_, s->unique, args.op, result));
   }
 
   Napi::Value Done(const Napi::CallbackInfo& info) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -33,7 +34,10 @@ namespace {
 enum class MetaOp : uint32_t {
   Lookup = 1,  // openat(fd, name, O_PATH|O_NOFOLLOW) then statx of the new fd
   Stat = 2,    // statx of fd itself
+  Reopen = 3,  // openat(fd2, "<fd>", flags): fd2 is /proc/self/fd, so this opens what fd is
+  Access = 4,  // faccessat(fd2, "<fd>", flags = mask, AT_EACCESS)
 };
+constexpr uint32_t kLastOp = 4;
 
 constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
 // What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
@@ -51,14 +55,16 @@ int StatxFd(int fd, uint8_t* out) {
 
 class MetaJob : public Job {
  public:
-  MetaJob(napi_env env, MetaOp op, int fd, Napi::Function done)
-      : Job(nullptr), env_(env), op_(op), fd_(fd), done_(Napi::Persistent(done)) {}
+  MetaJob(napi_env env, MetaOp op, int fd, int fd2, Napi::Function done)
+      : Job(nullptr), env_(env), op_(op), fd_(fd), fd2_(fd2), done_(Napi::Persistent(done)) {}
 
   ~MetaJob() override {
-    if (fd_ >= 0) close(fd_);
-    if (newFd_ >= 0) close(newFd_);
+    for (int fd : {fd_, fd2_, newFd_}) {
+      if (fd >= 0) close(fd);
+    }
   }
 
+  uint32_t flags = 0;
   std::string name;
   bool asCaller = false;
   uid_t uid = 0;
@@ -71,17 +77,19 @@ class MetaJob : public Job {
     if (result_ == 0) result_ = Syscalls();
     if (asCaller) ResetThreadCreds();
     elapsedNs_ = NowNs() - t0;
-    close(fd_);
-    fd_ = -1;
+    for (int* fd : {&fd_, &fd2_}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
   }
 
   void Complete() override {
     Napi::Env env(env_);
     Napi::HandleScope scope(env);
     Napi::Value stat = env.Null();
-    if (result_ >= 0) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
+    if (result_ >= 0 && (op_ == MetaOp::Lookup || op_ == MetaOp::Stat)) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
     int res = result_;
-    if (op_ == MetaOp::Lookup && result_ >= 0) {
+    if ((op_ == MetaOp::Lookup || op_ == MetaOp::Reopen) && result_ >= 0) {
       res = newFd_;
       newFd_ = -1;  // JavaScript owns it now
     }
@@ -93,6 +101,17 @@ class MetaJob : public Job {
  private:
   int Syscalls() {
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
+    if (op_ == MetaOp::Reopen || op_ == MetaOp::Access) {
+      // The job's own dup, named in /proc/self/fd: the same open file as the engine's fd, and a
+      // number nobody else can close or reuse while the job runs.
+      char self[16];
+      snprintf(self, sizeof self, "%d", fd_);
+      if (op_ == MetaOp::Access) return faccessat(fd2_, self, static_cast<int>(flags), AT_EACCESS) < 0 ? -errno : 0;
+      int nfd = openat(fd2_, self, static_cast<int>(flags) | O_CLOEXEC);
+      if (nfd < 0) return -errno;
+      newFd_ = nfd;
+      return 0;
+    }
     int nfd = openat(fd_, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (nfd < 0) return -errno;
     int e = StatxFd(nfd, statx_);
@@ -107,6 +126,7 @@ class MetaJob : public Job {
   napi_env env_;
   MetaOp op_;
   int fd_;
+  int fd2_;
   int newFd_ = -1;
   int result_ = -EIO;
   int64_t elapsedNs_ = 0;
@@ -114,27 +134,38 @@ class MetaJob : public Job {
   Napi::FunctionReference done_;
 };
 
-// metaJob(op, fd, name|null, uid|-1, gid, groups|null, done) -> 1 (queued) or -errno:
-// -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a malformed call.
+// metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null, done) -> 1 (queued) or
+// -errno: -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a malformed call.
 Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
-  Args a(info, "metaJob", 7);
+  Args a(info, "metaJob", 9);
   uint32_t op = a.Uint(0);
   int fd = a.Int(1);
+  int fd2 = a.Int(2);
   NameBuf name;
-  a.Name(2, name, true);
-  int32_t uid = a.Int(3);
-  uint32_t gid = a.Uint(4);
+  a.Name(3, name, true);
+  uint32_t flags = a.Uint(4);
+  int32_t uid = a.Int(5);
+  uint32_t gid = a.Uint(6);
   size_t ngroups = 0;
-  const uint32_t* groups = a.U32OrNull(5, &ngroups);
+  const uint32_t* groups = a.U32OrNull(7, &ngroups);
   if (!a.Ok()) return a.Bail();
-  if (!info[6].IsFunction()) return a.Num(-EINVAL);
-  if (op != static_cast<uint32_t>(MetaOp::Lookup) && op != static_cast<uint32_t>(MetaOp::Stat)) return a.Num(-EINVAL);
-  if (op == static_cast<uint32_t>(MetaOp::Lookup) && !name.ptr) return a.Num(-EINVAL);
+  if (!info[8].IsFunction()) return a.Num(-EINVAL);
+  if (op == 0 || op > kLastOp) return a.Num(-EINVAL);
+  MetaOp kind = static_cast<MetaOp>(op);
+  if (kind == MetaOp::Lookup && !name.ptr) return a.Num(-EINVAL);
+  bool viaProc = kind == MetaOp::Reopen || kind == MetaOp::Access;
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return a.Num(-errno);
-  auto job = std::make_unique<MetaJob>(info.Env(), static_cast<MetaOp>(op), dup, info[6].As<Napi::Function>());
+  int dup2 = viaProc ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
+  if (viaProc && dup2 < 0) {
+    int e = errno;
+    close(dup);
+    return a.Num(-e);
+  }
+  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, dup2, info[8].As<Napi::Function>());
+  job->flags = flags;
   if (name.ptr) job->name = name.ptr;
   if (uid >= 0) {
     job->asCaller = true;

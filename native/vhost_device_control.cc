@@ -204,11 +204,14 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
   auto bad = [&](const char* w) { why = w; return Outcome::Malformed; };
   auto fail = [&](const std::string& w) { why = w; return Outcome::Failed; };
   auto replied = [&](int rc) { return rc < 0 ? bad("cannot send the reply") : Outcome::Replied; };
+  // The GET_* that carry nothing and are answered with one u64.
+  auto answerU64 = [&](uint64_t v) {
+    return noFds() ? replied(sendU64(m.request, v)) : bad("unexpected fds");
+  };
 
   switch (m.request) {
     case GET_FEATURES:
-      if (!noFds()) return bad("unexpected fds");
-      return replied(sendU64(m.request, kOfferedFeatures));
+      return answerU64(kOfferedFeatures);
     case SET_FEATURES: {
       if (!sized(8)) return bad("expected a u64");
       uint64_t f = Payload<uint64_t>(m);
@@ -222,8 +225,7 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       return Outcome::Ok;
     }
     case GET_PROTOCOL_FEATURES:
-      if (!noFds()) return bad("unexpected fds");
-      return replied(sendU64(m.request, kOfferedProtocolFeatures));
+      return answerU64(kOfferedProtocolFeatures);
     case SET_PROTOCOL_FEATURES: {
       if (!sized(8)) return bad("expected a u64");
       uint64_t f = Payload<uint64_t>(m);
@@ -232,11 +234,9 @@ VhostDevice::Outcome VhostDevice::dispatch(VuMessage& m, std::string& why) {
       return Outcome::Ok;
     }
     case GET_QUEUE_NUM:
-      if (!noFds()) return bad("unexpected fds");
-      return replied(sendU64(m.request, nq));
+      return answerU64(nq);
     case GET_MAX_MEM_SLOTS:
-      if (!noFds()) return bad("unexpected fds");
-      return replied(sendU64(m.request, kMaxMemSlots));
+      return answerU64(kMaxMemSlots);
     case SET_OWNER:
       if (!noFds()) return bad("unexpected fds");
       return Outcome::Ok;

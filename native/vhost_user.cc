@@ -188,13 +188,6 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
                                                         PathArg(info, 4)));
   }
 
-  // The optional DataPath argument (data_jobs.h); anything else is inline.
-  static uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
-    if (info.Length() <= i || !info[i].IsNumber()) return kPathInline;
-    uint32_t p = info[i].As<Napi::Number>().Uint32Value();
-    return p <= kPathTryInline ? p : kPathInline;
-  }
-
   // fileJob(token, op, fd, fd2, a, b, c, path)
   Napi::Value FileJob(const Napi::CallbackInfo& info) {
     if (!Alive(info) || !Numbers(info, 3)) return info.Env().Undefined();

@@ -8,6 +8,8 @@ import { UsageError } from './usage-error';
 import { HELP, VERSION } from './help';
 import { makeLogger, Logger } from '../log/logger';
 import { PassthroughFs } from '../passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../passthrough/file-system';
+import { engineConfig } from './engine-config';
 import { serveFuseDev } from './serve-fuse-dev';
 import { serveVhostUser, capabilitiesJson } from './serve-vhost-user';
 import { ShareStateKeeper } from './share-state';
@@ -113,12 +115,8 @@ export function main(argv: string[]): void {
     fail(`state: ${(e as Error).message}`, 1);
   }
   const placement = new MultidevsPlacement(cfg.multidevs, keeper.state.deviceRegistry, log, devices ?? new DeviceMap(sharedDir, { asDaemon }));
-  const pfs = new PassthroughFs({
-    sharedDir, cache: cfg.cache, xattr: cfg.xattr, readOnly: cfg.readOnly,
-    inodeFileHandles: cfg.inodeFileHandles, posixLocks: cfg.posixLock, flock: cfg.flock,
-    ids,
-    xattrMap: cfg.xattrMap, preserveNoatime: cfg.preserveNoatime, allowDirectIo: cfg.allowDirectIo,
-  }, creds, placement, log);
+  const engine = engineConfig(cfg, sharedDir, ids);
+  const pfs = new PassthroughFs(engine.fs, creds, placement, log);
   if (entered?.mode === 'chroot') {
     // Only now: the engine holds its fds on the export root and /proc/self/fd, which it reopens
     // inodes through; /proc is not reachable from inside the export.
@@ -166,7 +164,8 @@ export function main(argv: string[]): void {
     process.exit(code);
   };
   try {
-    serving = cfg.mount ? serveFuseDev(cfg, pfs, log, end) : serveVhostUser(cfg, pfs, log, end);
+    const served = new PassthroughFileSystem(pfs);
+    serving = cfg.mount ? serveFuseDev(cfg, engine.server, served, log, end) : serveVhostUser(cfg, engine.server, served, log, end);
   } catch (e) {
     fail((e as Error).message, 1);
   }

@@ -3,18 +3,17 @@ import { FuseDevTransport } from '../transport/fuse-dev';
 import { FuseServer } from '../server/session';
 import { uringOutcome } from '../transport/fuse-uring';
 import type { FuseUringStatus } from '../native/fuse-dev';
-import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { FileSystem } from '../server/file-system';
+import type { ServerOptions } from '../server/session';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
-import { optionWants } from './option-wants';
+import { MAX_WRITE } from './engine-config';
 
-/** 1 MiB writes (256 pages, FUSE_MAX_PAGES): fewer, larger requests for sequential I/O. */
-const MAX_WRITE = 1024 * 1024;
 /** After a signal's unmount, how long requests in flight may take before the session is ended. */
 const STOP_GRACE_MS = 1000;
 
-export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
+export function serveFuseDev(cfg: Config, engine: ServerOptions, fs: FileSystem, log: Logger, onEnd: (code: number) => void): Serving {
   const mnt = cfg.mount!;
   // default_permissions, always: the kernel checks each access against the modes it caches. It
   // must, because much never reaches us: a path walk through cached dentries (search permission
@@ -26,10 +25,10 @@ export function serveFuseDev(cfg: Config, fs: PassthroughFs, log: Logger, onEnd:
   });
   const isRoot = process.geteuid?.() === 0;
   const server = new FuseServer(t, fs, {
-    readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: false, // /dev/fuse never offers submounts
-    posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always',
+    ...engine,
+    announceSubmounts: false, // /dev/fuse never offers submounts
     passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
-    readdirplus: cfg.readdirplus, killprivV2: cfg.killprivV2, overIoUring: t.uringPrepared, ...optionWants(cfg),
+    overIoUring: t.uringPrepared,
     // With default_permissions alone the kernel checks the mode bits only: an ACL entry granting
     // more than the mode shows is refused on the mount. With --xattr (as virtiofsd's --posix-acl
     // needs it) the kernel gets the ACLs by GETXATTR — not without: the GETXATTR must then work,

@@ -2,20 +2,18 @@
 // serves one front end: when it disconnects (the VM stopped, or QEMU died) we save state and exit 0.
 import { VhostUserTransport } from '../transport/vhost-user';
 import { FuseServer } from '../server/session';
-import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { FileSystem } from '../server/file-system';
+import type { ServerOptions } from '../server/session';
 import type { Logger } from '../log/logger';
 import type { Config } from './options';
 import type { Serving } from './serving';
-import { optionWants } from './option-wants';
 
-/** The guest's virtio-fs driver caps it further by its queue size; 1 MiB is what we accept. */
-const MAX_WRITE = 1024 * 1024;
 /** Requests are gathered into the inbox except WRITE data, which stays in guest memory: the largest
  *  other request is SETXATTR with a 64 KiB value. */
 const MAX_REQUEST = 256 * 1024;
 const REQUEST_QUEUES = 2;
 
-export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEnd: (code: number) => void): Serving {
+export function serveVhostUser(cfg: Config, engine: ServerOptions, fs: FileSystem, log: Logger, onEnd: (code: number) => void): Serving {
   const t = new VhostUserTransport({
     socketPath: cfg.socketPath ?? undefined,
     listenFd: cfg.fd ?? undefined,
@@ -23,11 +21,7 @@ export function serveVhostUser(cfg: Config, fs: PassthroughFs, log: Logger, onEn
     requestQueues: REQUEST_QUEUES,
     maxRequestSize: MAX_REQUEST,
   });
-  const server = new FuseServer(t, fs, {
-    readOnly: cfg.readOnly, stickyCredentials: true, maxWrite: MAX_WRITE, announceSubmounts: cfg.announceSubmounts,
-    posixLocks: cfg.posixLock, flock: cfg.flock, cacheAlways: cfg.cache === 'always', passthrough: false,
-    killprivV2: cfg.killprivV2, ...optionWants(cfg),
-  }, log);
+  const server = new FuseServer(t, fs, { ...engine, announceSubmounts: cfg.announceSubmounts }, log);
   let ended = false;
   const end = (why: string) => {
     if (ended) return;

@@ -8,7 +8,8 @@ import type { Inode } from './inode';
 import { HostStat, isReg, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
 import { FORBIDDEN } from '../policy/id-map';
-import { statOnPool } from './pool-ops';
+import { accessOnPool, statOnPool } from './pool-ops';
+import type { Later } from '../server/file-system';
 
 export const FATTR = {
   MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5, FH: 1 << 6,
@@ -154,11 +155,17 @@ export function statfs(fs: PassthroughFs, nodeid: number, out: Float64Array): nu
   return fs.withFd(inode, (fd) => sys.fstatfs(fd, out));
 }
 
-export function access(fs: PassthroughFs, nodeid: number, mask: number): number {
+/** ACCESS. On a mount whose syscalls are slow the check runs on the pool, as the caller. */
+export function access(fs: PassthroughFs, nodeid: number, mask: number): Later<number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = accessOnPool(fs, inode, mask);
+    if (later) return later;
+  }
   // AT_EACCESS: checked with the caller's (fs) ids we switched to, not the daemon's real ones.
-  return fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), mask, C.AT_EACCESS));
+  return fs.offLoop.timed(mnt, () => fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), mask, C.AT_EACCESS)));
 }
 
 export function statx(fs: PassthroughFs, nodeid: number): { st: HostStat; inode: Inode } | number {

@@ -7,34 +7,33 @@ import type { InoValue } from '../protocol/wire';
 import { Errno } from '../protocol/errno';
 import { FUSE_ATTR_SUBMOUNT } from '../protocol/flags';
 import type { Entry, PassthroughFs } from './passthrough-fs';
-import type { HostStat } from './host-stat';
+import { isDir, type HostStat } from './host-stat';
 import { DirStream, type DirentInoRule, type DirentRoom } from './dir-stream';
 import { DirentStop, PlusInfo } from '../native/dirents';
-import type { InodeKeyParts } from './inode';
+import type { Inode, InodeKeyParts } from './inode';
 import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
+import type { DirSink, Later } from '../server/file-system';
+import { reopenOnPool } from './pool-ops';
 
-export interface DirSink {
-  /** The reply's free bytes, for entries encoded natively (fits/add still serve the entries
-   *  encoded one by one, and must agree with room.pos). */
-  room?: DirentRoom;
-  /** READDIRPLUS: completes the natively encoded entry at out[rec] (attributes from its statx in
-   *  place) with what the lookup found: node id, client inode number, attr.flags, owner. */
-  complete?(rec: number, nodeid: number, ino: InoValue, attrFlags: number, uid: number, gid: number): void;
-  /** READDIRPLUS: rewrites the natively encoded entry at out[rec] with this lookup result
-   *  (null: no attributes, nodeid 0; its d_ino stays). */
-  rewrite?(rec: number, entry: Entry | null): void;
-  /** whether an entry with this name length still fits in the reply */
-  fits(nameLen: number): boolean;
-  /** adds the stream's current entry */
-  add(d: DirStream, clientIno: InoValue, entry: Entry | null): void;
-}
+export type { DirSink };
 
-export function opendir(fs: PassthroughFs, nodeid: number): number {
+/** OPENDIR: the directory's fh. On a mount whose syscalls are slow the reopen runs on the pool. */
+export function opendir(fs: PassthroughFs, nodeid: number): Later<number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
+  const flags = C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC;
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt) && isDir(inode.mode)) {
+    const later = reopenOnPool(fs, inode, flags, true, (now, fd) => dirHandle(fs, now, fd));
+    if (later) return later;
+  }
   // A directory moved out of the export is not listed (its names are outside; see withFdInExport).
-  const fd = fs.withFdInExport(inode, () => fs.reopen(inode, C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC));
+  const fd = fs.offLoop.timed(mnt, () => fs.withFdInExport(inode, () => fs.reopen(inode, flags)));
+  return dirHandle(fs, inode, fd);
+}
+
+function dirHandle(fs: PassthroughFs, inode: Inode, fd: number): number {
   if (fd < 0) return fd;
   const h: DirHandle = { kind: 'dir', fd, inode, stream: new DirStream(fd) };
   return fs.handles.add(h);
@@ -113,7 +112,7 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
         keyParts.inoLo = plusInfo[o + I.INO_LO];
         const known = fs.referPinned(keyParts);
         if (known) {
-          sink.complete!(rec, known.nodeid, known.clientIno, 0, plusInfo[o + I.UID], plusInfo[o + I.GID]);
+          sink.complete!(rec, known.nodeid, known.clientIno, 0, fs.guestUid(plusInfo[o + I.UID]), fs.guestGid(plusInfo[o + I.GID]));
           continue;
         }
       }
@@ -128,7 +127,7 @@ function readdirPlusNative(fs: PassthroughFs, h: DirHandle, sink: DirSink, rule:
       } else if (sameObject(found.st, o)) {
         // What was adopted is what the native statx saw: its attributes are in place already.
         const flags = fs.isAnnounced(found.st, h.inode) ? FUSE_ATTR_SUBMOUNT : 0;
-        sink.complete!(rec, found.inode.nodeid, found.inode.clientIno, flags, plusInfo[o + I.UID], plusInfo[o + I.GID]);
+        sink.complete!(rec, found.inode.nodeid, found.inode.clientIno, flags, fs.guestUid(plusInfo[o + I.UID]), fs.guestGid(plusInfo[o + I.GID]));
       } else {
         sink.rewrite!(rec, fs.entryOf(found.inode, found.st, h.inode));
       }

@@ -20,11 +20,9 @@ const MAX_RW_COUNT = 0x7ffff000;
  *  2^63-1 rounds up to 2^63, outside the native int64 arguments): such values are refused. */
 export const exact = (...v: number[]): boolean => v.every((x) => Number.isSafeInteger(x));
 
-export interface OpenResult {
-  fh: number;
-  openFlags: number;
-  backingId: number;
-}
+import type { FileJob, Later, OpenReply as OpenResult } from '../server/file-system';
+import { reopenOnPool } from './pool-ops';
+export type { FileJob, OpenResult };
 
 /** Flags the client may not pass through: creation is CREATE's job, and a controlling tty or
  *  following a symlink are never wanted on the host side. O_PATH (never sent by a kernel) would
@@ -110,7 +108,8 @@ function endIoMode(fs: PassthroughFs, h: FileHandle): void {
   if (m.passthrough === 0 && m.cached === 0) ioModes.delete(h.inode);
 }
 
-export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResult | number {
+/** OPEN. On a mount whose syscalls are slow (off-loop.ts) the reopen runs on the pool. */
+export function open(fs: PassthroughFs, nodeid: number, flags: number): Later<OpenResult | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   // Never open special files on the host (CVE-2020-35517): a FIFO would block the server, a device
@@ -121,7 +120,17 @@ export function open(fs: PassthroughFs, nodeid: number, flags: number): OpenResu
   // --preserve-noatime, as virtiofsd does, so an open never fails for a flag about atimes.
   const strip = fs.config.preserveNoatime ? STRIP : STRIP | C.O_NOATIME;
   const hostFlags = (hostOpenFlags(fs, flags) & ~strip) | C.O_CLOEXEC;
-  let fd = fs.reopen(inode, hostFlags);
+  const opened = (now: Inode, fd: number) => openedAs(fs, now, flags, hostFlags, fd);
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = reopenOnPool(fs, inode, hostFlags, false, opened);
+    if (later) return later;
+  }
+  return opened(inode, fs.offLoop.timed(mnt, () => fs.reopen(inode, hostFlags)));
+}
+
+/** OPEN after the reopen as the caller gave fd (or -errno). */
+function openedAs(fs: PassthroughFs, inode: Inode, flags: number, hostFlags: number, fd: number): OpenResult | number {
   if (fd === -Errno.EACCES && isExecOpen(flags) && mayExec(fs, inode)) {
     // execve() of a file its caller may execute but not read (0711): natively the kernel opens it
     // for exec with the execute right alone. Here the kernel (default_permissions) has checked
@@ -159,10 +168,6 @@ const SYNC_WRITES = C.O_SYNC | C.O_DSYNC | C.O_DIRECT;
 /** Filesystems in memory: a read never waits for a device (statfs f_type). */
 const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
 
-export function readPath(h: FileHandle): number {
-  return h.readPath;
-}
-
 export function writePath(h: FileHandle, size: number): number {
   return size >= POOL_WRITE_MIN ? DataPath.Pool : h.writePath;
 }
@@ -179,17 +184,6 @@ export function noNoWait(h: FileHandle, write: boolean): void {
   h.readPath = sys.fstatfs(h.fd, v) === 0 && MEMORY_FS.has(v[8]) ? DataPath.Inline : DataPath.Pool;
 }
 
-/** A request the transport runs on its worker pool: FileOp on fd (fd2 for copies). */
-export interface FileJob {
-  op: number;
-  fd: number;
-  fd2: number;
-  a: number;
-  b: number;
-  c: number;
-  /** fd was opened for this job alone: close it once posted (the job works on its own dup) */
-  owned: boolean;
-}
 
 const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned });
 

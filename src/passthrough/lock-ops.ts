@@ -9,13 +9,8 @@ import type { PassthroughFs } from './passthrough-fs';
 import type { FileHandle } from './handles';
 import { addLockFd } from './lock-fds';
 
-export interface FileLock {
-  start: number;
-  /** inclusive; >= OFFSET_MAX means to the end of the file */
-  end: number;
-  type: number;
-  pid: number;
-}
+import type { FileLock } from '../server/file-system';
+export type { FileLock };
 
 const OFFSET_MAX = 2 ** 63 - 1;
 const lockBuf = new Float64Array(4);

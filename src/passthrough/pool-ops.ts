@@ -1,11 +1,12 @@
-// LOOKUP and GETATTR on the worker pool, for a mount whose syscalls are slow (off-loop.ts): the
-// syscalls run on a worker as the caller, the decisions (which inode, which node id, the export
-// check) stay on the JS thread, before the post and after the completion.
+// Metadata operations on the worker pool, for a mount whose syscalls are slow (off-loop.ts):
+// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS. The syscalls run on a worker as the
+// caller; the decisions (names, the export check, which inode, which node id, the handle) stay on
+// the JS thread, before the post and after the completion.
 //
 // What may happen while the syscalls run, and why the answer is still right:
-//  - The parent or the inode is forgotten (a FORGET, possibly hostile, or the session ending):
+//  - The inode (or the parent) is forgotten (a FORGET, possibly hostile, or the session ending):
 //    the worker uses its own dup of the fd, so nothing it uses is closed; the completion finds
-//    the node id no longer live and answers ENOENT (the new fd of a lookup is closed).
+//    the node id no longer live and answers ENOENT (a new fd the job made is closed).
 //  - The session ends (DESTROY, a disconnect: releaseAll) and, on virtio-fs, a new one may start
 //    on the same PassthroughFs: the root is live again under the same node id, so a lookup in it
 //    completing late would hand the new session an inode with a lookup its guest never made
@@ -15,10 +16,10 @@
 //  - The name is renamed or unlinked on the host (or by another request): the worker's openat
 //    sees the host before or after, and answers as the host does.
 // A request's name lives in the inbox, valid only during its batch: it is copied before the post.
-import { metaJobs, MetaOp } from '../native/meta-jobs';
-import { sys } from '../native/sys';
+import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
+import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
-import { decodeStatx, HostStat } from './host-stat';
+import { decodeStatx } from './host-stat';
 import type { Inode } from './inode';
 import type { Entry, PassthroughFs, WireAttr } from './passthrough-fs';
 
@@ -34,61 +35,85 @@ function settled<T>(fn: () => T | number): T | number {
   }
 }
 
-/** LOOKUP of name (neither "." nor "..") in parent on the pool; null when no pool runs (the
- *  caller then looks up inline). */
+/**
+ * Posts one meta job (post() calls metaJobs.metaJob with the callback it is given) and turns its
+ * completion into a Promise of finish(result, stat). null when no pool runs: the caller then
+ * does the work inline. A refused post (-errno) is the answer at once.
+ */
+function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number) => T | number): Promise<T | number> | null {
+  let answer!: (v: T | number) => void;
+  const p = new Promise<T | number>((resolve) => { answer = resolve; });
+  const gen = fs.generation;
+  const posted = post((r, stat, micros) => {
+    fs.offLoop.ranOnPool(mnt, micros);
+    answer(settled(() => finish(r, stat, gen)));
+  });
+  if (posted === ENOSYS) {
+    fs.offLoop.noPool();
+    return null;
+  }
+  return posted < 0 ? Promise.resolve(posted) : p;
+}
+
+/** The live inode of nodeid at a completion of a job posted in session `gen`, or null (a fd the
+ *  job made is then closed). */
+function stillThere(fs: PassthroughFs, gen: number, nodeid: number, madeFd: number): Inode | null {
+  const inode = fs.generation === gen ? fs.inode(nodeid) : undefined;
+  if (!inode && madeFd >= 0) sys.close(madeFd);
+  return inode ?? null;
+}
+
+/** LOOKUP of name (neither "." nor "..") in parent. */
 export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array): Promise<Entry | number> | null {
   const parentId = parent.nodeid;
-  const mnt = parent.mntId;
   const own = Uint8Array.from(name);
-  const gen = fs.generation;
   const who = fs.creds.caller();
-  let answer!: (e: Entry | number) => void;
-  const p = new Promise<Entry | number>((resolve) => { answer = resolve; });
-  const posted = fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Lookup, pfd, own, who.uid, who.gid, who.groups, (fd, stat, micros) => {
-    fs.offLoop.ranOnPool(mnt, micros);
-    answer(settled(() => lookedUp(fs, gen, parentId, own, fd, stat)));
-  }));
-  if (posted === ENOSYS) {
-    fs.offLoop.noPool();
-    return null;
-  }
-  return posted < 0 ? Promise.resolve(posted) : p;
+  return onPool(fs, parent.mntId,
+    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Lookup, pfd, -1, own, 0, who.uid, who.gid, who.groups, done)),
+    (fd, stat, gen) => {
+      if (fd < 0) return fd;
+      const p = stillThere(fs, gen, parentId, fd);
+      if (!p) return -Errno.ENOENT;
+      const r = fs.adopt(fd, p, own, stat ? decodeStatx(stat) : undefined);
+      return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
+    });
 }
 
-function lookedUp(fs: PassthroughFs, gen: number, parentId: number, name: Uint8Array, fd: number, stat: Buffer | null): Entry | number {
-  if (fd < 0 || stat === null) return fd < 0 ? fd : -Errno.EIO;
-  const parent = fs.generation === gen ? fs.inode(parentId) : undefined;
-  if (!parent) {
-    sys.close(fd);
-    return -Errno.ENOENT;
-  }
-  const r = fs.adopt(fd, parent, name, decodeStatx(stat));
-  return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, parent);
-}
-
-/** GETATTR's statx on the pool; null when no pool runs. */
+/** GETATTR's statx (an fd's statx needs no permission: the daemon's credentials). */
 export function statOnPool(fs: PassthroughFs, inode: Inode): Promise<WireAttr | number> | null {
   const nodeid = inode.nodeid;
-  const mnt = inode.mntId;
-  const gen = fs.generation;
-  let answer!: (a: WireAttr | number) => void;
-  const p = new Promise<WireAttr | number>((resolve) => { answer = resolve; });
-  // A statx of an fd needs no permission: it runs with the daemon's credentials.
-  const posted = fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Stat, fd, null, -1, 0, null, (r, stat, micros) => {
-    fs.offLoop.ranOnPool(mnt, micros);
-    answer(settled(() => statted(fs, gen, nodeid, r, stat)));
-  }));
-  if (posted === ENOSYS) {
-    fs.offLoop.noPool();
-    return null;
-  }
-  return posted < 0 ? Promise.resolve(posted) : p;
+  return onPool(fs, inode.mntId,
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Stat, fd, -1, null, 0, -1, 0, null, done)),
+    (r, stat, gen) => {
+      if (r < 0 || !stat) return r < 0 ? r : -Errno.EIO;
+      const now = stillThere(fs, gen, nodeid, -1);
+      return now ? fs.attrOf(decodeStatx(stat), now) : -Errno.ENOENT;
+    });
 }
 
-function statted(fs: PassthroughFs, gen: number, nodeid: number, r: number, stat: Buffer | null): WireAttr | number {
-  if (r < 0 || stat === null) return r < 0 ? r : -Errno.EIO;
-  const inode = fs.generation === gen ? fs.inode(nodeid) : undefined;
-  if (!inode) return -Errno.ENOENT;
-  const st: HostStat = decodeStatx(stat);
-  return fs.attrOf(st, inode);
+/**
+ * PassthroughFs.reopen on the pool, as the caller: then(inode, fd) with the inode still live
+ * and the new fd (owned by then) or the -errno the open failed with. `inExport`: only while the inode is inside the
+ * export (OPENDIR, see withFdInExport).
+ */
+export function reopenOnPool<T>(fs: PassthroughFs, inode: Inode, flags: number, inExport: boolean, then: (inode: Inode, fd: number) => T | number): Promise<T | number> | null {
+  const nodeid = inode.nodeid;
+  const who = fs.creds.caller();
+  const f = flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL);
+  const post = (done: MetaDone) => (fd: number) => metaJobs.metaJob(MetaOp.Reopen, fd, fs.procSelfFd, null, f, who.uid, who.gid, who.groups, done);
+  return onPool(fs, inode.mntId,
+    (done) => (inExport ? fs.withFdInExport(inode, post(done)) : fs.withFd(inode, post(done))),
+    (fd, _stat, gen) => {
+      const now = stillThere(fs, gen, nodeid, fd);
+      if (!now) return fd < 0 ? fd : -Errno.ENOENT;
+      return then(now, fd);
+    });
+}
+
+/** ACCESS's faccessat as the caller. */
+export function accessOnPool(fs: PassthroughFs, inode: Inode, mask: number): Promise<number> | null {
+  const who = fs.creds.caller();
+  return onPool(fs, inode.mntId,
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Access, fd, fs.procSelfFd, null, mask, who.uid, who.gid, who.groups, done)),
+    (r) => r);
 }

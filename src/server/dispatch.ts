@@ -1,36 +1,12 @@
-// Opcode -> handler. Each handler decodes its request (protocol), calls the passthrough operation
-// and answers through the replier. Every opcode of the protocol is here or answered ENOSYS by the
-// session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like virtiofsd without DAX).
+// Opcode -> handler. Each handler decodes its request (protocol), calls the filesystem's operation
+// (file-system.ts) and answers through the replier. Every opcode of the protocol is here or answered
+// ENOSYS by the session (IOCTL, POLL, BMAP, SETUPMAPPING, REMOVEMAPPING: not supported, like
+// virtiofsd without DAX). The tests of each opcode: test/README.md.
 import * as P from '../protocol';
 import type { Handler, Req, ServerParts } from './handler';
-import type { PassthroughFs } from '../passthrough/passthrough-fs';
-import * as entryOps from '../passthrough/entry-ops';
-import * as attrOps from '../passthrough/attr-ops';
-import * as fileOps from '../passthrough/file-ops';
-import * as dirOps from '../passthrough/dir-ops';
-import * as removeOps from '../passthrough/remove-ops';
-import * as xattrOps from '../passthrough/xattr-ops';
-import * as lockOps from '../passthrough/lock-ops';
+import type { FileJob, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
 import { PathResult, DataPath } from '../native/channel';
-import { statxOf } from './statx-reply';
-
-function entryReply(s: ServerParts, r: Req, e: P.EntryOut | number | Promise<P.EntryOut | number>): void {
-  if (e instanceof Promise) return later(s, r, e, (v) => entryReply(s, r, v));
-  if (typeof e === 'number') s.replier.error(r.token, -e);
-  else s.replier.entry(r.token, e);
-}
-
-/** An operation that completes later (on the worker pool): answered when it does. Its answer
- *  cannot throw into the session's handler any more, so a throw there is logged and the request
- *  answered EIO here (the token is still unanswered: answering is the last thing a reply does). */
-function later<T>(s: ServerParts, r: Req, p: Promise<T>, answer: (v: T) => void): void {
-  p.then(answer).catch((e: unknown) => {
-    s.failed(r, e);
-  });
-}
-
-const fsOf = (s: ServerParts): PassthroughFs => s.fs;
 
 /** Pages per request without FUSE_MAX_PAGES (the kernel's FUSE_DEFAULT_MAX_PAGES_PER_REQ). */
 const DEFAULT_MAX_PAGES = 32;
@@ -47,179 +23,163 @@ function maxRead(s: ServerParts): number {
 const ownerKey = (owner: bigint) => owner.toString(16);
 
 export const HANDLERS: Partial<Record<number, Handler>> = {
-  [P.Op.LOOKUP]: (s, r) => entryReply(s, r, entryOps.lookup(fsOf(s), r.h.nodeid, P.decodeLookup(r.buf, r.off, r.end).name)),
+  [P.Op.LOOKUP]: (s, r) => entryReply(s, r, s.fs.lookup(r.h.nodeid, P.decodeLookup(r.buf, r.off, r.end).name)),
 
   [P.Op.FORGET]: (s, r) => {
-    s.fs.inodes.forget(r.h.nodeid, P.decodeForget(r.buf, r.off, r.end).nlookup);
+    s.fs.forget(r.h.nodeid, P.decodeForget(r.buf, r.off, r.end).nlookup);
     s.channel.done(r.token);
   },
 
   [P.Op.BATCH_FORGET]: (s, r) => {
     // The decoder bounds the list by the request's real length: a hostile count cannot make us
     // read past it. Unknown node ids are ignored, as the kernel may race us.
-    for (const f of P.decodeBatchForget(r.buf, r.off, r.end).items) s.fs.inodes.forget(f.nodeid, f.nlookup);
+    for (const f of P.decodeBatchForget(r.buf, r.off, r.end).items) s.fs.forget(f.nodeid, f.nlookup);
     s.channel.done(r.token);
   },
 
-  [P.Op.GETATTR]: (s, r) => attrReply(s, r, attrOps.getattr(s.fs, r.h.nodeid)),
-
-  [P.Op.SETATTR]: (s, r) => attrReply(s, r, attrOps.setattr(s.fs, r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end))),
+  [P.Op.GETATTR]: (s, r) => attrReply(s, r, s.fs.getattr(r.h.nodeid)),
+  [P.Op.SETATTR]: (s, r) => attrReply(s, r, s.fs.setattr(r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end))),
 
   [P.Op.READLINK]: (s, r) => {
     const out = s.replier.out;
-    const n = attrOps.readlink(s.fs, r.h.nodeid, out.subarray(s.replier.body, s.replier.body + 4096));
+    const n = s.fs.readlink(r.h.nodeid, out.subarray(s.replier.body, s.replier.body + 4096));
     if (n < 0) s.replier.error(r.token, -n);
     else s.replier.bytes(r.token, n);
   },
 
   [P.Op.SYMLINK]: (s, r) => {
     const a = P.decodeSymlink(r.buf, r.off, r.end);
-    entryReply(s, r, entryOps.symlink(s.fs, r.h.nodeid, a.name, a.target));
+    entryReply(s, r, s.fs.symlink(r.h.nodeid, a.name, a.target));
   },
 
   [P.Op.MKNOD]: (s, r) => {
     const a = P.decodeMknod(r.buf, r.off, r.end);
     const { major, minor } = P.decodeRdev(a.rdev);
-    entryReply(s, r, entryOps.mknod(s.fs, r.h.nodeid, a.name, a.mode, major, minor, a.umask));
+    entryReply(s, r, s.fs.mknod(r.h.nodeid, a.name, a.mode, major, minor, a.umask));
   },
 
   [P.Op.MKDIR]: (s, r) => {
     const a = P.decodeMkdir(r.buf, r.off, r.end);
-    entryReply(s, r, entryOps.mkdir(s.fs, r.h.nodeid, a.name, a.mode, a.umask));
+    entryReply(s, r, s.fs.mkdir(r.h.nodeid, a.name, a.mode, a.umask));
   },
 
-  [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, removeOps.unlink(s.fs, r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
-  [P.Op.RMDIR]: (s, r) => s.replier.status(r.token, removeOps.rmdir(s.fs, r.h.nodeid, P.decodeRmdir(r.buf, r.off, r.end).name)),
+  [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, s.fs.unlink(r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
+  [P.Op.RMDIR]: (s, r) => s.replier.status(r.token, s.fs.rmdir(r.h.nodeid, P.decodeRmdir(r.buf, r.off, r.end).name)),
 
   [P.Op.RENAME]: (s, r) => {
     const a = P.decodeRename(r.buf, r.off, r.end);
-    s.replier.status(r.token, removeOps.rename(s.fs, r.h.nodeid, a.oldName, a.newdir, a.newName, 0));
+    s.replier.status(r.token, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, 0));
   },
 
   [P.Op.RENAME2]: (s, r) => {
     const a = P.decodeRename2(r.buf, r.off, r.end);
-    s.replier.status(r.token, removeOps.rename(s.fs, r.h.nodeid, a.oldName, a.newdir, a.newName, a.flags));
+    s.replier.status(r.token, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, a.flags));
   },
 
   [P.Op.LINK]: (s, r) => {
     const a = P.decodeLink(r.buf, r.off, r.end);
-    entryReply(s, r, entryOps.link(s.fs, a.oldNodeid, r.h.nodeid, a.name));
+    entryReply(s, r, s.fs.link(a.oldNodeid, r.h.nodeid, a.name));
   },
 
-  [P.Op.OPEN]: (s, r) => {
-    const o = fileOps.open(s.fs, r.h.nodeid, P.decodeOpen(r.buf, r.off, r.end).flags);
-    if (typeof o === 'number') s.replier.error(r.token, -o);
-    else s.replier.open(r.token, o.fh, o.openFlags, o.backingId);
-  },
+  [P.Op.OPEN]: (s, r) => openReply(s, r, s.fs.open(r.h.nodeid, P.decodeOpen(r.buf, r.off, r.end).flags)),
 
   [P.Op.CREATE]: (s, r) => {
     const a = P.decodeCreate(r.buf, r.off, r.end);
-    const c = entryOps.create(s.fs, r.h.nodeid, a.name, a.flags, a.mode, a.umask);
+    const c = s.fs.create(r.h.nodeid, a.name, a.flags, a.mode, a.umask);
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },
 
   [P.Op.TMPFILE]: (s, r) => {
     const a = P.decodeTmpfile(r.buf, r.off, r.end);
-    const c = entryOps.tmpfile(s.fs, r.h.nodeid, a.flags, a.mode, a.umask);
+    const c = s.fs.tmpfile(r.h.nodeid, a.flags, a.mode, a.umask);
     if (typeof c === 'number') s.replier.error(r.token, -c);
     else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
   },
 
-  // READ and WRITE: the passthrough chooses where the bytes move (inline, or RWF_NOWAIT inline
+  // READ and WRITE: the filesystem chooses where the bytes move (inline, or RWF_NOWAIT inline
   // with the pool for what would block, or the pool); the transport moves them and answers.
   [P.Op.READ]: (s, r) => {
     const a = P.decodeRead(r.buf, r.off, r.end);
     // A guest may ask for up to 4 GiB, with every reply buffer aliasing the same guest page: the
     // copy would hold up every other request. No kernel asks more than INIT allowed.
     if (a.size > maxRead(s)) return s.replier.error(r.token, P.Errno.EINVAL);
-    const h = s.fs.handles.file(a.fh);
-    if (!h) return s.replier.error(r.token, P.Errno.EBADF);
+    const io = s.fs.readTarget(a.fh);
+    if (typeof io === 'number') return s.replier.error(r.token, -io);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EINVAL);
-    if (s.channel.readInto(r.token, h.fd, a.size, a.offset, fileOps.readPath(h)) === PathResult.NoWaitUnsupported) fileOps.noNoWait(h, false);
+    if (s.channel.readInto(r.token, io.fd, a.size, a.offset, io.path) === PathResult.NoWaitUnsupported) s.fs.noNoWait(a.fh, false);
   },
 
   [P.Op.WRITE]: (s, r) => {
     const a = P.decodeWrite(r.buf, r.off, r.end);
     // max_write is what we told the kernel in INIT; more is a hostile guest (see READ).
     if (a.size > s.init!.out.maxWrite) return s.replier.error(r.token, P.Errno.EINVAL);
-    const h = s.fs.handles.file(a.fh);
-    if (!h) return s.replier.error(r.token, P.Errno.EBADF);
+    const io = s.fs.writeTarget(a.fh, a.size);
+    if (typeof io === 'number') return s.replier.error(r.token, -io);
     if (a.offset > Number.MAX_SAFE_INTEGER) return s.replier.error(r.token, P.Errno.EFBIG);
     // The size must match the data that came with the request (header len minus the structs).
     if (a.size !== r.h.len - P.IN_HEADER_SIZE - P.Size.WRITE_IN) return s.replier.error(r.token, P.Errno.EINVAL);
     const killPriv = (a.writeFlags & P.WriteFlag.KILL_SUIDGID) !== 0;
-    if (s.channel.writeFrom(r.token, h.fd, a.size, a.offset, killPriv, fileOps.writePath(h, a.size)) === PathResult.NoWaitUnsupported) fileOps.noNoWait(h, true);
+    if (s.channel.writeFrom(r.token, io.fd, a.size, a.offset, killPriv, io.path) === PathResult.NoWaitUnsupported) s.fs.noNoWait(a.fh, true);
   },
 
   [P.Op.STATFS]: (s, r) => {
-    const v = new Float64Array(10);
-    const e = attrOps.statfs(s.fs, r.h.nodeid, v);
-    if (e < 0) return s.replier.error(r.token, -e);
-    s.replier.send(r.token, P.writeStatfsOut(s.replier.out, s.replier.body, {
-      bsize: v[0], blocks: v[1], bfree: v[2], bavail: v[3], files: v[4], ffree: v[5], namelen: v[6], frsize: v[7],
-    }));
+    const v = s.fs.statfs(r.h.nodeid);
+    if (typeof v === 'number') return s.replier.error(r.token, -v);
+    s.replier.send(r.token, P.writeStatfsOut(s.replier.out, s.replier.body, v));
   },
 
-  [P.Op.RELEASE]: (s, r) => {
-    s.replier.status(r.token, fileOps.release(s.fs, P.decodeRelease(r.buf, r.off, r.end).fh));
-  },
+  [P.Op.RELEASE]: (s, r) => s.replier.status(r.token, s.fs.release(P.decodeRelease(r.buf, r.off, r.end).fh)),
 
   [P.Op.FSYNC]: (s, r) => {
     const a = P.decodeFsync(r.buf, r.off, r.end);
-    fileJob(s, r, fileOps.fsync(s.fs, r.h.nodeid, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+    fileJob(s, r, s.fs.fsync(r.h.nodeid, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
   },
 
   [P.Op.FLUSH]: (s, r) => {
     const a = P.decodeFlush(r.buf, r.off, r.end);
-    fileJob(s, r, fileOps.flush(s.fs, a.fh, ownerKey(a.lockOwner)));
+    fileJob(s, r, s.fs.flush(a.fh, ownerKey(a.lockOwner)));
   },
 
   [P.Op.SETXATTR]: (s, r) => {
     const a = P.decodeSetxattr(r.buf, r.off, r.end, s.init?.setxattrExt ?? false);
-    s.replier.status(r.token, xattrOps.setxattr(s.fs, r.h.nodeid, a.name, a.value, a.flags));
+    s.replier.status(r.token, s.fs.setxattr(r.h.nodeid, a.name, a.value, a.flags));
   },
 
   [P.Op.GETXATTR]: (s, r) => {
     const a = P.decodeGetxattr(r.buf, r.off, r.end);
-    xattrReply(s, r, a.size, (out) => xattrOps.getxattr(s.fs, r.h.nodeid, a.name, a.size, out));
+    xattrReply(s, r, a.size, (out) => s.fs.getxattr(r.h.nodeid, a.name, a.size, out));
   },
 
   [P.Op.LISTXATTR]: (s, r) => {
     const a = P.decodeListxattr(r.buf, r.off, r.end);
-    xattrReply(s, r, a.size, (out) => xattrOps.listxattr(s.fs, r.h.nodeid, a.size, out));
+    xattrReply(s, r, a.size, (out) => s.fs.listxattr(r.h.nodeid, a.size, out));
   },
 
-  [P.Op.REMOVEXATTR]: (s, r) => {
-    s.replier.status(r.token, xattrOps.removexattr(s.fs, r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name));
-  },
+  [P.Op.REMOVEXATTR]: (s, r) => s.replier.status(r.token, s.fs.removexattr(r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name)),
 
-  [P.Op.OPENDIR]: (s, r) => {
-    const fh = dirOps.opendir(s.fs, r.h.nodeid);
-    if (fh < 0) s.replier.error(r.token, -fh);
-    else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
-  },
+  [P.Op.OPENDIR]: (s, r) => opendirReply(s, r, s.fs.opendir(r.h.nodeid)),
 
   [P.Op.READDIR]: (s, r) => readdirInto(s, r, false),
   [P.Op.READDIRPLUS]: (s, r) => readdirInto(s, r, true),
 
-  [P.Op.RELEASEDIR]: (s, r) => s.replier.status(r.token, dirOps.releasedir(s.fs, P.decodeRelease(r.buf, r.off, r.end).fh)),
+  [P.Op.RELEASEDIR]: (s, r) => s.replier.status(r.token, s.fs.releasedir(P.decodeRelease(r.buf, r.off, r.end).fh)),
 
   [P.Op.FSYNCDIR]: (s, r) => {
     const a = P.decodeFsync(r.buf, r.off, r.end);
-    fileJob(s, r, fileOps.fsyncdir(s.fs, a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
+    fileJob(s, r, s.fs.fsyncdir(a.fh, (a.fsyncFlags & P.FsyncFlag.FDATASYNC) !== 0));
   },
 
   [P.Op.GETLK]: (s, r) => {
     const a = P.decodeLk(r.buf, r.off, r.end);
-    const l = lockOps.getlk(s.fs, a.fh, ownerKey(a.owner), a);
+    const l = s.fs.getlk(a.fh, ownerKey(a.owner), a);
     if (typeof l === 'number') return s.replier.error(r.token, -l);
     s.replier.send(r.token, P.writeLkOut(s.replier.out, s.replier.body, l.start, l.end, l.type, l.pid));
   },
 
   [P.Op.SETLK]: (s, r) => {
     const a = P.decodeLk(r.buf, r.off, r.end);
-    s.replier.status(r.token, lockOps.setlk(s.fs, a.fh, ownerKey(a.owner), a, (a.lkFlags & P.LkFlag.FLOCK) !== 0));
+    s.replier.status(r.token, s.fs.setlk(a.fh, ownerKey(a.owner), a, (a.lkFlags & P.LkFlag.FLOCK) !== 0));
   },
 
   [P.Op.SETLKW]: (s, r) => {
@@ -227,11 +187,11 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     const isFlock = (a.lkFlags & P.LkFlag.FLOCK) !== 0;
     const token = r.token;
     s.locks.wait(`${r.h.uniqueHi}:${r.h.uniqueLo}`,
-      () => lockOps.setlk(s.fs, a.fh, ownerKey(a.owner), a, isFlock),
+      () => s.fs.setlk(a.fh, ownerKey(a.owner), a, isFlock),
       (res) => s.replier.status(token, res));
   },
 
-  [P.Op.ACCESS]: (s, r) => s.replier.status(r.token, attrOps.access(s.fs, r.h.nodeid, P.decodeAccess(r.buf, r.off, r.end).mask)),
+  [P.Op.ACCESS]: (s, r) => statusReply(s, r, s.fs.access(r.h.nodeid, P.decodeAccess(r.buf, r.off, r.end).mask)),
 
   [P.Op.INTERRUPT]: (s, r) => {
     const a = P.decodeInterrupt(r.buf, r.off, r.end);
@@ -247,12 +207,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.FALLOCATE]: (s, r) => {
     const a = P.decodeFallocate(r.buf, r.off, r.end);
-    fileJob(s, r, fileOps.fallocate(s.fs, a.fh, a.mode, a.offset, a.length));
+    fileJob(s, r, s.fs.fallocate(a.fh, a.mode, a.offset, a.length));
   },
 
   [P.Op.LSEEK]: (s, r) => {
     const a = P.decodeLseek(r.buf, r.off, r.end);
-    const pos = fileOps.lseek(s.fs, a.fh, a.offset, a.whence);
+    const pos = s.fs.lseek(a.fh, a.offset, a.whence);
     if (pos < 0) return s.replier.error(r.token, -pos);
     s.replier.send(r.token, P.writeLseekOut(s.replier.out, s.replier.body, pos));
   },
@@ -262,21 +222,51 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.STATX]: (s, r) => {
     const a = P.decodeStatx(r.buf, r.off, r.end);
-    const x = attrOps.statx(s.fs, r.h.nodeid);
+    const x = s.fs.statx(r.h.nodeid, a.sxMask);
     if (typeof x === 'number') return s.replier.error(r.token, -x);
-    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, statxOf(x.st, x.inode.clientIno, a.sxMask, s.fs.guestUid(x.st.uid), s.fs.guestGid(x.st.gid))));
+    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, x));
   },
 
-  [P.Op.SYNCFS]: (s, r) => fileJob(s, r, fileOps.syncfs(s.fs, r.h.nodeid)),
+  [P.Op.SYNCFS]: (s, r) => fileJob(s, r, s.fs.syncfs(r.h.nodeid)),
 
   // The answer to a notification we never send: nothing to do, and no reply is expected.
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-function attrReply(s: ServerParts, r: Req, a: P.Attr | number | Promise<P.Attr | number>): void {
+/** An operation that completes later (on the worker pool) is answered when it does. Its answer
+ *  cannot throw into the session's handler any more, so a throw there is logged and the request
+ *  answered EIO here (the token is still unanswered: answering is the last thing a reply does). */
+function later<T>(s: ServerParts, r: Req, p: Promise<T>, answer: (v: T) => void): void {
+  p.then(answer).catch((e: unknown) => s.failed(r, e));
+}
+
+function entryReply(s: ServerParts, r: Req, e: Later<P.EntryOut | number>): void {
+  if (e instanceof Promise) return later(s, r, e, (v) => entryReply(s, r, v));
+  if (typeof e === 'number') s.replier.error(r.token, -e);
+  else s.replier.entry(r.token, e);
+}
+
+function attrReply(s: ServerParts, r: Req, a: Later<P.Attr | number>): void {
   if (a instanceof Promise) return later(s, r, a, (v) => attrReply(s, r, v));
   if (typeof a === 'number') s.replier.error(r.token, -a);
   else s.replier.attr(r.token, s.fs.timeout, a);
+}
+
+function openReply(s: ServerParts, r: Req, o: Later<OpenReply | number>): void {
+  if (o instanceof Promise) return later(s, r, o, (v) => openReply(s, r, v));
+  if (typeof o === 'number') s.replier.error(r.token, -o);
+  else s.replier.open(r.token, o.fh, o.openFlags, o.backingId);
+}
+
+function opendirReply(s: ServerParts, r: Req, fh: Later<number>): void {
+  if (fh instanceof Promise) return later(s, r, fh, (v) => opendirReply(s, r, v));
+  if (fh < 0) s.replier.error(r.token, -fh);
+  else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
+}
+
+function statusReply(s: ServerParts, r: Req, e: Later<number>): void {
+  if (e instanceof Promise) return later(s, r, e, (v) => s.replier.status(r.token, v));
+  s.replier.status(r.token, e);
 }
 
 function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
@@ -294,15 +284,15 @@ function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) =>
 
 function copyRange(s: ServerParts, r: Req, wide: boolean): void {
   const a = P.decodeCopyFileRange(r.buf, r.off, r.end);
-  fileJob(s, r, fileOps.copyFileRange(s.fs, a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags, wide));
+  fileJob(s, r, s.fs.copyFileRange(a.fhIn, a.offIn, a.fhOut, a.offOut, a.len, a.flags, wide));
 }
 
 /** Hands a request that may block to the transport's worker pool; it answers when done. The
  *  caller's uid decides killPriv: the worker is root, and a write by anyone else would clear
  *  suid/sgid (FALLOCATE, COPY_FILE_RANGE modify the file). */
-function fileJob(s: ServerParts, r: Req, j: fileOps.FileJob | number): void {
+function fileJob(s: ServerParts, r: Req, j: FileJob | number): void {
   if (typeof j === 'number') return s.replier.error(r.token, -j);
   const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, DataPath.Pool, r.h.uid !== 0);
-  fileOps.jobPosted(j);
+  s.fs.jobPosted(j);
   if (rc < 0) s.replier.error(r.token, -rc);
 }

@@ -3,7 +3,7 @@
 // readdir-reply.ts) and the session that calls them import these types, not each other.
 import type * as P from '../protocol';
 import type { RequestChannel } from '../native/channel';
-import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { FileSystem } from './file-system';
 import type { Replier } from './replier';
 import type { BlockingLocks } from './blocking-locks';
 import type { NegotiatedInit, ServerWants } from './init';
@@ -20,7 +20,7 @@ export interface Req {
 
 export interface ServerParts {
   readonly channel: RequestChannel;
-  readonly fs: PassthroughFs;
+  readonly fs: FileSystem;
   readonly opts: ServerWants;
   readonly replier: Replier;
   readonly locks: BlockingLocks;

@@ -1,7 +1,6 @@
 // READDIR and READDIRPLUS answers: entries are encoded straight into the reply buffer, up to the
 // size the client asked for (never more: the kernel rejects an overlong reply).
 import * as P from '../protocol';
-import * as dirOps from '../passthrough/dir-ops';
 import type { Req, ServerParts } from './handler';
 
 export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
@@ -12,7 +11,7 @@ export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
   // Entries are mostly encoded natively into room (dir-ops readdirNative / readdirPlusNative),
   // the rest one by one through add().
   const room = { out, pos: start, limit };
-  const n = dirOps.readdir(s.fs, a.fh, a.offset, plus, {
+  const n = s.fs.readdir(a.fh, a.offset, plus, {
     room,
     fits: (nameLen) => room.pos + (plus ? P.direntplusSize(nameLen) : P.direntSize(nameLen)) <= limit,
     add: (d, ino, entry) => {
@@ -22,9 +21,8 @@ export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
     },
     complete: (rec, nodeid, ino, attrFlags, uid, gid) => {
       P.completeDirentplus(out, rec, nodeid, ino, attrFlags);
-      // The owner as the client sees it: statx gave host ids, --translate-uid/gid maps them
-      // exactly as attrOf does for every other attr reply.
-      P.writeDirentplusIds(out, rec, s.fs.guestUid(uid), s.fs.guestGid(gid));
+      // The owner as the client sees it (the filesystem translated the host's ids already).
+      P.writeDirentplusIds(out, rec, uid, gid);
     },
     rewrite: (rec, entry) => P.rewriteDirentplus(out, rec, entry ?? NO_ENTRY, entry ? entry.attr.ino : null),
   });

@@ -5,7 +5,8 @@
 // a handler is caught here, logged and answered with EIO.
 import * as P from '../protocol';
 import type { RequestChannel } from '../native/channel';
-import type { PassthroughFs } from '../passthrough/passthrough-fs';
+import type { FileSystem } from './file-system';
+import { readOnly } from './read-only';
 import type { Logger } from '../log/logger';
 import { Replier } from './replier';
 import { BlockingLocks } from './blocking-locks';
@@ -33,19 +34,9 @@ const NO_CREDS = new Set<number>([
   P.Op.LSEEK, P.Op.STATFS, P.Op.GETLK, P.Op.SETLK, P.Op.SETLKW, P.Op.FSYNC, P.Op.FSYNCDIR,
 ]);
 
-/** Requests that change the export: refused with EROFS under --readonly. */
-const WRITES = new Set<number>([
-  P.Op.SETATTR, P.Op.SYMLINK, P.Op.MKNOD, P.Op.MKDIR, P.Op.UNLINK, P.Op.RMDIR, P.Op.RENAME,
-  P.Op.RENAME2, P.Op.LINK, P.Op.CREATE, P.Op.TMPFILE, P.Op.WRITE, P.Op.SETXATTR,
-  P.Op.REMOVEXATTR, P.Op.FALLOCATE, P.Op.COPY_FILE_RANGE, P.Op.COPY_FILE_RANGE_64,
-]);
-
 /** Requests that never get an answer, not even an error: the kernel does not wait for one (on
  *  virtio-fs their chains have no room for it). A malformed one is dropped with done(). */
 const NO_ANSWER = new Set<number>([P.Op.FORGET, P.Op.BATCH_FORGET, P.Op.INTERRUPT, P.Op.NOTIFY_REPLY]);
-
-const O_ACCMODE = 3;
-const O_TRUNC = 0o1000;
 
 export class FuseServer {
   readonly replier: Replier;
@@ -54,13 +45,17 @@ export class FuseServer {
   /** requests served per opcode, with latency (operators' counters) */
   readonly stats = new RequestStats();
 
+  /** what is served: the filesystem given, wrapped by read-only.ts under opts.readOnly */
+  readonly fs: FileSystem;
+
   constructor(
     readonly channel: RequestChannel,
-    readonly fs: PassthroughFs,
+    fs: FileSystem,
     readonly opts: ServerOptions,
     readonly log: Logger,
   ) {
     this.replier = new Replier(channel);
+    this.fs = opts.readOnly ? readOnly(fs) : fs;
   }
 
   start(): void {
@@ -69,7 +64,7 @@ export class FuseServer {
 
   /** Ends the session's own state (waiters, handles, inodes). The channel is closed by its owner. */
   stop(): void {
-    this.fs.creds.reset();
+    this.fs.asDaemon();
     this.locks.clear();
     this.fs.releaseAll();
   }
@@ -80,7 +75,7 @@ export class FuseServer {
       const off = table[4 * i], len = table[4 * i + 1], token = table[4 * i + 2];
       this.handle(inbox, off, off + len, token);
     }
-    if (!this.opts.stickyCredentials) this.fs.creds.reset();
+    if (!this.opts.stickyCredentials) this.fs.asDaemon();
   }
 
   private handle(buf: Buffer, off: number, end: number, token: number): void {
@@ -107,9 +102,8 @@ export class FuseServer {
       if (!this.init) return fail(P.Errno.EIO);
       const handler = HANDLERS[h.opcode];
       if (!handler) return this.replier.error(token, P.Errno.ENOSYS);
-      if (this.opts.readOnly && this.refusedReadOnly(req)) return this.replier.error(token, P.Errno.EROFS);
       if (!NO_CREDS.has(h.opcode)) {
-        const r = this.fs.creds.become(h.uid, h.gid, h.pid);
+        const r = this.fs.asCaller(h.uid, h.gid, h.pid);
         if (r < 0) return this.replier.error(token, -r);
       }
       const t0 = performance.now();
@@ -125,13 +119,6 @@ export class FuseServer {
   failed(r: Req, e: unknown): void {
     this.log.error('request failed', { op: P.opName(r.h.opcode), error: String((e as Error)?.stack ?? e) });
     this.replier.error(r.token, P.Errno.EIO);
-  }
-
-  private refusedReadOnly(req: Req): boolean {
-    if (WRITES.has(req.h.opcode)) return true;
-    if (req.h.opcode !== P.Op.OPEN) return false;
-    const flags = P.decodeOpen(req.buf, req.off, req.end).flags;
-    return (flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0;
   }
 
   private onInit(req: Req): void {

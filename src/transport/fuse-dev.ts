@@ -3,7 +3,8 @@
 // moving (native/fuse_dev.cc); this class owns the mount's lifetime and turns -errno results of
 // mounting and unmounting into Errors a person can act on.
 //
-// What the answers (reply, replyError, readInto, writeFrom, done, notify) return here:
+// The answers go to the native session unchanged (./forwards-to-native.ts). What they (reply,
+// replyError, readInto, writeFrom, done, notify) return here:
 //  0        the request is answered: with data, or with the pread/pwrite error as its error, or
 //           it had been interrupted and the kernel no longer wanted an answer (write gave ENOENT).
 //  -EINVAL  refused, nothing written, the token unchanged: a token never issued or already
@@ -22,6 +23,7 @@ import type { BackingFiles, RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
 import { fuseDev, type FuseDevSession, type FuseMountOptions, type FuseUringStatus } from '../native/fuse-dev';
 import { URING_ENTRIES_PER_QUEUE, type FuseTransportChoice } from './fuse-uring';
+import { forwardsToNative, NoBase } from './forwards-to-native';
 
 export interface FuseDevMountOptions extends Partial<FuseMountOptions> {
   /** The max_write the engine will offer in its INIT reply. It sizes the request buffers: the
@@ -99,7 +101,7 @@ export function mountErrorMessage(mountpoint: string, errno: number): string {
   return `mount ${mountpoint}: ${text}${hint ? ` (${hint})` : ''}`;
 }
 
-export class FuseDevTransport implements RequestChannel {
+export class FuseDevTransport extends forwardsToNative(NoBase) implements RequestChannel {
   /** Mounts a FUSE file system on mountpoint (root: mount(2); otherwise fusermount3) and
    *  returns its transport. Requests start flowing (INIT first) once start() is called.
    *  Throws FuseDevError when the mount fails. */
@@ -146,20 +148,19 @@ export class FuseDevTransport implements RequestChannel {
     readonly mountpoint: string,
     /** the max_write the buffers were sized for: the INIT reply must not offer more */
     readonly maxWrite: number,
-    private readonly session: FuseDevSession,
+    protected readonly native: FuseDevSession,
     /** an io_uring is ready for FUSE over io_uring: INIT may offer FUSE_OVER_IO_URING */
     readonly uringPrepared: boolean = false,
   ) {
-    session.onClose(() => this.ended_());
+    super();
+    native.onClose(() => this.ended_());
   }
 
   readonly backing: BackingFiles = {
-    open: (fd) => this.session.backingOpen(fd),
-    close: (id) => void this.session.backingClose(id),
+    open: (fd) => this.native.backingOpen(fd),
+    close: (id) => void this.native.backingClose(id),
   };
 
-  get inbox(): Buffer { return this.session.inbox; }
-  get table(): Uint32Array { return this.session.table; }
   /** True once the kernel ended the session (unmounted) or close() was called. */
   get closed(): boolean { return this.ended; }
 
@@ -170,12 +171,12 @@ export class FuseDevTransport implements RequestChannel {
       onBatch(count);
       const listener = this.settledListener;
       if (!listener) return;
-      const status = this.session.uringStatus();
+      const status = this.native.uringStatus();
       if (status.state === 'prepared') return;
       this.settledListener = null;
       listener(status);
     };
-    const r = this.session.start(this.settledListener ? settle : onBatch) as unknown;
+    const r = this.native.start(this.settledListener ? settle : onBatch) as unknown;
     if (typeof r === 'number' && r < 0) {
       const { code, text } = describe(-r);
       throw new FuseDevError(`serve ${this.mountpoint}: ${text}`, -r, code);
@@ -183,23 +184,11 @@ export class FuseDevTransport implements RequestChannel {
     this.started = true;
   }
 
-  reply(token: number, buf: Uint8Array, len: number): number { return this.session.reply(token, buf, len); }
-  replyError(token: number, errno: number): number { return this.session.replyError(token, errno); }
-  readInto(token: number, fd: number, size: number, offset: number, path?: number): number {
-    return this.session.readInto(token, fd, size, offset, path);
-  }
-  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean, path?: number): number {
-    return this.session.writeFrom(token, fd, size, offset, killPriv, path);
-  }
-  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number, path: number, killPriv: boolean): number {
-    return this.session.fileJob(token, op, fd, fd2, a, b, c, path, killPriv);
-  }
-  done(token: number): void { this.session.done(token); }
-  notify(buf: Uint8Array, len: number): number { return this.session.notify(buf, len); }
-  backingOpen(fd: number): number { return this.session.backingOpen(fd); }
-  backingClose(backingId: number): number { return this.session.backingClose(backingId); }
+  notify(buf: Uint8Array, len: number): number { return this.native.notify(buf, len); }
+  backingOpen(fd: number): number { return this.native.backingOpen(fd); }
+  backingClose(backingId: number): number { return this.native.backingClose(backingId); }
   /** Whether requests come over io_uring (after INIT), and why not (./fuse-uring.ts). */
-  uringStatus(): FuseUringStatus { return this.session.uringStatus(); }
+  uringStatus(): FuseUringStatus { return this.native.uringStatus(); }
   /** Before start(): cb runs once, after the batch in which the transport settled (INIT
    *  answered: the ring is registered, or not taken, or refused; or it was never prepared). */
   onTransportSettled(cb: (s: FuseUringStatus) => void): void { this.settledListener = cb; }
@@ -231,7 +220,7 @@ export class FuseDevTransport implements RequestChannel {
       this.ended = true;
       this.closeListeners.length = 0;
     }
-    this.session.close();
+    this.native.close();
   }
 
   private ended_(): void {

@@ -1,7 +1,7 @@
 // VhostUserTransport: the TypeScript face of the native vhost-user-fs backend. It listens for
 // the VM manager's QEMU, turns native -errno results into clear errors where a caller must
-// react (listen), and forwards everything else of the RequestChannel contract unchanged, so the
-// engine serves virtio-fs exactly as it serves /dev/fuse.
+// react (listen), and forwards everything else of the RequestChannel contract unchanged
+// (./forwards-to-native.ts), so the engine serves virtio-fs exactly as it serves /dev/fuse.
 //
 // Events:
 //  'connected'            a front end connected (one at a time; others are refused)
@@ -14,15 +14,16 @@ import { EventEmitter } from 'node:events';
 import type { RequestChannel } from '../native/channel';
 import { errnoName } from '../log/errno-name';
 import { vhostUser, type VhostUserBackend, type VhostUserEvent, type VhostUserOptions } from '../native/vhost-user';
+import { forwardsToNative } from './forwards-to-native';
 
-export class VhostUserTransport extends EventEmitter implements RequestChannel {
-  private readonly backend: VhostUserBackend;
+export class VhostUserTransport extends forwardsToNative(EventEmitter) implements RequestChannel {
+  protected readonly native: VhostUserBackend;
   private closed = false;
 
   constructor(readonly options: VhostUserOptions) {
     super();
-    this.backend = new vhostUser.VhostUserBackend(options);
-    this.backend.onEvent((ev: VhostUserEvent) => {
+    this.native = new vhostUser.VhostUserBackend(options);
+    this.native.onEvent((ev: VhostUserEvent) => {
       if (ev.type === 'error') this.emit('warning', ev.message);
       else this.emit(ev.type);
     });
@@ -33,17 +34,9 @@ export class VhostUserTransport extends EventEmitter implements RequestChannel {
     return vhostUser.capabilitiesJson();
   }
 
-  get inbox(): Buffer {
-    return this.backend.inbox;
-  }
-
-  get table(): Uint32Array {
-    return this.backend.table;
-  }
-
   /** Starts listening; throws an Error that says what is wrong with the socket. */
   listen(): void {
-    const rc = this.backend.listen();
+    const rc = this.native.listen();
     if (rc === 0) return;
     const where = this.options.socketPath ?? `fd ${this.options.listenFd}`;
     const name = errnoName(-rc);
@@ -61,37 +54,13 @@ export class VhostUserTransport extends EventEmitter implements RequestChannel {
   }
 
   start(onBatch: (count: number) => void): void {
-    this.backend.start(onBatch);
-  }
-
-  reply(token: number, buf: Uint8Array, len: number): number {
-    return this.backend.reply(token, buf, len);
-  }
-
-  replyError(token: number, errno: number): number {
-    return this.backend.replyError(token, errno);
-  }
-
-  readInto(token: number, fd: number, size: number, offset: number, path?: number): number {
-    return this.backend.readInto(token, fd, size, offset, path);
-  }
-
-  writeFrom(token: number, fd: number, size: number, offset: number, killPriv: boolean, path?: number): number {
-    return this.backend.writeFrom(token, fd, size, offset, killPriv, path);
-  }
-
-  fileJob(token: number, op: number, fd: number, fd2: number, a: number, b: number, c: number, path: number, killPriv: boolean): number {
-    return this.backend.fileJob(token, op, fd, fd2, a, b, c, path, killPriv);
-  }
-
-  done(token: number): void {
-    this.backend.done(token);
+    this.native.start(onBatch);
   }
 
   /** Stops listening, drops the front end, releases every fd and mapping. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.backend.close();
+    this.native.close();
   }
 }

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FuseServer } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig, type PassthroughConfig } from '../../src/passthrough/config';
 import { silentLogger } from '../../src/log/logger';
 import { MemoryChannel, type Answer } from '../helpers/memory-channel';
@@ -87,7 +88,7 @@ export class Client {
 
   constructor(dir: string, config: Partial<PassthroughConfig> = {}) {
     this.fs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, new Credentials(false));
-    this.server = new FuseServer(this.chan, this.fs, {
+    this.server = new FuseServer(this.chan, new PassthroughFileSystem(this.fs), {
       readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, cacheAlways: false, passthrough: false,
     }, silentLogger);
     this.server.start();

@@ -10,6 +10,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { FuseServer, ServerOptions } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import type { Logger } from '../../src/log/logger';
 import type { RequestChannel } from '../../src/native/channel';
@@ -94,7 +95,7 @@ export async function runInProcess(o: InProcessOptions): Promise<InProcessResult
   const chan = new MemoryChannel();
   const errors: string[] = [];
   const pfs = new PassthroughFs({ ...defaultPassthroughConfig(exp.dir), xattr: true }, new Credentials(false));
-  const server = new FuseServer(o.wrapChannel ? o.wrapChannel(chan) : chan, pfs, SERVER_OPTS, collectingLogger(errors));
+  const server = new FuseServer(o.wrapChannel ? o.wrapChannel(chan) : chan, new PassthroughFileSystem(pfs), SERVER_OPTS, collectingLogger(errors));
   const cycleLen = o.cycle ?? 400;
   const maxRequests = o.requests ?? Infinity;
   const deadline = o.seconds ? Date.now() + o.seconds * 1000 : Infinity;

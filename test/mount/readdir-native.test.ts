@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
@@ -191,7 +192,7 @@ t.test('in-process: replies too small, made-up offsets, an offset mid-listing', 
   }
   const pfs = new PassthroughFs(defaultPassthroughConfig(base), new Credentials(false));
   const ch = new MemoryChannel();
-  const srv = new FuseServer(ch, pfs, {
+  const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true, passthrough: false, cacheAlways: false,
   }, silentLogger);
   srv.start();

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
@@ -25,7 +26,7 @@ const ATTR_FLAGS = 40 + 84; // fuse_entry_out: 40 bytes, then fuse_attr whose fl
 function session(dir: string, offer: boolean, announce: boolean) {
   const pfs = new PassthroughFs(defaultPassthroughConfig(dir), new Credentials(false));
   const ch = new MemoryChannel();
-  const srv = new FuseServer(ch, pfs, {
+  const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: announce, posixLocks: true, flock: true,
     passthrough: false, cacheAlways: false,
   }, silentLogger);

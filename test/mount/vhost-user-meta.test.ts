@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { VhostUserTransport } from '../../src/transport/vhost-user';
 import { FuseServer } from '../../src/server/session';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { Credentials } from '../../src/passthrough/credentials';
 import { silentLogger } from '../../src/log/logger';
@@ -67,7 +68,7 @@ class Served {
     const sock = path.join(s.dir, 'vhost.sock');
     s.transport = new VhostUserTransport({ socketPath: sock, requestQueues: 1, maxRequestSize: 256 * 1024 });
     s.pfs = new PassthroughFs(defaultPassthroughConfig(src.dir), new Credentials(false));
-    s.server = new FuseServer(s.transport, s.pfs, {
+    s.server = new FuseServer(s.transport, new PassthroughFileSystem(s.pfs), {
       readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
       passthrough: false, cacheAlways: false,
     }, silentLogger);

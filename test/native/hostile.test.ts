@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
 import { defaultPassthroughConfig } from '../../src/passthrough/config';
 import { FuseServer, type ServerOptions } from '../../src/server/session';
 import { silentLogger } from '../../src/log/logger';
@@ -23,7 +24,7 @@ const ROOT = 1;
 function server(dir: string, opts: Partial<ServerOptions> = {}): { ch: MemoryChannel; srv: FuseServer; fs: PassthroughFs } {
   const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), xattr: true }, new Credentials(false));
   const ch = new MemoryChannel();
-  const srv = new FuseServer(ch, pfs, {
+  const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
     readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
     passthrough: false, cacheAlways: false, ...opts,
   }, silentLogger);

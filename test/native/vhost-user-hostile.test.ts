@@ -235,6 +235,7 @@ t.test('malformed messages drop the connection; a new one works', async (t) => {
     ['payload size wrong for the request', (fe) => fe.sendRaw(VU.SET_VRING_NUM, Buffer.alloc(4))],
     ['two fds where one is expected', (fe) => fe.sendRaw(VU.SET_VRING_KICK, Buffer.alloc(8), [efd, efd])],
     ['an fd with a message that takes none', (fe) => fe.sendRaw(VU.SET_OWNER, Buffer.alloc(0), [efd])],
+    ['an fd with a GET answered by a u64', (fe) => fe.sendRaw(VU.GET_QUEUE_NUM, Buffer.alloc(0), [efd])],
     ['fd count disagreeing with SET_MEM_TABLE', (fe) => {
       const b = Buffer.alloc(8 + 64);
       b.writeUInt32LE(2, 0);

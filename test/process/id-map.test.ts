@@ -23,26 +23,29 @@ t.test('parse: every form, in the order virtiofsd writes them', async (t) => {
 });
 
 t.test('parse: bad values give exact one-line messages', async (t) => {
-  const cases: Array<[string, string]> = [
-    ['', "'': unknown type '' (valid: map, guest, host, squash-guest, squash-host, forbid-guest)"],
-    [':1:2:3', "':1:2:3': unknown type '' (valid: map, guest, host, squash-guest, squash-host, forbid-guest)"],
-    ['squash:1:2:3', "'squash:1:2:3': unknown type 'squash' (valid: map, guest, host, squash-guest, squash-host, forbid-guest)"],
-    ['map', "'map': expected map:<guest-base>:<host-base>:<count> (3 numbers, got 0)"],
-    ['map:1:2', "'map:1:2': expected map:<guest-base>:<host-base>:<count> (3 numbers, got 2)"],
-    ['map:1:2:3:4', "'map:1:2:3:4': expected map:<guest-base>:<host-base>:<count> (3 numbers, got 4)"],
-    ['host:1:2', "'host:1:2': expected host:<host-base>:<guest-base>:<count> (3 numbers, got 2)"],
-    ['squash-guest:1:2', "'squash-guest:1:2': expected squash-guest:<guest-base>:<host-id>:<count> (3 numbers, got 2)"],
-    ['forbid-guest:1:2:3', "'forbid-guest:1:2:3': expected forbid-guest:<guest-base>:<count> (2 numbers, got 3)"],
-    ['map:1:2:', "'map:1:2:': '' is not a number from 0 to 4294967295"],
-    ['map:-1:2:3', "'map:-1:2:3': '-1' is not a number from 0 to 4294967295"],
-    ['map:1:0x10:3', "'map:1:0x10:3': '0x10' is not a number from 0 to 4294967295"],
-    ['map: 1:2:3', "'map: 1:2:3': ' 1' is not a number from 0 to 4294967295"],
-    ['map:1:2:4294967296', "'map:1:2:4294967296': '4294967296' is not a number from 0 to 4294967295"],
-    ['map:1:2:99999999999999999999', "'map:1:2:99999999999999999999': '99999999999999999999' is not a number from 0 to 4294967295"],
-  ];
-  for (const [text, msg] of cases) {
-    t.throws(() => parseIdRule(text), new IdMapError(msg), JSON.stringify(text));
-  }
+  // Every message is "'<rule as given>': <reason>"; each reason is spelled out once below.
+  const rejects = (text: string, reason: string) =>
+    t.throws(() => parseIdRule(text), new IdMapError(`'${text}': ${reason}`), JSON.stringify(text));
+  const unknownType = (type: string) =>
+    `unknown type '${type}' (valid: map, guest, host, squash-guest, squash-host, forbid-guest)`;
+  const expected = (form: string, count: number, got: number) => `expected ${form} (${count} numbers, got ${got})`;
+  const notANumber = (field: string) => `'${field}' is not a number from 0 to 4294967295`;
+
+  rejects('', unknownType(''));
+  rejects(':1:2:3', unknownType(''));
+  rejects('squash:1:2:3', unknownType('squash'));
+  rejects('map', expected('map:<guest-base>:<host-base>:<count>', 3, 0));
+  rejects('map:1:2', expected('map:<guest-base>:<host-base>:<count>', 3, 2));
+  rejects('map:1:2:3:4', expected('map:<guest-base>:<host-base>:<count>', 3, 4));
+  rejects('host:1:2', expected('host:<host-base>:<guest-base>:<count>', 3, 2));
+  rejects('squash-guest:1:2', expected('squash-guest:<guest-base>:<host-id>:<count>', 3, 2));
+  rejects('forbid-guest:1:2:3', expected('forbid-guest:<guest-base>:<count>', 2, 3));
+  rejects('map:1:2:', notANumber(''));
+  rejects('map:-1:2:3', notANumber('-1'));
+  rejects('map:1:0x10:3', notANumber('0x10'));
+  rejects('map: 1:2:3', notANumber(' 1'));
+  rejects('map:1:2:4294967296', notANumber('4294967296'));
+  rejects('map:1:2:99999999999999999999', notANumber('99999999999999999999'));
 });
 
 t.test('parse: ranges stop before 4294967295, (uid_t)-1, which is never an id', async (t) => {

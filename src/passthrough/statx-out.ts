@@ -1,9 +1,9 @@
 // The fuse_statx answer from a host statx: what the client asked for, with the inode number
 // it sees (remapped or not) in place of the host's, and the owner it sees (--translate-*).
 import type * as P from '../protocol';
-import type { HostStat } from '../passthrough/host-stat';
+import type { HostStat } from './host-stat';
 
-/** uid/gid: the owner as the client sees it (PassthroughFs.guestUid/guestGid). */
+/** uid/gid: the owner as the client sees it (PassthroughFs.guestUid/guestGid, applied by the caller). */
 export function statxOf(st: HostStat, clientIno: P.InoValue, askedMask: number, uid: number, gid: number): P.FuseStatx {
   return {
     mask: st.mask & (askedMask | 0x7ff) & 0xfff,

@@ -1,8 +1,0 @@
-// What the item-5 options (virtiofsd's --posix-acl, --writeback, --allow-mmap) ask of the INIT
-// negotiation, the same on both front doors (src/server/init.ts decides what the client gets).
-import type { Config } from './options';
-import type { ServerWants } from '../server/init';
-
-export function optionWants(cfg: Config): Pick<ServerWants, 'aclMode' | 'writeback' | 'allowMmap'> {
-  return { aclMode: cfg.posixAcl, writeback: cfg.writeback, allowMmap: cfg.allowMmap };
-}

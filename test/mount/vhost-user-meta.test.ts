@@ -173,6 +173,16 @@ async function untilHeld(src: HeldSourceProcess, op: number, what: string): Prom
   }
 }
 
+/** A LOOKUP of `n` in `parent` posted and waiting in the source (LOOKUPs of `held*` names held
+ *  from now on, until released); returns where its answer will be. */
+async function heldLookup(s: Served, src: HeldSourceProcess, parent: number, n: string): Promise<{ head: number; out: bigint }> {
+  await src.hold(FUSE.LOOKUP);
+  const p = s.post(FUSE.LOOKUP, parent, name(n));
+  s.kick();
+  await untilHeld(src, FUSE.LOOKUP, `the LOOKUP of ${n} in the source`);
+  return p;
+}
+
 /** What the source answered to the LOOKUPs of `n` (inode numbers, or -errno), in order. */
 const saidOf = async (src: HeldSourceProcess, n: string) => (await src.answers()).filter((w) => w.name === n).map((w) => w.ino);
 
@@ -183,11 +193,11 @@ t.test('two LOOKUPs of one name in flight: one inode, two lookups; FORGET 1 keep
   const s = await Served.open(t, src);
   await s.makeSlow(t);
   const before = fdCount();
-  await src.hold(FUSE.LOOKUP);
-  const a = s.post(FUSE.LOOKUP, 1, name('held-x'));
+  const a = await heldLookup(s, src, 1, 'held-x');
+  // The second one's openat waits in the source's kernel for the first (one lookup of a name at
+  // a time); the LOOKUP of `slow` below is served after it, so it is on a worker by then.
   const b = s.post(FUSE.LOOKUP, 1, name('held-x'));
   s.kick();
-  await untilHeld(src, FUSE.LOOKUP, 'a LOOKUP of held-x in the source');
   t.notOk(s.answered(a) || s.answered(b), 'neither is answered while it is held');
   t.ok((await s.lookup(1, 'slow')).error === 0, 'another LOOKUP is answered meanwhile: the loop is free');
   src.release(FUSE.LOOKUP, 0, true);
@@ -236,10 +246,7 @@ t.test('FORGET to 0 of a directory while a LOOKUP in it is on the pool: ENOENT, 
   await s.makeSlow(t);
   const before = fdCount();
   const d = await s.entry(1, 'helddir-a');
-  await src.hold(FUSE.LOOKUP);
-  const l = s.post(FUSE.LOOKUP, d.nodeid, name('held-c'));
-  s.kick();
-  await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP in the directory, in the source');
+  const l = await heldLookup(s, src, d.nodeid, 'held-c');
   await s.forget(d.nodeid, 1);
   src.release(FUSE.LOOKUP, 0, true);
   const a = await s.answer(l, 'the LOOKUP');
@@ -259,10 +266,7 @@ t.test('the name unlinked or renamed while its LOOKUP is on the pool: the answer
   await s.makeSlow(t);
 
   t.test('unlinked on the host while held: ENOENT, as the source said', async (t) => {
-    await src.hold(FUSE.LOOKUP);
-    const l = s.post(FUSE.LOOKUP, 1, name('held-u'));
-    s.kick();
-    await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP of held-u');
+    const l = await heldLookup(s, src, 1, 'held-u');
     await src.hostUnlink('held-u');
     src.release(FUSE.LOOKUP, 0, true);
     const a = await s.answer(l, 'the LOOKUP');
@@ -271,10 +275,7 @@ t.test('the name unlinked or renamed while its LOOKUP is on the pool: the answer
   });
 
   t.test('UNLINK of the name while its LOOKUP is held: the LOOKUP gets the entry, then the unlink succeeds', async (t) => {
-    await src.hold(FUSE.LOOKUP);
-    const l = s.post(FUSE.LOOKUP, 1, name('held-v'));
-    s.kick();
-    await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP of held-v');
+    const l = await heldLookup(s, src, 1, 'held-v');
     // The UNLINK runs inline: this loop blocks inside unlinkat, whose own lookup of the name
     // waits for the held one in the source's kernel (one lookup of a name at a time). The child
     // lets them go on its own clock.
@@ -292,10 +293,7 @@ t.test('the name unlinked or renamed while its LOOKUP is on the pool: the answer
   });
 
   t.test('RENAME of the name while its LOOKUP is held: one inode under its new name', async (t) => {
-    await src.hold(FUSE.LOOKUP);
-    const l = s.post(FUSE.LOOKUP, 1, name('held-r'));
-    s.kick();
-    await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP of held-r');
+    const l = await heldLookup(s, src, 1, 'held-r');
     src.release(FUSE.LOOKUP, 200, true);
     const r = await s.call(FUSE.RENAME, 1, renameIn(1, 'held-r', 'held-s'));
     const a = await s.answer(l, 'the LOOKUP');
@@ -318,10 +316,7 @@ t.test('the front end gone while a LOOKUP is on the pool: the late completion is
   t.test('the session that goes', async (t) => {
     const s = await Served.open(t, src);
     await s.makeSlow(t);
-    await src.hold(FUSE.LOOKUP);
-    s.post(FUSE.LOOKUP, 1, name('held-z'));
-    s.kick();
-    await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP of held-z');
+    await heldLookup(s, src, 1, 'held-z');
     s.closeFrontend();
     await waitFor(() => s.disconnected, 'the backend to see the front end go', WAIT);
     // The server stopped (as the command does): its inodes and their fds are released; the one
@@ -349,10 +344,7 @@ t.test('DESTROY (the guest unmounts) while a LOOKUP is on the pool, then INIT ag
   const src = await spawnHeldSource(t, []);
   const s = await Served.open(t, src);
   await s.makeSlow(t);
-  await src.hold(FUSE.LOOKUP);
-  const l = s.post(FUSE.LOOKUP, 1, name('held-d'));
-  s.kick();
-  await untilHeld(src, FUSE.LOOKUP, 'the LOOKUP of held-d');
+  const l = await heldLookup(s, src, 1, 'held-d');
   // A virtio-fs guest unmounts (DESTROY ends the FUSE session: every inode released) and mounts
   // again on the same device (INIT): node ids start over from the root.
   t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered');

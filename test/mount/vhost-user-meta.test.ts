@@ -173,6 +173,14 @@ async function untilHeld(src: HeldSourceProcess, op: number, what: string): Prom
   }
 }
 
+/** The held source (nothing held yet), the server on it, the export's mount made slow. */
+async function slowSession(t: Test): Promise<{ src: HeldSourceProcess; s: Served }> {
+  const src = await spawnHeldSource(t, []);
+  const s = await Served.open(t, src);
+  await s.makeSlow(t);
+  return { src, s };
+}
+
 /** A LOOKUP of `n` in `parent` posted and waiting in the source (LOOKUPs of `held*` names held
  *  from now on, until released); returns where its answer will be. */
 async function heldLookup(s: Served, src: HeldSourceProcess, parent: number, n: string): Promise<{ head: number; out: bigint }> {
@@ -189,9 +197,7 @@ const saidOf = async (src: HeldSourceProcess, n: string) => (await src.answers()
 t.test('the pool started', async (t) => { t.equal(started, 0); });
 
 t.test('two LOOKUPs of one name in flight: one inode, two lookups; FORGET 1 keeps it, 1 more releases it', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
+  const { src, s } = await slowSession(t);
   const before = fdCount();
   const a = await heldLookup(s, src, 1, 'held-x');
   // The second one's openat waits in the source's kernel for the first (one lookup of a name at
@@ -218,9 +224,7 @@ t.test('two LOOKUPs of one name in flight: one inode, two lookups; FORGET 1 keep
 });
 
 t.test('FORGET to 0 while the inode\'s GETATTR is on the pool: ENOENT, no fd left behind', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
+  const { src, s } = await slowSession(t);
   const before = fdCount();
   const x = await s.entry(1, 'held-g');
   t.equal(fdCount(), before + 1, 'the new inode holds one fd');
@@ -241,9 +245,7 @@ t.test('FORGET to 0 while the inode\'s GETATTR is on the pool: ENOENT, no fd lef
 });
 
 t.test('FORGET to 0 of a directory while a LOOKUP in it is on the pool: ENOENT, the new fd closed', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
+  const { src, s } = await slowSession(t);
   const before = fdCount();
   const d = await s.entry(1, 'helddir-a');
   const l = await heldLookup(s, src, d.nodeid, 'held-c');
@@ -261,9 +263,7 @@ t.test('FORGET to 0 of a directory while a LOOKUP in it is on the pool: ENOENT, 
 });
 
 t.test('the name unlinked or renamed while its LOOKUP is on the pool: the answer is the source\'s', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
+  const { src, s } = await slowSession(t);
 
   t.test('unlinked on the host while held: ENOENT, as the source said', async (t) => {
     const l = await heldLookup(s, src, 1, 'held-u');
@@ -341,9 +341,7 @@ t.test('the front end gone while a LOOKUP is on the pool: the late completion is
 });
 
 t.test('DESTROY (the guest unmounts) while a LOOKUP is on the pool, then INIT again: the late completion does not leak into the new session', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
+  const { src, s } = await slowSession(t);
   const l = await heldLookup(s, src, 1, 'held-d');
   // A virtio-fs guest unmounts (DESTROY ends the FUSE session: every inode released) and mounts
   // again on the same device (INIT): node ids start over from the root.

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "adaptive_poll.h"
+#include "worker_pool.h"
 #include "fuse_abi.h"
 #include "fuse_data_jobs.h"
 #include "fuse_mount.h"
@@ -205,7 +206,9 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     poller_.woke(start);
     if (from & kFromDevice) Drain();
     if (from & kFromRing) DrainRing();
-    while (fd_ >= 0 && devicePollable && MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs) {
+    // Pooled answers waiting for the loop thread end the polling: they are answered by the
+    // event loop (the pool's own poll handle), and would otherwise wait for this window.
+    while (fd_ >= 0 && devicePollable && MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs && !WorkerPool::CompletionsWaiting()) {
       int ready = ring_.Ready() ? kFromRing : 0;  // our commits often fetched one already
       if (!ready && poller_.window()) ready = ReadyWithin(poller_.window());
       if (!ready) break;
@@ -226,6 +229,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       int ready = (r > 0 ? kFromDevice : 0) | (ring_.Ready() ? kFromRing : 0);
       if (ready) return ready;
       if (r < 0 && errno != EINTR) return 0;
+      if (WorkerPool::CompletionsWaiting()) return 0;
       // Polite spinning: if another task waits for this CPU (often the very client whose next
       // request we wait for, on a busy machine), it runs now instead of after our window.
       sched_yield();

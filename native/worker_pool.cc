@@ -22,6 +22,8 @@ WorkerPool* g_pool = nullptr;  // set once by Start, on the JS thread; never fre
 
 }  // namespace
 
+std::atomic<bool> WorkerPool::g_waiting{false};
+
 WorkerPool* WorkerPool::Get() { return g_pool && g_pool->threads_ ? g_pool : nullptr; }
 
 int WorkerPool::Start(napi_env env, unsigned threads) {
@@ -124,6 +126,7 @@ void WorkerPool::RunWorker() {
       std::lock_guard<std::mutex> lock(doneMu_);
       wake = done_.empty();  // the loop thread has not been told about a pending batch yet
       done_.push_back(job);
+      g_waiting.store(true, std::memory_order_relaxed);
     }
     if (wake) {
       uint64_t one = 1;
@@ -145,6 +148,7 @@ void WorkerPool::CompleteAll() {
   {
     std::lock_guard<std::mutex> lock(doneMu_);
     completing_.swap(done_);
+    g_waiting.store(false, std::memory_order_relaxed);
   }
   if (completing_.empty()) return;
   // Each job holds its owner alive until it is deleted, after AfterCompletions.

@@ -24,6 +24,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -76,6 +77,10 @@ class WorkerPool {
   void Post(Job* job);
   // Jobs posted and not yet completed (for tests and statistics).
   uint64_t inFlight() const { return inFlight_; }
+  // Whether finished jobs wait for the loop thread to complete them. A session that keeps the
+  // loop thread busy-polling for its next request checks this and returns to the event loop, so
+  // a pooled answer (an fsync's) never waits behind a stream of inline requests.
+  static bool CompletionsWaiting() { return g_waiting.load(std::memory_order_relaxed); }
 
  private:
   WorkerPool() = default;
@@ -85,6 +90,7 @@ class WorkerPool {
   void RunWorker();
   void CompleteAll();
 
+  static std::atomic<bool> g_waiting;
   unsigned threads_ = 0;
   int eventFd_ = -1;
   uv_poll_t* poll_ = nullptr;

@@ -1,4 +1,5 @@
-// The two load generators: our C metadata driver (meta.c, compiled at bench time) and fio.
+// The load generators: our C drivers (meta.c for metadata, io.c for the head-of-line rows'
+// writer; compiled at bench time) and fio.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run, runOk } from './proc';
@@ -7,19 +8,52 @@ import { repoRoot } from './systems';
 const META_TIMEOUT_MS = 300_000;
 const FIO_TIMEOUT_MS = 300_000;
 
-/** Compile scripts/bench/meta.c into bin/meta (once per run). */
-export async function buildMeta(bin: string): Promise<string> {
-  const src = path.join(repoRoot(), 'scripts/bench/meta.c');
-  const exe = path.join(bin, 'meta');
-  await runOk('cc', ['-O2', '-Wall', '-o', exe, src], { timeoutMs: 60_000 });
+/** Compile scripts/bench/NAME.c into bin/NAME (once per run); `libs`: extra cc arguments. */
+export async function buildDriver(bin: string, name: string, libs: string[] = []): Promise<string> {
+  const src = path.join(repoRoot(), 'scripts/bench', `${name}.c`);
+  const exe = path.join(bin, name);
+  await runOk('cc', ['-O2', '-Wall', '-o', exe, src, ...libs], { timeoutMs: 60_000 });
   return exe;
 }
 
-export interface MetaResult { op: string; n: number; ns: number; entries: number }
+export interface MetaResult { op: string; n: number; ns: number; entries: number; t0: number }
 
 export async function meta(exe: string, op: string, dir: string, n: number): Promise<MetaResult> {
   const out = await runOk(exe, [op, dir, String(n)], { timeoutMs: META_TIMEOUT_MS });
   return JSON.parse(out.trim()) as MetaResult;
+}
+
+/** A time window on CLOCK_MONOTONIC (node's hrtime), in ns, that several drivers share. */
+export interface Window { start: bigint; end: bigint }
+
+/** Time to spawn every process of a window before it opens (they sleep until `start`). */
+const WINDOW_LEAD_MS = 300;
+
+export function window(ms: number): Window {
+  const start = process.hrtime.bigint() + BigInt(WINDOW_LEAD_MS) * 1_000_000n;
+  return { start, end: start + BigInt(ms) * 1_000_000n };
+}
+
+/**
+ * One `meta stat` client per dir, all inside window `w`, each cycling over its own `names` files
+ * (f0..): the total stat rate from the first client's start to the last one's end (a client
+ * that started late shows as a longer span, not as a faster rate).
+ */
+export async function statClients(exe: string, dirs: string[], names: number, w: Window): Promise<number> {
+  const rs = await Promise.all(dirs.map(async (d) => {
+    const out = await runOk(exe, ['stat', d, String(names), String(w.start), String(w.end)], { timeoutMs: META_TIMEOUT_MS });
+    return JSON.parse(out.trim()) as MetaResult;
+  }));
+  const first = Math.min(...rs.map((r) => r.t0));
+  const last = Math.max(...rs.map((r) => r.t0 + r.ns));
+  return rs.reduce((sum, r) => sum + r.n, 0) / ((last - first) / 1e9);
+}
+
+/** `io syncwrite`: BS-byte write + fsync of `file`, again and again inside `w`; writes/s. */
+export async function syncWriter(exe: string, file: string, bs: number, w: Window): Promise<number> {
+  const out = await runOk(exe, ['syncwrite', file, String(bs), String(w.start), String(w.end)], { timeoutMs: META_TIMEOUT_MS });
+  const r = JSON.parse(out.trim()) as { ops: number; ns: number };
+  return r.ops / (r.ns / 1e9);
 }
 
 export interface FioResult { bwMiBs: number; iops: number; seconds: number }

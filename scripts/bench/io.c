@@ -7,6 +7,10 @@
  *   io seqread   FILE BS              read FILE to the end in BS-byte blocks
  *   io randread  FILE BS SECONDS SEED pread each BS block of FILE at most once, in a random
  *                                     order, until all are read or SECONDS have passed
+ *   io syncwrite FILE BS START END    from CLOCK_MONOTONIC time START (ns; sleeps until then)
+ *                                     to END: write BS bytes + fsync, again and again, over the
+ *                                     first SYNC_SPAN bytes of FILE (the /dev/fuse head-of-line
+ *                                     rows' writer; also built with plain cc for the host)
  *
  * Prints one JSON line: {"op":..,"ops":calls,"bytes":moved,"ns":elapsed}. A failed or short call
  * is an error on stderr and exit status 1: a row must never time a loop of errors. */
@@ -54,15 +58,21 @@ static void report(const char *op, long long ops, long long bytes, long long ns)
   printf("{\"op\":\"%s\",\"ops\":%lld,\"bytes\":%lld,\"ns\":%lld}\n", op, ops, bytes, ns);
 }
 
-static int seqwrite(const char *file, long mib, long bs) {
+/* A BS-byte buffer of incompressible, non-zero bytes, so nothing on the way can take a shortcut. */
+static char *filled(long bs) {
   char *buf = malloc(bs);
-  if (!buf) return die("malloc", file);
-  /* Incompressible, non-zero contents, so nothing on the way can take a shortcut. */
+  if (!buf) return NULL;
   uint64_t s = 0x9e3779b97f4a7c15ULL;
   for (long i = 0; i + 8 <= bs; i += 8) {
     uint64_t v = xorshift(&s);
     memcpy(buf + i, &v, 8);
   }
+  return buf;
+}
+
+static int seqwrite(const char *file, long mib, long bs) {
+  char *buf = filled(bs);
+  if (!buf) return die("malloc", file);
   long long total = (long long)mib * 1048576, done = 0, ops = 0;
   long long t0 = now_ns();
   int fd = open(file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
@@ -143,12 +153,46 @@ static int randread(const char *file, long bs, long seconds, long seed) {
   return 0;
 }
 
+#define SYNC_SPAN (64LL * 1048576)
+
+static int syncwrite(const char *file, long bs, long long start, long long end) {
+  if (end <= start || bs > SYNC_SPAN) {
+    fprintf(stderr, "io syncwrite: needs START < END and BS <= %lld\n", SYNC_SPAN);
+    return 2;
+  }
+  char *buf = filled(bs);
+  if (!buf) return die("malloc", file);
+  int fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return die("open", file);
+  if (start > now_ns()) {
+    struct timespec at = { start / 1000000000LL, start % 1000000000LL };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR) {}
+  }
+  long long ops = 0, done = 0, off = 0;
+  long long t0 = now_ns();
+  while (now_ns() < end) {
+    errno = 0;
+    if (pwrite(fd, buf, bs, off) != bs) return die("pwrite", file);
+    if (fsync(fd) != 0) return die("fsync", file);
+    done += bs;
+    ops++;
+    off = off + 2 * bs > SYNC_SPAN ? 0 : off + bs;
+  }
+  long long ns = now_ns() - t0;
+  if (close(fd) != 0) return die("close", file);
+  report("syncwrite", ops, done, ns);
+  free(buf);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *op = argc > 1 ? argv[1] : "";
   if (strcmp(op, "seqwrite") == 0 && argc == 5) return seqwrite(argv[2], parse(argv[3], 1), parse(argv[4], 1));
   if (strcmp(op, "seqread") == 0 && argc == 4) return seqread(argv[2], parse(argv[3], 1));
   if (strcmp(op, "randread") == 0 && argc == 6)
     return randread(argv[2], parse(argv[3], 1), parse(argv[4], 1), parse(argv[5], 0));
-  fprintf(stderr, "usage: io seqwrite FILE MIB BS | seqread FILE BS | randread FILE BS SECONDS SEED\n");
+  if (strcmp(op, "syncwrite") == 0 && argc == 6)
+    return syncwrite(argv[2], parse(argv[3], 1), strtoll(argv[4], NULL, 10), strtoll(argv[5], NULL, 10));
+  fprintf(stderr, "usage: io seqwrite FILE MIB BS | seqread FILE BS | randread FILE BS SECONDS SEED | syncwrite FILE BS START_NS END_NS\n");
   return 2;
 }

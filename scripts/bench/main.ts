@@ -8,12 +8,14 @@ import * as path from 'node:path';
 import { parseBenchArgs, USAGE, BenchOptions } from './options';
 import { allSystems, repoRoot, System, NOFILE, vfsd } from './systems';
 import { allWorkloads, prepareData, Workload, Ctx } from './workloads';
-import { buildMeta, fioVersion, rmrf } from './drivers';
+import { buildDriver, fioVersion, rmrf } from './drivers';
 import { installSignalCleanup, cleanupAll, onCleanup, isInterrupted, forceUnmount, run, runOk } from './proc';
-import { Row, SystemInfo, MemoryResult, median, ratio, targets, render, BenchJson } from './report';
+import { Row, SystemInfo, MemoryResult, median, ratio, rowRatio, targets, render, BenchJson } from './report';
 import { measureMemory, MemoryPlan } from './memory';
 import { profileStat, ProfileResult } from './profile';
 import { runGuestBench, GUEST_ROW_IDS, GuestInfo } from './guest';
+import { SLOW_MOUNT } from './slow-source';
+import { DISK_PARENT, DISK_PREFIX } from './head-of-line';
 
 const TMP_PREFIX = 'vfsd-bench-';
 /** After this many failed starts without one success, a system's remaining cells are skipped. */
@@ -23,16 +25,22 @@ function log(msg: string): void {
   process.stderr.write(msg + '\n');
 }
 
-/** Mounts and dirs of an earlier bench that was SIGKILLed (its pid is gone) are removed. */
+/** Mounts and dirs of an earlier bench that was SIGKILLed (its pid is gone) are removed: the
+ *  temp dir (server mount, tmpfs source, slow source) and the head-of-line disk dir. */
 async function removeStale(): Promise<void> {
-  for (const name of fs.readdirSync(os.tmpdir())) {
-    const m = new RegExp(`^${TMP_PREFIX}(\\d+)$`).exec(name);
-    if (!m) continue;
-    if (benchAlive(Number(m[1]))) continue; // another bench is running: not ours to touch
-    const dir = path.join(os.tmpdir(), name);
-    await forceUnmount(path.join(dir, 'mnt'));
-    await forceUnmount(path.join(dir, 'src'));
-    rmrf(dir);
+  const places: Array<[string, string, string[]]> = [
+    [os.tmpdir(), TMP_PREFIX, ['mnt', SLOW_MOUNT, 'src']],
+    [DISK_PARENT, DISK_PREFIX, ['disk']],
+  ];
+  for (const [parent, prefix, mounts] of places) {
+    for (const name of fs.existsSync(parent) ? fs.readdirSync(parent) : []) {
+      const m = new RegExp(`^${prefix}(\\d+)$`).exec(name);
+      if (!m) continue;
+      if (benchAlive(Number(m[1]))) continue; // another bench is running: not ours to touch
+      const dir = path.join(parent, name);
+      for (const mp of mounts) await forceUnmount(path.join(dir, mp));
+      rmrf(dir);
+    }
   }
 }
 
@@ -106,7 +114,7 @@ async function main(): Promise<number> {
   await removeStale();
   const L = await makeLayout(o);
   const mach = await machine();
-  const ctx: Ctx = { metaExe: await buildMeta(L.bin), sizes: o.sizes };
+  const ctx: Ctx = { metaExe: await buildDriver(L.bin, 'meta'), ioExe: await buildDriver(L.bin, 'io'), sizes: o.sizes, tmp: L.tmp, bin: L.bin };
 
   // Systems: prepare each once (build peers); a skip is a reported row, not an abort.
   const systems = o.guestOnly ? [] : allSystems().filter((s) => s.id === 'native' || !o.systems || o.systems.includes(s.id));
@@ -118,19 +126,26 @@ async function main(): Promise<number> {
   }
   const usable = systems.filter((s) => info.get(s.id)!.status === 'ok');
   const workloads = o.guestOnly ? [] : allWorkloads().filter((w) => !o.workloads || o.workloads.includes(w.id));
-  const rows = new Map<string, Row>(workloads.map((w) => [w.id, { id: w.id, label: w.label, unit: w.unit, cells: {} }]));
+  const rowSpecs = (w: Workload) => w.rows ?? [{ id: w.id, label: w.label }];
+  const rows = new Map<string, Row>(workloads.flatMap((w) => rowSpecs(w).map((r): [string, Row] =>
+    [r.id, { id: r.id, label: r.label, unit: w.unit, ...(r.baseRow ? { baseRow: r.baseRow } : {}), cells: {} }])));
+  // Which systems a workload runs on: the ones it names, else the default set (a cache-never
+  // system only on cache-never rows; a namedOnly control never).
+  const runsOn = (w: Workload, s: System) => w.systems ? w.systems.includes(s.id) : !s.namedOnly && (w.cacheNever || !s.cacheNever);
 
   if (workloads.some((w) => w.kind === 'data')) await prepareData(L.src, ctx);
 
   const cell = async (sys: System, w: Workload, rep: number) => {
     const si = info.get(sys.id)!;
-    const c = (rows.get(w.id)!.cells[sys.id] ??= { samples: [], errors: [] });
+    const cs = rowSpecs(w).map((r) => (rows.get(r.id)!.cells[sys.id] ??= { samples: [], errors: [] }));
     if (si.status === 'failed') return;
+    let src = L.src;
     try {
-      await w.setup(L.src, ctx);
+      src = w.source ? await w.source(ctx) : L.src;
+      await w.setup(src, ctx);
       let m;
       try {
-        m = await sys.start(L.src, L.mnt);
+        m = await sys.start(src, L.mnt);
       } catch (e) {
         si.startFailures++;
         if (si.successes === 0 && si.startFailures >= MAX_START_FAILURES) {
@@ -145,24 +160,26 @@ async function main(): Promise<number> {
         const v = await w.run(m.root, ctx);
         const died = m.died();
         if (died) throw new Error(`server ${died}`);
-        c.samples.push(v);
+        const values = typeof v === 'number' ? { [w.id]: v } : v;
+        for (const [id, x] of Object.entries(values)) rows.get(id)!.cells[sys.id].samples.push(x);
         Object.assign(si.notes, m.notes());
-        log(`[${rep + 1}/${o.reps}] ${w.id.padEnd(10)} ${sys.id.padEnd(14)} ${v.toFixed(1)} ${w.unit}`);
+        const shown = Object.values(values).map((x) => x.toFixed(1)).join(' / ');
+        log(`[${rep + 1}/${o.reps}] ${w.id.padEnd(10)} ${sys.id.padEnd(14)} ${shown} ${w.unit}`);
       } finally {
         await m.stop();
       }
     } catch (e) {
       const msg = (e as Error).message.slice(0, 400);
-      c.errors.push(msg);
+      for (const c of cs) c.errors.push(msg);
       log(`[${rep + 1}/${o.reps}] ${w.id.padEnd(10)} ${sys.id.padEnd(14)} FAILED: ${msg}`);
     } finally {
-      await w.teardown(L.src, ctx);
+      await w.teardown(src, ctx);
     }
   };
 
   for (let rep = 0; rep < o.reps && !isInterrupted(); rep++) {
     for (const w of workloads) {
-      const here = usable.filter((s) => w.cacheNever || !s.cacheNever);
+      const here = usable.filter((s) => runsOn(w, s));
       for (const s of rotate(here, rep + workloads.indexOf(w))) {
         if (isInterrupted()) break;
         await cell(s, w, rep);
@@ -236,7 +253,8 @@ async function main(): Promise<number> {
       ...r,
       cells: Object.fromEntries(Object.entries(r.cells).map(([id, c]) => [id, {
         median: median(c.samples), ratioToNative: id === 'native' ? 1 : ratio(r, id),
-        ...(r.base ? { ratioToBase: id === r.base ? 1 : ratio(r, id, r.base) } : {}), samples: c.samples, errors: c.errors,
+        ...(r.base ? { ratioToBase: id === r.base ? 1 : ratio(r, id, r.base) } : {}),
+        ...(r.baseRow ? { ratioToBaseRow: rowRatio(r, rows.get(r.baseRow), id) } : {}), samples: c.samples, errors: c.errors,
         ...(c.cpuUs ? { cpuUs: c.cpuUs } : {}),
       }])),
     })),
@@ -265,6 +283,8 @@ const METHOD = [
   `servers run under prlimit --nofile=${NOFILE} (soft = hard limit; neither vfsd nor passthrough_ll raises its own, both keep one fd per inode by default)`,
   'memory: RSS (/proc/PID/status VmRSS) 1 s after the mount is ready, and 1 s after fstatat of F never-seen files (one LOOKUP each; the kernel keeps the dentries, so the server keeps every inode); vfsd-fh = vfsd --inode-file-handles prefer, the only mode that can hold 100k inodes under a 20k fd limit',
   'libfuse = Debian\'s example/passthrough_ll.c compiled at run time, multithreaded (default), -o cache=auto|never',
+  'slow-source rows: slow-source.c (our libfuse low-level server, multithreaded) serves d0..d7 x 100 empty files, every LOOKUP/GETATTR/ACCESS/OPENDIR/READDIR/OPEN sleeps 2 ms, timeouts 0; exported by each cache-never server (native = the mount itself); meta stat clients (1, then 8 on distinct dirs) share one CLOCK_MONOTONIC window; the 8-client row\'s ratio is to the same system\'s 1-client row',
+  'head-of-line rows: a dir on ext4 under /var/tmp exported by each cache-never server (vfsd-never-inline = --thread-pool-size 0); one meta stat loop over 100 files alone, beside an io.c loop of 1 MiB pwrite+fsync, beside 4 KiB pwrite+fsync (same window for both processes); each writer also alone; ratio = beside / alone of the same system (stat rate, and the writer\'s write+fsync per second)',
   'guest rows: one QEMU/TCG guest (the acceptance guest, 1 vCPU) with two vhost-user-fs devices, vfsd and /usr/lib/qemu/virtiofsd, both cache=auto, xattr off, each on its own dir of one host tmpfs; rows alternate between the two mounts (order flipped per row and repetition); ratio = vfsd / virtiofsd',
   'guest metadata rows: meta.c compiled with gcc -static and shipped in the initramfs; each row gets fresh dirs laid out by the host while the guest waits (never looked up: a cold stat is a LOOKUP each); the guest drops its caches (echo 3 > drop_caches) before every cell',
   'guest data rows: io.c (static, psync, buffered): 1 MiB sequential write of a new file ending with fsync, 1 MiB sequential read and 4 KiB random read (each block at most once, time-capped) of a host-written file, caches dropped before each',

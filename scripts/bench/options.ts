@@ -28,10 +28,13 @@ export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/ben
   --files N          files per metadata row (default 10000)
   --size MiB         data file, read or written once by the sequential rows (default 512)
   --rand-seconds S   time cap of the 4 KiB random rows, which read each block at most once (default 3)
+  --window-ms MS     each timed window of the slow-source and head-of-line rows (default 2000)
   --mem-files N      files looked up for the RSS measurement (default 100000)
   --no-profile       skip the vfsd --cpu-prof run of the stat row
   --systems a,b      only these system ids (native is always kept as the baseline)
   --workloads a,b    only these rows: create stat openclose readdir unlink seqread seqwrite randread randread4j
+                     slow-source (1 and 8 stat clients on a source whose every op takes 2 ms)
+                     head-of-line (a stat loop on ext4 alone, beside 1 MiB and 4 KiB write+fsync)
                      guest-create guest-stat guest-openclose guest-readdir guest-unlink guest-seqwrite
                      guest-seqread guest-randread (a list without guest-* rows runs no guest)
   --no-guest         skip the virtio-fs rows (a QEMU/TCG guest with vfsd and the C virtiofsd:
@@ -53,9 +56,9 @@ function int(flag: string, v: string | undefined, min: number): number {
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = quick
-    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false,
+    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1, windowMs: 1000 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false,
       guest: true, guestOnly: false, guestSizes: { reps: 1, files: 300, readdirPasses: 10, dataMiB: 16, randSeconds: 1 } }
-    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false,
+    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3, windowMs: 2000 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false,
       guest: true, guestOnly: false, guestSizes: { reps: 7, files: 2000, readdirPasses: 25, dataMiB: 128, randSeconds: 3 } };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -66,6 +69,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--files': o.sizes.files = int(a, next(), 1); break;
       case '--size': o.sizes.dataMiB = int(a, next(), 4); break;
       case '--rand-seconds': o.sizes.randSeconds = int(a, next(), 1); break;
+      case '--window-ms': o.sizes.windowMs = int(a, next(), 100); break;
       case '--mem-files': o.memFiles = int(a, next(), 1); break;
       case '--profile': o.profile = true; break;
       case '--no-profile': o.profile = false; break;

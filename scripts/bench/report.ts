@@ -13,6 +13,9 @@ export interface Row {
   unit: string;
   /** The column this row's ratios are to: native unless set (the guest rows: virtiofsd). */
   base?: string;
+  /** Ratios to the same column in this other row instead (8 clients / 1 client, beside a
+   *  writer / alone): how a system scales or holds up, against itself in the same run. */
+  baseRow?: string;
   /** Guest rows: vfsd / base per repetition (both ran back to back), for the paired median. */
   pairedRatios?: number[];
   cells: Record<string, Cell>;
@@ -46,10 +49,20 @@ export function median(xs: number[]): number | null {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** Median of `a` over median of `b`; null when either has no sample. */
+function medianRatio(a: number[] | undefined, b: number[] | undefined): number | null {
+  const x = median(a ?? []);
+  const y = median(b ?? []);
+  return x === null || y === null || y === 0 ? null : x / y;
+}
+
 export function ratio(row: Row, sys: string, base = 'native'): number | null {
-  const a = median(row.cells[sys]?.samples ?? []);
-  const b = median(row.cells[base]?.samples ?? []);
-  return a === null || b === null || b === 0 ? null : a / b;
+  return medianRatio(row.cells[sys]?.samples, row.cells[base]?.samples);
+}
+
+/** Median of `row` over median of `of`, for the same system. */
+export function rowRatio(row: Row, of: Row | undefined, sys: string): number | null {
+  return medianRatio(row.cells[sys]?.samples, of?.cells[sys]?.samples);
 }
 
 function human(v: number): string {
@@ -65,10 +78,12 @@ function pad(s: string, w: number, right = false): string {
 
 /** One line per workload: median rate and ratio to native for every system that ran. */
 export function table(rows: Row[], systems: SystemInfo[]): string {
-  const cols = systems.filter((s) => s.status !== 'skipped');
+  // Columns: the systems that have a cell in some row (a run of selected rows shows only theirs).
+  const cols = systems.filter((s) => s.status !== 'skipped' && rows.some((r) => r.cells[s.id]));
   const w0 = Math.max(...rows.map((r) => r.label.length), 8) + 2;
   const wu = 11;
-  const wc = 16;
+  const wc = Math.max(16, ...cols.map((s) => s.label.length + 2));
+  const byId = new Map(rows.map((r) => [r.id, r]));
   const out: string[] = [];
   out.push(pad('workload', w0) + pad('unit', wu) + cols.map((s) => pad(s.label, wc, true)).join(''));
   for (const r of rows) {
@@ -81,7 +96,7 @@ export function table(rows: Row[], systems: SystemInfo[]): string {
         if (m === null) text = c.errors.length ? 'FAILED' : '—';
         else {
           const base = r.base ?? 'native';
-          const q = s.id === base ? null : ratio(r, s.id, base);
+          const q = r.baseRow ? rowRatio(r, byId.get(r.baseRow), s.id) : s.id === base ? null : ratio(r, s.id, base);
           text = human(m) + (q === null ? '      ' : ` ${q.toFixed(2).padStart(4)}×`);
           if (c.errors.length) text += '!';
         }
@@ -123,12 +138,17 @@ export function targets(rows: Row[], mem: MemoryResult[], systems: SystemInfo[])
   for (const id of ['seqread', 'seqwrite', 'randread']) out.push(t(`${id}: vfsd no-pt / libfuse`, vs(id, 'vfsd-nopt', 'libfuse'), '>=', 1.0));
   const one = byId.get('randread');
   const four = byId.get('randread4j');
-  const scale = (sys: string) => {
-    const a = median(four?.cells[sys]?.samples ?? []);
-    const b = median(one?.cells[sys]?.samples ?? []);
-    return a === null || b === null ? null : a / b;
-  };
+  const scale = (sys: string) => medianRatio(four?.cells[sys]?.samples, one?.cells[sys]?.samples);
   out.push(t('scaling: vfsd no-pt 4 jobs / 1 job (rand 4k)', scale('vfsd-nopt'), '>=', 1.6));
+  // Requests in flight at once: 8 stat clients on a source whose every op takes 2 ms.
+  const rr = (rowId: string, sys: string) => {
+    const r = byId.get(rowId);
+    return r?.baseRow ? rowRatio(r, byId.get(r.baseRow), sys) : null;
+  };
+  out.push(t('slow source: vfsd never, 8 clients / 1 client', rr('slow-source-8', 'vfsd-never'), '>=', 6));
+  // Head-of-line: a stat loop beside a write+fsync loop keeps its rate alone.
+  out.push(t('head-of-line: vfsd never, stat beside 1 MiB w+fsync / alone', rr('hol-1m', 'vfsd-never'), '>=', 0.9));
+  out.push(t('head-of-line: vfsd never, stat beside 4 KiB w+fsync / alone', rr('hol-4k', 'vfsd-never'), '>=', 0.9));
   // virtio-fs: vfsd against the C virtiofsd on the same guest (rows with that base).
   for (const r of rows.filter((x) => x.base === 'virtiofsd')) out.push(t(`${r.id}: vfsd / virtiofsd`, ratio(r, 'vfsd', 'virtiofsd'), '>=', 1.0));
   // Idle RSS of a default share; the per-inode cost from the mode that can hold 100k inodes.
@@ -146,7 +166,7 @@ export function targetText(ts: Target[]): string {
   return ts.map((x) => {
     const v = x.value === null ? 'n/a' : x.value.toFixed(2);
     const verdict = x.met === null ? 'not measured' : x.met ? 'met' : 'MISSED';
-    return `  ${x.what.padEnd(52)} ${v.padStart(9)}  (target ${x.target})  ${verdict}`;
+    return `  ${x.what.padEnd(60)} ${v.padStart(9)}  (target ${x.target})  ${verdict}`;
   }).join('\n');
 }
 
@@ -190,11 +210,11 @@ export interface BenchJson {
   timestamp: string;
   durationSec: number;
   quick: boolean;
-  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; memFiles: number };
+  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; windowMs?: number; memFiles: number };
   machine: Record<string, unknown>;
   method: string[];
   systems: SystemInfo[];
-  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null; ratioToBase?: number | null }> }>;
+  rows: Array<Row & { cells: Record<string, Cell & { median: number | null; ratioToNative: number | null; ratioToBase?: number | null; ratioToBaseRow?: number | null }> }>;
   memory: MemoryResult[];
   targets: Target[];
   /** The guest section (virtio-fs rows); absent with --no-guest and in older runs. */
@@ -221,9 +241,12 @@ export function render(j: BenchJson): string {
   const out: string[] = [];
   const devFuse = j.rows.some((r) => !r.base);
   out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}` +
-    (devFuse ? `reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s  ` : 'guest rows only  ') +
+    (devFuse ? `reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s${o.windowMs ? ` window=${o.windowMs} ms` : ''}  ` : 'guest rows only  ') +
     `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
-  out.push('median rate (higher is better) and ratio to native; "never" columns run only the stat row; ! = some reps failed');
+  out.push('median rate (higher is better) and ratio to native; "never" columns run only rows with timeouts 0 (stat, slow source, head-of-line); ! = some reps failed');
+  if (j.rows.some((r) => r.baseRow)) {
+    out.push('a row ending in [/row]: ratio to the same column in that row (8 clients / 1 client, beside a writer / alone), not to native');
+  }
   if (j.rows.some((r) => r.base === 'virtiofsd')) {
     out.push('guest rows: virtio-fs inside one QEMU/TCG guest with both servers mounted, ratio to the C virtiofsd (absolute rates are TCG\'s)');
   }
@@ -247,7 +270,7 @@ export function render(j: BenchJson): string {
     if (d) out.push('', 'guest rows: paired ratio vfsd/virtiofsd (median over repetitions) and server CPU time (user+sys, all threads) per unit of work:', d);
   }
   if (j.memory.length) out.push('', 'memory and startup:', memoryText(j.memory));
-  out.push('', 'targets (vs libfuse, vs native, vs the C virtiofsd; memory and startup):', targetText(j.targets));
+  out.push('', 'targets (vs libfuse, vs native, vs the C virtiofsd; scaling, head-of-line; memory and startup):', targetText(j.targets));
   const p = j.profile;
   if (p && 'top' in p) {
     out.push('', `vfsd --cpu-prof, ${p.workload}, ${p.files} files, ${p.statOpsPerSec.toFixed(0)} stat/s; ` +

@@ -25,6 +25,8 @@ export interface System {
   label: string;
   /** Runs only on rows that ask for it (the --cache never variants serve the stat row). */
   cacheNever: boolean;
+  /** Runs only on rows whose workload names it (Workload.systems): a control for those rows. */
+  namedOnly?: boolean;
   /** Once per run: null when usable, else the reason it is skipped on this machine. */
   prepare(bin: string): Promise<string | null>;
   start(src: string, mnt: string): Promise<Mounted>;
@@ -80,7 +82,7 @@ class StderrLog {
  * Start a FUSE server process and wait until the mount answers: the mount point's st_dev changes
  * once mount(2) happened, and stat() returns only after the server answered INIT and GETATTR.
  */
-async function startDaemon(cmd: string, args: string[], mnt: string, parse: (log: StderrLog) => Record<string, unknown>): Promise<Mounted> {
+export async function startDaemon(cmd: string, args: string[], mnt: string, parse: (log: StderrLog) => Record<string, unknown>): Promise<Mounted> {
   if (isMounted(mnt)) throw new Error(`${mnt} is still mounted`);
   const devBefore = fs.statSync(mnt).dev;
   const t0 = process.hrtime.bigint();
@@ -154,6 +156,7 @@ export interface VfsdOptions {
   label: string;
   args: string[];
   cacheNever?: boolean;
+  namedOnly?: boolean;
   /** Extra node flags (the profiler uses --cpu-prof). */
   nodeFlags?: string[];
 }
@@ -161,7 +164,7 @@ export interface VfsdOptions {
 export function vfsd(o: VfsdOptions): System {
   const cli = path.join(repoRoot(), 'dist/src/cli/main.js');
   return {
-    id: o.id, label: o.label, cacheNever: o.cacheNever ?? false,
+    id: o.id, label: o.label, cacheNever: o.cacheNever ?? false, namedOnly: o.namedOnly,
     prepare: async () => {
       if (!fs.existsSync(cli)) return `not built: ${cli} missing (npm run build)`;
       if (!fs.existsSync('/dev/fuse')) return '/dev/fuse missing';
@@ -250,6 +253,8 @@ export function allSystems(): System[] {
     vfsdUring({ id: 'vfsd-uring', label: 'vfsd uring', args: [] }),
     vfsdUring({ id: 'vfsd-uring-never', label: 'vfsd uring never', args: ['--cache', 'never'], cacheNever: true }),
     libfuse({ id: 'libfuse-never', label: 'libfuse never', cache: 'never' }),
+    // The head-of-line rows' control: everything served inline on the event loop.
+    vfsd({ id: 'vfsd-never-inline', label: 'vfsd never inline', args: ['--cache', 'never', '--thread-pool-size', '0'], cacheNever: true, namedOnly: true }),
     skipped('fuse-native', 'fuse-native', FUSE_NATIVE_REASON),
   ];
 }

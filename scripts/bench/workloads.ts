@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { meta, fio, rmrf } from './drivers';
+import { slowSourceWorkload } from './slow-source';
+import { headOfLineWorkload } from './head-of-line';
 
 export interface Sizes {
   /** Files per metadata row (create, stat, unlink, readdir's directory) and open/close count. */
@@ -14,12 +16,22 @@ export interface Sizes {
   dataMiB: number;
   /** Time cap of a 4 KiB random-read row: it reads each block of the file once, or stops here. */
   randSeconds: number;
+  /** Length of each timed window of the slow-source and head-of-line rows, ms. */
+  windowMs: number;
 }
 
 export interface Ctx {
   metaExe: string;
+  /** io.c, for the head-of-line rows' writer. */
+  ioExe: string;
   sizes: Sizes;
+  /** The run's temp dir (mount points, on disk) and where binaries are built. */
+  tmp: string;
+  bin: string;
 }
+
+/** A row a workload fills; `baseRow`: its ratios are to the same system in that row. */
+export interface RowSpec { id: string; label: string; baseRow?: string }
 
 export interface Workload {
   id: string;
@@ -28,10 +40,16 @@ export interface Workload {
   kind: 'metadata' | 'data';
   /** The stat row is the one that runs on the --cache never systems. */
   cacheNever: boolean;
+  /** Only these systems (by id), if set; systems marked namedOnly run only where named. */
+  systems?: string[];
+  /** Several rows measured in one cell, back to back on one mount; default: one row, `id`. */
+  rows?: RowSpec[];
+  /** The directory to export, if not the run's tmpfs (made once, on first use). */
+  source?(c: Ctx): Promise<string>;
   /** Untimed, on the source, before the server starts. */
   setup(src: string, c: Ctx): Promise<void>;
-  /** Timed, through the system's root; returns the rate. */
-  run(root: string, c: Ctx): Promise<number>;
+  /** Timed, through the system's root; returns the rate, or one per row of `rows`. */
+  run(root: string, c: Ctx): Promise<number | Record<string, number>>;
   /** Untimed, on the source, after the server stopped. */
   teardown(src: string, c: Ctx): Promise<void>;
 }
@@ -106,5 +124,7 @@ export function allWorkloads(): Workload[] {
       return [`--filename=${path.join(d, BIG)}`, '--rw=randread', '--bs=4k', '--numjobs=4',
         `--size=${quarter}`, `--offset_increment=${quarter}`, `--runtime=${c.sizes.randSeconds}s`];
     }),
+    slowSourceWorkload(),
+    headOfLineWorkload(),
   ];
 }

@@ -9,11 +9,12 @@ vfsd_result() {
   echo "VFSD-RESULT $_n $_s $(echo "$*" | tr '\n' ' ')"
 }
 
-# vfsd_check NAME CMD...: PASS if CMD exits 0, else FAIL with the end of its output.
+# vfsd_check NAME CMD...: PASS if CMD exits 0, else FAIL with the end of its output. Returns
+# CMD's success, so `vfsd_check x/mount ... || exit 1` stops a script whose share is not there.
 vfsd_check() {
   _n=$1
   shift
-  if _o=$("$@" 2>&1); then vfsd_result "$_n" PASS; else vfsd_result "$_n" FAIL "rc=$? $(echo "$_o" | tail -n 3)"; fi
+  if _o=$("$@" 2>&1); then vfsd_result "$_n" PASS; else vfsd_result "$_n" FAIL "rc=$? $(echo "$_o" | tail -n 3)"; return 1; fi
 }
 
 # vfsd_expect NAME EXPECTED ACTUAL

@@ -34,6 +34,9 @@ export interface NativeSys {
   openByHandleAt(mountFd: number, handle: Uint8Array, flags: number): number;
   /** faccessat2(2) (raw syscall, so AT_EACCESS checks the thread's fs ids). */
   faccessat(dirfd: number, name: Name, mode: number, flags: number): number;
+  /** One element: the slowest of statx, openat, faccessat and openByHandleAt (the syscall
+   *  alone, in ns) since it was last set to 0 (native/syscall_clock.h). JS thread only. */
+  syscallClock(): Float64Array;
   mkdirat(dirfd: number, name: Name, mode: number): number;
   /** mknodat(2) with rdev = makedev(major, minor). */
   mknodat(dirfd: number, name: Name, mode: number, major: number, minor: number): number;

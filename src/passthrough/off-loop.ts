@@ -5,15 +5,16 @@
 // that answers slowly (a network filesystem, a FUSE filesystem, a cold disk) would hold up every
 // other request for as long as the syscall takes. So the choice is made per mount, from what its
 // syscalls measurably cost:
-//  - every inline LOOKUP/GETATTR is timed; two that took SLOW_US or more within STRIKE_WINDOW
-//    inline ops mark their mount slow (one alone may be this shared machine's noise: a
-//    preempted thread, a page fault);
+//  - the syscalls of every inline LOOKUP, GETATTR, OPEN, OPENDIR and ACCESS are timed (the
+//    syscall alone, natively: a garbage collection or our own work in between never counts);
+//    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
+//    their mount slow (one alone may be noise: a preempted thread on a busy host);
 //  - a slow mount's LOOKUP and GETATTR go to the pool, where the worker times the syscalls too;
 //    after FAST_RUNS pool runs in a row under FAST_US the mount is inline again (a cold disk
 //    that warmed up).
 // The worst a misjudged fast mount costs is one slow inline syscall; a misjudged slow mount, a
 // thread hop per request until FAST_RUNS runs prove it fast.
-import { performance } from 'node:perf_hooks';
+import { sys } from '../native/sys';
 
 export const SLOW_US = 1000;
 export const FAST_US = 100;
@@ -41,17 +42,20 @@ export class OffLoop {
     return this.pool && this.slow.size !== 0 && this.slow.has(mntId);
   }
 
-  /** Runs fn inline, timing it: a slow run marks the mount. */
+  /** Runs fn inline, timing its syscalls: a slow one marks the mount. */
   timed<T>(mntId: number, fn: () => T): T {
     if (!this.pool) return fn();
-    const t0 = performance.now();
+    const clock = this.clock;
+    clock[0] = 0;
     try {
       return fn();
     } finally {
       const n = ++this.inlineOps;
-      if ((performance.now() - t0) * 1000 >= SLOW_US) this.strike(mntId, n);
+      if (clock[0] >= SLOW_US * 1000) this.strike(mntId, n);
     }
   }
+
+  private readonly clock = sys.syscallClock();
 
   private strike(mntId: number, n: number): void {
     const last = this.strikes.get(mntId);

@@ -52,6 +52,8 @@ interface CaseRun {
   tmp: string;
   shares: Share[];
   exitLog: string;
+  /** What libvirt runs as vfsd's <binary path>. */
+  wrapper: string;
   dr?: DomainRun;
   /** Host-side checks, by server. */
   host: Record<Server, GuestCheck[]>;
@@ -117,16 +119,16 @@ if (why) {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-libvirt-'));
     // libvirt's QEMU user reads the kernel and initramfs from here.
     fs.chmodSync(tmp, 0o755);
-    const c: CaseRun = { name, domain: `vfsd-lv-${process.pid}-${++caseNo}-${name}`, tmp, shares: [], exitLog: path.join(tmp, 'vfsd-exits'), host: { vfsd: [], virtiofsd: [] } };
+    const c: CaseRun = { name, domain: `vfsd-lv-${process.pid}-${++caseNo}-${name}`, tmp, shares: [], exitLog: path.join(tmp, 'vfsd-exits'),
+      wrapper: path.join(tmp, 'vfsd-wrapper'), host: { vfsd: [], virtiofsd: [] } };
     cleanup(t, c);
-    const wrapper = path.join(tmp, 'vfsd-wrapper');
-    writeVfsdWrapper(wrapper, mainJs, c.exitLog);
+    writeVfsdWrapper(c.wrapper, mainJs, c.exitLog);
     const xattr = o.share?.xattr ?? false;
     for (const server of SERVERS.filter((s) => !o.only || s === o.only)) {
       const tag = server;
       const dir = path.join(tmp, server, (server === 'virtiofsd' ? o.controlDirName : undefined) ?? o.dirName ?? 'share');
       prepareShare(dir, xattr);
-      const binary = server === 'vfsd' ? (o.discovered ? undefined : wrapper) : VIRTIOFSD;
+      const binary = server === 'vfsd' ? (o.discovered ? undefined : c.wrapper) : VIRTIOFSD;
       c.shares.push({ server, tag, dir, spec: { ...o.share, binary, dir, tag } });
     }
     const script = [
@@ -178,20 +180,65 @@ if (why) {
     return null;
   }
 
+  /** A filesystem daemon libvirt started for a running domain: its alias (fs0, ...), pid, pid
+   *  file and socket. libvirt's file names hold the domain's id and its name cut to 20 characters. */
+  interface Daemon {
+    server: Server;
+    alias: string;
+    pid: number;
+    /** Its process group: libvirt's daemonizing fork leads it, the daemon (the pid file's pid) is
+     *  a member, not the leader. */
+    pgid: number;
+    files: string[];
+  }
+
+  function daemons(c: CaseRun): Daemon[] {
+    // Which server each alias is: vfsd's <filesystem> names the case's wrapper as its binary.
+    const vfsdAliases = lv.virsh(['dumpxml', c.domain]).stdout.split('<filesystem').filter((f) => f.includes(c.wrapper))
+      .map((f) => /<alias name='(fs\d+)'/.exec(f)?.[1]);
+    const cut = c.domain.slice(0, 20);
+    const domDir = fs.readdirSync('/var/lib/libvirt/qemu').find((d) => d.startsWith('domain-') && d.endsWith(cut));
+    const sockets = domDir ? fs.readdirSync(path.join('/var/lib/libvirt/qemu', domDir)).filter((f) => f.endsWith('-fs.sock')).map((f) => path.join('/var/lib/libvirt/qemu', domDir, f)) : [];
+    return fs.readdirSync(QEMU_RUN_DIR).filter((f) => f.includes(cut) && f.endsWith('-fs.pid')).map((f) => {
+      const alias = /-(fs\d+)-fs\.pid$/.exec(f)![1];
+      const pidFile = path.join(QEMU_RUN_DIR, f);
+      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      const server: Server = vfsdAliases.includes(alias) ? 'vfsd' : 'virtiofsd';
+      // /proc/PID/stat: "pid (comm) state ppid pgrp ...", comm may hold spaces.
+      const pgid = Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[2]);
+      return { server, alias, pid, pgid, files: [pidFile, ...sockets.filter((s) => path.basename(s) === `${alias}-fs.sock`)] };
+    });
+  }
+
+  /** Neither the daemon nor any process of its group is left (libvirt SIGTERMs the group). */
+  const gone = (d: Daemon) => [d.pid, -d.pgid].every((p) => {
+    try {
+      process.kill(p, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+
+  /** Waits until the daemons' processes and files are gone; then checks that each is. */
+  async function checkGone(ds: Daemon[], c: CaseRun, prefix = ''): Promise<Record<Server, GuestCheck[]>> {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !ds.every((d) => gone(d) && d.files.every((f) => !fs.existsSync(f)))) await new Promise((r) => setTimeout(r, 200));
+    const exits = fs.existsSync(c.exitLog) ? fs.readFileSync(c.exitLog, 'utf8').trim().split('\n').filter(Boolean) : [];
+    const out: Record<Server, GuestCheck[]> = { vfsd: [], virtiofsd: [] };
+    for (const d of ds) {
+      out[d.server].push(check(`${prefix}no-process-left`, gone(d), `pid ${d.pid}, process group ${d.pgid}`));
+      // Only vfsd runs through the wrapper that logs exit codes.
+      if (d.server === 'vfsd') out.vfsd.push(check(`${prefix}exit-0`, exits.includes(`${d.pid} 0`) && exits.every((l) => l.endsWith(' 0')), exits.join(', ')));
+      for (const f of d.files) out[d.server].push(check(`${prefix}${f.endsWith('.sock') ? 'socket' : 'pid-file'}-removed`, !fs.existsSync(f), f));
+    }
+    return out;
+  }
+
   /** VFSD_LIBVIRT_CASES=plain,destroy,... runs only those cases (debugging). */
   const only = process.env.VFSD_LIBVIRT_CASES?.split(',').filter(Boolean);
-  /** Cases that run only when named in VFSD_LIBVIRT_CASES, with the reason. */
-  const OPT_IN: Record<string, string> = {
-    // attach-device succeeds (libvirt starts both daemons, QEMU adds the devices on free
-    // pcie-root-ports) but the busybox guest never sees a new PCI device within 60 s, with the C
-    // virtiofsd as much as with vfsd: the guest, not the daemons, is what is missing.
-    hotplug: 'the acceptance guest does not pick up hot-plugged PCIe devices yet (VFSD_LIBVIRT_CASES=hotplug runs it)',
-  };
-  const lvTest = (key: string, name: string, fn: (t: Test) => Promise<void>) => {
-    const skip = only ? (only.includes(key) ? false : 'not in VFSD_LIBVIRT_CASES') : (OPT_IN[key] ?? false);
-    return skip ? t.test(name, { skip }, async () => {}) : t.test(name, fn);
-  };
-
+  const lvTest = (key: string, name: string, fn: (t: Test) => Promise<void>) =>
+    only && !only.includes(key) ? t.test(name, { skip: 'not in VFSD_LIBVIRT_CASES' }, async () => {}) : t.test(name, fn);
 
   /** A case that is the common checks plus vfsd's effective configuration for the options. */
   const optionCase = (key: string, title: string, share: Partial<FsSpec>, config: Record<string, unknown>) =>
@@ -219,48 +266,20 @@ if (why) {
   });
 
   lvTest('destroy', 'virsh destroy: vfsd exits 0 on SIGTERM; no process, socket or pid file is left', async (t) => {
-    const left: { pids: number[]; files: string[] } = { pids: [], files: [] };
+    let ran: Daemon[] = [];
     const c = await runCase(t, 'destroy', {
       after: 'ready',
       onLine: (line, c) => {
         if (!/VFSD-RESULT ready PASS/.test(line)) return;
-        // libvirt's file names hold the domain's id and its name cut to 20 characters.
-        const cut = c.domain.slice(0, 20);
-        const short = (f: string) => f.includes(cut) && f.endsWith('-fs.pid');
-        const pidFiles = fs.readdirSync(QEMU_RUN_DIR).filter(short).map((f) => path.join(QEMU_RUN_DIR, f));
-        const domDir = fs.readdirSync('/var/lib/libvirt/qemu').find((d) => d.startsWith('domain-') && d.endsWith(cut));
-        const sockets = domDir ? fs.readdirSync(path.join('/var/lib/libvirt/qemu', domDir)).filter((f) => f.endsWith('-fs.sock')).map((f) => path.join('/var/lib/libvirt/qemu', domDir, f)) : [];
-        left.files.push(...pidFiles, ...sockets);
-        left.pids.push(...pidFiles.map((f) => Number(fs.readFileSync(f, 'utf8').trim())));
+        ran = daemons(c);
         lv.destroy(c.domain);
       },
     });
     // Destroyed on purpose: the guest never reaches VFSD-DONE.
     c.dr!.run.results = c.dr!.run.results.filter((r) => r.name !== 'guest/completed');
-    t.equal(left.pids.length, 2, 'two daemons ran (pid files found)', { found: left.files });
-    t.equal(left.files.filter((f) => f.endsWith('.sock')).length, 2, 'two sockets were there');
+    t.same(ran.map((d) => [d.server, d.files.length]).sort(), [['vfsd', 2], ['virtiofsd', 2]], 'two daemons ran, each with a pid file and a socket', { found: ran });
     // libvirt SIGTERMs the process group and waits for the pid file lock to go away.
-    const gone = (pid: number) => {
-      try {
-        process.kill(-pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    };
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && !(left.pids.every(gone) && left.files.every((f) => !fs.existsSync(f)))) await new Promise((r) => setTimeout(r, 200));
-    const exits = fs.existsSync(c.exitLog) ? fs.readFileSync(c.exitLog, 'utf8').trim().split('\n').filter(Boolean) : [];
-    const vfsdPid = left.pids[0];
-    const extra: Record<Server, GuestCheck[]> = {
-      vfsd: [
-        check('no-process-left', vfsdPid !== undefined && gone(vfsdPid), `process group ${vfsdPid}`),
-        check('exit-0', exits.some((l) => l === `${vfsdPid} 0`) && exits.every((l) => l.endsWith(' 0')), exits.join(', ')),
-      ],
-      virtiofsd: [check('no-process-left', left.pids[1] !== undefined && gone(left.pids[1]), `process group ${left.pids[1]}`)],
-    };
-    for (const f of left.files) extra[f.includes('fs0') ? 'vfsd' : 'virtiofsd'].push(check(`${path.basename(f).replace(/^.*-(fs\d)/, '$1')}-removed`, !fs.existsSync(f), f));
-    report(t, c, extra);
+    report(t, c, await checkGone(ran, c));
   });
 
   optionCase('cache-always', "<cache mode='always'/>", { cache: 'always' }, { cache: 'always' });
@@ -289,20 +308,22 @@ if (why) {
 
   optionCase('chroot', "<sandbox mode='chroot'/>", { sandbox: 'chroot' }, { sandbox: 'chroot', sandbox_entered: true });
 
-  lvTest('hotplug', 'live attach and detach (virsh attach-device / detach-device --live)', async (t) => {
+  lvTest('hotplug', 'live attach and detach (virsh attach-device / detach-device --live): the share works, then its daemon exits 0 and leaves nothing', async (t) => {
     const hot: Share[] = [];
+    let attached: Daemon[] = [];
+    let left: Record<Server, GuestCheck[]> | null = null;
     const act = (verb: string, c: CaseRun) => {
       for (const s of hot) {
         const f = path.join(c.tmp, `${s.tag}.xml`);
         fs.writeFileSync(f, filesystemXml(s.spec));
         const r = lv.virsh([verb, c.domain, f, '--live']);
-        if (r.status !== 0) c.host[s.server.startsWith('vfsd') ? 'vfsd' : 'virtiofsd'].push(check(`host/${verb}`, false, r.stderr));
+        c.host[s.server].push(check(`host/${verb}`, r.status === 0, r.stderr));
       }
     };
     const c = await runCase(t, 'hotplug', {
       hotplugPorts: 4,
       after: 'hotplug hot-vfsd hot-virtiofsd',
-      onLine: (line, c) => {
+      onLine: async (line, c) => {
         if (hot.length === 0) {
           for (const s of c.shares) {
             const dir = path.join(c.tmp, `hot-${s.server}`);
@@ -310,19 +331,34 @@ if (why) {
             hot.push({ ...s, tag: `hot-${s.server}`, dir, spec: { ...s.spec, dir, tag: `hot-${s.server}` } });
           }
         }
-        if (/VFSD-DATA hotplug attach/.test(line)) act('attach-device', c);
+        if (/VFSD-DATA hotplug attach/.test(line)) {
+          const cold = daemons(c).map((d) => d.alias);
+          act('attach-device', c);
+          attached = daemons(c).filter((d) => !cold.includes(d.alias));
+        }
         if (/VFSD-DATA hotplug detach/.test(line)) act('detach-device', c);
+        // The guest saw the devices go and waits: the detached daemons must be gone while the
+        // domain (and its cold-plugged daemons) still run.
+        if (/VFSD-DATA hotplug wait/.test(line)) {
+          left = await checkGone(attached, c, 'hot/');
+          lv.destroy(c.domain);
+        }
       },
     });
+    // Destroyed on purpose once checked: the guest never reaches VFSD-DONE.
+    c.dr!.run.results = c.dr!.run.results.filter((r) => r.name !== 'guest/completed');
+    t.same(attached.map((d) => [d.server, d.files.length]).sort(), [['vfsd', 2], ['virtiofsd', 2]],
+      'attach-device started one daemon per share, each with a pid file and a socket', { found: attached });
     // The hot-plugged shares' results are named hot-SERVER/...: fold them into their server's rows.
     for (const r of c.dr!.run.results) {
       const m = /^hot-(vfsd|virtiofsd)\/(.*)$/.exec(r.name);
       if (m) r.name = `${m[1]}/hot/${m[2]}`;
     }
-    const extra: Record<Server, GuestCheck[]> = { vfsd: [], virtiofsd: [] };
+    const extra: Record<Server, GuestCheck[]> = left ?? { vfsd: [check('hot/detach-checked', false)], virtiofsd: [check('hot/detach-checked', false)] };
     for (const s of hot) extra[s.server].push(...hostChecks(s, false).map((x) => ({ ...x, name: `hot/${x.name}` })));
-    const detached = c.dr!.run.results.find((r) => r.name === 'hotplug/detached');
-    if (detached) for (const s of SERVERS) extra[s].push(detached);
+    // One guest check for both devices (the guest counts virtio-fs devices): in both rows.
+    const detached = c.dr!.run.results.find((r) => r.name === 'hotplug/detached') ?? check('hotplug/detached', false, 'no result');
+    for (const s of SERVERS) extra[s].push(detached);
     c.dr!.run.results = c.dr!.run.results.filter((r) => r.name !== 'hotplug/detached');
     report(t, c, extra);
   });

@@ -195,6 +195,10 @@ export function filesystemXml(f: FsSpec): string {
     `<source dir='${esc(f.dir)}'/><target dir='${esc(f.tag)}'/></filesystem>`;
 }
 
+// <acpi/>: without it libvirt starts QEMU with -no-acpi, SeaBIOS then writes its own i440fx-era
+// ACPI tables on the q35 machine, and the guest never sees a device hot-plugged into a
+// pcie-root-port (QEMU >= 6.1 signals q35 root-port hotplug through its own ACPI tables, the
+// guest's acpiphp answers). Every domain virt-install writes has it; live attach needs it.
 export function domainXml(d: DomainSpec): string {
   const mem = d.memoryMiB ?? 512;
   return `<domain type='qemu'>
@@ -208,6 +212,7 @@ export function domainXml(d: DomainSpec): string {
     <initrd>${esc(d.boot.initrd)}</initrd>
     <cmdline>${esc(d.boot.append)}</cmdline>
   </os>
+  <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>
     ${d.fs.map(filesystemXml).join('\n    ')}

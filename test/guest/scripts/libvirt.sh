@@ -4,7 +4,7 @@
 #   LOCKS=1|0          whether to hold a flock(2) and a POSIX lock the host then probes
 #   AFTER=...          what to do after the checks: 'ready' (print VFSD-RESULT ready and wait to be
 #                      destroyed), 'hotplug TAG...' (wait for hot-plugged tags, check them, unmount,
-#                      wait for their removal) or nothing (power off)
+#                      wait for their removal, then wait to be destroyed) or nothing (power off)
 # Each share's host side holds hostfile ("from the host") with user.vfsd.host=host-value when
 # XATTR=1. The host checks every change below from its side after the guest is gone.
 
@@ -43,6 +43,8 @@ share_checks() {
 }
 
 fs_devices() { grep -l 0x001a /sys/bus/virtio/devices/*/device 2>/dev/null | wc -l; }
+# (a function, so that wait_until counts again on each try)
+fs_devices_at_most() { [ "$(fs_devices)" -le "$1" ]; }
 
 # wait_until SECONDS CMD...: poll CMD once a second.
 wait_until() {
@@ -74,6 +76,12 @@ case "$1" in
       share_checks "$s"
     done
     echo "VFSD-DATA hotplug detach"
-    vfsd_check hotplug/detached wait_until 60 test "$(fs_devices)" -le "$before"
+    # The guest's acpiphp ejects each device when libvirt asks (device_del); QEMU then drops it.
+    vfsd_check hotplug/detached wait_until 60 fs_devices_at_most "$before" ||
+      dmesg | grep -iE 'pci|acpi|virtio' | tail -n 20 | sed 's/^/VFSD-DATA hotplug-dmesg /'
+    # The host checks that the detached daemons are gone while the domain still runs, then
+    # destroys it (powering off would stop every daemon and hide a leftover one).
+    echo "VFSD-DATA hotplug wait"
+    sleep 600
     ;;
 esac

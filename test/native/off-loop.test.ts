@@ -1,15 +1,20 @@
 // The per-mount choice between inline and the worker pool (src/passthrough/off-loop.ts): a mount
 // goes to the pool after two slow inline ops close together, comes back after FAST_RUNS fast pool
-// runs in a row, and never leaves inline without a pool. (The slow op is a real 1.5 ms busy
-// wait: what is asserted is the decision, not a speed.)
+// runs in a row, and never leaves inline without a pool. (The slow op is a real syscall that
+// takes 1.5 ms — a statx, timed natively, stands in for it through the same clock: the clock is
+// set as a slow statx would leave it; what is asserted is the decision, not a speed. A busy
+// wait in JavaScript must NOT count: only syscalls do.)
 import t from 'tap';
 import { FAST_RUNS, FAST_US, OffLoop, SLOW_US, STRIKE_WINDOW } from '../../src/passthrough/off-loop';
+import { AT_FDCWD, C, sys } from '../../src/native/sys';
 
-const busy = (us: number) => {
-  const end = performance.now() + us / 1000;
+const clock = sys.syscallClock();
+/** What a statx that took 1.5 × SLOW_US leaves in the native clock. */
+const slowOp = () => { clock[0] = Math.max(clock[0], SLOW_US * 1500); };
+const busyJs = () => {
+  const end = performance.now() + SLOW_US * 1.5 / 1000;
   while (performance.now() < end) { /* spin */ }
 };
-const slowOp = () => busy(SLOW_US * 1.5);
 
 t.test('two slow inline ops within the window mark the mount; other mounts stay inline', async (t) => {
   const o = new OffLoop();
@@ -41,6 +46,17 @@ t.test('a slow mount comes back inline after FAST_RUNS fast pool runs in a row',
   t.ok(o.wants(3), 'still slow one run short');
   o.ranOnPool(3, 1);
   t.notOk(o.wants(3), 'inline again');
+});
+
+t.test('only syscalls count: slow JavaScript around a fast statx does not mark the mount', async (t) => {
+  const o = new OffLoop();
+  const out = Buffer.alloc(256);
+  const op = () => { busyJs(); return sys.statx(AT_FDCWD, '/', 0, C.STATX_BASIC_STATS, out); };
+  t.equal(o.timed(9, op), 0, 'the statx ran');
+  o.timed(9, op);
+  o.timed(9, op);
+  t.notOk(o.wants(9), 'still inline');
+  t.ok(clock[0] > 0 && clock[0] < SLOW_US * 1000, `the clock saw the statx alone (${clock[0]} ns)`);
 });
 
 t.test('without a pool everything stays inline', async (t) => {

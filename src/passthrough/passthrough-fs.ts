@@ -35,6 +35,8 @@ export class PassthroughFs {
   readonly handles = new HandleTable();
   /** which mounts' metadata syscalls run on the worker pool (off-loop.ts) */
   readonly offLoop = new OffLoop();
+  /** bumped by releaseAll(): a pool completion posted before it belongs to a session that is gone */
+  generation = 0;
   readonly timeout: number;
   readonly procSelfFd: number;
   readonly root: Inode;
@@ -511,6 +513,7 @@ export class PassthroughFs {
     this.handles.clear();
     this.inodes.clear();
     this.root.nlookup = 1;
+    this.generation++;
   }
 
   /** The filesystem is done for good (a library user or a test tearing it down): everything

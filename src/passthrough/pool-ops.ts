@@ -7,6 +7,10 @@
 //  - The inode (or the parent) is forgotten (a FORGET, possibly hostile, or the session ending):
 //    the worker uses its own dup of the fd, so nothing it uses is closed; the completion finds
 //    the node id no longer live and answers ENOENT (a new fd the job made is closed).
+//  - The session ends (DESTROY, a disconnect: releaseAll) and, on virtio-fs, a new one may start
+//    on the same PassthroughFs: the root is live again under the same node id, so a lookup in it
+//    completing late would hand the new session an inode with a lookup its guest never made
+//    (one FORGET short for good). fs.generation tells: such a completion answers ENOENT.
 //  - Another LOOKUP of the same name completes first: adopt() finds the inode by key, adds a
 //    lookup and closes our fd: one inode, two lookups, as when they run inline.
 //  - The name is renamed or unlinked on the host (or by another request): the worker's openat
@@ -36,12 +40,13 @@ function settled<T>(fn: () => T | number): T | number {
  * completion into a Promise of finish(result, stat). null when no pool runs: the caller then
  * does the work inline. A refused post (-errno) is the answer at once.
  */
-function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null) => T | number): Promise<T | number> | null {
+function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number) => T | number): Promise<T | number> | null {
   let answer!: (v: T | number) => void;
   const p = new Promise<T | number>((resolve) => { answer = resolve; });
+  const gen = fs.generation;
   const posted = post((r, stat, micros) => {
     fs.offLoop.ranOnPool(mnt, micros);
-    answer(settled(() => finish(r, stat)));
+    answer(settled(() => finish(r, stat, gen)));
   });
   if (posted === ENOSYS) {
     fs.offLoop.noPool();
@@ -50,9 +55,10 @@ function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => num
   return posted < 0 ? Promise.resolve(posted) : p;
 }
 
-/** The live inode of nodeid at a completion, or null (a fd the job made is then closed). */
-function stillThere(fs: PassthroughFs, nodeid: number, madeFd: number): Inode | null {
-  const inode = fs.inode(nodeid);
+/** The live inode of nodeid at a completion of a job posted in session `gen`, or null (a fd the
+ *  job made is then closed). */
+function stillThere(fs: PassthroughFs, gen: number, nodeid: number, madeFd: number): Inode | null {
+  const inode = fs.generation === gen ? fs.inode(nodeid) : undefined;
   if (!inode && madeFd >= 0) sys.close(madeFd);
   return inode ?? null;
 }
@@ -64,9 +70,9 @@ export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array)
   const who = fs.creds.caller();
   return onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Lookup, pfd, -1, own, 0, who.uid, who.gid, who.groups, done)),
-    (fd, stat) => {
+    (fd, stat, gen) => {
       if (fd < 0) return fd;
-      const p = stillThere(fs, parentId, fd);
+      const p = stillThere(fs, gen, parentId, fd);
       if (!p) return -Errno.ENOENT;
       const r = fs.adopt(fd, p, own, stat ? decodeStatx(stat) : undefined);
       return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
@@ -78,9 +84,9 @@ export function statOnPool(fs: PassthroughFs, inode: Inode): Promise<WireAttr | 
   const nodeid = inode.nodeid;
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Stat, fd, -1, null, 0, -1, 0, null, done)),
-    (r, stat) => {
+    (r, stat, gen) => {
       if (r < 0 || !stat) return r < 0 ? r : -Errno.EIO;
-      const now = stillThere(fs, nodeid, -1);
+      const now = stillThere(fs, gen, nodeid, -1);
       return now ? fs.attrOf(decodeStatx(stat), now) : -Errno.ENOENT;
     });
 }
@@ -97,8 +103,8 @@ export function reopenOnPool<T>(fs: PassthroughFs, inode: Inode, flags: number, 
   const post = (done: MetaDone) => (fd: number) => metaJobs.metaJob(MetaOp.Reopen, fd, fs.procSelfFd, null, f, who.uid, who.gid, who.groups, done);
   return onPool(fs, inode.mntId,
     (done) => (inExport ? fs.withFdInExport(inode, post(done)) : fs.withFd(inode, post(done))),
-    (fd) => {
-      const now = stillThere(fs, nodeid, fd);
+    (fd, _stat, gen) => {
+      const now = stillThere(fs, gen, nodeid, fd);
       if (!now) return fd < 0 ? fd : -Errno.ENOENT;
       return then(now, fd);
     });

@@ -1,6 +1,12 @@
 // A host filesystem that blocks on demand, for the worker-pool tests: a FUSE mount of our own stub
 // engine (served by this test process) with one regular file, `slow`, whose FSYNC (and, if
-// asked, READ) requests are held until the test releases them. A process that fsyncs `slow` —
+// asked, READ) requests are held until the test releases them. For the metadata tests it also
+// has, in every directory, the names `held*` (a regular file each, `helddir*` a directory, one
+// inode per name) whose LOOKUP — and, if asked, the GETATTR of their inodes — is held likewise,
+// and `lag*`, whose LOOKUP is answered LAG_MS later by a timer (a source measurably slow, with
+// nothing for the test to release). Their entries can be unlinked and renamed, through the mount
+// or behind its back (hostUnlink/hostRename: the host changing under a held request), and every
+// LOOKUP of them answered is logged (answers()): what the source said, to compare vfsd's answer with. A process that fsyncs `slow` —
 // or vfsd doing it for a client — waits inside the kernel exactly as on a disk that takes its
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
 // Everything this process does on the mount goes through async calls or child processes: this
@@ -10,11 +16,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import type { RequestChannel } from '../../src/native/channel';
-import { OP, attr, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
+import { InitFlag } from '../../src/protocol/flags';
+import { OP, attr, lookupName, replyAttr, replyEntry, replyInit, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
 import { isMounted } from './mountinfo';
 
 export const FSYNC = 20;
 const FILE = 2;
+/** how long a LOOKUP of a `lag*` name takes */
+export const LAG_MS = 20;
+const FIRST_NAMED_INO = 100;
+const ENOENT = 2;
+const isHeld = (name: string) => name.startsWith('held');
+const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
+
+/** A LOOKUP of a `held*`/`lag*` name, as the source answered it: its inode, or -errno. */
+export interface Answer { parent: number; name: string; ino: number }
 /** The bytes `slow` holds (a READ is answered from them). */
 export const SLOW_SIZE = 64 * 1024;
 export const slowByte = (i: number): number => (i * 7 + 3) & 0xff;
@@ -26,11 +42,56 @@ export interface HeldSource {
   slow: string;
   /** requests held so far and not released, by opcode */
   held(op: number): number;
-  /** answers every held request of op (FSYNC: success; READ: the file's bytes) */
-  release(op: number): void;
+  /** answers every held request of op (FSYNC: success; READ: the file's bytes; LOOKUP and
+   *  GETATTR: as the names are now); `pass`: and stop holding op (until hold(op)) */
+  release(op: number, pass?: boolean): void;
+  /** hold the requests of op from now on */
+  hold(op: number): void;
+  /** every LOOKUP of a `held*`/`lag*` name answered so far, in order */
+  answers(): Answer[];
+  /** the host removes or renames a name (in directory inode `parent`) behind the mount's back */
+  hostUnlink(name: string, parent?: number): void;
+  hostRename(from: string, to: string, parent?: number): void;
 }
 
-export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: number[] = [FSYNC]): HeldSource {
+/** The `held*`/`lag*` names: one inode per name, created on first sight unless removed. */
+class Names {
+  private readonly inos = new Map<string, number>();
+  private readonly removed = new Set<string>();
+  readonly dirs = new Set<number>();
+  private next = FIRST_NAMED_INO;
+
+  /** the inode `name` in `parent` names now, or 0 */
+  get(parent: number, name: string): number {
+    const k = `${parent}/${name}`;
+    if (this.removed.has(k) || !isNamed(name)) return 0;
+    let ino = this.inos.get(k);
+    if (ino === undefined) {
+      ino = this.next++;
+      this.inos.set(k, ino);
+      if (name.startsWith('helddir')) this.dirs.add(ino);
+    }
+    return ino;
+  }
+
+  unlink(parent: number, name: string): number {
+    if (!this.get(parent, name)) return -ENOENT;
+    this.removed.add(`${parent}/${name}`);
+    return 0;
+  }
+
+  rename(parent: number, from: string, newParent: number, to: string): number {
+    const ino = this.get(parent, from);
+    if (!ino || !isNamed(to)) return -ENOENT;
+    this.removed.add(`${parent}/${from}`);
+    this.removed.delete(`${newParent}/${to}`);
+    this.inos.set(`${newParent}/${to}`, ino);
+    return 0;
+  }
+}
+
+export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: number[] = [FSYNC]): HeldSource {
+  const hold = new Set(holdOps);
   const base = tempDir(true);
   const dir = path.join(base, 'held');
   fs.mkdirSync(dir);
@@ -38,7 +99,21 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
   const waiting = new Map<number, Request[]>();
   const content = Buffer.alloc(SLOW_SIZE);
   for (let i = 0; i < SLOW_SIZE; i++) content[i] = slowByte(i);
+  const names = new Names();
+  const answers: Answer[] = [];
+  const fileAttr = () => attr({ ino: FILE, mode: 0o100666, size: SLOW_SIZE });
+  const namedAttr = (ino: number) => names.dirs.has(ino) ? attr({ ino, mode: 0o40755, nlink: 2 }) : attr({ ino, mode: 0o100644 });
+  const files = oneFileHandlers('slow', FILE, fileAttr);
   const answer = (req: Request, ch: RequestChannel) => {
+    if (req.opcode === OP.LOOKUP) {
+      const name = lookupName(req);
+      if (!isNamed(name)) return files[OP.LOOKUP]!(req, ch);
+      const parent = Number(req.nodeid);
+      const ino = names.get(parent, name);
+      answers.push({ parent, name, ino: ino || -ENOENT });
+      return ino ? replyEntry(ch, req.token, ino, namedAttr(ino)) : ch.replyError(req.token, ENOENT);
+    }
+    if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
     if (req.opcode !== OP.READ) return replyOk(ch, req.token);
     const offset = Number(req.body.readBigUInt64LE(8));
     const size = req.body.readUInt32LE(16);
@@ -47,8 +122,18 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
+  /** LOOKUP and GETATTR are held only for the `held*` names and their inodes */
+  const holdable = (req: Request) => {
+    if (req.opcode === OP.LOOKUP) return isHeld(lookupName(req));
+    if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO;
+    return true;
+  };
   const maybeHold = (req: Request, ch: RequestChannel) => {
-    if (!hold.includes(req.opcode)) return answer(req, ch);
+    if (req.opcode === OP.LOOKUP && lookupName(req).startsWith('lag')) {
+      setTimeout(() => { if (!released) answer(req, ch); }, LAG_MS);
+      return;
+    }
+    if (!hold.has(req.opcode) || !holdable(req)) return answer(req, ch);
     const list = waiting.get(req.opcode) ?? [];
     list.push(req);
     waiting.set(req.opcode, list);
@@ -62,9 +147,21 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
     transport.close();
     fs.rmSync(base, { recursive: true, force: true });
   });
-  const fileAttr = () => attr({ ino: FILE, mode: 0o100666, size: SLOW_SIZE });
+  const status = (req: Request, ch: RequestChannel, r: number) => (r < 0 ? ch.replyError(req.token, -r) : replyOk(ch, req.token));
   serve(transport, {
-    ...oneFileHandlers('slow', FILE, fileAttr),
+    // Lookups in one directory run in parallel, as on NFS: without this flag the kernel takes
+    // the directory's lock for each, and a held LOOKUP would hold up every other name's in it.
+    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS }),
+    ...files,
+    [OP.LOOKUP]: maybeHold,
+    [OP.GETATTR]: maybeHold,
+    [OP.UNLINK]: (req, ch) => status(req, ch, names.unlink(Number(req.nodeid), lookupName(req))),
+    [OP.RENAME]: (req, ch) => {
+      // fuse_rename_in { newdir } then the old and the new name, NUL-terminated
+      const newdir = Number(req.body.readBigUInt64LE(0));
+      const [from, to] = req.body.subarray(8).toString().split('\0');
+      status(req, ch, names.rename(Number(req.nodeid), from, newdir, to));
+    },
     [OP.READ]: maybeHold,
     [OP.WRITE]: (req, ch) => {
       const out = Buffer.alloc(16 + 8);
@@ -75,12 +172,19 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, hold: num
     [OP.FLUSH]: (req, ch) => replyOk(ch, req.token),
     [OP.RELEASE]: (req, ch) => replyOk(ch, req.token),
   });
-  function releaseOp(op: number): void {
+  function releaseOp(op: number, pass = false): void {
     const list = waiting.get(op) ?? [];
     waiting.set(op, []);
+    if (pass) hold.delete(op);
     if (!released) for (const req of list) answer(req, transport);
   }
-  return { dir, slow: path.join(dir, 'slow'), held: (op) => (waiting.get(op) ?? []).length, release: releaseOp };
+  return {
+    dir, slow: path.join(dir, 'slow'), held: (op) => (waiting.get(op) ?? []).length, release: releaseOp,
+    hold: (op) => { hold.add(op); },
+    answers: () => [...answers],
+    hostUnlink: (name, parent = 1) => { names.unlink(parent, name); },
+    hostRename: (from, to, parent = 1) => { names.rename(parent, from, parent, to); },
+  };
 }
 
 export interface HeldSourceProcess {
@@ -88,8 +192,12 @@ export interface HeldSourceProcess {
   slow: string;
   held(op: number): Promise<number>;
   /** answers the held requests of op, after afterMs in the child (its own clock: this process's
-   *  event loop may be blocked meanwhile) */
-  release(op: number, afterMs?: number): void;
+   *  event loop may be blocked meanwhile); `pass`: and stops holding op */
+  release(op: number, afterMs?: number, pass?: boolean): void;
+  hold(op: number): Promise<void>;
+  answers(): Promise<Answer[]>;
+  hostUnlink(name: string, parent?: number): Promise<void>;
+  hostRename(from: string, to: string, parent?: number): Promise<void>;
 }
 
 /** The held source served by a child process (test/fixtures/held-source-child.ts). */
@@ -108,15 +216,24 @@ export async function spawnHeldSource(t: { teardown(fn: () => void | Promise<voi
     child.once('exit', (code) => reject(new Error(`held source exited (${code}) before mounting`)));
   });
   let nextId = 1;
-  const held = (op: number) => new Promise<number>((resolve) => {
+  /** sends m with a fresh id; resolves to the child's answer (it echoes the id) */
+  const ask = <T>(m: object) => new Promise<T>((resolve) => {
     const id = nextId++;
-    const on = (m: { id?: number; held?: number }) => {
-      if (m.id !== id) return;
+    const on = (a: { id?: number; value?: T }) => {
+      if (a.id !== id) return;
       child.off('message', on);
-      resolve(m.held ?? 0);
+      resolve(a.value as T);
     };
     child.on('message', on);
-    child.send({ query: op, id });
+    child.send({ ...m, id });
   });
-  return { dir: ready.dir, slow: ready.slow, held, release: (op, afterMs = 0) => child.send({ release: op, afterMs }) };
+  return {
+    dir: ready.dir, slow: ready.slow,
+    held: async (op) => (await ask<number>({ query: op })) ?? 0,
+    release: (op, afterMs = 0, pass = false) => child.send({ release: op, afterMs, pass }),
+    hold: (op) => ask({ hold: op }),
+    answers: () => ask<Answer[]>({ answers: true }),
+    hostUnlink: (name, parent) => ask({ hostUnlink: name, parent }),
+    hostRename: (from, to, parent) => ask({ hostRename: [from, to], parent }),
+  };
 }

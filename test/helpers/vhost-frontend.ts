@@ -206,6 +206,11 @@ export class SplitRing {
   /** Waits for the next used entry and returns it. */
   async nextUsed(what = 'a used entry'): Promise<{ id: number; len: number }> {
     await waitFor(() => this.usedIdx() !== this.lastUsed, what);
+    return this.takeUsed()!;
+  }
+  /** The next used entry if there is one (consumed), else null: for tests with many in flight. */
+  takeUsed(): { id: number; len: number } | null {
+    if (this.usedIdx() === this.lastUsed) return null;
     const e = this.usedEntry(this.lastUsed);
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
     return e;

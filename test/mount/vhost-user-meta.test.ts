@@ -1,0 +1,363 @@
+// Metadata requests on the worker pool, through the vhost-user front end (issue 12): what must stay
+// true while a LOOKUP or GETATTR is in flight on a worker. The real server (FuseServer +
+// PassthroughFs) runs in this process on a VhostUserTransport, fed by a QEMU-playing front end;
+// its export is the held source (test/helpers/held-source) in a child process, so this loop may
+// block inside a syscall without deadlocking with the filesystem it waits on. The export is made
+// "slow" first (two inline LOOKUPs of `lag*` names, each answered 20 ms later), so LOOKUP and
+// GETATTR go to the pool; a LOOKUP of a `held*` name (or a GETATTR of its inode) then waits
+// inside the worker's syscall until the test releases it.
+//  - two LOOKUPs of one name in flight: one inode, two lookups (FORGET 1 keeps it, FORGET 1
+//    more releases it and its fd);
+//  - FORGET to 0 of the inode (or of the parent) while its GETATTR (its child's LOOKUP) is held:
+//    ENOENT, no fd left behind;
+//  - the name unlinked or renamed (by the host, or by a request) while its LOOKUP is held: the
+//    answer is the one the source gave;
+//  - the front end gone while a LOOKUP is held: the late completion neither crashes nor leaks,
+//    and a new session serves.
+// The fd counts are this process's (/proc/self/fd): the server's fds are ours. Mutations tried
+// (each made a check here fail): dropping the close of the new fd when the parent was forgotten
+// (pool-ops.ts lookedUp) leaks one fd; answering a completion whose inode was forgotten from the
+// stale inode (no fs.inode() check) answers success instead of ENOENT.
+import t, { type Test } from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { VhostUserTransport } from '../../src/transport/vhost-user';
+import { FuseServer } from '../../src/server/session';
+import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
+import { PassthroughFileSystem } from '../../src/passthrough/file-system';
+import { defaultPassthroughConfig } from '../../src/passthrough/config';
+import { Credentials } from '../../src/passthrough/credentials';
+import { silentLogger } from '../../src/log/logger';
+import { workerPool } from '../../src/native/worker-pool';
+import { FUSE, guestInitIn, openRequestSession, outHeader, type RequestSession } from '../helpers/vhost-frontend';
+import { forgetIn, getattrIn, name, renameIn } from '../helpers/fuse-requests';
+import { attrOf, entryOf } from '../helpers/fuse-replies';
+import { spawnHeldSource, type HeldSourceProcess } from '../helpers/held-source';
+import { waitFor } from '../helpers/wait';
+
+const root = process.geteuid?.() === 0;
+const ENOENT = 2;
+const WAIT = 20000;
+// Three workers: two LOOKUPs of one name can both be inside openat at once (the second waits in
+// the source's kernel for the first), and a third request still finds a free worker.
+const started = workerPool.startWorkerPool(3);
+
+const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+
+interface Answer { error: number; payload: Buffer }
+
+/** The real server on a vhost-user socket in this process, and a front end connected to it. */
+class Served {
+  pfs!: PassthroughFs;
+  server!: FuseServer;
+  transport!: VhostUserTransport;
+  rs!: RequestSession;
+  /** the backend saw the front end go (and the server was stopped, as the command does) */
+  disconnected = false;
+  private dir = '';
+  private feOpen = false;
+  private closed = false;
+  /** used entries seen, by descriptor head, not yet claimed */
+  private readonly used = new Map<number, number>();
+
+  static async open(t: Test, src: HeldSourceProcess): Promise<Served> {
+    const s = new Served();
+    t.teardown(() => s.close());
+    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-meta-'));
+    const sock = path.join(s.dir, 'vhost.sock');
+    s.transport = new VhostUserTransport({ socketPath: sock, requestQueues: 1, maxRequestSize: 256 * 1024 });
+    s.pfs = new PassthroughFs(defaultPassthroughConfig(src.dir), new Credentials(false));
+    s.server = new FuseServer(s.transport, new PassthroughFileSystem(s.pfs), {
+      readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
+      passthrough: false, cacheAlways: false,
+    }, silentLogger);
+    // What the vfsd command does when its front end goes (src/cli/serve-vhost-user.ts).
+    s.transport.on('disconnected', () => {
+      s.disconnected = true;
+      s.endServer();
+    });
+    s.transport.listen();
+    s.server.start();
+    s.rs = await openRequestSession(sock, 8192);
+    s.feOpen = true;
+    const init = await s.call(FUSE.INIT, 0n, guestInitIn());
+    if (init.error !== 0) throw new Error(`INIT: ${init.error}`);
+    return s;
+  }
+
+  /** Publishes a request (kicked by the caller, or by call()); returns its descriptor head. */
+  post(opcode: number, nodeid: number | bigint, body: Buffer): { head: number; out: bigint } {
+    return this.rs.post(opcode, BigInt(nodeid), body);
+  }
+
+  kick(): void {
+    this.rs.rings[1].kick();
+  }
+
+  /** The answer to the request at `head` once the backend has returned its buffers. */
+  async answer(p: { head: number; out: bigint }, what: string): Promise<Answer> {
+    await waitFor(() => this.answered(p), what, WAIT);
+    const len = this.used.get(p.head)!;
+    this.used.delete(p.head);
+    if (len < 16) return { error: 0, payload: Buffer.alloc(0) }; // FORGET: buffers returned, nothing written
+    const h = outHeader(this.rs.mem.read(p.out, 16));
+    return { error: h.error, payload: this.rs.mem.read(p.out + 16n, len - 16) };
+  }
+
+  /** Whether the request at `head` has been answered (without waiting). */
+  answered(p: { head: number }): boolean {
+    for (let e = this.rs.rings[1].takeUsed(); e; e = this.rs.rings[1].takeUsed()) this.used.set(e.id, e.len);
+    return this.used.has(p.head);
+  }
+
+  async call(opcode: number, nodeid: number | bigint, body: Buffer): Promise<Answer> {
+    const p = this.post(opcode, nodeid, body);
+    this.kick();
+    return this.answer(p, `the answer to opcode ${opcode}`);
+  }
+
+  async lookup(parent: number, n: string): Promise<Answer> {
+    return this.call(FUSE.LOOKUP, parent, name(n));
+  }
+
+  /** A LOOKUP that must succeed: its node id and inode number. */
+  async entry(parent: number, n: string): Promise<{ nodeid: number; ino: number }> {
+    const a = await this.lookup(parent, n);
+    if (a.error !== 0) throw new Error(`LOOKUP ${n}: ${a.error}`);
+    return entryOf(a.payload);
+  }
+
+  async forget(nodeid: number, n: number): Promise<void> {
+    await this.call(FUSE.FORGET, nodeid, forgetIn(n));
+  }
+
+  /** Two inline LOOKUPs that take LAG_MS each: the export's mount is served on the pool now. */
+  async makeSlow(t: Test): Promise<void> {
+    await this.entry(1, 'slow'); // known from now on: later LOOKUPs of it open no fd
+    await this.entry(1, 'lag1');
+    await this.entry(1, 'lag2');
+    t.equal(this.pfs.offLoop.slowMounts.length, 1, 'two slow inline LOOKUPs: the mount is served on the pool');
+  }
+
+  /** The front end goes away (QEMU quit): the backend sees the socket close. */
+  closeFrontend(): void {
+    if (!this.feOpen) return;
+    this.feOpen = false;
+    this.rs.fe.close();
+    for (const r of this.rs.rings) r.close();
+    this.rs.mem.close();
+  }
+
+  endServer(): void {
+    this.server.stop();
+    this.transport.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeFrontend();
+    this.endServer();
+    this.pfs.close();
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Until the source holds a request of op (asked over IPC: this loop stays free meanwhile). */
+async function untilHeld(src: HeldSourceProcess, op: number, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT;
+  while ((await src.held(op)) === 0) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The held source (nothing held yet), the server on it, the export's mount made slow. */
+async function slowSession(t: Test): Promise<{ src: HeldSourceProcess; s: Served }> {
+  const src = await spawnHeldSource(t, []);
+  const s = await Served.open(t, src);
+  await s.makeSlow(t);
+  return { src, s };
+}
+
+/** A LOOKUP of `n` in `parent` posted and waiting in the source (LOOKUPs of `held*` names held
+ *  from now on, until released); returns where its answer will be. */
+async function heldLookup(s: Served, src: HeldSourceProcess, parent: number, n: string): Promise<{ head: number; out: bigint }> {
+  await src.hold(FUSE.LOOKUP);
+  const p = s.post(FUSE.LOOKUP, parent, name(n));
+  s.kick();
+  await untilHeld(src, FUSE.LOOKUP, `the LOOKUP of ${n} in the source`);
+  return p;
+}
+
+/** What the source answered to the LOOKUPs of `n` (inode numbers, or -errno), in order. */
+const saidOf = async (src: HeldSourceProcess, n: string) => (await src.answers()).filter((w) => w.name === n).map((w) => w.ino);
+
+t.test('the pool started', async (t) => { t.equal(started, 0); });
+
+t.test('two LOOKUPs of one name in flight: one inode, two lookups; FORGET 1 keeps it, 1 more releases it', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const before = fdCount();
+  const a = await heldLookup(s, src, 1, 'held-x');
+  // The second one's openat waits in the source's kernel for the first (one lookup of a name at
+  // a time); the LOOKUP of `slow` below is served after it, so it is on a worker by then.
+  const b = s.post(FUSE.LOOKUP, 1, name('held-x'));
+  s.kick();
+  t.notOk(s.answered(a) || s.answered(b), 'neither is answered while it is held');
+  t.ok((await s.lookup(1, 'slow')).error === 0, 'another LOOKUP is answered meanwhile: the loop is free');
+  src.release(FUSE.LOOKUP, 0, true);
+  const [ea, eb] = [await s.answer(a, 'the first LOOKUP'), await s.answer(b, 'the second LOOKUP')];
+  t.equal(ea.error, 0, 'first: an entry');
+  t.equal(eb.error, 0, 'second: an entry');
+  const [x, y] = [entryOf(ea.payload), entryOf(eb.payload)];
+  t.equal(x.nodeid, y.nodeid, `the same node id (${x.nodeid})`);
+  const said = await saidOf(src, 'held-x');
+  t.ok(said.length > 0 && said.every((ino) => ino === x.ino), `the inode the source answered (${x.ino})`);
+  await s.forget(x.nodeid, 1);
+  const still = await s.call(FUSE.GETATTR, x.nodeid, getattrIn());
+  t.equal(still.error, 0, 'after FORGET 1: the inode is still known (GETATTR)');
+  t.equal(still.error === 0 && attrOf(still.payload).ino, x.ino, 'with its attributes');
+  await s.forget(x.nodeid, 1);
+  t.equal((await s.call(FUSE.GETATTR, x.nodeid, getattrIn())).error, -ENOENT, 'after FORGET 1 more: gone (ENOENT)');
+  t.equal(fdCount(), before, 'and its fd closed: no fd left behind');
+});
+
+t.test('FORGET to 0 while the inode\'s GETATTR is on the pool: ENOENT, no fd left behind', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const before = fdCount();
+  const x = await s.entry(1, 'held-g');
+  t.equal(fdCount(), before + 1, 'the new inode holds one fd');
+  await src.hold(FUSE.GETATTR);
+  const g = s.post(FUSE.GETATTR, x.nodeid, getattrIn());
+  s.kick();
+  await untilHeld(src, FUSE.GETATTR, "the worker's statx in the source");
+  // The kernel forgets the inode while its GETATTR is on a worker (a hostile guest may do this
+  // on purpose): the inode and its fd go now; the worker works on its own dup.
+  await s.forget(x.nodeid, 1);
+  t.notOk(s.answered(g), 'the GETATTR is still held');
+  src.release(FUSE.GETATTR, 0, true);
+  const a = await s.answer(g, 'the GETATTR');
+  t.equal(a.error, -ENOENT, 'answered ENOENT: the inode it asked about is gone');
+  t.equal(fdCount(), before, "the inode's fd and the worker's dup are closed");
+  t.equal((await s.call(FUSE.GETATTR, x.nodeid, getattrIn())).error, -ENOENT, 'and it stays forgotten');
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'the server serves on');
+});
+
+t.test('FORGET to 0 of a directory while a LOOKUP in it is on the pool: ENOENT, the new fd closed', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const before = fdCount();
+  const d = await s.entry(1, 'helddir-a');
+  const l = await heldLookup(s, src, d.nodeid, 'held-c');
+  await s.forget(d.nodeid, 1);
+  src.release(FUSE.LOOKUP, 0, true);
+  const a = await s.answer(l, 'the LOOKUP');
+  // The worker's openat succeeded (on its dup of the directory's fd): the completion finds the
+  // parent gone, closes the new fd and answers ENOENT, as for any unknown parent.
+  t.same(await saidOf(src, 'held-c'), [(await saidOf(src, 'held-c'))[0]], 'the source answered it once');
+  t.ok((await saidOf(src, 'held-c'))[0] > 0, 'with an entry');
+  t.equal(a.error, -ENOENT, 'vfsd answers ENOENT: its parent was forgotten meanwhile');
+  t.equal(fdCount(), before, 'no fd left behind (the directory\'s, the dup, the new one)');
+  t.equal((await s.lookup(d.nodeid, 'held-c')).error, -ENOENT, 'the forgotten directory stays unknown');
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'the server serves on');
+});
+
+t.test('the name unlinked or renamed while its LOOKUP is on the pool: the answer is the source\'s', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+
+  t.test('unlinked on the host while held: ENOENT, as the source said', async (t) => {
+    const l = await heldLookup(s, src, 1, 'held-u');
+    await src.hostUnlink('held-u');
+    src.release(FUSE.LOOKUP, 0, true);
+    const a = await s.answer(l, 'the LOOKUP');
+    t.same(await saidOf(src, 'held-u'), [-ENOENT], 'the source answered ENOENT');
+    t.equal(a.error, -ENOENT, 'and so does vfsd');
+  });
+
+  t.test('UNLINK of the name while its LOOKUP is held: the LOOKUP gets the entry, then the unlink succeeds', async (t) => {
+    const l = await heldLookup(s, src, 1, 'held-v');
+    // The UNLINK runs inline: this loop blocks inside unlinkat, whose own lookup of the name
+    // waits for the held one in the source's kernel (one lookup of a name at a time). The child
+    // lets them go on its own clock.
+    src.release(FUSE.LOOKUP, 200, true);
+    const u = await s.call(FUSE.UNLINK, 1, name('held-v'));
+    const a = await s.answer(l, 'the LOOKUP');
+    const said = await saidOf(src, 'held-v');
+    t.ok(said[0] > 0, `the source answered the held LOOKUP with inode ${said[0]}`);
+    t.equal(a.error, 0, 'vfsd answers it with an entry');
+    t.equal(entryOf(a.payload).ino, said[0], 'of that inode');
+    t.equal(u.error, 0, 'the UNLINK succeeds');
+    t.equal((await s.lookup(1, 'held-v')).error, -ENOENT, 'the name is gone');
+    t.equal((await saidOf(src, 'held-v')).at(-1), -ENOENT, 'as the source says');
+    await s.forget(entryOf(a.payload).nodeid, 1);
+  });
+
+  t.test('RENAME of the name while its LOOKUP is held: one inode under its new name', async (t) => {
+    const l = await heldLookup(s, src, 1, 'held-r');
+    src.release(FUSE.LOOKUP, 200, true);
+    const r = await s.call(FUSE.RENAME, 1, renameIn(1, 'held-r', 'held-s'));
+    const a = await s.answer(l, 'the LOOKUP');
+    const said = await saidOf(src, 'held-r');
+    t.ok(said[0] > 0, `the source answered the held LOOKUP with inode ${said[0]}`);
+    t.equal(a.error, 0, 'vfsd answers it with an entry');
+    const x = entryOf(a.payload);
+    t.equal(x.ino, said[0], 'of that inode');
+    t.equal(r.error, 0, 'the RENAME succeeds');
+    const y = await s.entry(1, 'held-s');
+    t.equal(y.nodeid, x.nodeid, 'the new name is the same node (one host inode, one node id)');
+    t.equal((await s.lookup(1, 'held-r')).error, -ENOENT, 'the old name is gone');
+    await s.forget(x.nodeid, 2);
+  });
+});
+
+t.test('the front end gone while a LOOKUP is on the pool: the late completion is harmless; a new session serves', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const src = await spawnHeldSource(t, []);
+  const before = fdCount();
+  t.test('the session that goes', async (t) => {
+    const s = await Served.open(t, src);
+    await s.makeSlow(t);
+    await heldLookup(s, src, 1, 'held-z');
+    s.closeFrontend();
+    await waitFor(() => s.disconnected, 'the backend to see the front end go', WAIT);
+    // The server stopped (as the command does): its inodes and their fds are released; the one
+    // fd left of the request is the worker's dup of the parent's, which the job closes.
+    const [inodesStopped, fdsStopped] = [s.pfs.inodes.size, fdCount() - 1];
+    src.release(FUSE.LOOKUP, 0, true);
+    const deadline = Date.now() + WAIT;
+    while ((await saidOf(src, 'held-z')).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    t.ok((await saidOf(src, 'held-z'))[0] > 0, 'the source answered the held LOOKUP');
+    // Give the worker's completion its turn on this loop: it finds the session's inodes gone.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(s.pfs.inodes.size, inodesStopped, 'the late completion adds no inode to the stopped session');
+    t.equal(fdCount(), fdsStopped, 'and keeps no fd (the job closed its dup and the new fd)');
+    s.close();
+  });
+  t.test('a new session', async (t) => {
+    const s = await Served.open(t, src);
+    t.equal((await s.lookup(1, 'slow')).error, 0, 'serves a LOOKUP');
+    s.close();
+    t.equal(fdCount(), before, 'and nothing the first one had is left open');
+  });
+});
+
+t.test('DESTROY (the guest unmounts) while a LOOKUP is on the pool, then INIT again: the late completion does not leak into the new session', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const l = await heldLookup(s, src, 1, 'held-d');
+  // A virtio-fs guest unmounts (DESTROY ends the FUSE session: every inode released) and mounts
+  // again on the same device (INIT): node ids start over from the root.
+  t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered');
+  t.equal((await s.call(FUSE.INIT, 0n, guestInitIn())).error, 0, 'INIT again');
+  const fds = fdCount() - 1; // without the worker's dup of the root's fd, closed when the job ends
+  t.equal(s.pfs.inodes.size, 1, 'the new session knows only the root');
+  src.release(FUSE.LOOKUP, 0, true);
+  const a = await s.answer(l, 'the LOOKUP of the old session');
+  t.equal(a.error, -ENOENT, 'the old session\'s LOOKUP is answered ENOENT: its session is gone');
+  t.equal(s.pfs.inodes.size, 1, 'and adds no inode to the new one');
+  t.equal(fdCount(), fds, 'nor an fd');
+  // Were it adopted, the new session's lookup of the name would find it with a lookup count the
+  // guest never had: its FORGET would leave the inode (and its fd) behind for good.
+  const x = await s.entry(1, 'held-d');
+  await s.forget(x.nodeid, 1);
+  t.equal((await s.call(FUSE.GETATTR, x.nodeid, getattrIn())).error, -ENOENT, 'the new session\'s one lookup, forgotten once, is gone');
+  t.equal(fdCount(), fds, 'with its fd');
+});

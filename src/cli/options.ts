@@ -282,43 +282,44 @@ export function splitDashO(list: string): string[] {
   return items.filter(Boolean);
 }
 
+/** The C virtiofsd's `-o` flags that set one setting to a fixed value (most come as KEY and
+ *  no_KEY pairs). */
+const DASH_O_FLAGS: Record<string, Partial<Config>> = {
+  xattr: { xattr: true }, no_xattr: { xattr: false },
+  announce_submounts: { announceSubmounts: true },
+  readonly: { readOnly: true }, ro: { readOnly: true },
+  allow_other: { allowOther: true },
+  debug: { logLevel: 'debug' },
+  posix_lock: { posixLock: true }, no_posix_lock: { posixLock: false },
+  flock: { flock: true }, no_flock: { flock: false },
+  posix_acl: { posixAcl: 'always' }, no_posix_acl: { posixAcl: 'never' },
+  readdirplus: { readdirplus: true }, no_readdirplus: { readdirplus: false },
+  killpriv_v2: { killprivV2: true }, no_killpriv_v2: { killprivV2: false },
+  security_label: { securityLabel: 'always' }, no_security_label: { securityLabel: 'never' },
+  writeback: { writeback: true }, no_writeback: { writeback: false },
+  allow_direct_io: { allowDirectIo: true }, no_allow_direct_io: { allowDirectIo: false },
+};
+
 /** The C virtiofsd's `-o a,b=c` options. */
 function applyDashO(c: Config, list: string): void {
   for (const item of splitDashO(list)) {
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
     const value = eq < 0 ? '' : item.slice(eq + 1);
+    const flag = Object.hasOwn(DASH_O_FLAGS, key) ? DASH_O_FLAGS[key] : undefined;
+    if (flag) {
+      Object.assign(c, flag);
+      continue;
+    }
     switch (key) {
       case 'source': c.sharedDir = value; break;
       case 'cache': c.cache = cacheMode('-o cache', value); break;
-      case 'xattr': c.xattr = true; break;
-      case 'no_xattr': c.xattr = false; break;
-      case 'announce_submounts': c.announceSubmounts = true; break;
-      case 'readonly': case 'ro': c.readOnly = true; break;
-      case 'allow_other': c.allowOther = true; break;
       // the C virtiofsd's level names: err, warn, info, debug
       case 'log_level': c.logLevel = value === 'err' ? 'error' : oneOf('-o log_level', value, LOG); break;
-      case 'debug': c.logLevel = 'debug'; break;
-      case 'posix_lock': c.posixLock = true; break;
-      case 'no_posix_lock': c.posixLock = false; break;
-      case 'flock': c.flock = true; break;
-      case 'no_flock': c.flock = false; break;
       case 'sandbox': c.sandbox = oneOf('-o sandbox', value, SANDBOX); break;
       case 'modcaps': parseModcaps(value); c.modcaps = value; break;
       case 'multidevs': c.multidevs = parseMultidevsValue(value); break;
       case 'xattrmap': c.xattrMap = xattrMap('-o xattrmap', value); break;
-      case 'posix_acl': c.posixAcl = 'always'; break;
-      case 'no_posix_acl': c.posixAcl = 'never'; break;
-      case 'readdirplus': c.readdirplus = true; break;
-      case 'killpriv_v2': c.killprivV2 = true; break;
-      case 'no_killpriv_v2': c.killprivV2 = false; break;
-      case 'no_readdirplus': c.readdirplus = false; break;
-      case 'security_label': c.securityLabel = 'always'; break;
-      case 'no_security_label': c.securityLabel = 'never'; break;
-      case 'writeback': c.writeback = true; break;
-      case 'no_writeback': c.writeback = false; break;
-      case 'allow_direct_io': c.allowDirectIo = true; break;
-      case 'no_allow_direct_io': c.allowDirectIo = false; break;
       case 'timeout': case 'norace':
         c.ignored.push(`-o ${item}`); break;
       default: throw new UsageError(`unknown -o option '${key}'`);

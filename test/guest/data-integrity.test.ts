@@ -7,10 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { eachServer, type ExpectedFailures, guestScript } from '../helpers/acceptance';
-import { ComparisonTable } from '../helpers/compare-table';
-import { genBytes, type GuestCheck, guestUnavailable, runSession, sha256, sha256File } from '../helpers/guest';
-import { makeShareDir } from '../helpers/host-mounts';
+import { eachServerOnShare, type ExpectedFailures, guestScript } from '../helpers/acceptance';
+import { genBytes, type GuestCheck, runSession, sha256, sha256File } from '../helpers/guest';
 
 const expected: ExpectedFailures = {};
 
@@ -84,23 +82,12 @@ function prepareShare(share: string): string {
   ].join('\n');
 }
 
-const why = guestUnavailable();
-if (why) {
-  t.plan(0, why);
-} else {
-  const table = new ComparisonTable('data integrity and file operations');
-  eachServer(t, table, 'data-integrity', expected, async (_server, launcher) => {
-    const share = makeShareDir();
-    try {
-      const header = prepareShare(share);
-      const { run, serverLog } = await runSession({
-        launcher,
-        server: { sharedDir: share, announceSubmounts: true, xattr: true },
-        boot: { tag: 'vfsd', script: header + guestScript('data-integrity.sh'), timeoutMs: 400_000 },
-      });
-      return { checks: [...run.results, ...hostChecks(share)], run, serverLog };
-    } finally {
-      fs.rmSync(share, { recursive: true, force: true });
-    }
+eachServerOnShare(t, 'data integrity and file operations', 'data-integrity', expected, async (_server, launcher, share) => {
+  const header = prepareShare(share);
+  const { run, serverLog } = await runSession({
+    launcher,
+    server: { sharedDir: share, announceSubmounts: true, xattr: true },
+    boot: { tag: 'vfsd', script: header + guestScript('data-integrity.sh'), timeoutMs: 400_000 },
   });
-}
+  return { checks: [...run.results, ...hostChecks(share)], run, serverLog };
+});

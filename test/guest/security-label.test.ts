@@ -12,10 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { sys } from '../../src/native/sys';
-import { eachServer, type ExpectedFailures, guestScript } from '../helpers/acceptance';
-import { ComparisonTable } from '../helpers/compare-table';
-import { type GuestCheck, guestUnavailable, runSession } from '../helpers/guest';
-import { makeShareDir } from '../helpers/host-mounts';
+import { eachServerOnShare, type ExpectedFailures, guestScript } from '../helpers/acceptance';
+import { type GuestCheck, runSession } from '../helpers/guest';
 
 const expected: ExpectedFailures = {
   virtiofsd: [{
@@ -49,37 +47,26 @@ function hostChecks(share: string, lsm: string[]): GuestCheck[] {
   return checks;
 }
 
-const why = guestUnavailable();
-if (why) {
-  t.plan(0, why);
-} else {
-  const table = new ComparisonTable('security labels: SELinux (no policy) in the guest, the label each new object gets on the host');
-  eachServer(t, table, 'security-label', expected, async (server, launcher) => {
-    const share = makeShareDir();
-    try {
-      const label = server === 'vfsd' ? ['--security-label=always'] : ['-o', 'security_label'];
-      const sysAdmin = server === 'vfsd' ? ['--modcaps=+sys_admin'] : ['-o', 'modcaps=+sys_admin'];
-      const boot = (script: string, extraArgs: string[]) => runSession({
-        launcher,
-        server: { sharedDir: share, announceSubmounts: true, xattr: true, extraArgs },
-        boot: { tag: 'vfsd', script: guestScript(script), extraKernelArgs: ['security=selinux', 'selinux=1'], timeoutMs: 300_000 },
-      });
-      const { run, serverLog } = await boot('security-label.sh', [...label, ...sysAdmin]);
-      const deny = ':bad:all:security.selinux:::ok:all:::';
-      const denied = await boot('security-label-denied.sh', [...label, ...(server === 'vfsd' ? [`--xattrmap=${deny}`] : ['-o', `xattrmap=${deny}`])]);
-      const left = DENIED.filter((n) => fs.lstatSync(path.join(share, n), { throwIfNoEntry: false }));
-      const deniedChecks: GuestCheck[] = [...denied.run.results.map((c) => (c.name.startsWith('denied/') ? c : { ...c, name: `denied/${c.name}` })),
-        { name: 'denied/host-nothing-left', ok: left.length === 0, detail: left.length ? `left on the host: ${left.join(' ')}` : '' }];
-      const lsm = (run.data.get('lsm') ?? []).filter((l) => !l.startsWith('.'));
-      // The minor vfsd spoke: 7.38+ kernels send the context as an extension, older ones after the name.
-      if (server === 'vfsd') t.comment(`vfsd: ${/session initialised.*?(protocol[=":]+[0-9.]+)/.exec(serverLog)?.[1] ?? 'no INIT logged'}`);
-      return {
-        checks: [...run.results, ...hostChecks(share, lsm), ...deniedChecks],
-        run: run.results.some((c) => !c.ok) ? run : denied.run,
-        serverLog: `${serverLog}\n--- second boot (security.selinux denied) ---\n${denied.serverLog}`,
-      };
-    } finally {
-      fs.rmSync(share, { recursive: true, force: true });
-    }
+eachServerOnShare(t, 'security labels: SELinux (no policy) in the guest, the label each new object gets on the host', 'security-label', expected, async (server, launcher, share) => {
+  const label = server === 'vfsd' ? ['--security-label=always'] : ['-o', 'security_label'];
+  const sysAdmin = server === 'vfsd' ? ['--modcaps=+sys_admin'] : ['-o', 'modcaps=+sys_admin'];
+  const boot = (script: string, extraArgs: string[]) => runSession({
+    launcher,
+    server: { sharedDir: share, announceSubmounts: true, xattr: true, extraArgs },
+    boot: { tag: 'vfsd', script: guestScript(script), extraKernelArgs: ['security=selinux', 'selinux=1'], timeoutMs: 300_000 },
   });
-}
+  const { run, serverLog } = await boot('security-label.sh', [...label, ...sysAdmin]);
+  const deny = ':bad:all:security.selinux:::ok:all:::';
+  const denied = await boot('security-label-denied.sh', [...label, ...(server === 'vfsd' ? [`--xattrmap=${deny}`] : ['-o', `xattrmap=${deny}`])]);
+  const left = DENIED.filter((n) => fs.lstatSync(path.join(share, n), { throwIfNoEntry: false }));
+  const deniedChecks: GuestCheck[] = [...denied.run.results.map((c) => (c.name.startsWith('denied/') ? c : { ...c, name: `denied/${c.name}` })),
+    { name: 'denied/host-nothing-left', ok: left.length === 0, detail: left.length ? `left on the host: ${left.join(' ')}` : '' }];
+  const lsm = (run.data.get('lsm') ?? []).filter((l) => !l.startsWith('.'));
+  // The minor vfsd spoke: 7.38+ kernels send the context as an extension, older ones after the name.
+  if (server === 'vfsd') t.comment(`vfsd: ${/session initialised.*?(protocol[=":]+[0-9.]+)/.exec(serverLog)?.[1] ?? 'no INIT logged'}`);
+  return {
+    checks: [...run.results, ...hostChecks(share, lsm), ...deniedChecks],
+    run: run.results.some((c) => !c.ok) ? run : denied.run,
+    serverLog: `${serverLog}\n--- second boot (security.selinux denied) ---\n${denied.serverLog}`,
+  };
+});

@@ -8,6 +8,7 @@ import {
   type GuestCheck,
   type GuestRun,
   repoRoot,
+  guestUnavailable,
   runSession,
   type ServerLauncher,
   selectedServers,
@@ -192,17 +193,21 @@ export function reportChecks(t: Tap, server: string, checks: GuestCheck[], expec
   }
 }
 
+interface TapLike {
+  test(name: string, opts: { timeout: number }, fn: (t: any) => Promise<void>): Promise<unknown>;
+  comment(...m: unknown[]): void;
+  setTimeout(ms: number): void;
+  plan(n: number, why?: string): void;
+}
+type ServerRun = { checks: GuestCheck[]; run: GuestRun; serverLog: string };
+
 /** Runs `body` once per selected server as one tap subtest each, then prints the table. */
 export function eachServer(
-  t: {
-    test(name: string, opts: { timeout: number }, fn: (t: any) => Promise<void>): Promise<unknown>;
-    comment(...m: unknown[]): void;
-    setTimeout(ms: number): void;
-  },
+  t: Omit<TapLike, 'plan'>,
   table: ComparisonTable,
   fileStem: string,
   expected: ExpectedFailures,
-  body: (server: string, launcher: ServerLauncher) => Promise<{ checks: GuestCheck[]; run: GuestRun; serverLog: string }>,
+  body: (server: string, launcher: ServerLauncher) => Promise<ServerRun>,
 ): void {
   // The whole file, when run directly with node (the runner gives tap --timeout itself).
   t.setTimeout(1_800_000);
@@ -217,5 +222,21 @@ export function eachServer(
   void Promise.all(runs).then(() => {
     t.comment(`\n${table.render()}`);
     table.save(fileStem);
+  });
+}
+
+/** A whole guest comparison file: skipped with the reason where no guest can run; else eachServer
+ *  with a table titled `title`, each server on a fresh share directory removed after its run. */
+export function eachServerOnShare(t: TapLike, title: string, fileStem: string, expected: ExpectedFailures,
+  body: (server: string, launcher: ServerLauncher, share: string) => Promise<ServerRun>): void {
+  const why = guestUnavailable();
+  if (why) return t.plan(0, why);
+  eachServer(t, new ComparisonTable(title), fileStem, expected, async (server, launcher) => {
+    const share = makeShareDir();
+    try {
+      return await body(server, launcher, share);
+    } finally {
+      fs.rmSync(share, { recursive: true, force: true });
+    }
   });
 }

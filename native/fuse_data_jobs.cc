@@ -14,7 +14,14 @@ namespace fusedev {
 
 // Writes the whole iovec to the device. The kernel takes a FUSE answer in one write or rejects it,
 // so a short write is an error, never something to continue.
+namespace {
+uint64_t g_answersWritten = 0;  // loop thread only: every answer goes through WriteAnswer there
+}  // namespace
+
+uint64_t AnswersWritten() { return g_answersWritten; }
+
 int WriteAnswer(int devFd, const struct iovec* iov, int iovcnt, size_t total) {
+  g_answersWritten++;
   for (;;) {
     ssize_t n = writev(devFd, iov, iovcnt);
     if (n < 0 && errno == EINTR) continue;

@@ -24,6 +24,8 @@ namespace fusedev {
 
 // Writes the whole iovec to the device: 0, or -errno (-EIO for a short write).
 int WriteAnswer(int devFd, const struct iovec* iov, int iovcnt, size_t total);
+// How many answers WriteAnswer has written (a counter the session's busy-poll compares).
+uint64_t AnswersWritten();
 // Answers request `unique` with error and payload; 0 also when the kernel already dropped it.
 int Answer(int devFd, uint64_t unique, int32_t error, const uint8_t* payload, size_t len);
 

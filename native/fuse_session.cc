@@ -204,14 +204,21 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   void Serve(int from, bool devicePollable) {
     uint64_t start = MonotonicNs();
     poller_.woke(start);
+    uint64_t answers = AnswersWritten();
     if (from & kFromDevice) Drain();
     if (from & kFromRing) DrainRing();
     // Pooled answers waiting for the loop thread end the polling: they are answered by the
     // event loop (the pool's own poll handle), and would otherwise wait for this window.
     while (fd_ >= 0 && devicePollable && MonotonicNs() - start < AdaptivePoll::kMaxCallbackNs && !WorkerPool::CompletionsWaiting()) {
       int ready = ring_.Ready() ? kFromRing : 0;  // our commits often fetched one already
-      if (!ready && poller_.window()) ready = ReadyWithin(poller_.window());
+      // Polling pays only right after an answer: a client's next request follows its answer. A
+      // batch whose requests all went to the pool (an fsync) has no answer out yet, and spinning
+      // would only take the CPU from the worker that runs it (measured: 4 KiB write+fsync
+      // 1859/s with the spin, 2408/s without, 2964/s inline). The ring's commits answer there.
+      bool answered = AnswersWritten() != answers || ring_.prepared();
+      if (!ready && poller_.window() && answered) ready = ReadyWithin(poller_.window());
       if (!ready) break;
+      answers = AnswersWritten();
       if (ready & kFromDevice) Drain();
       if (ready & kFromRing) DrainRing();
     }

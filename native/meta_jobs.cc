@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -23,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "adaptive_poll.h"  // MonotonicNs
 #include "sys_args.h"
 #include "thread_creds.h"
 #include "worker_pool.h"
@@ -42,12 +42,6 @@ constexpr uint32_t kLastOp = 4;
 constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
 // What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
 constexpr unsigned kStatxWant = 0x7ff | 0x800 | 0x1000;
-
-int64_t NowNs() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
-}
 
 int StatxFd(int fd, uint8_t* out) {
   return syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kStatxWant, out) < 0 ? -errno : 0;
@@ -73,11 +67,11 @@ class MetaJob : public Job {
   std::vector<gid_t> groups;
 
   void Run() override {
-    int64_t t0 = NowNs();
+    uint64_t t0 = MonotonicNs();
     result_ = asCaller ? SetThreadCreds(uid, gid, keepGroups, groups.size(), groups.data()) : 0;
     if (result_ == 0) result_ = Syscalls();
     if (asCaller) ResetThreadCreds();
-    elapsedNs_ = NowNs() - t0;
+    elapsedNs_ = MonotonicNs() - t0;
     for (int* fd : {&fd_, &fd2_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
@@ -130,7 +124,7 @@ class MetaJob : public Job {
   int fd2_;
   int newFd_ = -1;
   int result_ = -EIO;
-  int64_t elapsedNs_ = 0;
+  uint64_t elapsedNs_ = 0;
   uint8_t statx_[kStatxSize] = {};
   Napi::FunctionReference done_;
 };

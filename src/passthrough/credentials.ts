@@ -92,12 +92,11 @@ export class Credentials {
   /** Runs fn with the daemon's credentials, then returns to the caller's. */
   privileged<T>(fn: () => T): T {
     if (!this.switched) return fn();
-    const { uid, gid, groupsKey } = this;
+    const { uid, gid, groupsKey, groups } = this;
     this.reset();
     try {
       return fn();
     } finally {
-      const groups = groupsKey ? Uint32Array.from(groupsKey.split(',').map(Number)) : EMPTY;
       if (sys.setCreds(uid, gid, this.groupsSettable ? groups : null) === 0) {
         this.uid = uid; this.gid = gid; this.groupsKey = groupsKey; this.groups = groups; this.switched = true;
       }

@@ -9,7 +9,8 @@
 //    syscall alone, natively: a garbage collection or our own work in between never counts);
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
-//  - a slow mount's LOOKUP and GETATTR go to the pool, where the worker times the syscalls too;
+//  - a slow mount's LOOKUP, GETATTR, OPEN, OPENDIR and ACCESS go to the pool (pool-ops.ts),
+//    where the worker times the syscalls too;
 //    after FAST_RUNS pool runs in a row under FAST_US the mount is inline again (a cold disk
 //    that warmed up).
 // The worst a misjudged fast mount costs is one slow inline syscall; a misjudged slow mount, a

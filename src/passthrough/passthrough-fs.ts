@@ -298,7 +298,7 @@ export class PassthroughFs {
    */
   reopen(inode: Inode, flags: number): number {
     if (!isReg(inode.mode) && !isDir(inode.mode)) return -Errno.EACCES;
-    const f = flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL);
+    const f = reopenFlags(flags);
     // Through /proc/self/fd with the caller's credentials: the host checks the caller's rights
     // on this open, also for an inode opened by its file handle (as the daemon, O_PATH only).
     return this.withFd(inode, (fd) => this.retryShort(() => sys.openat(this.procSelfFd, this.procName(fd), f, 0)));
@@ -538,4 +538,10 @@ function inodeInit(st: HostStat, fd: number, handle: Uint8Array | null, place: P
 function isBelow(p: Buffer, root: Buffer): boolean {
   if (root.length === 1 && root[0] === 0x2f) return p.length > 1 && p[0] === 0x2f;
   return p.length > root.length && p[root.length] === 0x2f && p.subarray(0, root.length).equals(root);
+}
+
+/** The flags a reopen of an inode is made with (inline or on the pool): never following (the fd
+ *  already is the object) and never creating. */
+export function reopenFlags(flags: number): number {
+  return flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL);
 }

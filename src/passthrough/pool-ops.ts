@@ -17,11 +17,11 @@
 //    sees the host before or after, and answers as the host does.
 // A request's name lives in the inbox, valid only during its batch: it is copied before the post.
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
-import { C, sys } from '../native/sys';
+import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import { decodeStatx } from './host-stat';
 import type { Inode } from './inode';
-import type { Entry, PassthroughFs, WireAttr } from './passthrough-fs';
+import { reopenFlags, type Entry, type PassthroughFs, type WireAttr } from './passthrough-fs';
 
 const ENOSYS = -Errno.ENOSYS;
 
@@ -93,13 +93,13 @@ export function statOnPool(fs: PassthroughFs, inode: Inode): Promise<WireAttr | 
 
 /**
  * PassthroughFs.reopen on the pool, as the caller: then(inode, fd) with the inode still live
- * and the new fd (owned by then) or the -errno the open failed with. `inExport`: only while the inode is inside the
- * export (OPENDIR, see withFdInExport).
+ * and the new fd (owned by then) or the -errno the open failed with. `inExport`: only while the
+ * inode is inside the export (OPENDIR, see withFdInExport).
  */
 export function reopenOnPool<T>(fs: PassthroughFs, inode: Inode, flags: number, inExport: boolean, then: (inode: Inode, fd: number) => T | number): Promise<T | number> | null {
   const nodeid = inode.nodeid;
   const who = fs.creds.caller();
-  const f = flags & ~(C.O_NOFOLLOW | C.O_CREAT | C.O_EXCL);
+  const f = reopenFlags(flags);
   const post = (done: MetaDone) => (fd: number) => metaJobs.metaJob(MetaOp.Reopen, fd, fs.procSelfFd, null, f, who.uid, who.gid, who.groups, done);
   return onPool(fs, inode.mntId,
     (done) => (inExport ? fs.withFdInExport(inode, post(done)) : fs.withFd(inode, post(done))),

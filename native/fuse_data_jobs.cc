@@ -12,14 +12,14 @@
 namespace vfsd {
 namespace fusedev {
 
-// Writes the whole iovec to the device. The kernel takes a FUSE answer in one write or rejects it,
-// so a short write is an error, never something to continue.
 namespace {
 uint64_t g_answersWritten = 0;  // loop thread only: every answer goes through WriteAnswer there
 }  // namespace
 
 uint64_t AnswersWritten() { return g_answersWritten; }
 
+// Writes the whole iovec to the device. The kernel takes a FUSE answer in one write or rejects it,
+// so a short write is an error, never something to continue.
 int WriteAnswer(int devFd, const struct iovec* iov, int iovcnt, size_t total) {
   g_answersWritten++;
   for (;;) {

@@ -67,7 +67,7 @@ const cachedHandles = new WeakSet<FileHandle>();
 
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
   const h: FileHandle = {
-    kind: 'file', fd, inode, flags, backingId: -1, lockFds: null,
+    kind: 'file', fd, inode, flags, backingId: -1, lockFds: null, flushInline: null,
     readPath: DataPath.TryInline, writePath: (flags & SYNC_WRITES) !== 0 ? DataPath.Pool : DataPath.TryInline,
   };
   const fh = fs.handles.add(h);
@@ -185,7 +185,7 @@ export function noNoWait(h: FileHandle, write: boolean): void {
 }
 
 
-const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned });
+const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned, inline: false });
 
 /** The job is posted (or refused): the engine's own fd, if opened for it, is no longer needed. */
 export function jobPosted(j: FileJob): void {
@@ -199,7 +199,34 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
   // deferred write errors (NFS-style, and may wait for them: so it is a job) and drops classic
   // POSIX locks.
   if (lockOwner !== null) releaseOwnerLocks(h, lockOwner);
-  return job(FileOp.Flush, h.fd);
+  const j = job(FileOp.Flush, h.fd);
+  j.inline = flushInline(fs, h);
+  return j;
+}
+
+/**
+ * Filesystems whose files have no flush method (statfs f_type): closing one of several fds of a
+ * file only drops the fd, its dnotify marks and its POSIX locks, which never waits. NFS, CIFS,
+ * Ceph and FUSE write back or ask their server on every close(); overlayfs passes the close on to
+ * whatever is below it; f2fs commits atomic writes: those stay on the pool.
+ */
+const NO_FLUSH_FS = new Set([
+  0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */, 0xef53 /* ext2/3/4 */,
+  0x58465342 /* xfs */, 0x9123683e /* btrfs */,
+]);
+
+/** A FLUSH runs inline (a thread hop costs more than the close itself, twice per open()) when
+ *  its filesystem has no flush method and the mount has not been seen slow; asked once per
+ *  handle, since a handle never changes filesystem. */
+function flushInline(fs: PassthroughFs, h: FileHandle): boolean {
+  h.flushInline ??= closeNeverWaits(h.fd);
+  return h.flushInline && !fs.offLoop.wants(h.inode.mntId);
+}
+
+/** Whether closing a dup of fd can never wait (its filesystem is in NO_FLUSH_FS). */
+export function closeNeverWaits(fd: number): boolean {
+  const v = new Float64Array(10);
+  return sys.fstatfs(fd, v) === 0 && NO_FLUSH_FS.has(v[8]);
 }
 
 export function release(fs: PassthroughFs, fh: number): number {

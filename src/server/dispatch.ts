@@ -298,7 +298,7 @@ function copyRange(s: ServerParts, r: Req, wide: boolean): void {
  *  suid/sgid (FALLOCATE, COPY_FILE_RANGE modify the file). */
 function fileJob(s: ServerParts, r: Req, j: FileJob | number): void {
   if (typeof j === 'number') return s.replier.error(r.token, -j);
-  const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, DataPath.Pool, r.h.uid !== 0);
+  const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, j.inline ? DataPath.Inline : DataPath.Pool, r.h.uid !== 0);
   s.fs.jobPosted(j);
   if (rc < 0) s.replier.error(r.token, -rc);
 }

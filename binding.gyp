@@ -35,6 +35,7 @@
         "native/worker_pool.cc",
         "native/meta_jobs.cc",
         "native/data_jobs.cc",
+        "native/fd_leases.cc",
         "native/vhost_jobs.cc"
       ],
       "libraries": ["-lpthread"]

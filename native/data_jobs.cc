@@ -1,5 +1,6 @@
 // File jobs (see data_jobs.h).
 #include "data_jobs.h"
+#include "fd_leases.h"
 
 #include "transport_common.h"
 
@@ -54,27 +55,31 @@ uint32_t PathArg(const Napi::CallbackInfo& info, size_t i) {
   return p <= kPathTryInline ? p : kPathInline;
 }
 
-int DupJobFds(FileJobArgs* j) {
-  int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int fd2 = -1;
-  if (j->fd2 >= 0) {
-    fd2 = fcntl(j->fd2, F_DUPFD_CLOEXEC, 0);
-    if (fd2 < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
-    }
+int TakeJobFds(FileJobArgs* j) {
+  if (j->op == FileOp::Flush) {
+    int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    j->fd = fd;
+    j->fd2 = -1;
+    return 0;
   }
-  j->fd = fd;
-  j->fd2 = fd2;
+  int r = LeaseFd(j->fd);
+  if (r < 0) return r;
+  if (j->fd2 >= 0 && (r = LeaseFd(j->fd2)) < 0) {
+    EndLease(j->fd);
+    return r;
+  }
+  j->leased = true;
   return 0;
 }
 
-void CloseJobFds(FileJobArgs* j) {
-  if (j->fd >= 0) close(j->fd);
-  if (j->fd2 >= 0) close(j->fd2);
-  j->fd = j->fd2 = -1;
+void DropJobFds(FileJobArgs* j) {
+  for (int* fd : {&j->fd, &j->fd2}) {
+    if (*fd < 0) continue;
+    if (j->leased) EndLease(*fd);
+    else close(*fd);
+    *fd = -1;
+  }
 }
 
 int64_t RunFileOp(FileJobArgs* j) {

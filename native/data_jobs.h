@@ -3,12 +3,12 @@
 // READ/WRITE may take. The contract with
 // TypeScript is src/native/channel.ts (fileJob, readInto/writeFrom's `path`).
 //
-// A job that goes to the worker pool works on its own dup() of the engine's fds, taken on the
-// loop thread when it is posted and closed by the worker when it ends. So RELEASE may close the
-// handle's fd at any time: the open file stays open until the last job using it is done, and the
-// fd number the engine frees (and may reuse for another file) is never the one a worker uses.
-// (Locks are unaffected: vfsd's POSIX locks are OFD locks and flock belongs to the open file, so
-// closing a dup drops neither; FLUSH's close(dup) is exactly such a close.)
+// A job that goes to the worker pool leases the engine's fds (fd_leases.h), taken on the loop
+// thread when it is posted and ended by the worker when its syscall is done. So RELEASE may close
+// the handle's fd at any time: the close waits for the last job using it, and the fd number is
+// never free for another file while a worker uses it. FLUSH alone works on a dup: its close(dup)
+// is the op (a client's close(): deferred write errors; vfsd's POSIX locks are OFD locks and flock
+// belongs to the open file, so that close drops neither).
 #pragma once
 #include <napi.h>
 #include <sys/types.h>
@@ -50,6 +50,8 @@ struct FileJobArgs {
   // Fallocate/CopyRange modify the file, which clears suid/sgid unless the writer has
   // CAP_FSETID: a worker (root) drops it when the caller would not have had it.
   bool killPriv = false;
+  // fd/fd2 are leases (fd_leases.h), not dups of the job's own
+  bool leased = false;
 };
 
 // The result of a READ/WRITE finished on a worker after `already` bytes moved inline: what
@@ -64,10 +66,11 @@ bool ParseFileJob(const Napi::CallbackInfo& info, FileJobArgs* out);
 // The optional DataPath argument info[i] of readInto/writeFrom/fileJob; anything else (absent,
 // not a number, an unknown path) is kPathInline.
 uint32_t PathArg(const Napi::CallbackInfo& info, size_t i);
-// Replaces the fds by dups the job owns. 0 or -errno (nothing left open on failure).
-int DupJobFds(FileJobArgs* j);
-// Closes the job's fds (those still open).
-void CloseJobFds(FileJobArgs* j);
+// The job's hold on its fds: a dup of fd for FLUSH (its close is the op), leases of fd and fd2
+// for the others. 0 or -errno (nothing held on failure).
+int TakeJobFds(FileJobArgs* j);
+// Lets go of what TakeJobFds took (the dups still open are closed, the leases ended).
+void DropJobFds(FileJobArgs* j);
 // Runs the op; >= 0 (bytes for copies) or -errno. Flush closes j->fd (which must be a dup).
 int64_t RunFileOp(FileJobArgs* j);
 // The answer's payload for a successful result; returns its length (0, 8).

@@ -7,6 +7,7 @@
 
 #include <new>
 
+#include "fd_leases.h"
 #include "transport_common.h"
 
 namespace vfsd {
@@ -158,7 +159,7 @@ class ReadFileJob : public FuseJob {
               size_t size, off_t offset)
       : FuseJob(link, token, unique), fd_(fd), size_(size), offset_(offset) {}
   ~ReadFileJob() override {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) EndLease(fd_);
   }
   void Run() override {
     try {
@@ -167,7 +168,7 @@ class ReadFileJob : public FuseJob {
     } catch (const std::bad_alloc&) {
       result_ = -ENOMEM;
     }
-    close(fd_);  // the last reference to a file RELEASE already closed may end here, off the loop
+    EndLease(fd_);  // a close RELEASE asked for meanwhile happens here, off the loop
     fd_ = -1;
   }
 
@@ -192,12 +193,12 @@ class WriteFileJob : public FuseJob {
       : FuseJob(link, token, unique), fd_(fd), data_(std::move(data)), offset_(offset),
         killPriv_(killPriv), already_(already) {}
   ~WriteFileJob() override {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) EndLease(fd_);
   }
   void Run() override {
     ssize_t n = WriteFull(fd_, data_.data(), data_.size(), offset_, killPriv_, 0, nullptr);
     result_ = static_cast<ssize_t>(Moved(already_, n));
-    close(fd_);
+    EndLease(fd_);  // a close RELEASE asked for meanwhile happens here, off the loop
     fd_ = -1;
     std::vector<uint8_t>().swap(data_);
   }
@@ -219,10 +220,10 @@ class FileOpJob : public FuseJob {
   FileOpJob(const std::shared_ptr<FuseJobLink>& link, uint32_t token, uint64_t unique,
             const FileJobArgs& args)
       : FuseJob(link, token, unique), args_(args) {}
-  ~FileOpJob() override { CloseJobFds(&args_); }
+  ~FileOpJob() override { DropJobFds(&args_); }
   void Run() override {
     result_ = RunFileOp(&args_);
-    CloseJobFds(&args_);
+    DropJobFds(&args_);
   }
 
  protected:

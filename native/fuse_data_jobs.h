@@ -52,7 +52,7 @@ struct FuseJobLink : JobOwner {
   PendingTable* pending = nullptr;
 };
 
-// Post to the pool (which must exist). ownFd is the job's own dup, closed when it ends.
+// Post to the pool (which must exist). ownFd is leased (fd_leases.h), the lease ended when the job is.
 void PostRead(const std::shared_ptr<FuseJobLink>& link, uint32_t token, uint64_t unique, int ownFd,
               size_t size, off_t offset);
 // data: the bytes still to write (after `already` written inline), copied by the caller.

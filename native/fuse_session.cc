@@ -28,6 +28,7 @@
 #include "adaptive_poll.h"
 #include "worker_pool.h"
 #include "fuse_abi.h"
+#include "fd_leases.h"
 #include "fuse_data_jobs.h"
 #include "fuse_mount.h"
 #include "fuse_pending.h"
@@ -573,12 +574,11 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       r = ReadJob(fd_, s->unique, fd, size, static_cast<off_t>(offset), &readScratch_);
     }
     if (path == kPathPool) {
-      int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-      if (own >= 0) {
-        PostRead(JobLink(), token, s->unique, own, size, static_cast<off_t>(offset));
+      if (LeaseFd(fd) == 0) {
+        PostRead(JobLink(), token, s->unique, fd, size, static_cast<off_t>(offset));
         return Napi::Number::New(env, kQueued);
       }
-      // No fd left for the job's own (EMFILE): read here rather than fail the READ.
+      // No memory for the lease: read here rather than fail the READ.
       r = ReadJob(fd_, s->unique, fd, size, static_cast<off_t>(offset), &readScratch_);
     }
     pending_.Release(token);
@@ -630,24 +630,24 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       r = WriteJob(fd_, s->unique, fd, s->data, size, static_cast<off_t>(offset), killPriv);
     }
     if (path == kPathPool) {
-      int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      bool leased = LeaseFd(fd) == 0;
       std::vector<uint8_t> rest;
-      if (own >= 0) {
+      if (leased) {
         try {
           rest.assign(s->data + put, s->data + size);  // the inbox is reused by the next drain
         } catch (const std::bad_alloc&) {
-          close(own);
-          own = -1;
+          EndLease(fd);
+          leased = false;
         }
       }
-      if (own >= 0) {
-        PostWrite(JobLink(), token, s->unique, own, std::move(rest),
+      if (leased) {
+        PostWrite(JobLink(), token, s->unique, fd, std::move(rest),
                   static_cast<off_t>(offset + put), killPriv, put);
         s->data = nullptr;  // nothing for SaveUnansweredWrites to keep: the job has its copy
         s->dataLen = 0;
         return Napi::Number::New(env, kQueued);
       }
-      // No fd (or memory) for the job: write the rest here rather than fail the WRITE.
+      // No memory for the job: write the rest here rather than fail the WRITE.
       ssize_t n = WriteFull(fd, s->data + put, size - put, static_cast<off_t>(offset + put), killPriv, 0, nullptr);
       r = AnswerWritten(fd_, s->unique, static_cast<ssize_t>(Moved(put, n)));
     }
@@ -666,18 +666,19 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (s->ringEntry != PendingTable::kNoEntry) {
       // Over io_uring: inline, answered through the ring entry (see ReadInto).
       bool dupFds = args.op == FileOp::Flush;
-      int d = dupFds ? DupJobFds(&args) : 0;
+      int d = dupFds ? TakeJobFds(&args) : 0;
       int64_t result = d < 0 ? d : RunFileOp(&args);
-      if (d == 0 && dupFds) CloseJobFds(&args);
+      if (d == 0 && dupFds) DropJobFds(&args);
       uint8_t payload[8];
       size_t len = result < 0 ? 0 : FileOpPayload(args.op, result, payload);
       int32_t error = result < 0 ? static_cast<int32_t>(result) : 0;
       return Released(env, token, AnswerSlot(s, error, payload, len));
     }
     bool pool = WorkerPool::Get() && PathArg(info, 7) != kPathInline;
-    // The job's own fds: a pooled job outlives the engine's (RELEASE); FLUSH closes a dup anyway.
+    // The job's hold on its fds: a pooled job may outlive the engine's (RELEASE); FLUSH closes a
+    // dup anyway.
     bool own = pool || args.op == FileOp::Flush;
-    int d = own ? DupJobFds(&args) : 0;
+    int d = own ? TakeJobFds(&args) : 0;
     if (d < 0 && args.op == FileOp::Flush) {
       return Released(env, token, AnswerSlot(s, d, nullptr, 0));
     }
@@ -687,7 +688,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     }
     // Inline (no pool, or no fd left for the job's own).
     int64_t result = RunFileOp(&args);
-    if (d == 0 && own) CloseJobFds(&args);
+    if (d == 0 && own) DropJobFds(&args);
     return Released(env, token, AnswerFileOp(fd_, s->unique, args.op, result));
   }
 

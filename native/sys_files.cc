@@ -3,6 +3,7 @@
 // one syscall on the calling thread, and returns its result or -errno. Out buffers get the raw
 // kernel structures; TypeScript decodes them. Every length handed to the kernel is bounded by the
 // JS buffer it points into, so a bad length from a client becomes -EINVAL, never an overrun.
+#include "fd_leases.h"
 #include "modules.h"
 #include "sys_args.h"
 #include "syscall_clock.h"
@@ -66,6 +67,20 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   int fd = a.Int(0);
   if (!a.Ok()) return a.Bail();
   return a.Ret(close(fd));
+}
+
+// closeFile(fd, onPool): an open file's fd the engine is done with (RELEASE, RELEASEDIR): closed
+// when no pooled job leases it any more (fd_leases.h); onPool: the close itself runs on a worker.
+Napi::Value CloseFile(const Napi::CallbackInfo& info) {
+  Args a(info, "closeFile", 2);
+  int fd = a.Int(0);
+  bool onPool = a.Bool(1);
+  if (!a.Ok()) return a.Bail();
+  return a.Num(CloseWhenUnleased(fd, onPool));
+}
+
+Napi::Value LeasedFdsNow(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), LeasedFds());
 }
 
 Napi::Value Fchdir(const Napi::CallbackInfo& info) {
@@ -456,7 +471,7 @@ double* SlowestSyscallNs() {
 void InitSysFiles(Napi::Env env, Napi::Object exports) {
   struct Fn { const char* name; Napi::Value (*fn)(const Napi::CallbackInfo&); };
   static const Fn fns[] = {
-      {"statx", Statx}, {"openat", Openat}, {"close", Close}, {"fchdir", Fchdir},
+      {"statx", Statx}, {"openat", Openat}, {"close", Close}, {"closeFile", CloseFile}, {"leasedFds", LeasedFdsNow}, {"fchdir", Fchdir},
       {"nameToHandleAt", NameToHandleAt}, {"openByHandleAt", OpenByHandleAt},
       {"faccessat", Faccessat}, {"syscallClock", SyscallClock},
       {"mkdirat", Mkdirat}, {"mknodat", Mknodat}, {"symlinkat", Symlinkat},

@@ -435,17 +435,17 @@ int VhostDevice::fileJob(uint32_t token, FileJobArgs args, uint32_t path) {
   Pending* p = lookup(token);
   if (!p) return -ENOENT;
   if (WorkerPool::Get() && path != kPathInline) {
-    int r = DupJobFds(&args);
+    int r = TakeJobFds(&args);
     if (r == 0) return postFile(token, args);
-    // No fd left for a dup (EMFILE): serve it inline rather than fail it.
+    // No fd left for FLUSH's dup (EMFILE), no memory for a lease: serve it inline instead.
   }
   bool flush = args.op == FileOp::Flush;
   if (flush) {
-    int r = DupJobFds(&args);  // FLUSH closes a dup of the handle's fd
+    int r = TakeJobFds(&args);  // FLUSH closes a dup of the handle's fd
     if (r < 0) return answerError(*p, -r);
   }
   int64_t result = RunFileOp(&args);
-  if (flush) CloseJobFds(&args);
+  if (flush) DropJobFds(&args);
   completeFile(token, args.op, result);
   return kAnswered;
 }

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "vhost_device.h"
+#include "fd_leases.h"
 #include "vhost_io.h"
 #include "transport_common.h"
 
@@ -62,7 +63,7 @@ class VhostDataJob : public Job {
         fd_(fd), segs_(std::move(segs)), skip_(skip), len_(len), offset_(offset),
         killPriv_(killPriv), already_(already) {}
   ~VhostDataJob() override {
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) EndLease(fd_);
   }
 
   void Run() override {
@@ -83,7 +84,7 @@ class VhostDataJob : public Job {
     } else {
       result_ = -EINTR;  // cancelled: the ring was stopped or the device closed; touched nothing
     }
-    close(fd_);  // the last reference to a file RELEASE already closed may end here, off the loop
+    EndLease(fd_);  // a close RELEASE asked for meanwhile happens here, off the loop
     fd_ = -1;
   }
 
@@ -112,11 +113,11 @@ class VhostFileJob : public Job {
  public:
   VhostFileJob(std::shared_ptr<VhostJobLink> link, uint32_t token, const FileJobArgs& args)
       : Job(link), link_(std::move(link)), token_(token), args_(args) {}
-  ~VhostFileJob() override { CloseJobFds(&args_); }
+  ~VhostFileJob() override { DropJobFds(&args_); }
 
   void Run() override {
     result_ = RunFileOp(&args_);
-    CloseJobFds(&args_);
+    DropJobFds(&args_);
   }
   void Complete() override {
     if (!link_->dev) return;
@@ -144,9 +145,8 @@ VhostJobLink* VhostDevice::jobLink() {
 
 int VhostDevice::postData(Pending& p, uint32_t token, bool write, int fd, uint32_t size,
                           int64_t offset, bool killPriv, uint64_t already) {
-  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own < 0) {
-    // No fd left for a dup (EMFILE): finish the transfer here rather than fail it.
+  if (LeaseFd(fd) < 0) {
+    // No memory for the lease: finish the transfer here rather than fail it.
     std::vector<HostSeg> out, src;
     if (!mapSegs(p.writable, out) || (write && !mapSegs(p.data, src))) {
       finish(p, 0);
@@ -160,7 +160,7 @@ int VhostDevice::postData(Pending& p, uint32_t token, bool write, int fd, uint32
   }
   jobLink();
   uint64_t skip = write ? already : kOutHeaderSize + already;
-  WorkerPool::Get()->Post(new VhostDataJob(jobs_, token, p.queue, jobs_->ringGen(p.queue), write, own,
+  WorkerPool::Get()->Post(new VhostDataJob(jobs_, token, p.queue, jobs_->ringGen(p.queue), write, fd,
                                            write ? p.data : p.writable, skip, size - already,
                                            offset + static_cast<int64_t>(already), killPriv, already));
   return kQueued;

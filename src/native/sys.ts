@@ -25,6 +25,11 @@ export interface NativeSys {
   /** openat(2); returns the fd (always O_CLOEXEC added). */
   openat(dirfd: number, name: Name, flags: number, mode: number): number;
   close(fd: number): number;
+  /** An open file's fd the engine is done with (RELEASE): closed once no pooled job leases it
+   *  (native/fd_leases.h); onPool: the close runs on a worker (its filesystem may wait in it). */
+  closeFile(fd: number, onPool: boolean): number;
+  /** fds leased by pooled jobs right now (tests) */
+  leasedFds(): number;
   /** fchdir(2): the process's (every thread's) working directory becomes fd's directory. */
   fchdir(fd: number): number;
   /** name_to_handle_at(2). out (>= 8 + 128 bytes) receives `struct file_handle` (u32 handle_bytes,

@@ -15,6 +15,7 @@ import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
 import type { DirSink, Later } from '../server/file-system';
 import { reopenOnPool } from './pool-ops';
+import { closeHandleFd } from './close-waits';
 
 export type { DirSink };
 
@@ -218,5 +219,5 @@ export function releasedir(fs: PassthroughFs, fh: number): number {
   const h = fs.handles.dir(fh);
   if (!h) return -Errno.EBADF;
   fs.handles.remove(fh);
-  return sys.close(h.fd);
+  return closeHandleFd(h, fs.offLoop.wants(h.inode.mntId));
 }

@@ -12,6 +12,7 @@ import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
 import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
+import { closeHandleFd, closeInline } from './close-waits';
 
 /** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -189,7 +190,8 @@ const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = fals
 
 /** The job is posted (or refused): the engine's own fd, if opened for it, is no longer needed. */
 export function jobPosted(j: FileJob): void {
-  if (j.owned) sys.close(j.fd);
+  // The job leases it (native/fd_leases.h): closed when the job is done, on its worker.
+  if (j.owned) sys.closeFile(j.fd, true);
 }
 
 export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): FileJob | number {
@@ -200,33 +202,8 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
   // POSIX locks.
   if (lockOwner !== null) releaseOwnerLocks(h, lockOwner);
   const j = job(FileOp.Flush, h.fd);
-  j.inline = flushInline(fs, h);
+  j.inline = closeInline(h, fs.offLoop.wants(h.inode.mntId));
   return j;
-}
-
-/**
- * Filesystems whose files have no flush method (statfs f_type): closing one of several fds of a
- * file only drops the fd, its dnotify marks and its POSIX locks, which never waits. NFS, CIFS,
- * Ceph and FUSE write back or ask their server on every close(); overlayfs passes the close on to
- * whatever is below it; f2fs commits atomic writes: those stay on the pool.
- */
-const NO_FLUSH_FS = new Set([
-  0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */, 0xef53 /* ext2/3/4 */,
-  0x58465342 /* xfs */, 0x9123683e /* btrfs */,
-]);
-
-/** A FLUSH runs inline (a thread hop costs more than the close itself, twice per open()) when
- *  its filesystem has no flush method and the mount has not been seen slow; asked once per
- *  handle, since a handle never changes filesystem. */
-function flushInline(fs: PassthroughFs, h: FileHandle): boolean {
-  h.flushInline ??= closeNeverWaits(h.fd);
-  return h.flushInline && !fs.offLoop.wants(h.inode.mntId);
-}
-
-/** Whether closing a dup of fd can never wait (its filesystem is in NO_FLUSH_FS). */
-export function closeNeverWaits(fd: number): boolean {
-  const v = new Float64Array(10);
-  return sys.fstatfs(fd, v) === 0 && NO_FLUSH_FS.has(v[8]);
 }
 
 export function release(fs: PassthroughFs, fh: number): number {
@@ -237,7 +214,7 @@ export function release(fs: PassthroughFs, fh: number): number {
   fs.handles.remove(fh);
   releaseLockFds(h, null);
   endIoMode(fs, h);
-  return sys.close(h.fd);
+  return closeHandleFd(h, fs.offLoop.wants(h.inode.mntId));
 }
 
 export function fsync(fs: PassthroughFs, nodeid: number, fh: number, datasync: boolean): FileJob | number {

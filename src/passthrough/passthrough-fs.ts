@@ -18,6 +18,7 @@ import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-fds';
+import { closeHandleFd } from './close-waits';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 import { inodeFdBudget } from './inode-fd-ring';
@@ -508,7 +509,7 @@ export class PassthroughFs {
         releaseLockFds(h, null);
         if (h.backingId >= 0 && this.backing) this.backing.close(h.backingId);
       }
-      sys.close(h.fd);
+      closeHandleFd(h, this.offLoop.wants(h.inode.mntId));
     }
     this.handles.clear();
     this.inodes.clear();

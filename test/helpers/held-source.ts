@@ -169,7 +169,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
       ch.reply(req.token, out, out.length);
     },
     [FSYNC]: maybeHold,
-    [OP.FLUSH]: (req, ch) => replyOk(ch, req.token),
+    [OP.FLUSH]: maybeHold,
     [OP.RELEASE]: (req, ch) => replyOk(ch, req.token),
   });
   function releaseOp(op: number, pass = false): void {

@@ -9,7 +9,8 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../fixtures/stub-engine';
-import { FSYNC, mountHeldSource } from '../helpers/held-source';
+import { FSYNC, SLOW_SIZE, mountHeldSource } from '../helpers/held-source';
+import { OP } from '../fixtures/stub-engine';
 import { waitFor } from '../helpers/wait';
 import { startVfsd } from '../helpers/vfsd-process';
 
@@ -48,6 +49,34 @@ for (const pt of [['--no-passthrough'], []]) {
     t.equal(await v.stop(), 0, 'clean exit');
   });
 }
+
+t.test('closes on a source whose close() waits (FLUSH, RELEASE) run off the loop, one FLUSH each', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  // Every close() of an fd of a FUSE (or NFS) file is a flush that may wait. vfsd closes on the
+  // loop only on filesystems without a flush method (tmpfs, ext4, xfs, btrfs); here the client's
+  // close (FLUSH: close(dup)) and the file's last close (RELEASE) go to the pool. And a pooled
+  // READ uses the handle's own fd (a lease, not a dup): no close, no extra flush, per READ.
+  const src = mountHeldSource(t, [OP.FLUSH]);
+  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '4'] });
+  const stillServed = async (what: string) => {
+    t.ok((await fs.promises.stat(v.mnt)).isDirectory(), `GETATTR answered while ${what} is held`);
+    await t.rejects(fs.promises.stat(path.join(v.mnt, 'missing')), { code: 'ENOENT' }, `LOOKUP answered while ${what} is held`);
+  };
+  let catDone = false;
+  const cat = run('cat', [path.join(v.mnt, 'slow')], 60000).then((r) => { catDone = true; return r; });
+  await waitFor(() => src.held(OP.FLUSH) > 0, 'the first flush to reach the slow filesystem', WAIT);
+  await stillServed("the client's close");
+  src.release(OP.FLUSH);
+  // The READs flushed nothing: the FLUSH just released was the client's close, which now returns.
+  await waitFor(() => catDone || src.held(OP.FLUSH) > 0, 'the client to exit', WAIT);
+  t.ok(catDone, 'the client exits after one FLUSH (its pooled READs closed no dup)');
+  const r = await cat;
+  t.equal(r.code, 0, 'cat succeeded');
+  t.equal(r.stdout.length, SLOW_SIZE, 'and read the whole file');
+  await waitFor(() => src.held(OP.FLUSH) > 0, "RELEASE's close to reach the slow filesystem", WAIT);
+  await stillServed("RELEASE's close");
+  src.release(OP.FLUSH, true);
+  t.equal(await v.stop(), 0, 'clean exit');
+});
 
 t.test('control: --thread-pool-size 0 serves inline, so the held fsync holds up the stat', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
   const { src, v, dd } = await fsyncHeld(t, ['--no-passthrough', '--cache', 'never', '--thread-pool-size', '0']);

@@ -2,8 +2,10 @@
 // from touching what is gone. A worker is made to wait for real: the host file it works on is on
 // a FUSE stub in a child process that holds FSYNC or READ until told (test/helpers/held-source),
 // so the backend's loop (this process's) may block without deadlocking with it.
-//  - RELEASE while a READ is queued: the engine closes its fd and the number is reused for
-//    another file at once; the READ still reads the file it was posted for (the job's own dup).
+//  - RELEASE while a READ is queued: the engine closes its fd (closeFile) and opens another
+//    file at once; the close waits for the READ (which leases the fd, native/fd_leases.h), so
+//    the number is not reused under it and the READ reads the file it was posted for; the fd is
+//    closed when the READ is done. (A plain close would free the number for the next open.)
 //  - REM_MEM_REG while a READ is inside guest memory: the table change waits for it, and the
 //    data lands (without the wait the mapping would be gone under the worker: EFAULT).
 //  - a ring stopped while a READ is queued: the job finds its ring generation moved on and
@@ -22,6 +24,8 @@ import { DataPath, FileOp, PathResult } from '../../src/native/channel';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
 
 const root = process.geteuid?.() === 0;
+const F_GETFD = 1;
+const EBADF = 9;
 // One worker: a held FSYNC occupies it, so what is posted next waits in the queue.
 const started = workerPool.startWorkerPool(1);
 
@@ -51,7 +55,7 @@ const fsyncIn = () => Buffer.alloc(16); // fh, fsync_flags, padding: the stub en
 
 t.test('the pool started', async (t) => { t.equal(started, 0); });
 
-t.test('RELEASE while a READ is queued: the READ reads its own file, not the fd number reused', { skip: !root && 'needs root', timeout: 60000 }, async (t) => {
+t.test('RELEASE while a READ is queued: the close waits for the READ, which reads its own file', { skip: !root && 'needs root', timeout: 60000 }, async (t) => {
   const src = await spawnHeldSource(t, [FSYNC]);
   const s = await Session.open(t);
   await s.init();
@@ -67,8 +71,8 @@ t.test('RELEASE while a READ is queued: the READ reads its own file, not the fd 
     if (r.opcode === FSYNC) rcs.push(ch.fileJob(r.token, FileOp.Fsync, slowFd, -1, 0, 0, 0, DataPath.Pool, false));
     else if (r.opcode === FUSE.READ) {
       rcs.push(ch.readInto(r.token, fdA, 4096, 0, DataPath.Pool));
-      // RELEASE: the engine closes the handle's fd, and the next open takes the same number.
-      sys.close(fdA);
+      // RELEASE: the engine is done with the handle's fd, and opens another file at once.
+      sys.closeFile(fdA, false);
       fdB = sys.openat(AT_FDCWD, pathB, C.O_RDONLY, 0);
     } else return false;
     return true;
@@ -80,7 +84,8 @@ t.test('RELEASE while a READ is queued: the READ reads its own file, not the fd 
   const read = send(s, FUSE.READ, readIn(1n, 0n, 4096), 16 + 4096);
   await waitFor(() => rcs.length === 2, 'the READ posted');
   t.same(rcs, [PathResult.Queued, PathResult.Queued], 'both queued');
-  t.equal(fdB, fdA, `the READ's fd number (${fdA}) now names another file: the hazard is real`);
+  t.not(fdB, fdA, `the READ's fd number (${fdA}) is still its file's: the next open got another`);
+  t.equal(sys.leasedFds(), 2, 'the FSYNC and the READ each lease their fd');
   src.release(FSYNC);
   const used = [await s.rings[1].nextUsed('an answer'), await s.rings[1].nextUsed('the other answer')];
   t.equal(used.length, 2, 'both answered');
@@ -88,6 +93,8 @@ t.test('RELEASE while a READ is queued: the READ reads its own file, not the fd 
   const h = outHeader(s.mem.read(read.out, 16));
   t.same(h, { len: 16 + 4096, error: 0, unique: read.unique }, 'READ: 4096 bytes');
   t.ok(s.mem.read(read.out + 16n, 4096).equals(a.subarray(0, 4096)), 'the bytes of the file it was posted for');
+  t.equal(sys.leasedFds(), 0, 'no lease left');
+  t.equal(sys.fcntlInt(fdA, F_GETFD, 0), -EBADF, 'and the close RELEASE asked for happened when the READ was done');
   sys.close(fdB);
   fdA = -1;
 });

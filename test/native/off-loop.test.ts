@@ -7,7 +7,7 @@
 import t from 'tap';
 import { FAST_RUNS, FAST_US, OffLoop, SLOW_US, STRIKE_WINDOW } from '../../src/passthrough/off-loop';
 import { AT_FDCWD, C, sys } from '../../src/native/sys';
-import { closeNeverWaits } from '../../src/passthrough/file-ops';
+import { closeNeverWaits } from '../../src/passthrough/close-waits';
 import { spawnHeldSource } from '../helpers/held-source';
 
 const clock = sys.syscallClock();

@@ -186,7 +186,7 @@ export function noNoWait(h: FileHandle, write: boolean): void {
 }
 
 
-const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned, inline: false });
+const job = (op: number, fd: number, a = 0, b = 0, c = 0, fd2 = -1, owned = false): FileJob => ({ op, fd, fd2, a, b, c, owned });
 
 /** The job is posted (or refused): the engine's own fd, if opened for it, is no longer needed. */
 export function jobPosted(j: FileJob): void {
@@ -201,9 +201,11 @@ export function flush(fs: PassthroughFs, fh: number, lockOwner: string | null): 
   // deferred write errors (NFS-style, and may wait for them: so it is a job) and drops classic
   // POSIX locks.
   if (lockOwner !== null) releaseOwnerLocks(h, lockOwner);
-  const j = job(FileOp.Flush, h.fd);
-  j.inline = closeInline(h, fs.offLoop.wants(h.inode.mntId));
-  return j;
+  // Where a close never waits, it has nothing to report either (no flush method, no deferred
+  // write errors) and drops nothing of ours (our POSIX locks are OFD locks, released above):
+  // the close(dup) would be two syscalls for nothing.
+  if (closeInline(h, fs.offLoop.wants(h.inode.mntId))) return 0;
+  return job(FileOp.Flush, h.fd);
 }
 
 export function release(fs: PassthroughFs, fh: number): number {

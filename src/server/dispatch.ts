@@ -297,8 +297,10 @@ function copyRange(s: ServerParts, r: Req, wide: boolean): void {
  *  caller's uid decides killPriv: the worker is root, and a write by anyone else would clear
  *  suid/sgid (FALLOCATE, COPY_FILE_RANGE modify the file). */
 function fileJob(s: ServerParts, r: Req, j: FileJob | number): void {
-  if (typeof j === 'number') return s.replier.error(r.token, -j);
-  const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, j.inline ? DataPath.Inline : DataPath.Pool, r.h.uid !== 0);
+  // A number is the answer itself: -errno, or 0 when nothing was left to do (a FLUSH where a
+  // close cannot report anything).
+  if (typeof j === 'number') return s.replier.status(r.token, j);
+  const rc = s.channel.fileJob(r.token, j.op, j.fd, j.fd2, j.a, j.b, j.c, DataPath.Pool, r.h.uid !== 0);
   s.fs.jobPosted(j);
   if (rc < 0) s.replier.error(r.token, -rc);
 }

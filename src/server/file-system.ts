@@ -44,8 +44,6 @@ export interface FileJob {
   c: number;
   /** fd was opened for this job alone: close it once posted (the job works on its own dup) */
   owned: boolean;
-  /** the job cannot block (a FLUSH on a filesystem without a flush method): run it on the loop */
-  inline: boolean;
 }
 
 export interface FileLock {

@@ -131,7 +131,8 @@ async function main(): Promise<number> {
     [r.id, { id: r.id, label: r.label, unit: w.unit, ...(r.baseRow ? { baseRow: r.baseRow } : {}), cells: {} }])));
   // Which systems a workload runs on: the ones it names, else the default set (a cache-never
   // system only on cache-never rows; a namedOnly control never).
-  const runsOn = (w: Workload, s: System) => w.systems ? w.systems.includes(s.id) : !s.namedOnly && (w.cacheNever || !s.cacheNever);
+  const runsOn = (w: Workload, s: System) => (!s.onlyRows || s.onlyRows.includes(w.id)) &&
+    (w.systems ? w.systems.includes(s.id) : !s.namedOnly && (w.cacheNever || !s.cacheNever));
 
   if (workloads.some((w) => w.kind === 'data')) await prepareData(L.src, ctx);
 
@@ -157,6 +158,7 @@ async function main(): Promise<number> {
       si.successes++;
       if (m.startupMs !== null) si.startupMs.push(m.startupMs);
       try {
+        if (w.warmup) await w.warmup(m.root, ctx);
         const v = await w.run(m.root, ctx);
         const died = m.died();
         if (died) throw new Error(`server ${died}`);
@@ -276,6 +278,8 @@ const METHOD = [
   'every cell (repetition x workload x system) runs on a fresh mount: no FUSE page or dentry cache carries over, and the tmpfs source cannot be dropped (it is memory), so no drop_caches is needed',
   'per repetition and row the system order is rotated; tables show medians over repetitions',
   'metadata rows: scripts/bench/meta.c (compiled at run time), names relative to a dir fd; files are created on the source before the mount (untimed)',
+  'metadata rows: each cell starts a fresh server and runs the same operation on 2000 other files, untimed, before the timed run: a server in its steady state (vfsd\'s JIT warm), not its first second',
+  'libfuse dp / libfuse never dp: passthrough_ll with -o default_permissions, as vfsd mounts (one GETATTR of the parent more per create, unlink and never-stat than plain passthrough_ll): the like-for-like peer of the metadata rows',
   'stat row: fstatat of N files never looked up before; vfsd-never/libfuse-never run it with cache=never (entry/attr timeout 0)',
   'openclose: openat(O_RDONLY)+close of one file N times',
   'readdir: open+getdents64 (64 KiB buffer) to the end+close of an N-entry dir, repeated; rate = entries/s',

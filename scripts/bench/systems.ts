@@ -27,6 +27,8 @@ export interface System {
   cacheNever: boolean;
   /** Runs only on rows whose workload names it (Workload.systems): a control for those rows. */
   namedOnly?: boolean;
+  /** Runs only on these rows (by workload id): a peer that only explains some rows. */
+  onlyRows?: string[];
   /** Once per run: null when usable, else the reason it is skipped on this machine. */
   prepare(bin: string): Promise<string | null>;
   start(src: string, mnt: string): Promise<Mounted>;
@@ -199,6 +201,9 @@ export function vfsdUring(o: VfsdOptions): System {
   };
 }
 
+/** The /dev/fuse metadata rows (scripts/bench/workloads.ts). */
+export const META_ROWS = ['create', 'stat', 'openclose', 'readdir', 'unlink'] as const;
+
 const PASSTHROUGH_LL_C = '/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c';
 
 /**
@@ -206,10 +211,10 @@ const PASSTHROUGH_LL_C = '/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c'
  * (libfuse3-dev). Its default is the multithreaded loop (max_threads 10); cache=never|auto|always
  * sets the same entry/attr timeouts as vfsd's modes (0, 1 s, 1 day).
  */
-export function libfuse(o: { id: string; label: string; cache: 'never' | 'auto' | 'always' }): System {
+export function libfuse(o: { id: string; label: string; cache: 'never' | 'auto' | 'always'; extra?: string[]; onlyRows?: string[] }): System {
   let exe = '';
   return {
-    id: o.id, label: o.label, cacheNever: o.cache === 'never',
+    id: o.id, label: o.label, cacheNever: o.cache === 'never', onlyRows: o.onlyRows,
     prepare: async (bin) => {
       exe = path.join(bin, 'passthrough_ll');
       if (fs.existsSync(exe)) return null;
@@ -222,7 +227,7 @@ export function libfuse(o: { id: string; label: string; cache: 'never' | 'auto' 
       }
       return null;
     },
-    start: (src, mnt) => startDaemon(exe, ['-f', '-o', `source=${src}`, '-o', `cache=${o.cache}`, mnt], mnt, () => ({})),
+    start: (src, mnt) => startDaemon(exe, ['-f', '-o', `source=${src}`, '-o', `cache=${o.cache}`, ...(o.extra ?? []), mnt], mnt, () => ({})),
   };
 }
 
@@ -253,6 +258,12 @@ export function allSystems(): System[] {
     vfsdUring({ id: 'vfsd-uring', label: 'vfsd uring', args: [] }),
     vfsdUring({ id: 'vfsd-uring-never', label: 'vfsd uring never', args: ['--cache', 'never'], cacheNever: true }),
     libfuse({ id: 'libfuse-never', label: 'libfuse never', cache: 'never' }),
+    // passthrough_ll mounts without default_permissions; vfsd must mount with it (the kernel checks
+    // every path walk through cached dentries), which costs one GETATTR of the parent per create
+    // and unlink (the kernel drops the parent's attributes after each) and per stat with
+    // timeouts 0. These two columns pay the same: the like-for-like peer of the metadata rows.
+    libfuse({ id: 'libfuse-dp', label: 'libfuse dp', cache: 'auto', extra: ['-o', 'default_permissions'], onlyRows: [...META_ROWS] }),
+    libfuse({ id: 'libfuse-never-dp', label: 'libfuse never dp', cache: 'never', extra: ['-o', 'default_permissions'], onlyRows: ['stat'] }),
     // The head-of-line rows' control: everything served inline on the event loop.
     vfsd({ id: 'vfsd-never-inline', label: 'vfsd never inline', args: ['--cache', 'never', '--thread-pool-size', '0'], cacheNever: true, namedOnly: true }),
     skipped('fuse-native', 'fuse-native', FUSE_NATIVE_REASON),

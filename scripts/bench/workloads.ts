@@ -48,6 +48,10 @@ export interface Workload {
   source?(c: Ctx): Promise<string>;
   /** Untimed, on the source, before the server starts. */
   setup(src: string, c: Ctx): Promise<void>;
+  /** Untimed, through the system's root, right before `run`: the same work on other files, so
+   *  that what is timed is a server in its steady state (vfsd's JIT warm, as after minutes of
+   *  serving), not its first second. */
+  warmup?(root: string, c: Ctx): Promise<void>;
   /** Timed, through the system's root; returns the rate, or one per row of `rows`. */
   run(root: string, c: Ctx): Promise<number | Record<string, number>>;
   /** Untimed, on the source, after the server stopped. */
@@ -55,25 +59,35 @@ export interface Workload {
 }
 
 const META_DIR = 'meta';
+/** The warm-up's directory and size (per metadata cell, untimed). */
+const WARM_DIR = 'warm';
+const WARM_FILES = 2000;
 /** The data file lives for the whole run (see prepareData); written files are removed per cell. */
 export const DATA_DIR = 'data';
 const BIG = 'big';
 const WRITTEN = 'written';
 
-async function metaDir(src: string, files: number, c: Ctx): Promise<void> {
-  const d = path.join(src, META_DIR);
+async function metaDir(src: string, files: number, c: Ctx, dir = META_DIR): Promise<void> {
+  const d = path.join(src, dir);
   rmrf(d);
   fs.mkdirSync(d);
   if (files > 0) await meta(c.metaExe, 'create', d, files);
 }
 
-const dropMeta = async (src: string) => rmrf(path.join(src, META_DIR));
+const dropMeta = async (src: string) => {
+  rmrf(path.join(src, META_DIR));
+  rmrf(path.join(src, WARM_DIR));
+};
 
 function metaRow(id: string, label: string, op: string, prefill: (c: Ctx) => number, count: (c: Ctx) => number,
   unit: 'ops/s' | 'entries/s' = 'ops/s', cacheNever = false): Workload {
   return {
     id, label, unit, kind: 'metadata', cacheNever,
-    setup: (src, c) => metaDir(src, prefill(c), c),
+    setup: async (src, c) => {
+      await metaDir(src, prefill(c), c);
+      await metaDir(src, Math.min(prefill(c), WARM_FILES), c, WARM_DIR);
+    },
+    warmup: async (root, c) => { await meta(c.metaExe, op, path.join(root, WARM_DIR), Math.min(count(c), WARM_FILES)); },
     run: async (root, c) => {
       const r = await meta(c.metaExe, op, path.join(root, META_DIR), count(c));
       return (unit === 'entries/s' ? r.entries : r.n) / (r.ns / 1e9);

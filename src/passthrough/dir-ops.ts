@@ -93,7 +93,10 @@ const NOT_LOOKED_UP = -Errno.EAGAIN;
  * last entry carries), so a reply is never half-built across a refill (the reply buffer is
  * shared by every request meanwhile). READDIRPLUS lists the names without attributes (nodeid 0:
  * the kernel takes no entry from them) instead of a statx and lookup per entry inline: the
- * client's own LOOKUPs then run on the pool one by one. null: no pool runs (inline instead).
+ * client's own LOOKUPs then run on the pool one by one. A seek back (rewinddir, a client's
+ * offset we did not give) keeps its lseek inline: it only moves the file position (NFS and FUSE
+ * seek a directory without asking the server); the rescan after it is refilled on the pool.
+ * null: no pool runs (inline instead).
  */
 function readdirPooled(fs: PassthroughFs, fh: number, h: DirHandle, offset: number, plus: boolean, sink: DirSink): number | Promise<number | null> | null {
   const s = h.stream;

@@ -16,7 +16,7 @@
 //    and a new session serves;
 //  - a READDIR whose refill (getdents64) is held on the pool: a second READDIR of the same handle
 //    (the kernel never sends one, a hostile guest may) waits for it and both get the same listing
-//    from offset 0; RELEASEDIR meanwhile: both answer EBADF, no fd left behind.
+//    from offset 0; RELEASEDIR (or DESTROY) meanwhile: both answer EBADF, no fd left behind.
 // The fd counts are this process's (/proc/self/fd): the server's fds are ours. Mutations tried
 // (each made a check here fail): dropping the close of the new fd when the parent was forgotten
 // (pool-ops.ts lookedUp) leaks one fd; answering a completion whose inode was forgotten from the
@@ -408,4 +408,19 @@ t.test('RELEASEDIR while the handle\'s READDIR is on the pool: EBADF, no fd left
   await s.forget(d.nodeid, 1);
   t.equal(fdCount(), before, "no fd left behind (the handle's, the worker's dup, the inode's)");
   t.equal((await s.lookup(1, 'slow')).error, 0, 'the server serves on');
+});
+
+t.test('DESTROY while a READDIR is on the pool, then INIT again: EBADF, no fd left behind', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const { a, b } = await heldReaddir(s, src);
+  t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered while the READDIR is held');
+  t.equal((await s.call(FUSE.INIT, 0n, guestInitIn())).error, 0, 'INIT again');
+  // The session's handles and inodes are closed; one fd is left of the request: the worker's dup
+  // of the directory's, which the job closes when its getdents64 returns.
+  const fds = fdCount() - 1;
+  src.release(FUSE.READDIR, 0, true);
+  t.equal((await s.answer(a, 'the held READDIR')).error, -EBADF, 'the old session\'s READDIR answers EBADF');
+  t.equal((await s.answer(b, 'the waiting READDIR')).error, -EBADF, 'and so does the one that waited for it');
+  t.equal(fdCount(), fds, 'no fd left behind: the job closed its dup');
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'the new session serves');
 });

@@ -304,3 +304,19 @@ export async function spawnHeldSource(t: { teardown(fn: () => void | Promise<voi
     hostRename: (from, to, parent) => ask({ hostRename: [from, to], parent }),
   };
 }
+
+/**
+ * The controls' check (--thread-pool-size 0): a stat of `mnt` is not answered while the source
+ * holds the request vfsd is inside of, and is once release() lets it go. `inside`: what vfsd's
+ * event loop waits in, for the messages. No timing assertion: a generous pause, after which an
+ * answer that could come would have come long before.
+ */
+export async function statHeldUp(t: { ok(v: unknown, m: string): void; notOk(v: unknown, m: string): void }, mnt: string, release: () => void, inside: string): Promise<void> {
+  let answered = false;
+  const st = fs.promises.stat(mnt).then(() => { answered = true; });
+  await new Promise((r) => setTimeout(r, 1500));
+  t.notOk(answered, `no answer while the event loop is inside ${inside}`);
+  release();
+  await st;
+  t.ok(answered, `answered once ${inside} returns`);
+}

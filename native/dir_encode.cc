@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "modules.h"
 #include "sys_args.h"
+#include "syscall_clock.h"
 
 namespace vfsd {
 namespace {
@@ -32,7 +33,7 @@ namespace {
 // Indexes of the state Float64Array shared with dir-stream.ts.
 enum State { POS = 0, FILLED = 1, EOF_SEEN = 2, ORDINAL = 3, OUT_POS = 4, REASON = 5, STATE_LEN = 6 };
 // Why a run stopped (state[REASON]).
-enum Reason { END = 0, FULL = 1, NEEDS_POLICY = 2, FAILED = 3, BATCH = 4 };
+enum Reason { END = 0, FULL = 1, NEEDS_POLICY = 2, FAILED = 3, BATCH = 4, EMPTY = 5 };
 
 constexpr size_t kDirentHeader = 24;    // fuse_dirent without the name
 constexpr size_t kEntryOut = 128;       // fuse_entry_out, in front of each fuse_direntplus
@@ -133,7 +134,14 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
   for (;;) {
     if (pos >= filled) {
       if (eof) { reason = END; break; }
-      long n = syscall(SYS_getdents64, r.fd, r.buf.data, r.buf.len);
+      // fd -1: the records in buf are all this run may use (the caller refills it on the
+      // worker pool: a slow mount's getdents never runs on the JS thread).
+      if (r.fd < 0) { reason = EMPTY; break; }
+      long n;
+      {
+        SyscallTimer timed;
+        n = syscall(SYS_getdents64, r.fd, r.buf.data, r.buf.len);
+      }
       if (n < 0) { err = errno; reason = FAILED; break; }
       pos = filled = 0;
       if (n == 0) { eof = true; reason = END; break; }
@@ -166,9 +174,14 @@ Napi::Value Encode(Args& a, double* st, Run& r) {
         // The name is NUL-terminated within the record (getdents64 pads with NULs); a record
         // without a NUL (never seen from a kernel) is not looked up.
         struct statx sx;
-        long rc = nul ? syscall(SYS_statx, r.dirfd, name, AT_SYMLINK_NOFOLLOW,
-                                STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx)
-                      : (errno = EINVAL, -1);
+        long rc;
+        if (nul) {
+          SyscallTimer timed;
+          rc = syscall(SYS_statx, r.dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID, &sx);
+        } else {
+          errno = EINVAL;
+          rc = -1;
+        }
         if (rc < 0 && errno == ENOENT) {
           // Gone between getdents and the statx: not listed, as a fresh listing would show.
           pos += reclen;

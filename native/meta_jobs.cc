@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "adaptive_poll.h"  // MonotonicNs
+#include "statfs_values.h"
 #include "sys_args.h"
 #include "thread_creds.h"
 #include "worker_pool.h"
@@ -36,8 +37,14 @@ enum class MetaOp : uint32_t {
   Stat = 2,    // statx of fd itself
   Reopen = 3,  // openat(fd2, "<fd>", flags): fd2 is /proc/self/fd, so this opens what fd is
   Access = 4,  // faccessat(fd2, "<fd>", flags = mask, AT_EACCESS)
+  // metaIntoJob's: the daemon's credentials, the result written into the caller's buffer.
+  Getdents = 5,  // getdents64(fd, out): bytes or -errno
+  Readlink = 6,  // readlinkat(fd, "", out): bytes or -errno
+  Statfs = 7,    // fstatfs(fd) as FstatfsValues' ten doubles in out
 };
 constexpr uint32_t kLastOp = 4;
+constexpr uint32_t kFirstIntoOp = 5;
+constexpr uint32_t kLastIntoOp = 7;
 
 constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
 // What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
@@ -57,6 +64,12 @@ class MetaJob : public Job {
       if (fd >= 0) close(fd);
     }
   }
+
+  // metaIntoJob: where the result goes, kept alive by outRef until the job is destroyed on the
+  // loop thread. TypeScript does not touch it while the job runs (src/native/meta-jobs.ts).
+  uint8_t* out = nullptr;
+  size_t outLen = 0;
+  Napi::Reference<Napi::Value> outRef;
 
   uint32_t flags = 0;
   std::string name;
@@ -96,6 +109,20 @@ class MetaJob : public Job {
  private:
   int Syscalls() {
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
+    if (op_ == MetaOp::Getdents) {
+      long n = syscall(SYS_getdents64, fd_, out, outLen);
+      return n < 0 ? -errno : static_cast<int>(n);
+    }
+    if (op_ == MetaOp::Readlink) {
+      ssize_t n = readlinkat(fd_, "", reinterpret_cast<char*>(out), outLen);
+      return n < 0 ? -errno : static_cast<int>(n);
+    }
+    if (op_ == MetaOp::Statfs) {
+      double v[kStatfsValues];
+      int e = FstatfsValues(fd_, v);
+      if (e == 0) memcpy(out, v, sizeof v);
+      return e;
+    }
     if (op_ == MetaOp::Reopen || op_ == MetaOp::Access) {
       // The job's own dup, named in /proc/self/fd: the same open file as the engine's fd, and a
       // number nobody else can close or reuse while the job runs.
@@ -174,10 +201,36 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   return a.Num(1);
 }
 
+// metaIntoJob(op, fd, out, done) -> 1 (queued) or -errno (-ENOSYS without a pool). Getdents and
+// Readlink fill out (the result is the byte count), Statfs needs 80 bytes; all run with the
+// daemon's credentials (none of them checks the caller's permission: the fd was opened already).
+Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaIntoJob", 4);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  Bytes out = a.U8(2);
+  if (!a.Ok()) return a.Bail();
+  if (!info[3].IsFunction() || op < kFirstIntoOp || op > kLastIntoOp) return a.Num(-EINVAL);
+  MetaOp kind = static_cast<MetaOp>(op);
+  if (kind == MetaOp::Statfs && out.len < kStatfsValues * sizeof(double)) return a.Num(-EINVAL);
+  if (out.len > 1u << 30) return a.Num(-EINVAL);  // a result must fit the int it is returned in
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return a.Num(-errno);
+  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, -1, info[3].As<Napi::Function>());
+  job->out = out.data;
+  job->outLen = out.len;
+  job->outRef = Napi::Persistent(info[2]);
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 }  // namespace
 
 void InitMetaJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));
+  exports.Set("metaIntoJob", Napi::Function::New(env, PostMetaIntoJob, "metaIntoJob"));
 }
 
 }  // namespace vfsd

@@ -1,5 +1,6 @@
 // Metadata jobs: the syscalls of a metadata request (a LOOKUP's openat + statx, a GETATTR's
-// statx) run on the worker pool as the caller, and the result goes back to a JavaScript
+// statx, a READDIR's getdents64, a READLINK, a STATFS) run on the worker pool (as the caller where
+// the syscall checks permission), and the result goes back to a JavaScript
 // callback on the loop thread. TypeScript decides when to use them (a source that answers slowly,
 // src/passthrough/off-loop.ts) and what the result means; the contract is src/native/meta-jobs.ts.
 #pragma once
@@ -7,7 +8,7 @@
 
 namespace vfsd {
 
-// Registers metaJob(...) on exports.
+// Registers metaJob(...) and metaIntoJob(...) on exports.
 void InitMetaJobs(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfsd

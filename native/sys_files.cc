@@ -6,6 +6,7 @@
 #include "fd_leases.h"
 #include "modules.h"
 #include "sys_args.h"
+#include "statfs_values.h"
 #include "syscall_clock.h"
 
 #include <fcntl.h>
@@ -182,6 +183,7 @@ Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
   a.Name(1, name);
   Bytes out = a.U8(2);
   if (!a.Ok()) return a.Bail();
+  SyscallTimer timed;
   return a.Ret(readlinkat(dirfd, name.ptr, reinterpret_cast<char*>(out.data), out.len));
 }
 
@@ -335,14 +337,8 @@ Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
   int fd = a.Int(0);
   double* out = a.F64(1, 10);
   if (!a.Ok()) return a.Bail();
-  struct statfs s;
-  if (fstatfs(fd, &s) < 0) return a.Num(-errno);
-  const double v[10] = {
-      double(s.f_bsize), double(s.f_blocks), double(s.f_bfree), double(s.f_bavail),
-      double(s.f_files), double(s.f_ffree),  double(s.f_namelen), double(s.f_frsize),
-      double(static_cast<unsigned long>(s.f_type)), double(s.f_flags)};
-  memcpy(out, v, sizeof(v));
-  return a.Num(0);
+  SyscallTimer timed;
+  return a.Num(FstatfsValues(fd, out));
 }
 
 Napi::Value Getdents64(const Napi::CallbackInfo& info) {
@@ -350,6 +346,7 @@ Napi::Value Getdents64(const Napi::CallbackInfo& info) {
   int fd = a.Int(0);
   Bytes out = a.U8(1);
   if (!a.Ok()) return a.Bail();
+  SyscallTimer timed;
   return a.Ret(syscall(SYS_getdents64, fd, out.data, out.len));
 }
 

@@ -18,6 +18,8 @@ export const DirentStop = {
   FAILED: 3,
   /** direntplusEncode only: the info array is full (call again) */
   BATCH: 4,
+  /** fd -1 and the buffer is consumed: the caller refills it (on the worker pool) */
+  EMPTY: 5,
 } as const;
 
 /** direntplusEncode's info rows: one per entry written, INFO_STRIDE numbers each. */
@@ -35,7 +37,7 @@ export interface NativeDirents {
   /**
    * Encodes entries from the stream into out[state[OUT_POS], outLimit) as struct fuse_dirent.
    * buf holds getdents64 records [state[POS], state[FILLED]) and is refilled from fd as needed
-   * (state[EOF] 1 once getdents64 returned 0). Each entry gets d_ino = hostIno | prefixHi << 32
+   * (state[EOF] 1 once getdents64 returned 0); fd -1: never refilled, the run stops with EMPTY. Each entry gets d_ino = hostIno | prefixHi << 32
    * (only for hostIno < 2^inoBits, else the run stops with NEEDS_POLICY) and off = its ordinal
    * + 1; ".." gets dotdotIno instead when given (>= 0). Updates state; returns the number of
    * entries encoded, or -errno.

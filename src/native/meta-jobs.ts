@@ -6,6 +6,12 @@
 //  - Reopen: opens what fd is with `flags` through fd2 = /proc/self/fd (as PassthroughFs.reopen
 //    does inline); result = the new fd (the callback owns it) or -errno.
 //  - Access: faccessat of what fd is through fd2 = /proc/self/fd, mask = `flags`, AT_EACCESS.
+// metaIntoJob (the daemon's credentials: none of these checks the caller's permission) writes
+// into `out` on the worker, which the caller must neither read nor write until done runs (the
+// job keeps it alive): result = the byte count or -errno, stat null.
+//  - Getdents: getdents64(fd, out).
+//  - Readlink: readlinkat(fd, "", out) (fd an O_PATH fd of the symlink).
+//  - Statfs: fstatfs(fd) as sys.fstatfs's ten numbers (out: the bytes of a Float64Array(10)).
 // stat (Lookup, Stat): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
@@ -16,13 +22,14 @@
 // does the work inline), or another -errno (nothing queued, the callback never runs).
 import { addon } from './addon';
 
-export const MetaOp = { Lookup: 1, Stat: 2, Reopen: 3, Access: 4 } as const;
+export const MetaOp = { Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number) => void;
 
 export interface MetaJobsNative {
   metaJob(op: number, fd: number, fd2: number, name: Uint8Array | null, flags: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+  metaIntoJob(op: number, fd: number, out: Uint8Array, done: MetaDone): number;
 }
 
 export const metaJobs: MetaJobsNative = addon as MetaJobsNative;

@@ -8,7 +8,7 @@ import type { Inode } from './inode';
 import { HostStat, isReg, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
 import { FORBIDDEN } from '../policy/id-map';
-import { accessOnPool, statOnPool } from './pool-ops';
+import { accessOnPool, readlinkOnPool, statfsOnPool, statOnPool } from './pool-ops';
 import type { Later } from '../server/file-system';
 
 export const FATTR = {
@@ -141,18 +141,31 @@ function timeArg(valid: number, setBit: number, nowBit: number, sec: number, nse
   return [0, C.UTIME_OMIT];
 }
 
-export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number {
+/** READLINK into out: its length. On a mount whose syscalls are slow the readlinkat runs on the
+ *  pool and the Promise settles to the target's bytes (at most out.length of them). */
+export function readlink(fs: PassthroughFs, nodeid: number, out: Buffer): number | Promise<Buffer | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   if (!isSymlink(inode.mode)) return -Errno.EINVAL;
-  return fs.withFd(inode, (fd) => sys.readlinkat(fd, '', out));
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = readlinkOnPool(fs, inode, out.length);
+    if (later) return later;
+  }
+  return fs.offLoop.timed(mnt, () => fs.withFd(inode, (fd) => sys.readlinkat(fd, '', out)));
 }
 
-/** [bsize, blocks, bfree, bavail, files, ffree, namelen, frsize] of the inode's filesystem. */
-export function statfs(fs: PassthroughFs, nodeid: number, out: Float64Array): number {
+/** [bsize, blocks, bfree, bavail, files, ffree, namelen, frsize, type, flags] of the inode's
+ *  filesystem: into out (0), or on the pool for a slow mount (the Promise's own array). */
+export function statfs(fs: PassthroughFs, nodeid: number, out: Float64Array): number | Promise<Float64Array | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
-  return fs.withFd(inode, (fd) => sys.fstatfs(fd, out));
+  const mnt = inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = statfsOnPool(fs, inode);
+    if (later) return later;
+  }
+  return fs.offLoop.timed(mnt, () => fs.withFd(inode, (fd) => sys.fstatfs(fd, out)));
 }
 
 /** ACCESS. On a mount whose syscalls are slow the check runs on the pool, as the caller. */

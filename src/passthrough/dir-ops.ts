@@ -14,7 +14,7 @@ import type { Inode, InodeKeyParts } from './inode';
 import { ROOT_ID } from './inode-store';
 import type { DirHandle } from './handles';
 import type { DirSink, Later } from '../server/file-system';
-import { reopenOnPool } from './pool-ops';
+import { refillOnPool, reopenOnPool } from './pool-ops';
 import { closeHandleFd } from './close-waits';
 
 export type { DirSink };
@@ -40,9 +40,28 @@ function dirHandle(fs: PassthroughFs, inode: Inode, fd: number): number {
   return fs.handles.add(h);
 }
 
-export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boolean, sink: DirSink): number {
+/**
+ * READDIR / READDIRPLUS of handle fh from `offset`. On a mount whose syscalls are slow the
+ * stream's getdents64 runs on the pool: the answer is then a Promise that settles to -errno, or
+ * to null once the buffer is refilled (the server calls again, with the reply buffer as it is
+ * then: nothing was written into this sink).
+ */
+export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boolean, sink: DirSink): number | Promise<number | null> {
   const h = fs.handles.dir(fh);
   if (!h) return -Errno.EBADF;
+  const s = h.stream;
+  // A second READDIR of the handle while its refill runs (a hostile client: the kernel sends one
+  // at a time) waits for it, then starts over: the buffer is the worker's until then.
+  if (s.filling) return s.filling.then(() => null);
+  const mnt = h.inode.mntId;
+  if (fs.offLoop.wants(mnt)) {
+    const later = readdirPooled(fs, fh, h, offset, plus, sink);
+    if (later !== null) return later;
+  }
+  return fs.offLoop.timed(mnt, () => readdirInline(fs, h, offset, plus, sink));
+}
+
+function readdirInline(fs: PassthroughFs, h: DirHandle, offset: number, plus: boolean, sink: DirSink): number {
   const s = h.stream;
   const r = s.seek(offset);
   if (r < 0) return r;
@@ -63,6 +82,38 @@ export function readdir(fs: PassthroughFs, fh: number, offset: number, plus: boo
     return rule ? readdirPlusNative(fs, h, sink, rule, pfd) : listEntries(fs, h, sink, pfd);
   });
   return ran ? r2 : listEntries(fs, h, sink, r2);
+}
+
+/** What READDIRPLUS's lookups answer on a slow mount: none is made (see readdirPooled). */
+const NOT_LOOKED_UP = -Errno.EAGAIN;
+
+/**
+ * A slow mount's READDIR: the entries the stream's buffer holds, without a getdents64 on the JS
+ * thread; when the buffer is consumed before any entry is listed, a refill on the pool. A reply
+ * ends where the buffer does (short replies are fine: the client asks again from the offset the
+ * last entry carries), so a reply is never half-built across a refill (the reply buffer is
+ * shared by every request meanwhile). READDIRPLUS lists the names without attributes (nodeid 0:
+ * the kernel takes no entry from them) instead of a statx and lookup per entry inline: the
+ * client's own LOOKUPs then run on the pool one by one. A seek back (rewinddir, a client's
+ * offset we did not give) keeps its lseek inline: it only moves the file position (NFS and FUSE
+ * seek a directory without asking the server); the rescan after it is refilled on the pool.
+ * null: no pool runs (inline instead).
+ */
+function readdirPooled(fs: PassthroughFs, fh: number, h: DirHandle, offset: number, plus: boolean, sink: DirSink): number | Promise<number | null> | null {
+  const s = h.stream;
+  s.refillInline = false;
+  let n: number;
+  try {
+    n = s.seek(offset);
+    if (n === 0 && !s.needsFill) {
+      const rule = !plus && sink.room ? ruleFor(fs, h) : null;
+      n = rule ? readdirNative(fs, h, sink, sink.room!, rule) : listEntries(fs, h, sink, plus ? NOT_LOOKED_UP : null);
+    }
+  } finally {
+    s.refillInline = true;
+  }
+  if (n !== 0 || !s.needsFill) return n;
+  return refillOnPool(fs, fh, h);
 }
 
 /** The directory's d_ino rule, with ".." of the export root numbered as the root itself. */

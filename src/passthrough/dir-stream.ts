@@ -49,7 +49,29 @@ export class DirStream {
   nameStart = 0;
   nameEnd = 0;
 
+  /**
+   * false while a slow mount's READDIR runs from what the buffer holds: next() and the runs then
+   * stop where the buffer ends (next() false, lastStop EMPTY) instead of calling getdents64 on the
+   * JS thread, and the caller refills it on the worker pool (dir-ops readdirPooled).
+   */
+  refillInline = true;
+  /** A refill on the worker pool in flight (it writes buf): no READDIR may use the stream until it
+   *  settles. The kernel sends one READDIR per open directory at a time; a hostile client may not. */
+  filling: Promise<number | null> | null = null;
+
   constructor(readonly fd: number) {}
+
+  /** Whether the next entry needs a getdents64 first (the buffer is consumed, the end not seen). */
+  get needsFill(): boolean {
+    return this.pos >= this.filled && !this.eof;
+  }
+
+  /** The buffer now holds n bytes of records, read by getdents64 on the pool (0: the end). */
+  refilled(n: number): void {
+    this.pos = 0;
+    this.filled = n;
+    if (n === 0) this.eof = true;
+  }
 
   /** The ordinal offset of the entry after the current one (the cookie for the next READDIR). */
   get nextOffset(): number {
@@ -96,7 +118,7 @@ export class DirStream {
   /** Decodes the entry at the current position: true, false at the end, or -errno. */
   next(): boolean | number {
     if (this.pos >= this.filled) {
-      if (this.eof) return false;
+      if (this.eof || !this.refillInline) return false;
       const n = sys.getdents64(this.fd, this.buf);
       if (n < 0) return n;
       if (n === 0) {
@@ -145,9 +167,10 @@ export class DirStream {
     state[S.ORDINAL] = this.ordinal;
     state[S.OUT_POS] = room.pos;
     state[S.REASON] = DirentStop.FAILED; // what an argument check that returns early leaves
+    const fd = this.refillInline ? this.fd : -1;
     const n = info
-      ? dirents.direntplusEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info, rule.dotdotIno ?? -1)
-      : dirents.direntsEncode(this.fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, rule.dotdotIno ?? -1);
+      ? dirents.direntplusEncode(fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info, rule.dotdotIno ?? -1)
+      : dirents.direntsEncode(fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, rule.dotdotIno ?? -1);
     // The encoder writes the state back on every path (unchanged when it refused its arguments).
     this.pos = state[S.POS];
     this.filled = state[S.FILLED];

@@ -4,7 +4,7 @@
 // credentials, the export root).
 import type * as P from '../protocol';
 import { Errno } from '../protocol/errno';
-import type { DirSink, FileJob, FileLock, FileSystem, InitFeatures, IoTarget } from '../server/file-system';
+import type { DirSink, FileJob, FileLock, FileSystem, InitFeatures, IoTarget, Later } from '../server/file-system';
 import type { PassthroughFs } from './passthrough-fs';
 import * as entryOps from './entry-ops';
 import * as attrOps from './attr-ops';
@@ -14,6 +14,10 @@ import * as removeOps from './remove-ops';
 import * as xattrOps from './xattr-ops';
 import * as lockOps from './lock-ops';
 import { statxOf } from './statx-out';
+
+function statfsOf(v: Float64Array): P.Statfs {
+  return { bsize: v[0], blocks: v[1], bfree: v[2], bavail: v[3], files: v[4], ffree: v[5], namelen: v[6], frsize: v[7] };
+}
 
 export class PassthroughFileSystem implements FileSystem {
   readonly timeout: number;
@@ -35,11 +39,10 @@ export class PassthroughFileSystem implements FileSystem {
   readlink(nodeid: number, out: Buffer) { return attrOps.readlink(this.fs, nodeid, out); }
   access(nodeid: number, mask: number) { return attrOps.access(this.fs, nodeid, mask); }
 
-  statfs(nodeid: number): P.Statfs | number {
-    const v = this.statfsOut;
-    const e = attrOps.statfs(this.fs, nodeid, v);
-    if (e < 0) return e;
-    return { bsize: v[0], blocks: v[1], bfree: v[2], bavail: v[3], files: v[4], ffree: v[5], namelen: v[6], frsize: v[7] };
+  statfs(nodeid: number): Later<P.Statfs | number> {
+    const e = attrOps.statfs(this.fs, nodeid, this.statfsOut);
+    if (e instanceof Promise) return e.then((v) => (typeof v === 'number' ? v : statfsOf(v)));
+    return e < 0 ? e : statfsOf(this.statfsOut);
   }
 
   statx(nodeid: number, mask: number): P.FuseStatx | number {

@@ -1,6 +1,7 @@
 // Metadata operations on the worker pool, for a mount whose syscalls are slow (off-loop.ts):
-// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS. The syscalls run on a worker as the
-// caller; the decisions (names, the export check, which inode, which node id, the handle) stay on
+// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS as the caller; READDIR's and
+// READDIRPLUS's getdents64 (a directory stream's refill), READLINK, STATFS with the daemon's
+// credentials (as inline: none of them checks the caller's permission). The decisions (names, the export check, which inode, which node id, the handle) stay on
 // the JS thread, before the post and after the completion.
 //
 // What may happen while the syscalls run, and why the answer is still right:
@@ -15,12 +16,17 @@
 //    lookup and closes our fd: one inode, two lookups, as when they run inline.
 //  - The name is renamed or unlinked on the host (or by another request): the worker's openat
 //    sees the host before or after, and answers as the host does.
+//  - A directory's handle is released (RELEASEDIR, the session ending) while its refill runs: the
+//    worker reads through its own dup (the open file stays until the job ends, then closes); the
+//    completion finds the handle gone and answers EBADF. A second READDIR of the handle meanwhile
+//    waits for the refill (DirStream.filling): the stream's buffer and position have one user.
 // A request's name lives in the inbox, valid only during its batch: it is copied before the post.
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import { decodeStatx } from './host-stat';
 import type { Inode } from './inode';
+import type { DirHandle } from './handles';
 import { reopenFlags, type Entry, type PassthroughFs, type WireAttr } from './passthrough-fs';
 
 const ENOSYS = -Errno.ENOSYS;
@@ -116,4 +122,44 @@ export function accessOnPool(fs: PassthroughFs, inode: Inode, mask: number): Pro
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Access, fd, fs.procSelfFd, null, mask, who.uid, who.gid, who.groups, done)),
     (r) => r);
+}
+
+/**
+ * Refills directory handle fh's stream (its buffer is consumed) with one getdents64 on the pool.
+ * Settles to null (refilled: the READDIR runs again from the buffer) or -errno (its answer).
+ */
+export function refillOnPool(fs: PassthroughFs, fh: number, h: DirHandle): Promise<number | null> | null {
+  const s = h.stream;
+  let queued = false;
+  const p = onPool<null>(fs, h.inode.mntId,
+    (done) => {
+      const r = metaJobs.metaIntoJob(MetaOp.Getdents, s.fd, s.buf, done);
+      queued = r === 1;
+      return r;
+    },
+    (n, _stat, gen) => {
+      s.filling = null;
+      if (fs.generation !== gen || fs.handles.dir(fh) !== h) return -Errno.EBADF;
+      if (n < 0) return n;
+      s.refilled(n);
+      return null;
+    });
+  if (p && queued) s.filling = p;
+  return p;
+}
+
+/** READLINK's readlinkat: the target's bytes (up to max). */
+export function readlinkOnPool(fs: PassthroughFs, inode: Inode, max: number): Promise<Buffer | number> | null {
+  const out = Buffer.allocUnsafeSlow(max);
+  return onPool(fs, inode.mntId,
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaIntoJob(MetaOp.Readlink, fd, out, done)),
+    (n) => (n < 0 ? n : out.subarray(0, n)));
+}
+
+/** STATFS's fstatfs: sys.fstatfs's ten numbers. */
+export function statfsOnPool(fs: PassthroughFs, inode: Inode): Promise<Float64Array | number> | null {
+  const v = new Float64Array(10);
+  return onPool(fs, inode.mntId,
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaIntoJob(MetaOp.Statfs, fd, new Uint8Array(v.buffer), done)),
+    (r) => (r < 0 ? r : v));
 }

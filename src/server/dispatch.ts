@@ -6,6 +6,7 @@ import * as P from '../protocol';
 import type { Handler, Req, ServerParts } from './handler';
 import type { FileJob, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
+import { later } from './later';
 import { PathResult, DataPath } from '../native/channel';
 
 /** The label a creating request carries once FUSE_SECURITY_CTX is on (null otherwise or when the
@@ -46,12 +47,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.GETATTR]: (s, r) => attrReply(s, r, s.fs.getattr(r.h.nodeid)),
   [P.Op.SETATTR]: (s, r) => attrReply(s, r, s.fs.setattr(r.h.nodeid, P.decodeSetattr(r.buf, r.off, r.end))),
 
-  [P.Op.READLINK]: (s, r) => {
-    const out = s.replier.out;
-    const n = s.fs.readlink(r.h.nodeid, out.subarray(s.replier.body, s.replier.body + 4096));
-    if (n < 0) s.replier.error(r.token, -n);
-    else s.replier.bytes(r.token, n);
-  },
+  [P.Op.READLINK]: (s, r) => readlinkReply(s, r, s.fs.readlink(r.h.nodeid, s.replier.out.subarray(s.replier.body, s.replier.body + 4096))),
 
   [P.Op.SYMLINK]: (s, r) => {
     const a = P.decodeSymlink(r.buf, r.off, r.end);
@@ -129,11 +125,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     if (s.channel.writeFrom(r.token, io.fd, a.size, a.offset, killPriv, io.path) === PathResult.NoWaitUnsupported) s.fs.noNoWait(a.fh, true);
   },
 
-  [P.Op.STATFS]: (s, r) => {
-    const v = s.fs.statfs(r.h.nodeid);
-    if (typeof v === 'number') return s.replier.error(r.token, -v);
-    s.replier.send(r.token, P.writeStatfsOut(s.replier.out, s.replier.body, v));
-  },
+  [P.Op.STATFS]: (s, r) => statfsReply(s, r, s.fs.statfs(r.h.nodeid)),
 
   [P.Op.RELEASE]: (s, r) => s.replier.status(r.token, s.fs.release(P.decodeRelease(r.buf, r.off, r.end).fh)),
 
@@ -239,11 +231,19 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.NOTIFY_REPLY]: (s, r) => s.channel.done(r.token),
 };
 
-/** An operation that completes later (on the worker pool) is answered when it does. Its answer
- *  cannot throw into the session's handler any more, so a throw there is logged and the request
- *  answered EIO here (the token is still unanswered: answering is the last thing a reply does). */
-function later<T>(s: ServerParts, r: Req, p: Promise<T>, answer: (v: T) => void): void {
-  p.then(answer).catch((e: unknown) => s.failed(r, e));
+/** A number: the length written at the reply's body, or -errno; a Buffer: the target, from the
+ *  pool (copied into the reply buffer only now: other replies used it meanwhile). */
+function readlinkReply(s: ServerParts, r: Req, n: number | Buffer | Promise<Buffer | number>): void {
+  if (n instanceof Promise) return later(s, r, n, (v) => readlinkReply(s, r, v));
+  if (typeof n !== 'number') s.replier.bytes(r.token, n.copy(s.replier.out, s.replier.body));
+  else if (n < 0) s.replier.error(r.token, -n);
+  else s.replier.bytes(r.token, n);
+}
+
+function statfsReply(s: ServerParts, r: Req, v: Later<P.Statfs | number>): void {
+  if (v instanceof Promise) return later(s, r, v, (w) => statfsReply(s, r, w));
+  if (typeof v === 'number') return s.replier.error(r.token, -v);
+  s.replier.send(r.token, P.writeStatfsOut(s.replier.out, s.replier.body, v));
 }
 
 function entryReply(s: ServerParts, r: Req, e: Later<P.EntryOut | number>): void {

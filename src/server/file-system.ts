@@ -112,9 +112,10 @@ export interface FileSystem {
   getattr(nodeid: number): Later<P.Attr | number>;
   setattr(nodeid: number, a: P.SetattrIn): P.Attr | number;
   /** the target into out; its length or -errno */
-  readlink(nodeid: number, out: Buffer): number;
+  /** The target into out (its length), or, completing later, the target's own bytes. */
+  readlink(nodeid: number, out: Buffer): number | Promise<Buffer | number>;
   access(nodeid: number, mask: number): Later<number>;
-  statfs(nodeid: number): P.Statfs | number;
+  statfs(nodeid: number): Later<P.Statfs | number>;
   statx(nodeid: number, mask: number): P.FuseStatx | number;
 
   // `label`: the security context the request carried (FUSE_SECURITY_CTX on), to be stored on the
@@ -155,7 +156,10 @@ export interface FileSystem {
 
   /** fh or -errno */
   opendir(nodeid: number): Later<number>;
-  readdir(fh: number, offset: number, plus: boolean, sink: DirSink): number;
+  /** Entries into sink: how many, or -errno. A Promise (the entries are read on the worker pool)
+   *  settles to -errno (the answer) or null: call again with a new sink over the reply buffer as
+   *  it is then (nothing was written into this one: the buffer serves other replies meanwhile). */
+  readdir(fh: number, offset: number, plus: boolean, sink: DirSink): number | Promise<number | null>;
   releasedir(fh: number): number;
   fsyncdir(fh: number, datasync: boolean): FileJob | number;
 }

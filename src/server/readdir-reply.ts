@@ -2,16 +2,24 @@
 // size the client asked for (never more: the kernel rejects an overlong reply).
 import * as P from '../protocol';
 import type { Req, ServerParts } from './handler';
+import { later } from './later';
 
 export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
   const a = P.decodeRead(r.buf, r.off, r.end);
+  answer(s, r, plus, a.fh, a.offset, a.size);
+}
+
+/** One try at the answer. Entries read on the worker pool come back as a Promise: null means
+ *  the filesystem is ready now, and the answer is built afresh in the reply buffer (the request
+ *  itself is not read again: its inbox slot is only valid during its batch). */
+function answer(s: ServerParts, r: Req, plus: boolean, fh: number, offset: number, size: number): void {
   const out = s.replier.out;
   const start = s.replier.body;
-  const limit = start + Math.min(a.size, out.length - start);
+  const limit = start + Math.min(size, out.length - start);
   // Entries are mostly encoded natively into room (dir-ops readdirNative / readdirPlusNative),
   // the rest one by one through add().
   const room = { out, pos: start, limit };
-  const n = s.fs.readdir(a.fh, a.offset, plus, {
+  const n = s.fs.readdir(fh, offset, plus, {
     room,
     fits: (nameLen) => room.pos + (plus ? P.direntplusSize(nameLen) : P.direntSize(nameLen)) <= limit,
     add: (d, ino, entry) => {
@@ -26,6 +34,7 @@ export function readdirInto(s: ServerParts, r: Req, plus: boolean): void {
     },
     rewrite: (rec, entry) => P.rewriteDirentplus(out, rec, entry ?? NO_ENTRY, entry ? entry.attr.ino : null),
   });
+  if (n instanceof Promise) return later(s, r, n, (v) => (v === null ? answer(s, r, plus, fh, offset, size) : s.replier.error(r.token, -v)));
   if (n < 0) return s.replier.error(r.token, -n);
   s.replier.send(r.token, room.pos);
 }

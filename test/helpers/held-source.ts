@@ -11,13 +11,17 @@
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
 // Everything this process does on the mount goes through async calls or child processes: this
 // thread serves the stub, a synchronous call on the mount would deadlock.
+// For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
+// and `link` (a symlink to LINK_TARGET); READDIR (of any directory), READLINK and STATFS (fixed
+// STATFS numbers) are held like the others when asked.
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FuseDevTransport } from '../../src/transport/fuse-dev';
 import type { RequestChannel } from '../../src/native/channel';
 import { InitFlag } from '../../src/protocol/flags';
-import { OP, attr, lookupName, replyAttr, replyEntry, replyInit, replyOk, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
+import { direntSize, writeDirent, writeStatfsOut, type Statfs } from '../../src/protocol/reply';
+import { OP, attr, lookupName, replyAttr, replyEntry, replyInit, replyOk, replyOpen, serve, tempDir, type Request, oneFileHandlers } from '../fixtures/stub-engine';
 import { isMounted } from './mountinfo';
 
 export const FSYNC = 20;
@@ -28,6 +32,53 @@ const FIRST_NAMED_INO = 100;
 const ENOENT = 2;
 const isHeld = (name: string) => name.startsWith('held');
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
+
+const LIST_DIR = 3;
+const LINK = 4;
+const FIRST_LISTED_INO = 1000;
+/** The names in `list`: enough for several READDIRs (a page each) and several of vfsd's refills. */
+export const LIST_NAMES = Array.from({ length: 600 }, (_, i) => `entry-${String(i).padStart(4, '0')}-${'x'.repeat(i % 40)}`);
+export const LINK_TARGET = 'somewhere/else/entirely';
+/** What the source's STATFS answers. */
+export const STATFS: Statfs = { blocks: 123456, bfree: 65432, bavail: 54321, files: 9999, ffree: 8888, bsize: 4096, namelen: 200, frsize: 4096 };
+
+/** The root's `list` and `link`, and the entries of `list`: LOOKUP, GETATTR, READDIR, READLINK. */
+function listHandlers(): { lookup(parent: number, name: string): Buffer | null; attrOf(ino: number): Buffer | null; readdir(req: Request, ch: RequestChannel): void; readlink(req: Request, ch: RequestChannel): void } {
+  const listed = new Map(LIST_NAMES.map((n, i) => [n, FIRST_LISTED_INO + i]));
+  const attrOf = (ino: number): Buffer | null => {
+    if (ino === LIST_DIR) return attr({ ino, mode: 0o40755, nlink: 2 });
+    if (ino === LINK) return attr({ ino, mode: 0o120777, size: LINK_TARGET.length });
+    if (ino >= FIRST_LISTED_INO && ino < FIRST_LISTED_INO + LIST_NAMES.length) return attr({ ino, mode: 0o100644 });
+    return null;
+  };
+  return {
+    lookup: (parent, name) => {
+      const ino = parent === 1 ? (name === 'list' ? LIST_DIR : name === 'link' ? LINK : 0) : parent === LIST_DIR ? listed.get(name) ?? 0 : 0;
+      return ino ? attrOf(ino) : null;
+    },
+    attrOf,
+    readdir: (req, ch) => {
+      // fuse_read_in { fh, offset, size }: entries from ordinal `offset`, as many as fit.
+      const offset = Number(req.body.readBigUInt64LE(8));
+      const size = req.body.readUInt32LE(16);
+      const names = req.nodeid === BigInt(LIST_DIR) ? ['.', '..', ...LIST_NAMES] : ['.', '..'];
+      const out = Buffer.alloc(16 + size);
+      let pos = 16;
+      for (let i = offset; i < names.length; i++) {
+        const name = Buffer.from(names[i]);
+        if (pos + direntSize(name.length) > out.length) break;
+        const ino = i < 2 ? Number(req.nodeid) : FIRST_LISTED_INO + i - 2;
+        pos = writeDirent(out, pos, ino, i + 1, i < 2 ? 4 : 8, name);
+      }
+      ch.reply(req.token, out, pos);
+    },
+    readlink: (req, ch) => {
+      if (req.nodeid !== BigInt(LINK)) return ch.replyError(req.token, 22 /* EINVAL */);
+      const out = Buffer.concat([Buffer.alloc(16), Buffer.from(LINK_TARGET)]);
+      ch.reply(req.token, out, out.length);
+    },
+  };
+}
 
 /** A LOOKUP of a `held*`/`lag*` name, as the source answered it: its inode, or -errno. */
 export interface Answer { parent: number; name: string; ino: number }
@@ -104,15 +155,26 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
   const fileAttr = () => attr({ ino: FILE, mode: 0o100666, size: SLOW_SIZE });
   const namedAttr = (ino: number) => names.dirs.has(ino) ? attr({ ino, mode: 0o40755, nlink: 2 }) : attr({ ino, mode: 0o100644 });
   const files = oneFileHandlers('slow', FILE, fileAttr);
+  const list = listHandlers();
   const answer = (req: Request, ch: RequestChannel) => {
+    if (req.opcode === OP.READDIR) return list.readdir(req, ch);
+    if (req.opcode === OP.READLINK) return list.readlink(req, ch);
+    if (req.opcode === OP.STATFS) {
+      const out = Buffer.alloc(16 + 80);
+      return ch.reply(req.token, out, writeStatfsOut(out, 16, STATFS));
+    }
     if (req.opcode === OP.LOOKUP) {
       const name = lookupName(req);
+      const listed = list.lookup(Number(req.nodeid), name);
+      if (listed) return replyEntry(ch, req.token, Number(listed.readBigUInt64LE(0)), listed);
       if (!isNamed(name)) return files[OP.LOOKUP]!(req, ch);
       const parent = Number(req.nodeid);
       const ino = names.get(parent, name);
       answers.push({ parent, name, ino: ino || -ENOENT });
       return ino ? replyEntry(ch, req.token, ino, namedAttr(ino)) : ch.replyError(req.token, ENOENT);
     }
+    const listedAttr = req.opcode === OP.GETATTR ? list.attrOf(Number(req.nodeid)) : null;
+    if (listedAttr) return replyAttr(ch, req.token, listedAttr);
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
     if (req.opcode !== OP.READ) return replyOk(ch, req.token);
     const offset = Number(req.body.readBigUInt64LE(8));
@@ -169,6 +231,11 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
       ch.reply(req.token, out, out.length);
     },
     [FSYNC]: maybeHold,
+    [OP.OPENDIR]: (req, ch) => replyOpen(ch, req.token, 1),
+    [OP.READDIR]: maybeHold,
+    [OP.RELEASEDIR]: (req, ch) => replyOk(ch, req.token),
+    [OP.READLINK]: maybeHold,
+    [OP.STATFS]: maybeHold,
     [OP.FLUSH]: maybeHold,
     [OP.RELEASE]: (req, ch) => replyOk(ch, req.token),
   });
@@ -236,4 +303,20 @@ export async function spawnHeldSource(t: { teardown(fn: () => void | Promise<voi
     hostUnlink: (name, parent) => ask({ hostUnlink: name, parent }),
     hostRename: (from, to, parent) => ask({ hostRename: [from, to], parent }),
   };
+}
+
+/**
+ * The controls' check (--thread-pool-size 0): a stat of `mnt` is not answered while the source
+ * holds the request vfsd is inside of, and is once release() lets it go. `inside`: what vfsd's
+ * event loop waits in, for the messages. No timing assertion: a generous pause, after which an
+ * answer that could come would have come long before.
+ */
+export async function statHeldUp(t: { ok(v: unknown, m: string): void; notOk(v: unknown, m: string): void }, mnt: string, release: () => void, inside: string): Promise<void> {
+  let answered = false;
+  const st = fs.promises.stat(mnt).then(() => { answered = true; });
+  await new Promise((r) => setTimeout(r, 1500));
+  t.notOk(answered, `no answer while the event loop is inside ${inside}`);
+  release();
+  await st;
+  t.ok(answered, `answered once ${inside} returns`);
 }

@@ -13,7 +13,10 @@
 //  - the name unlinked or renamed (by the host, or by a request) while its LOOKUP is held: the
 //    answer is the one the source gave;
 //  - the front end gone while a LOOKUP is held: the late completion neither crashes nor leaks,
-//    and a new session serves.
+//    and a new session serves;
+//  - a READDIR whose refill (getdents64) is held on the pool: a second READDIR of the same handle
+//    (the kernel never sends one, a hostile guest may) waits for it and both get the same listing
+//    from offset 0; RELEASEDIR (or DESTROY) meanwhile: both answer EBADF, no fd left behind.
 // The fd counts are this process's (/proc/self/fd): the server's fds are ours. Mutations tried
 // (each made a check here fail): dropping the close of the new fd when the parent was forgotten
 // (pool-ops.ts lookedUp) leaks one fd; answering a completion whose inode was forgotten from the
@@ -31,13 +34,14 @@ import { Credentials } from '../../src/passthrough/credentials';
 import { silentLogger } from '../../src/log/logger';
 import { workerPool } from '../../src/native/worker-pool';
 import { FUSE, guestInitIn, openRequestSession, outHeader, type RequestSession } from '../helpers/vhost-frontend';
-import { forgetIn, getattrIn, name, renameIn } from '../helpers/fuse-requests';
+import { forgetIn, getattrIn, name, openIn, readIn, releaseIn, renameIn } from '../helpers/fuse-requests';
 import { attrOf, entryOf } from '../helpers/fuse-replies';
 import { spawnHeldSource, type HeldSourceProcess } from '../helpers/held-source';
 import { waitFor } from '../helpers/wait';
 
 const root = process.geteuid?.() === 0;
 const ENOENT = 2;
+const EBADF = 9;
 const WAIT = 20000;
 // Three workers: two LOOKUPs of one name can both be inside openat at once (the second waits in
 // the source's kernel for the first), and a third request still finds a free worker.
@@ -360,4 +364,63 @@ t.test('DESTROY (the guest unmounts) while a LOOKUP is on the pool, then INIT ag
   await s.forget(x.nodeid, 1);
   t.equal((await s.call(FUSE.GETATTR, x.nodeid, getattrIn())).error, -ENOENT, 'the new session\'s one lookup, forgotten once, is gone');
   t.equal(fdCount(), fds, 'with its fd');
+});
+
+/** `list` opened (OPENDIR) and a READDIR of it from offset 0 held in the source's getdents. */
+async function heldReaddir(s: Served, src: HeldSourceProcess) {
+  const d = await s.entry(1, 'list');
+  const o = await s.call(FUSE.OPENDIR, d.nodeid, openIn(0));
+  if (o.error !== 0) throw new Error(`OPENDIR: ${o.error}`);
+  const fh = o.payload.readBigUInt64LE(0);
+  await src.hold(FUSE.READDIR);
+  const a = s.post(FUSE.READDIR, d.nodeid, readIn(fh, 0, 4096));
+  s.kick();
+  await untilHeld(src, FUSE.READDIR, "the READDIR's getdents64 in the source");
+  // The same handle again while the first one's refill is on a worker.
+  const b = s.post(FUSE.READDIR, d.nodeid, readIn(fh, 0, 4096));
+  s.kick();
+  return { d, fh, a, b };
+}
+
+t.test('two READDIRs of one handle while its refill is on the pool: the second waits, both list from offset 0', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const { d, fh, a, b } = await heldReaddir(s, src);
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'another request is answered meanwhile: the loop is free');
+  t.notOk(s.answered(a) || s.answered(b), 'neither READDIR is answered while the getdents64 is held');
+  src.release(FUSE.READDIR, 0, true);
+  const [x, y] = [await s.answer(a, 'the first READDIR'), await s.answer(b, 'the second READDIR')];
+  t.equal(x.error, 0, 'the first lists');
+  t.equal(y.error, 0, 'the second lists');
+  t.ok(x.payload.length > 0, `entries (${x.payload.length} bytes)`);
+  t.same(y.payload, x.payload, 'the same entries: each READDIR had the stream to itself');
+  t.equal((await s.call(FUSE.RELEASEDIR, d.nodeid, releaseIn(fh))).error, 0, 'RELEASEDIR');
+  await s.forget(d.nodeid, 1);
+});
+
+t.test('RELEASEDIR while the handle\'s READDIR is on the pool: EBADF, no fd left behind', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const before = fdCount();
+  const { d, fh, a, b } = await heldReaddir(s, src);
+  t.equal((await s.call(FUSE.RELEASEDIR, d.nodeid, releaseIn(fh))).error, 0, 'RELEASEDIR is answered while the READDIR is held');
+  src.release(FUSE.READDIR, 0, true);
+  t.equal((await s.answer(a, 'the READDIR')).error, -EBADF, 'the held READDIR answers EBADF: its handle is gone');
+  t.equal((await s.answer(b, 'the waiting READDIR')).error, -EBADF, 'and so does the one that waited for it');
+  await s.forget(d.nodeid, 1);
+  t.equal(fdCount(), before, "no fd left behind (the handle's, the worker's dup, the inode's)");
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'the server serves on');
+});
+
+t.test('DESTROY while a READDIR is on the pool, then INIT again: EBADF, no fd left behind', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const { a, b } = await heldReaddir(s, src);
+  t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered while the READDIR is held');
+  t.equal((await s.call(FUSE.INIT, 0n, guestInitIn())).error, 0, 'INIT again');
+  // The session's handles and inodes are closed; one fd is left of the request: the worker's dup
+  // of the directory's, which the job closes when its getdents64 returns.
+  const fds = fdCount() - 1;
+  src.release(FUSE.READDIR, 0, true);
+  t.equal((await s.answer(a, 'the held READDIR')).error, -EBADF, 'the old session\'s READDIR answers EBADF');
+  t.equal((await s.answer(b, 'the waiting READDIR')).error, -EBADF, 'and so does the one that waited for it');
+  t.equal(fdCount(), fds, 'no fd left behind: the job closed its dup');
+  t.equal((await s.lookup(1, 'slow')).error, 0, 'the new session serves');
 });

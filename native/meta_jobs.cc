@@ -41,10 +41,16 @@ enum class MetaOp : uint32_t {
   Getdents = 5,  // getdents64(fd, out): bytes or -errno
   Readlink = 6,  // readlinkat(fd, "", out): bytes or -errno
   Statfs = 7,    // fstatfs(fd) as FstatfsValues' ten doubles in out
+  // metaJob's again: status-only, as the caller (the permission checks are the host's).
+  Unlink = 8,  // unlinkat(fd, name, flags): 0 or -errno
+  Rename = 9,  // renameat2(fd, name, fd2, name2, flags): 0 or -errno
 };
-constexpr uint32_t kLastOp = 4;
 constexpr uint32_t kFirstIntoOp = 5;
 constexpr uint32_t kLastIntoOp = 7;
+
+bool IsMetaJobOp(uint32_t op) {
+  return (op >= 1 && op < kFirstIntoOp) || op == static_cast<uint32_t>(MetaOp::Unlink) || op == static_cast<uint32_t>(MetaOp::Rename);
+}
 
 constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
 // What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
@@ -73,6 +79,7 @@ class MetaJob : public Job {
 
   uint32_t flags = 0;
   std::string name;
+  std::string name2;  // Rename's new name (in fd2)
   bool asCaller = false;
   bool keepGroups = false;
   uid_t uid = 0;
@@ -109,6 +116,10 @@ class MetaJob : public Job {
  private:
   int Syscalls() {
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
+    if (op_ == MetaOp::Unlink) return unlinkat(fd_, name.c_str(), static_cast<int>(flags)) < 0 ? -errno : 0;
+    if (op_ == MetaOp::Rename) {
+      return syscall(SYS_renameat2, fd_, name.c_str(), fd2_, name2.c_str(), flags) < 0 ? -errno : 0;
+    }
     if (op_ == MetaOp::Getdents) {
       long n = syscall(SYS_getdents64, fd_, out, outLen);
       return n < 0 ? -errno : static_cast<int>(n);
@@ -156,9 +167,9 @@ class MetaJob : public Job {
   Napi::FunctionReference done_;
 };
 
-// metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null (null: keep the thread's), done)
-// -> 1 (queued) or -errno: -ENOSYS without a pool (the caller then runs it inline), -EINVAL for a
-// malformed call.
+// metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null (null: keep the thread's), done,
+// name2?) -> 1 (queued) or -errno: -ENOSYS without a pool (the caller then runs it inline),
+// -EINVAL for a malformed call. name2: Rename's new name only.
 Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   Args a(info, "metaJob", 9);
   uint32_t op = a.Uint(0);
@@ -171,18 +182,23 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   uint32_t gid = a.Uint(6);
   size_t ngroups = 0;
   const uint32_t* groups = a.U32OrNull(7, &ngroups);
+  NameBuf name2;
+  if (info.Length() > 9) a.Name(9, name2, true);
   if (!a.Ok()) return a.Bail();
   if (!info[8].IsFunction()) return a.Num(-EINVAL);
-  if (op == 0 || op > kLastOp) return a.Num(-EINVAL);
+  if (!IsMetaJobOp(op)) return a.Num(-EINVAL);
   MetaOp kind = static_cast<MetaOp>(op);
-  if (kind == MetaOp::Lookup && !name.ptr) return a.Num(-EINVAL);
-  bool viaProc = kind == MetaOp::Reopen || kind == MetaOp::Access;
+  bool named = kind == MetaOp::Lookup || kind == MetaOp::Unlink || kind == MetaOp::Rename;
+  if (named && !name.ptr) return a.Num(-EINVAL);
+  if ((kind == MetaOp::Rename) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
+  // fd2: /proc/self/fd (Reopen, Access) or Rename's new parent; the job dups it like fd.
+  bool withFd2 = kind == MetaOp::Reopen || kind == MetaOp::Access || kind == MetaOp::Rename;
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
   int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return a.Num(-errno);
-  int dup2 = viaProc ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
-  if (viaProc && dup2 < 0) {
+  int dup2 = withFd2 ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
+  if (withFd2 && dup2 < 0) {
     int e = errno;
     close(dup);
     return a.Num(-e);
@@ -190,6 +206,7 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, dup2, info[8].As<Napi::Function>());
   job->flags = flags;
   if (name.ptr) job->name = name.ptr;
+  if (name2.ptr) job->name2 = name2.ptr;
   if (uid >= 0) {
     job->asCaller = true;
     job->uid = static_cast<uid_t>(uid);

@@ -6,6 +6,9 @@
 //  - Reopen: opens what fd is with `flags` through fd2 = /proc/self/fd (as PassthroughFs.reopen
 //    does inline); result = the new fd (the callback owns it) or -errno.
 //  - Access: faccessat of what fd is through fd2 = /proc/self/fd, mask = `flags`, AT_EACCESS.
+//  - Unlink: unlinkat(fd, name, flags) (UNLINK, RMDIR with AT_REMOVEDIR); result 0 or -errno.
+//  - Rename: renameat2(fd, name, fd2, name2, flags) (name2: the last argument, this op's only);
+//    result 0 or -errno.
 // metaIntoJob (the daemon's credentials: none of these checks the caller's permission) writes
 // into `out` on the worker, which the caller must neither read nor write until done runs (the
 // job keeps it alive): result = the byte count or -errno, stat null.
@@ -22,13 +25,13 @@
 // does the work inline), or another -errno (nothing queued, the callback never runs).
 import { addon } from './addon';
 
-export const MetaOp = { Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7 } as const;
+export const MetaOp = { Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number) => void;
 
 export interface MetaJobsNative {
   metaJob(op: number, fd: number, fd2: number, name: Uint8Array | null, flags: number,
-    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone, name2?: Uint8Array): number;
   metaIntoJob(op: number, fd: number, out: Uint8Array, done: MetaDone): number;
 }
 

@@ -1,5 +1,5 @@
 // Metadata operations on the worker pool, for a mount whose syscalls are slow (off-loop.ts):
-// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS as the caller; READDIR's and
+// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS, UNLINK, RMDIR, RENAME as the caller; READDIR's and
 // READDIRPLUS's getdents64 (a directory stream's refill), READLINK, STATFS with the daemon's
 // credentials (as inline: none of them checks the caller's permission). The decisions (names, the export check, which inode, which node id, the handle) stay on
 // the JS thread, before the post and after the completion.
@@ -15,12 +15,15 @@
 //  - Another LOOKUP of the same name completes first: adopt() finds the inode by key, adds a
 //    lookup and closes our fd: one inode, two lookups, as when they run inline.
 //  - The name is renamed or unlinked on the host (or by another request): the worker's openat
-//    sees the host before or after, and answers as the host does.
+//    (unlinkat, renameat2) sees the host before or after, and answers as the host does.
+//  - UNLINK, RMDIR, RENAME change nothing of ours (an unlinked name's inode stays until FORGET,
+//    remove-ops.ts): their completion is the host's status alone, whatever the session is now.
 //  - A directory's handle is released (RELEASEDIR, the session ending) while its refill runs: the
 //    worker reads through its own dup (the open file stays until the job ends, then closes); the
 //    completion finds the handle gone and answers EBADF. A second READDIR of the handle meanwhile
 //    waits for the refill (DirStream.filling): the stream's buffer and position have one user.
-// A request's name lives in the inbox, valid only during its batch: it is copied before the post.
+// A request's name lives in the inbox, valid only during its batch: it is copied before the post
+// (the native post copies the names it takes; LOOKUP keeps its own for the completion).
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
@@ -121,6 +124,23 @@ export function accessOnPool(fs: PassthroughFs, inode: Inode, mask: number): Pro
   const who = fs.creds.caller();
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Access, fd, fs.procSelfFd, null, mask, who.uid, who.gid, who.groups, done)),
+    (r) => r);
+}
+
+/** UNLINK's (flags 0) or RMDIR's (AT_REMOVEDIR) unlinkat of name in parent, as the caller. */
+export function unlinkOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, flags: number): Promise<number> | null {
+  const who = fs.creds.caller();
+  return onPool(fs, parent.mntId,
+    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Unlink, pfd, -1, name, flags, who.uid, who.gid, who.groups, done)),
+    (r) => r);
+}
+
+/** RENAME's renameat2 of name in parent to newName in newParent, as the caller. */
+export function renameOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, newParent: Inode, newName: Uint8Array, flags: number): Promise<number> | null {
+  const who = fs.creds.caller();
+  return onPool(fs, parent.mntId,
+    (done) => fs.withFdInExport(parent, (pfd) => fs.withFdInExport(newParent, (npfd) =>
+      metaJobs.metaJob(MetaOp.Rename, pfd, npfd, name, flags, who.uid, who.gid, who.groups, done, newName))),
     (r) => r);
 }
 

@@ -65,17 +65,17 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     entryReply(s, r, s.fs.mkdir(r.h.nodeid, a.name, a.mode, a.umask, labelOf(s, r, a.nameEnd)));
   },
 
-  [P.Op.UNLINK]: (s, r) => s.replier.status(r.token, s.fs.unlink(r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
-  [P.Op.RMDIR]: (s, r) => s.replier.status(r.token, s.fs.rmdir(r.h.nodeid, P.decodeRmdir(r.buf, r.off, r.end).name)),
+  [P.Op.UNLINK]: (s, r) => statusReply(s, r, s.fs.unlink(r.h.nodeid, P.decodeUnlink(r.buf, r.off, r.end).name)),
+  [P.Op.RMDIR]: (s, r) => statusReply(s, r, s.fs.rmdir(r.h.nodeid, P.decodeRmdir(r.buf, r.off, r.end).name)),
 
   [P.Op.RENAME]: (s, r) => {
     const a = P.decodeRename(r.buf, r.off, r.end);
-    s.replier.status(r.token, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, 0));
+    statusReply(s, r, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, 0));
   },
 
   [P.Op.RENAME2]: (s, r) => {
     const a = P.decodeRename2(r.buf, r.off, r.end);
-    s.replier.status(r.token, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, a.flags));
+    statusReply(s, r, s.fs.rename(r.h.nodeid, a.oldName, a.newdir, a.newName, a.flags));
   },
 
   [P.Op.LINK]: (s, r) => {

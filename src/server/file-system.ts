@@ -124,9 +124,9 @@ export interface FileSystem {
   mkdir(parent: number, name: Uint8Array, mode: number, umask: number, label: P.SecCtx | null): P.EntryOut | number;
   symlink(parent: number, name: Uint8Array, target: Uint8Array, label: P.SecCtx | null): P.EntryOut | number;
   link(nodeid: number, newParent: number, newName: Uint8Array): P.EntryOut | number;
-  unlink(parent: number, name: Uint8Array): number;
-  rmdir(parent: number, name: Uint8Array): number;
-  rename(parent: number, name: Uint8Array, newParent: number, newName: Uint8Array, flags: number): number;
+  unlink(parent: number, name: Uint8Array): Later<number>;
+  rmdir(parent: number, name: Uint8Array): Later<number>;
+  rename(parent: number, name: Uint8Array, newParent: number, newName: Uint8Array, flags: number): Later<number>;
 
   open(nodeid: number, flags: number): Later<OpenReply | number>;
   create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;

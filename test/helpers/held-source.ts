@@ -4,8 +4,9 @@
 // has, in every directory, the names `held*` (a regular file each, `helddir*` a directory, one
 // inode per name) whose LOOKUP — and, if asked, the GETATTR of their inodes — is held likewise,
 // and `lag*`, whose LOOKUP is answered LAG_MS later by a timer (a source measurably slow, with
-// nothing for the test to release). Their entries can be unlinked and renamed, through the mount
-// or behind its back (hostUnlink/hostRename: the host changing under a held request), and every
+// nothing for the test to release). Their entries can be unlinked (`helddir*`: removed with
+// RMDIR) and renamed, through the mount — UNLINK, RMDIR and RENAME of a `held*` name held too, if
+// asked — or behind its back (hostUnlink/hostRename: the host changing under a held request), and every
 // LOOKUP of them answered is logged (answers()): what the source said, to compare vfsd's answer with. A process that fsyncs `slow` —
 // or vfsd doing it for a client — waits inside the kernel exactly as on a disk that takes its
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
@@ -30,6 +31,8 @@ const FILE = 2;
 export const LAG_MS = 20;
 const FIRST_NAMED_INO = 100;
 const ENOENT = 2;
+const ENOTDIR = 20;
+const EISDIR = 21;
 const isHeld = (name: string) => name.startsWith('held');
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
 
@@ -125,8 +128,11 @@ class Names {
     return ino;
   }
 
-  unlink(parent: number, name: string): number {
-    if (!this.get(parent, name)) return -ENOENT;
+  /** UNLINK (dir false), RMDIR (dir true) or the host removing it (dir undefined) */
+  unlink(parent: number, name: string, dir?: boolean): number {
+    const ino = this.get(parent, name);
+    if (!ino) return -ENOENT;
+    if (dir !== undefined && dir !== this.dirs.has(ino)) return dir ? -ENOTDIR : -EISDIR;
     this.removed.add(`${parent}/${name}`);
     return 0;
   }
@@ -139,6 +145,12 @@ class Names {
     this.inos.set(`${newParent}/${to}`, ino);
     return 0;
   }
+}
+
+/** RENAME's names: fuse_rename_in { newdir } then the old and the new name, NUL-terminated. */
+function renameNames(req: Request): { newdir: number; from: string; to: string } {
+  const [from, to] = req.body.subarray(8).toString().split('\0');
+  return { newdir: Number(req.body.readBigUInt64LE(0)), from, to };
 }
 
 export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: number[] = [FSYNC]): HeldSource {
@@ -156,7 +168,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
   const namedAttr = (ino: number) => names.dirs.has(ino) ? attr({ ino, mode: 0o40755, nlink: 2 }) : attr({ ino, mode: 0o100644 });
   const files = oneFileHandlers('slow', FILE, fileAttr);
   const list = listHandlers();
+  const status = (req: Request, ch: RequestChannel, r: number) => (r < 0 ? ch.replyError(req.token, -r) : replyOk(ch, req.token));
   const answer = (req: Request, ch: RequestChannel) => {
+    if (req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return status(req, ch, names.unlink(Number(req.nodeid), lookupName(req), req.opcode === OP.RMDIR));
+    if (req.opcode === OP.RENAME) {
+      const r = renameNames(req);
+      return status(req, ch, names.rename(Number(req.nodeid), r.from, r.newdir, r.to));
+    }
     if (req.opcode === OP.READDIR) return list.readdir(req, ch);
     if (req.opcode === OP.READLINK) return list.readlink(req, ch);
     if (req.opcode === OP.STATFS) {
@@ -184,9 +202,10 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP and GETATTR are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME and GETATTR are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
-    if (req.opcode === OP.LOOKUP) return isHeld(lookupName(req));
+    if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
+    if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
@@ -209,7 +228,6 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     transport.close();
     fs.rmSync(base, { recursive: true, force: true });
   });
-  const status = (req: Request, ch: RequestChannel, r: number) => (r < 0 ? ch.replyError(req.token, -r) : replyOk(ch, req.token));
   serve(transport, {
     // Lookups in one directory run in parallel, as on NFS: without this flag the kernel takes
     // the directory's lock for each, and a held LOOKUP would hold up every other name's in it.
@@ -217,13 +235,9 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     ...files,
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,
-    [OP.UNLINK]: (req, ch) => status(req, ch, names.unlink(Number(req.nodeid), lookupName(req))),
-    [OP.RENAME]: (req, ch) => {
-      // fuse_rename_in { newdir } then the old and the new name, NUL-terminated
-      const newdir = Number(req.body.readBigUInt64LE(0));
-      const [from, to] = req.body.subarray(8).toString().split('\0');
-      status(req, ch, names.rename(Number(req.nodeid), from, newdir, to));
-    },
+    [OP.UNLINK]: maybeHold,
+    [OP.RMDIR]: maybeHold,
+    [OP.RENAME]: maybeHold,
     [OP.READ]: maybeHold,
     [OP.WRITE]: (req, ch) => {
       const out = Buffer.alloc(16 + 8);

@@ -75,9 +75,9 @@ VHOST-USER (QEMU)
   --tag TAG                 accepted for compatibility (the tag is QEMU's -device option)
   --thread-pool-size N      threads that run what may block (fsync, fallocate, reads
                             missing the page cache, writes of 64 KiB and more, and the
-                            lookups/stats/opens/listings/readlinks/statfs of a mount
-                            measured slow) off the event loop; 0 serves everything
-                            inline (default 16)
+                            lookups/stats/opens/listings/readlinks/statfs/removes/
+                            renames of a mount measured slow) off the event loop;
+                            0 serves everything inline (default 16)
   --print-capabilities      print the vhost-user backend capabilities as JSON and exit
                             (features: separate-options, read by libvirt)
 

@@ -11,13 +11,13 @@
 // Also: vfsd's fds after a pooled listing are what they were before (the stream's refill works on
 // a dup, closed by the job; RELEASEDIR closes the handle's), and SIGTERM with a READDIR held on
 // the pool ends cleanly once the source answers.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP } from '../fixtures/stub-engine';
-import { LINK_TARGET, LIST_NAMES, STATFS, mountHeldSource, statHeldUp, type HeldSource } from '../helpers/held-source';
+import { LINK_TARGET, LIST_NAMES, STATFS, statHeldUp } from '../helpers/held-source';
+import { heldAct, slowVfsd } from '../helpers/slow-vfsd';
 import { waitFor, waitUntil } from '../helpers/wait';
-import { startVfsd, type VfsdProcess } from '../helpers/vfsd-process';
 
 const root = process.geteuid?.() === 0;
 const WAIT = 20000;
@@ -31,30 +31,10 @@ const HELD: Array<{ op: number; what: string; act: (mnt: string) => Promise<unkn
 
 const fdsOf = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length;
 
-/** vfsd on the held source (holding `op`), its export's mount made slow. */
-async function slowVfsd(t: Test, op: number, args: string[]): Promise<{ src: HeldSource; v: VfsdProcess }> {
-  const src = mountHeldSource(t, []);
-  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', ...args] });
-  // Two inline LOOKUPs that take 20 ms each in the source: vfsd's timing marks the mount slow.
-  await fs.promises.stat(path.join(v.mnt, 'lag1'));
-  await fs.promises.stat(path.join(v.mnt, 'lag2'));
-  src.hold(op);
-  return { src, v };
-}
-
-/** Starts the client's act and waits until the source holds the request it made. */
-async function heldAct(src: HeldSource, v: VfsdProcess, h: (typeof HELD)[number]) {
-  let settled = false;
-  const p = h.act(v.mnt).finally(() => { settled = true; });
-  p.catch(() => undefined); // awaited by the test; a rejection is its result, not a crash
-  await waitFor(() => src.held(h.op) > 0, `the ${h.what} to reach the source`, WAIT);
-  return { p, settled: () => settled };
-}
-
 for (const h of HELD) {
   t.test(`a ${h.what} held on a slow source does not hold up other clients; the answer is the source's`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '4']);
-    const held = await heldAct(src, v, h);
+    const held = await heldAct(src, h.op, h.what, () => h.act(v.mnt));
     t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'GETATTR of the root answered');
     t.ok((await fs.promises.stat(path.join(v.mnt, 'slow'))).isFile(), 'LOOKUP of another name answered');
     t.ok(src.held(h.op) > 0, `all while the ${h.what} is still held`);
@@ -77,7 +57,7 @@ for (const h of HELD) {
 
   t.test(`control: --thread-pool-size 0 runs the ${h.what} inline, so the held one holds up the stat`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '0']);
-    const held = await heldAct(src, v, h);
+    const held = await heldAct(src, h.op, h.what, () => h.act(v.mnt));
     await statHeldUp(t, v.mnt, () => src.release(h.op, true), `the ${h.what}'s syscall`);
     await held.p;
     t.equal(await v.stop(), 0, 'clean exit');
@@ -95,7 +75,7 @@ for (const plus of [true, false]) {
     let before = -1;
     await waitUntil(() => { const n = fdsOf(pid); const same = n === before; before = n; return same; }, 2000, 200);
     src.hold(OP.READDIR);
-    const held = await heldAct(src, v, HELD[0]);
+    const held = await heldAct(src, OP.READDIR, 'READDIR', () => HELD[0].act(v.mnt));
     src.release(OP.READDIR, true);
     t.equal((await held.p as string[]).length, LIST_NAMES.length, 'a held listing completes');
     for (let i = 0; i < 3; i++) await fs.promises.readdir(path.join(v.mnt, 'list'));
@@ -107,7 +87,7 @@ for (const plus of [true, false]) {
 
 t.test('SIGTERM with a READDIR held on the pool: the client is answered, vfsd exits 0', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
   const { src, v } = await slowVfsd(t, OP.READDIR, ['--thread-pool-size', '2']);
-  const held = await heldAct(src, v, HELD[0]);
+  const held = await heldAct(src, OP.READDIR, 'READDIR', () => HELD[0].act(v.mnt));
   const stopping = v.stop();
   const r = await held.p.then(() => 'answered', (e: NodeJS.ErrnoException) => e.code ?? String(e));
   t.not(r, 'answered', `the client gets an error, not a hang (${r})`);

@@ -12,16 +12,14 @@
 // Control: with --thread-pool-size 0 the same syscall runs on vfsd's JS thread and the stat is not
 // answered while it is held — so the test can fail. No timing assertion: the checks are "answered
 // while held" and "not answered while held".
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP } from '../fixtures/stub-engine';
-import { mountHeldSource, statHeldUp, type HeldSource } from '../helpers/held-source';
-import { waitFor } from '../helpers/wait';
-import { startVfsd, type VfsdProcess } from '../helpers/vfsd-process';
+import { statHeldUp } from '../helpers/held-source';
+import { heldAct, slowVfsd } from '../helpers/slow-vfsd';
 
 const root = process.geteuid?.() === 0;
-const WAIT = 20000;
 const DIR = 'helddir0';
 
 /** The ops held in the source: the client's act on `name` in dir, and the names it removes. */
@@ -34,32 +32,12 @@ const HELD: Array<{ op: number; what: string; name: string; act: (dir: string, n
 /** The errno code stat of p fails with, or 'exists'. */
 const statCode = (p: string) => fs.promises.stat(p).then(() => 'exists', (e: NodeJS.ErrnoException) => e.code ?? String(e));
 
-/** vfsd on the held source (holding `op`), its export's mount made slow. */
-async function slowVfsd(t: Test, op: number, args: string[]): Promise<{ src: HeldSource; v: VfsdProcess }> {
-  const src = mountHeldSource(t, []);
-  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', ...args] });
-  // Two inline LOOKUPs that take 20 ms each in the source: vfsd's timing marks the mount slow.
-  await fs.promises.stat(path.join(v.mnt, 'lag1'));
-  await fs.promises.stat(path.join(v.mnt, 'lag2'));
-  src.hold(op);
-  return { src, v };
-}
-
-/** Starts the client's act and waits until the source holds the request it made. */
-async function heldAct(src: HeldSource, v: VfsdProcess, h: (typeof HELD)[number]) {
-  let settled = false;
-  const p = h.act(path.join(v.mnt, DIR), h.name).finally(() => { settled = true; });
-  p.catch(() => undefined); // awaited by the test; a rejection is its result, not a crash
-  await waitFor(() => src.held(h.op) > 0, `the ${h.what} to reach the source`, WAIT);
-  return { p, settled: () => settled };
-}
-
 for (const h of HELD) {
   t.test(`a ${h.what} held on a slow source does not hold up other clients; the answer is the source's`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '4']);
     const srcDir = path.join(src.dir, DIR);
     const before = await fs.promises.stat(path.join(srcDir, h.name));
-    const held = await heldAct(src, v, h);
+    const held = await heldAct(src, h.op, h.what, () => h.act(path.join(v.mnt, DIR), h.name));
     t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'GETATTR of the root answered');
     t.ok((await fs.promises.stat(path.join(v.mnt, 'slow'))).isFile(), 'LOOKUP of another name answered');
     t.ok(src.held(h.op) > 0, `all while the ${h.what} is still held`);
@@ -80,7 +58,7 @@ for (const h of HELD) {
   t.test(`a ${h.what} of a name the host removed while it was held: ENOENT, from the pool`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '4']);
     const parent = (await fs.promises.stat(path.join(src.dir, DIR))).ino;
-    const held = await heldAct(src, v, h);
+    const held = await heldAct(src, h.op, h.what, () => h.act(path.join(v.mnt, DIR), h.name));
     t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'another client answered while it is held');
     src.hostUnlink(h.name, parent);
     src.release(h.op, true);
@@ -91,7 +69,7 @@ for (const h of HELD) {
 
   t.test(`control: --thread-pool-size 0 runs the ${h.what} inline, so the held one holds up the stat`, { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '0']);
-    const held = await heldAct(src, v, h);
+    const held = await heldAct(src, h.op, h.what, () => h.act(path.join(v.mnt, DIR), h.name));
     await statHeldUp(t, v.mnt, () => src.release(h.op, true), `the ${h.what}'s syscall`);
     await held.p;
     t.equal(await v.stop(), 0, 'clean exit');

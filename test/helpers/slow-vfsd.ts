@@ -1,0 +1,31 @@
+// vfsd on the held source (held-source.ts) with its export's mount measured slow, for the tests
+// of what a slow mount runs on the worker pool (test/mount/pool-*.test.ts).
+import type { Test } from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { mountHeldSource, type HeldSource } from './held-source';
+import { waitFor } from './wait';
+import { startVfsd, type VfsdProcess } from './vfsd-process';
+
+const WAIT = 20000;
+
+/** vfsd (--cache never: every stat reaches it) on the held source, which holds `op` once the
+ *  export's mount is slow. */
+export async function slowVfsd(t: Test, op: number, args: string[]): Promise<{ src: HeldSource; v: VfsdProcess }> {
+  const src = mountHeldSource(t, []);
+  const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', ...args] });
+  // Two inline LOOKUPs that take 20 ms each in the source: vfsd's timing marks the mount slow.
+  await fs.promises.stat(path.join(v.mnt, 'lag1'));
+  await fs.promises.stat(path.join(v.mnt, 'lag2'));
+  src.hold(op);
+  return { src, v };
+}
+
+/** Starts the client's act and waits until the source holds the `op` (named `what`) it made. */
+export async function heldAct(src: HeldSource, op: number, what: string, act: () => Promise<unknown>): Promise<{ p: Promise<unknown>; settled: () => boolean }> {
+  let settled = false;
+  const p = act().finally(() => { settled = true; });
+  p.catch(() => undefined); // awaited by the test; a rejection is its result, not a crash
+  await waitFor(() => src.held(op) > 0, `the ${what} to reach the source`, WAIT);
+  return { p, settled: () => settled };
+}

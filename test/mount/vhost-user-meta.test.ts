@@ -406,6 +406,9 @@ t.test('RELEASEDIR while the handle\'s READDIR is on the pool: EBADF, no fd left
   t.equal((await s.answer(a, 'the READDIR')).error, -EBADF, 'the held READDIR answers EBADF: its handle is gone');
   t.equal((await s.answer(b, 'the waiting READDIR')).error, -EBADF, 'and so does the one that waited for it');
   await s.forget(d.nodeid, 1);
+  // RELEASEDIR's close of a slow mount's directory runs on the pool (passthrough/close-waits.ts):
+  // wait for it; a leaked fd never gets there.
+  await waitFor(() => fdCount() === before, 'the fds to settle', 10000).catch(() => {});
   t.equal(fdCount(), before, "no fd left behind (the handle's, the worker's dup, the inode's)");
   t.equal((await s.lookup(1, 'slow')).error, 0, 'the server serves on');
 });
@@ -415,12 +418,15 @@ t.test('DESTROY while a READDIR is on the pool, then INIT again: EBADF, no fd le
   const { a, b } = await heldReaddir(s, src);
   t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered while the READDIR is held');
   t.equal((await s.call(FUSE.INIT, 0n, guestInitIn())).error, 0, 'INIT again');
-  // The session's handles and inodes are closed; one fd is left of the request: the worker's dup
-  // of the directory's, which the job closes when its getdents64 returns.
+  // The session's handles and inodes are closed (a slow mount's directory handle by a close on
+  // the pool: wait until only the held READDIR is in flight); one fd is left of the request: the
+  // worker's dup of the directory's, which the job closes when its getdents64 returns.
+  await waitFor(() => workerPool.workerPoolStats()[1] === 1, 'the old session\'s closes on the pool', 10000);
   const fds = fdCount() - 1;
   src.release(FUSE.READDIR, 0, true);
   t.equal((await s.answer(a, 'the held READDIR')).error, -EBADF, 'the old session\'s READDIR answers EBADF');
   t.equal((await s.answer(b, 'the waiting READDIR')).error, -EBADF, 'and so does the one that waited for it');
+  await waitFor(() => fdCount() === fds, 'the fds to settle', 10000).catch(() => {});
   t.equal(fdCount(), fds, 'no fd left behind: the job closed its dup');
   t.equal((await s.lookup(1, 'slow')).error, 0, 'the new session serves');
 });

@@ -15,10 +15,15 @@ const NO_FLUSH_FS = new Set([
   0x58465342 /* xfs */, 0x9123683e /* btrfs */,
 ]);
 
+/** Whether fd's filesystem (statfs f_type) is one of `types`; false if fstatfs fails. */
+export function fsTypeIn(fd: number, types: ReadonlySet<number>): boolean {
+  const v = new Float64Array(10);
+  return sys.fstatfs(fd, v) === 0 && types.has(v[8]);
+}
+
 /** Whether closing a dup of fd can never wait (its filesystem is in NO_FLUSH_FS). */
 export function closeNeverWaits(fd: number): boolean {
-  const v = new Float64Array(10);
-  return sys.fstatfs(fd, v) === 0 && NO_FLUSH_FS.has(v[8]);
+  return fsTypeIn(fd, NO_FLUSH_FS);
 }
 
 /** Whether a close of this file handle's fds (FLUSH's dup, RELEASE's) may run inline: asked

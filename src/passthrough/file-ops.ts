@@ -12,7 +12,7 @@ import { Inode, InodeMap } from './inode';
 import { isDir, isReg } from './host-stat';
 import type { FileHandle } from './handles';
 import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
-import { closeHandleFd, closeInline } from './close-waits';
+import { closeHandleFd, closeInline, fsTypeIn } from './close-waits';
 
 /** The most one read/write/copy syscall moves (INT_MAX rounded down to a page, as in Linux). */
 const MAX_RW_COUNT = 0x7ffff000;
@@ -181,8 +181,7 @@ export function noNoWait(h: FileHandle, write: boolean): void {
     h.writePath = DataPath.Inline;
     return;
   }
-  const v = new Float64Array(10);
-  h.readPath = sys.fstatfs(h.fd, v) === 0 && MEMORY_FS.has(v[8]) ? DataPath.Inline : DataPath.Pool;
+  h.readPath = fsTypeIn(h.fd, MEMORY_FS) ? DataPath.Inline : DataPath.Pool;
 }
 
 

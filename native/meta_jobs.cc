@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,7 +45,16 @@ enum class MetaOp : uint32_t {
   // metaJob's again: status-only, as the caller (the permission checks are the host's).
   Unlink = 8,  // unlinkat(fd, name, flags): 0 or -errno
   Rename = 9,  // renameat2(fd, name, fd2, name2, flags): 0 or -errno
+  // metaMakeJob's: a creating syscall in fd (the parent) as the caller under the request's
+  // umask, then the new name opened O_PATH|O_NOFOLLOW and its statx, as Lookup.
+  Mkdir = 10,    // mkdirat(fd, name, mode)
+  Mknod = 11,    // mknodat(fd, name, mode, rdev)
+  Symlink = 12,  // symlinkat(name2, fd, name)
+  Create = 13,   // openat(fd, name, openFlags, mode): that fd (ioFd) too; the O_PATH fd is
+                 // opened through fd2 = /proc/self/fd, so it is the very file the open made
 };
+constexpr uint32_t kFirstMakeOp = 10;
+constexpr uint32_t kLastMakeOp = 13;
 constexpr uint32_t kFirstIntoOp = 5;
 constexpr uint32_t kLastIntoOp = 7;
 
@@ -66,7 +76,7 @@ class MetaJob : public Job {
       : Job(nullptr), env_(env), op_(op), fd_(fd), fd2_(fd2), done_(Napi::Persistent(done)) {}
 
   ~MetaJob() override {
-    for (int fd : {fd_, fd2_, newFd_}) {
+    for (int fd : {fd_, fd2_, newFd_, ioFd_}) {
       if (fd >= 0) close(fd);
     }
   }
@@ -78,6 +88,11 @@ class MetaJob : public Job {
   Napi::Reference<Napi::Value> outRef;
 
   uint32_t flags = 0;
+  // metaMakeJob's
+  bool make = false;
+  uint32_t mode = 0;
+  uint32_t umaskBits = 0;
+  dev_t rdev = 0;
   std::string name;
   std::string name2;  // Rename's new name (in fd2)
   bool asCaller = false;
@@ -103,18 +118,52 @@ class MetaJob : public Job {
     Napi::HandleScope scope(env);
     Napi::Value stat = env.Null();
     if (result_ >= 0 && (op_ == MetaOp::Lookup || op_ == MetaOp::Stat)) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
+    if (result_ >= 0 && make) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
     int res = result_;
-    if ((op_ == MetaOp::Lookup || op_ == MetaOp::Reopen) && result_ >= 0) {
+    if ((op_ == MetaOp::Lookup || op_ == MetaOp::Reopen || make) && result_ >= 0) {
       res = newFd_;
       newFd_ = -1;  // JavaScript owns it now
     }
+    int io = ioFd_;
+    ioFd_ = -1;  // JavaScript owns it now (Create; -1 otherwise)
     // The callback catches its own errors (src/native/meta-jobs.ts); MakeCallback runs the
     // microtasks its promises queue before returning to the loop.
-    done_.MakeCallback(env.Global(), {Napi::Number::New(env, res), stat, Napi::Number::New(env, static_cast<double>(elapsedNs_ / 1000))});
+    done_.MakeCallback(env.Global(), {Napi::Number::New(env, res), stat, Napi::Number::New(env, static_cast<double>(elapsedNs_ / 1000)), Napi::Number::New(env, io)});
   }
 
  private:
+  // The creating syscall under the request's umask (this thread's own: WorkerPool::ownUmask).
+  int Made() {
+    mode_t own = umask(static_cast<mode_t>(umaskBits & 0777));
+    int r = 0;
+    if (op_ == MetaOp::Mkdir) r = mkdirat(fd_, name.c_str(), static_cast<mode_t>(mode));
+    if (op_ == MetaOp::Mknod) r = mknodat(fd_, name.c_str(), static_cast<mode_t>(mode), rdev);
+    if (op_ == MetaOp::Symlink) r = symlinkat(name2.c_str(), fd_, name.c_str());
+    if (op_ == MetaOp::Create) r = openat(fd_, name.c_str(), static_cast<int>(flags) | O_CLOEXEC, static_cast<mode_t>(mode));
+    int e = r < 0 ? -errno : 0;
+    umask(own);
+    if (e < 0) return e;
+    if (op_ == MetaOp::Create) ioFd_ = r;
+    int nfd;
+    if (op_ == MetaOp::Create) {
+      char self[16];
+      snprintf(self, sizeof self, "%d", r);
+      nfd = openat(fd2_, self, O_PATH | O_CLOEXEC);
+    } else {
+      nfd = openat(fd_, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (nfd < 0) return -errno;  // made, but not to be found: the error is the answer (as inline)
+    e = StatxFd(nfd, statx_);
+    if (e < 0) {
+      close(nfd);
+      return e;
+    }
+    newFd_ = nfd;
+    return 0;
+  }
+
   int Syscalls() {
+    if (make) return Made();
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
     if (op_ == MetaOp::Unlink) return unlinkat(fd_, name.c_str(), static_cast<int>(flags)) < 0 ? -errno : 0;
     if (op_ == MetaOp::Rename) {
@@ -161,6 +210,7 @@ class MetaJob : public Job {
   int fd_;
   int fd2_;
   int newFd_ = -1;
+  int ioFd_ = -1;  // Create's open file
   int result_ = -EIO;
   uint64_t elapsedNs_ = 0;
   uint8_t statx_[kStatxSize] = {};
@@ -243,11 +293,70 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
   return a.Num(1);
 }
 
+// metaMakeJob(op, fd, fd2, name, name2|null, mode, rdevMajor, rdevMinor, umask, openFlags, uid,
+// gid, groups|null, done) -> 1 (queued), 0 (not queued: the workers cannot have their own umask;
+// the caller runs it inline), -ENOSYS without a pool, or -errno. uid -1: the daemon's
+// credentials (the caller is the daemon's own uid), as metaJob. fd2:
+// /proc/self/fd (Create only); name2: Symlink's target only.
+Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaMakeJob", 14);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  int fd2 = a.Int(2);
+  NameBuf name;
+  a.Name(3, name);
+  NameBuf name2;
+  a.Name(4, name2, true);
+  uint32_t mode = a.Uint(5);
+  uint32_t major = a.Uint(6);
+  uint32_t minor = a.Uint(7);
+  uint32_t umaskBits = a.Uint(8);
+  uint32_t openFlags = a.Uint(9);
+  int32_t uid = a.Int(10);
+  uint32_t gid = a.Uint(11);
+  size_t ngroups = 0;
+  const uint32_t* groups = a.U32OrNull(12, &ngroups);
+  if (!a.Ok()) return a.Bail();
+  if (!info[13].IsFunction() || op < kFirstMakeOp || op > kLastMakeOp) return a.Num(-EINVAL);
+  MetaOp kind = static_cast<MetaOp>(op);
+  if ((kind == MetaOp::Symlink) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  if (!pool->ownUmask()) return a.Num(0);
+  bool withFd2 = kind == MetaOp::Create;
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return a.Num(-errno);
+  int dup2 = withFd2 ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
+  if (withFd2 && dup2 < 0) {
+    int e = errno;
+    close(dup);
+    return a.Num(-e);
+  }
+  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, dup2, info[13].As<Napi::Function>());
+  job->make = true;
+  job->flags = openFlags;
+  job->mode = mode;
+  job->umaskBits = umaskBits;
+  job->rdev = makedev(major, minor);
+  job->name = name.ptr;
+  if (name2.ptr) job->name2 = name2.ptr;
+  if (uid >= 0) {
+    job->asCaller = true;
+    job->uid = static_cast<uid_t>(uid);
+    job->gid = gid;
+    job->groups.assign(groups, groups + ngroups);
+    job->keepGroups = info[12].IsNull() || info[12].IsUndefined();
+  }
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 }  // namespace
 
 void InitMetaJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));
   exports.Set("metaIntoJob", Napi::Function::New(env, PostMetaIntoJob, "metaIntoJob"));
+  exports.Set("metaMakeJob", Napi::Function::New(env, PostMetaMakeJob, "metaMakeJob"));
 }
 
 }  // namespace vfsd

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -81,6 +82,11 @@ int WorkerPool::Start(napi_env env, unsigned threads) {
     return -err;
   }
   if (made < threads) fprintf(stderr, "vfsd: worker pool: %u of %u threads (%s)\n", made, threads, strerror(err));
+  {
+    std::unique_lock<std::mutex> lock(pool->startMu_);
+    pool->startCv_.wait(lock, [&] { return pool->started_ == made; });
+    pool->ownUmask_ = pool->unshared_ == made;
+  }
   pool->threads_ = made;
   g_pool = pool.release();
   napi_add_env_cleanup_hook(env, &WorkerPool::EnvCleanup, g_pool);
@@ -112,6 +118,14 @@ void* WorkerPool::WorkerMain(void* self) {
 }
 
 void WorkerPool::RunWorker() {
+  {
+    // Its own fs_struct: a umask set by a job (a pooled create) is this thread's alone.
+    bool own = unshare(CLONE_FS) == 0;
+    std::lock_guard<std::mutex> lock(startMu_);
+    started_++;
+    if (own) unshared_++;
+  }
+  startCv_.notify_all();
   for (;;) {
     Job* job;
     {

@@ -82,6 +82,11 @@ class WorkerPool {
   // a pooled answer (an fsync's) never waits behind a stream of inline requests.
   static bool CompletionsWaiting() { return g_waiting.load(std::memory_order_relaxed); }
 
+  // Whether every worker has its own umask (and cwd, root: unshare(CLONE_FS) when it started),
+  // so a job may set the caller's umask around a creating syscall without racing the loop
+  // thread's (src/passthrough/entry-ops.ts underUmask) or another worker's.
+  bool ownUmask() const { return ownUmask_; }
+
  private:
   WorkerPool() = default;
   static void* WorkerMain(void* self);
@@ -92,6 +97,13 @@ class WorkerPool {
 
   static std::atomic<bool> g_waiting;
   unsigned threads_ = 0;
+  bool ownUmask_ = false;
+  // Start() waits for each worker's unshare(CLONE_FS) (before the seccomp filter, which has no
+  // unshare): started_ counts them, unshared_ those that succeeded.
+  std::mutex startMu_;
+  std::condition_variable startCv_;
+  unsigned started_ = 0;
+  unsigned unshared_ = 0;
   int eventFd_ = -1;
   uv_poll_t* poll_ = nullptr;
   uint64_t inFlight_ = 0;  // loop thread only

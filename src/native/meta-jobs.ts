@@ -15,7 +15,16 @@
 //  - Getdents: getdents64(fd, out).
 //  - Readlink: readlinkat(fd, "", out) (fd an O_PATH fd of the symlink).
 //  - Statfs: fstatfs(fd) as sys.fstatfs's ten numbers (out: the bytes of a Float64Array(10)).
-// stat (Lookup, Stat): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
+// metaMakeJob (as the caller, under `umask`: each worker has its own, unshare(CLONE_FS)) makes
+// `name` in the parent fd, opens what it made O_PATH|O_NOFOLLOW and statx'es it: result = that
+// O_PATH fd (the callback owns it) or -errno, stat its statx. Returns 0 (nothing queued: the
+// workers could not get their own umask) for the caller to run it inline.
+//  - Mkdir: mkdirat(fd, name, mode). Mknod: mknodat(fd, name, mode, makedev(major, minor)).
+//  - Symlink: symlinkat(target, fd, name).
+//  - Create: openat(fd, name, openFlags, mode); ioFd (the callback's last argument, owned by it)
+//    is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
+//    is the very file the open made (a name swapped on the host meanwhile cannot change it).
+// stat (Lookup, Stat, the make ops): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
 // The job works on its own dups of fd (and fd2), taken before metaJob returns: the engine may
@@ -25,14 +34,20 @@
 // does the work inline), or another -errno (nothing queued, the callback never runs).
 import { addon } from './addon';
 
-export const MetaOp = { Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9 } as const;
+export const MetaOp = {
+  Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
+  Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13,
+} as const;
 
-export type MetaDone = (result: number, stat: Buffer | null, micros: number) => void;
+export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;
 
 export interface MetaJobsNative {
   metaJob(op: number, fd: number, fd2: number, name: Uint8Array | null, flags: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone, name2?: Uint8Array): number;
   metaIntoJob(op: number, fd: number, out: Uint8Array, done: MetaDone): number;
+  metaMakeJob(op: number, fd: number, fd2: number, name: Uint8Array, target: Uint8Array | null, mode: number,
+    rdevMajor: number, rdevMinor: number, umask: number, openFlags: number,
+    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
 }
 
 export const metaJobs: MetaJobsNative = addon as MetaJobsNative;

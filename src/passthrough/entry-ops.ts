@@ -6,6 +6,9 @@ import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import { checkName, checkNewName, isDot, isDotDot } from './names';
 import { lookupOnPool } from './pool-ops';
+import { createdOnPool, madeOnPool, type MakeArgs } from './pool-creates';
+import { MetaOp } from '../native/meta-jobs';
+import type { Later } from '../server/file-system';
 import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { hostOpenFlags, openFileHandle, OpenResult } from './file-ops';
@@ -85,38 +88,50 @@ export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): E
   return fs.offLoop.timed(mnt, () => entryAt(fs, parent, name));
 }
 
-/** Runs `make(parentFd)` as the creating syscall, then looks the new name up. */
-function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number): Entry | number {
+/**
+ * Runs `make(parentFd)` as the creating syscall, then looks the new name up. `pooled`: on a slow
+ * mount the same make runs on the worker pool instead (pool-creates.ts), unless the request
+ * carries a security label (set inline, before anyone is told the object exists).
+ */
+function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number, pooled: MakeArgs | null): Later<Entry | number> {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
+  if (pooled && fs.offLoop.wants(parent.mntId)) {
+    const later = madeOnPool(fs, parent, name, pooled);
+    if (later) return later;
+  }
   // One containment check for both the creating call and the lookup of what it made.
-  const r = fs.withFdInExport(parent, (pfd) => {
+  const r = fs.offLoop.timed(parent.mntId, () => fs.withFdInExport(parent, (pfd) => {
     const made = make(pfd);
     return made < 0 ? made : fs.lookupIn(parent, pfd, name, true);
-  });
+  }));
   if (typeof r === 'number') return r;
   return fs.entryOf(r.inode, r.st, parent);
 }
 
-export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0, label: Label = null): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor))));
+export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0, label: Label = null): Later<Entry | number> {
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor))),
+    label ? null : { op: MetaOp.Mknod, mode, umask, rdevMajor, rdevMinor });
 }
 
-export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0, label: Label = null): Entry | number {
-  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, C.AT_REMOVEDIR, underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777))));
+export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0, label: Label = null): Later<Entry | number> {
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, C.AT_REMOVEDIR, underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777))),
+    label ? null : { op: MetaOp.Mkdir, mode: mode & 0o7777, umask });
 }
 
-export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array, label: Label = null): Entry | number {
+export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array, label: Label = null): Later<Entry | number> {
   // The target is stored, never followed by us; it may say anything but must fit a path.
   if (target.length === 0) return -Errno.ENOENT;
   if (target.length >= PATH_MAX) return -Errno.ENAMETOOLONG;
   if (target.indexOf(0) >= 0) return -Errno.EINVAL;
-  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, sys.symlinkat(target, pfd, name)));
+  // umask: symlinkat makes mode 0777 whatever it is; the worker's is set all the same.
+  return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, sys.symlinkat(target, pfd, name)),
+    label ? null : { op: MetaOp.Symlink, mode: 0, umask: 0, target });
 }
 
-export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Entry | number {
+export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Later<Entry | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
   // linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH, which the caller's credentials lack;
@@ -124,7 +139,7 @@ export function link(fs: PassthroughFs, nodeid: number, newParentId: number, new
   return createThen(fs, newParentId, newName, (pfd) =>
     // The source must still be inside the export too: a file the host moved out after the client
     // looked it up must not get a new name inside (a hard link to an outside file).
-    fs.withFdInExport(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)));
+    fs.withFdInExport(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)), null);
 }
 
 export interface CreateResult {
@@ -147,7 +162,7 @@ function adoptOpened(fs: PassthroughFs, parent: Inode, fd: number, flags: number
   return { entry: fs.entryOf(r.inode, r.st, parent), open: openFileHandle(fs, r.inode, fd, flags) };
 }
 
-export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number, umask = 0, label: Label = null): CreateResult | number {
+export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, flags: number, mode: number, umask = 0, label: Label = null): Later<CreateResult | number> {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
@@ -158,12 +173,24 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
   const hostFlags = hostOpenFlags(fs, flags);
   const openFlags = (hostFlags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  // Only a file this call made gets the label; an existing one opened below keeps its own.
-  let fd = fs.withFdInExport(parent, (pfd) =>
-    labelledFd(fs, underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)), label, () => sys.unlinkat(pfd, name, 0)));
-  if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, hostFlags));
-  if (fd < 0) return fd;
-  return adoptOpened(fs, parent, fd, flags);
+  const existing = () => {
+    const fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, hostFlags));
+    return fd < 0 ? fd : adoptOpened(fs, parent, fd, flags);
+  };
+  const mnt = parent.mntId;
+  if (!label && fs.offLoop.wants(mnt)) {
+    const later = createdOnPool(fs, parent, name, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags }, flags,
+      flags & C.O_EXCL ? null : existing);
+    if (later) return later;
+  }
+  return fs.offLoop.timed(mnt, () => {
+    // Only a file this call made gets the label; an existing one opened below keeps its own.
+    const fd = fs.withFdInExport(parent, (pfd) =>
+      labelledFd(fs, underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)), label, () => sys.unlinkat(pfd, name, 0)));
+    if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) return existing();
+    if (fd < 0) return fd;
+    return adoptOpened(fs, parent, fd, flags);
+  });
 }
 
 /** CREATE without O_EXCL of a name that exists: open it as OPEN would, regular files only. The

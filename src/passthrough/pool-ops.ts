@@ -49,24 +49,25 @@ function settled<T>(fn: () => T | number): T | number {
  * completion into a Promise of finish(result, stat). null when no pool runs: the caller then
  * does the work inline. A refused post (-errno) is the answer at once.
  */
-function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number) => T | number): Promise<T | number> | null {
+export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number, ioFd: number) => T | number): Promise<T | number> | null {
   let answer!: (v: T | number) => void;
   const p = new Promise<T | number>((resolve) => { answer = resolve; });
   const gen = fs.generation;
-  const posted = post((r, stat, micros) => {
+  const posted = post((r, stat, micros, ioFd) => {
     fs.offLoop.ranOnPool(mnt, micros);
-    answer(settled(() => finish(r, stat, gen)));
+    answer(settled(() => finish(r, stat, gen, ioFd)));
   });
   if (posted === ENOSYS) {
     fs.offLoop.noPool();
     return null;
   }
+  if (posted === 0) return null; // declined (metaMakeJob without per-worker umask): inline
   return posted < 0 ? Promise.resolve(posted) : p;
 }
 
 /** The live inode of nodeid at a completion of a job posted in session `gen`, or null (a fd the
  *  job made is then closed). */
-function stillThere(fs: PassthroughFs, gen: number, nodeid: number, madeFd: number): Inode | null {
+export function stillThere(fs: PassthroughFs, gen: number, nodeid: number, madeFd: number): Inode | null {
   const inode = fs.generation === gen ? fs.inode(nodeid) : undefined;
   if (!inode && madeFd >= 0) sys.close(madeFd);
   return inode ?? null;

@@ -4,7 +4,7 @@
 // virtiofsd without DAX). The tests of each opcode: test/README.md.
 import * as P from '../protocol';
 import type { Handler, Req, ServerParts } from './handler';
-import type { FileJob, Later, OpenReply } from './file-system';
+import type { CreateReply, FileJob, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
 import { later } from './later';
 import { PathResult, DataPath } from '../native/channel';
@@ -87,16 +87,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.CREATE]: (s, r) => {
     const a = P.decodeCreate(r.buf, r.off, r.end);
-    const c = s.fs.create(r.h.nodeid, a.name, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd));
-    if (typeof c === 'number') s.replier.error(r.token, -c);
-    else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
+    createReply(s, r, s.fs.create(r.h.nodeid, a.name, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd)));
   },
 
   [P.Op.TMPFILE]: (s, r) => {
     const a = P.decodeTmpfile(r.buf, r.off, r.end);
-    const c = s.fs.tmpfile(r.h.nodeid, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd));
-    if (typeof c === 'number') s.replier.error(r.token, -c);
-    else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
+    createReply(s, r, s.fs.tmpfile(r.h.nodeid, a.flags, a.mode, a.umask, labelOf(s, r, a.nameEnd)));
   },
 
   // READ and WRITE: the filesystem chooses where the bytes move (inline, or RWF_NOWAIT inline
@@ -250,6 +246,12 @@ function entryReply(s: ServerParts, r: Req, e: Later<P.EntryOut | number>): void
   if (e instanceof Promise) return later(s, r, e, (v) => entryReply(s, r, v));
   if (typeof e === 'number') s.replier.error(r.token, -e);
   else s.replier.entry(r.token, e);
+}
+
+function createReply(s: ServerParts, r: Req, c: Later<CreateReply | number>): void {
+  if (c instanceof Promise) return later(s, r, c, (v) => createReply(s, r, v));
+  if (typeof c === 'number') s.replier.error(r.token, -c);
+  else s.replier.create(r.token, c.entry, c.open.fh, c.open.openFlags, c.open.backingId);
 }
 
 function attrReply(s: ServerParts, r: Req, a: Later<P.Attr | number>): void {

@@ -120,16 +120,16 @@ export interface FileSystem {
 
   // `label`: the security context the request carried (FUSE_SECURITY_CTX on), to be stored on the
   // new object before the answer (a failure fails the create and removes it); null: none.
-  mknod(parent: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask: number, label: P.SecCtx | null): P.EntryOut | number;
-  mkdir(parent: number, name: Uint8Array, mode: number, umask: number, label: P.SecCtx | null): P.EntryOut | number;
-  symlink(parent: number, name: Uint8Array, target: Uint8Array, label: P.SecCtx | null): P.EntryOut | number;
-  link(nodeid: number, newParent: number, newName: Uint8Array): P.EntryOut | number;
+  mknod(parent: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask: number, label: P.SecCtx | null): Later<P.EntryOut | number>;
+  mkdir(parent: number, name: Uint8Array, mode: number, umask: number, label: P.SecCtx | null): Later<P.EntryOut | number>;
+  symlink(parent: number, name: Uint8Array, target: Uint8Array, label: P.SecCtx | null): Later<P.EntryOut | number>;
+  link(nodeid: number, newParent: number, newName: Uint8Array): Later<P.EntryOut | number>;
   unlink(parent: number, name: Uint8Array): Later<number>;
   rmdir(parent: number, name: Uint8Array): Later<number>;
   rename(parent: number, name: Uint8Array, newParent: number, newName: Uint8Array, flags: number): Later<number>;
 
   open(nodeid: number, flags: number): Later<OpenReply | number>;
-  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;
+  create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null): Later<CreateReply | number>;
   tmpfile(parent: number, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;
   readTarget(fh: number): IoTarget | number;
   writeTarget(fh: number, size: number): IoTarget | number;

@@ -6,7 +6,8 @@
 // and `lag*`, whose LOOKUP is answered LAG_MS later by a timer (a source measurably slow, with
 // nothing for the test to release). Their entries can be unlinked (`helddir*`: removed with
 // RMDIR) and renamed, through the mount — UNLINK, RMDIR and RENAME of a `held*` name held too, if
-// asked — or behind its back (hostUnlink/hostRename: the host changing under a held request), and every
+// asked — or behind its back (hostUnlink/hostRename: the host changing under a held request); a
+// `heldnew*` name exists only once MKDIR or CREATE (held too, if asked) made it; and every
 // LOOKUP of them answered is logged (answers()): what the source said, to compare vfsd's answer with. A process that fsyncs `slow` —
 // or vfsd doing it for a client — waits inside the kernel exactly as on a disk that takes its
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
@@ -33,6 +34,9 @@ const FIRST_NAMED_INO = 100;
 const ENOENT = 2;
 const ENOTDIR = 20;
 const EISDIR = 21;
+const EEXIST = 17;
+/** The name after a request's fixed-size struct (MKDIR: fuse_mkdir_in, CREATE: fuse_create_in). */
+const nameAfter = (req: Request, structSize: number) => req.body.subarray(structSize).toString().split('\0')[0];
 const isHeld = (name: string) => name.startsWith('held');
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
 
@@ -108,23 +112,36 @@ export interface HeldSource {
   hostRename(from: string, to: string, parent?: number): void;
 }
 
-/** The `held*`/`lag*` names: one inode per name, created on first sight unless removed. */
+/** The `held*`/`lag*` names: one inode per name, created on first sight unless removed; a
+ *  `heldnew*` name only once MKDIR or CREATE made it. */
 class Names {
   private readonly inos = new Map<string, number>();
   private readonly removed = new Set<string>();
+  private readonly made = new Set<string>();
   readonly dirs = new Set<number>();
   private next = FIRST_NAMED_INO;
 
   /** the inode `name` in `parent` names now, or 0 */
   get(parent: number, name: string): number {
     const k = `${parent}/${name}`;
-    if (this.removed.has(k) || !isNamed(name)) return 0;
+    if (this.removed.has(k) || !isNamed(name) || (name.startsWith('heldnew') && !this.made.has(k))) return 0;
     let ino = this.inos.get(k);
     if (ino === undefined) {
       ino = this.next++;
       this.inos.set(k, ino);
       if (name.startsWith('helddir')) this.dirs.add(ino);
     }
+    return ino;
+  }
+
+  /** MKDIR (dir true) or CREATE: the new inode, or -EEXIST */
+  make(parent: number, name: string, dir: boolean): number {
+    if (this.get(parent, name)) return -EEXIST;
+    const k = `${parent}/${name}`;
+    this.made.add(k);
+    this.removed.delete(k);
+    const ino = this.get(parent, name);
+    if (dir) this.dirs.add(ino);
     return ino;
   }
 
@@ -175,6 +192,18 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
       const r = renameNames(req);
       return status(req, ch, names.rename(Number(req.nodeid), r.from, r.newdir, r.to));
     }
+    if (req.opcode === OP.MKDIR || req.opcode === OP.CREATE) {
+      const mkdir = req.opcode === OP.MKDIR;
+      const ino = names.make(Number(req.nodeid), nameAfter(req, mkdir ? 8 : 16), mkdir);
+      if (ino < 0) return ch.replyError(req.token, -ino);
+      if (mkdir) return replyEntry(ch, req.token, ino, namedAttr(ino));
+      // fuse_entry_out then fuse_open_out (fh 1: the stub keeps no per-handle state)
+      const out = Buffer.alloc(16 + 40 + 88 + 16);
+      out.writeBigUInt64LE(BigInt(ino), 16);
+      namedAttr(ino).copy(out, 56);
+      out.writeBigUInt64LE(1n, 16 + 128);
+      return ch.reply(req.token, out, out.length);
+    }
     if (req.opcode === OP.READDIR) return list.readdir(req, ch);
     if (req.opcode === OP.READLINK) return list.readlink(req, ch);
     if (req.opcode === OP.STATFS) {
@@ -202,10 +231,12 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME and GETATTR are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE and GETATTR are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
+    if (req.opcode === OP.MKDIR) return isHeld(nameAfter(req, 8));
+    if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
@@ -238,6 +269,8 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     [OP.UNLINK]: maybeHold,
     [OP.RMDIR]: maybeHold,
     [OP.RENAME]: maybeHold,
+    [OP.MKDIR]: maybeHold,
+    [OP.CREATE]: maybeHold,
     [OP.READ]: maybeHold,
     [OP.WRITE]: (req, ch) => {
       const out = Buffer.alloc(16 + 8);

@@ -29,3 +29,17 @@ export async function heldAct(src: HeldSource, op: number, what: string, act: ()
   await waitFor(() => src.held(op) > 0, `the ${what} to reach the source`, WAIT);
   return { p, settled: () => settled };
 }
+
+/** Waits for p, an act that must be answered while a request is held; if it is not within
+ *  `WAIT` (a regression: the held syscall runs on vfsd's JS thread), fails the test and releases
+ *  the held request first, so that vfsd and the act end instead of hanging the run. */
+export async function answeredWhileHeld<T>(t: Test, p: Promise<T>, what: string, release: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), WAIT); });
+  const first = await Promise.race([p, late]);
+  clearTimeout(timer);
+  if (first !== 'late') return first as T;
+  t.fail(`${what}: not answered while the request was held`);
+  release();
+  return p;
+}

@@ -1,0 +1,85 @@
+// MKDIR, MKNOD, SYMLINK and CREATE of a slow mount on the worker pool (off-loop.ts): the
+// creating syscall runs on a worker as the caller, under the request's umask (each worker has
+// its own: native/worker_pool.cc unshares CLONE_FS), and the worker also opens what it made
+// O_PATH and statx'es it, so nothing of the make-and-look-up touches the slow source on the JS
+// thread. The decisions stay here: the names were checked and the parent found inside the export
+// before the post; the completion turns the new fd into an inode (adopt, by key: a LOOKUP of the
+// same name completing first gives one inode with two lookups) and, for CREATE, a file handle.
+//
+// What may happen meanwhile, beyond pool-ops.ts's list:
+//  - The parent is forgotten or the session ends before the completion: the object was made on
+//    the host (as it would be for a client that vanished after asking), the new fds are closed
+//    and the answer is ENOENT.
+//  - A CREATE without O_EXCL finds the name taken (made by the host, or by another client, after
+//    the kernel's LOOKUP said it was free): EEXIST comes back and the existing file is opened
+//    inline, as OPEN of it would (entry-ops.ts openExisting). Rare: the kernel sends CREATE only
+//    for a name it just found missing.
+// A request labelled by the guest's LSM (FUSE_SECURITY_CTX) stays inline: its label is set
+// before anyone is told the object exists, and a failure removes it again (entry-ops.ts).
+import { metaJobs, MetaOp } from '../native/meta-jobs';
+import { sys } from '../native/sys';
+import { Errno } from '../protocol/errno';
+import { decodeStatx } from './host-stat';
+import type { Inode } from './inode';
+import type { Entry, PassthroughFs } from './passthrough-fs';
+import { onPool, stillThere } from './pool-ops';
+import { openFileHandle, type OpenResult } from './file-ops';
+
+/** What a pooled make needs besides the parent and the name. */
+export interface MakeArgs {
+  op: typeof MetaOp.Mkdir | typeof MetaOp.Mknod | typeof MetaOp.Symlink | typeof MetaOp.Create;
+  mode: number;
+  umask: number;
+  rdevMajor?: number;
+  rdevMinor?: number;
+  target?: Uint8Array;
+  /** CREATE's host open flags (O_CREAT|O_EXCL|O_NOFOLLOW included) */
+  openFlags?: number;
+}
+
+/** Posts the make; then(parent, pathFd, stat, ioFd) at its completion, with the parent still
+ *  live; a failure's -errno is the answer, and the fds are closed when the parent is gone. */
+function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs,
+  then: (parent: Inode, fd: number, stat: Buffer, ioFd: number) => T | number): Promise<T | number> | null {
+  const parentId = parent.nodeid;
+  const own = Uint8Array.from(name);
+  const target = a.target ? Uint8Array.from(a.target) : null;
+  const who = fs.creds.caller();
+  return onPool(fs, parent.mntId,
+    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaMakeJob(a.op, pfd, fs.procSelfFd, own, target, a.mode,
+      a.rdevMajor ?? 0, a.rdevMinor ?? 0, a.umask, a.openFlags ?? 0, who.uid, who.gid, who.groups, done)),
+    (fd, stat, gen, ioFd) => {
+      if (fd < 0) return fd;
+      const p = stillThere(fs, gen, parentId, fd);
+      if (!p || !stat) {
+        if (ioFd >= 0) sys.close(ioFd);
+        if (p) sys.close(fd);
+        return p ? -Errno.EIO : -Errno.ENOENT;
+      }
+      return then(p, fd, stat, ioFd);
+    });
+}
+
+/** MKDIR, MKNOD or SYMLINK on the pool: the new object's entry. */
+export function madeOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs): Promise<Entry | number> | null {
+  return makeOnPool(fs, parent, name, a, (p, fd, stat) => {
+    const r = fs.adopt(fd, p, name, decodeStatx(stat));
+    return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
+  });
+}
+
+/** CREATE on the pool: the new file's entry and its open handle. `existing`: opens the name
+ *  inline when the create found it taken and O_EXCL was not asked. */
+export function createdOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs, flags: number,
+  existing: (() => { entry: Entry; open: OpenResult } | number) | null): Promise<{ entry: Entry; open: OpenResult } | number> | null {
+  const p = makeOnPool(fs, parent, name, a, (pp, fd, stat, ioFd) => {
+    const r = fs.adopt(fd, pp, null, decodeStatx(stat));
+    if (typeof r === 'number') {
+      sys.close(ioFd);
+      return r;
+    }
+    return { entry: fs.entryOf(r.inode, r.st, pp), open: openFileHandle(fs, r.inode, ioFd, flags) };
+  });
+  if (!p || !existing) return p;
+  return p.then((r) => (r === -Errno.EEXIST ? existing() : r));
+}

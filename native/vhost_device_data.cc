@@ -81,8 +81,21 @@ uint32_t VhostDevice::fillBatch() {
   size_t inboxUsed = 0;
   bool progress = true;
   backlog_ = false;
+  // Kicks stay off while we drain (we look at every ring again after each batch anyway): only
+  // a pass that found nothing at all, after which the loop would sleep, asks for them (arm) and
+  // looks once more. A kick for a request that pass already took would only wake the loop for
+  // nothing (on a guest that sends one request at a time it often did: the guest's next request
+  // arrived while our thread was still on its way out of the last one).
+  bool arm = false;
   // Round robin, one chain per queue per pass, so a busy queue cannot starve the others.
-  while (progress && count < kTableEntries) {
+  for (;;) {
+    if (count >= kTableEntries) break;
+    if (!progress) {
+      if (count > 0 || arm) break;  // a batch to deliver (the next fill arms), or armed: asleep
+      arm = true;
+    } else {
+      arm = false;
+    }
     progress = false;
     for (uint32_t q = 0; q < queues_.size() && count < kTableEntries; q++) {
       Virtqueue& vq = *queues_[q];
@@ -91,7 +104,7 @@ uint32_t VhostDevice::fillBatch() {
         backlog_ = true;  // the next answer drains again
         return count;
       }
-      PopResult r = vq.pop(mem_, indirect, eventIdx, chain_);
+      PopResult r = vq.pop(mem_, indirect, eventIdx, arm, chain_);
       if (r == PopResult::Empty) continue;
       if (r == PopResult::Full) {
         backlog_ = true;  // this queue waits for an answer; the others go on

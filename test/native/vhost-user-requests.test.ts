@@ -245,6 +245,61 @@ t.test('EVENT_IDX: avail_event published, interrupts only when used_event asks',
   t.ok(ring.takeCalls() > 0, 'interrupt requested by used_event');
 });
 
+/** Puts an INIT request on ring q without kicking; returns its out buffer. */
+function addInit(s: Session, q: number): bigint {
+  const req = fuseRequest(FUSE.INIT, s.unique(), 0n, guestInitIn());
+  const [rd] = scatter(s, req, [req.length]);
+  const out = s.mem.alloc(80);
+  s.rings[q].addChain([rd, { gpa: out, len: 80, write: true }]);
+  return out;
+}
+
+t.test('EVENT_IDX: no kick asked for while a batch is served, one asked for before sleeping', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  t.equal(ring.availEvent(), 1, 'idle: a kick asked for at the next avail index');
+  const during: number[] = [];
+  let added = false;
+  s.engine.handler = () => {
+    during.push(ring.availEvent());
+    // Published while the device serves, without a kick: the device looks again after the
+    // batch, so it is served all the same.
+    if (!added) addInit(s, 1);
+    added = true;
+    return false;
+  };
+  addInit(s, 1);
+  ring.kick();
+  await ring.nextUsed('first answer');
+  await ring.nextUsed('the request published during the batch, never kicked');
+  t.same(during, [1, 1], 'avail_event left behind while serving: the guest does not kick');
+  t.equal(ring.availEvent(), 3, 'before sleeping: a kick asked for at the next avail index');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
+t.test('without EVENT_IDX: NO_NOTIFY while a batch is served, cleared before sleeping', async (t) => {
+  const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
+  const ring = s.rings[1];
+  await s.init(1);
+  t.equal(ring.usedFlags(), 0, 'idle: kicks wanted');
+  const during: number[] = [];
+  s.engine.handler = () => {
+    during.push(ring.usedFlags());
+    if (during.length === 1) addInit(s, 1);
+    return false;
+  };
+  addInit(s, 1);
+  ring.kick();
+  await ring.nextUsed('first answer');
+  await ring.nextUsed('the request published during the batch, never kicked');
+  t.same(during, [1, 1], 'VRING_USED_F_NO_NOTIFY while serving');
+  t.equal(ring.usedFlags(), 0, 'before sleeping: kicks wanted again');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
 t.test('without EVENT_IDX: NO_INTERRUPT suppresses the call', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
   const ring = s.rings[1];

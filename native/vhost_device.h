@@ -98,6 +98,7 @@ class VhostDevice {
     std::vector<GuestSeg> data;      // WRITE payload left in guest memory
     uint64_t dataLen = 0;
     uint32_t segs = 0;               // pieces counted in heldSegs_
+    uint32_t batch = 0;              // the fill that delivered it (batchSerial_)
   };
   enum class Outcome { Ok, Failed, Replied, Malformed };
 
@@ -129,6 +130,7 @@ class VhostDevice {
   int answerBytes(Pending& p, const uint8_t* buf, size_t len);
   int answerError(Pending& p, int err);
   void signalQueue(uint32_t q);
+  void flushSignal(uint32_t q);
   void flushSignals();
   void dropAllPending();
   void drainSoon();
@@ -169,6 +171,12 @@ class VhostDevice {
   std::vector<std::unique_ptr<Virtqueue>> queues_;
   std::vector<Poll*> kickPolls_;
   std::vector<bool> needSignal_;
+  // Requests of the batch being served, per queue, not answered yet: when the engine answers
+  // the last of them inside the batch, the guest hears it at once instead of after the rest of
+  // the engine's batch (a guest sending one request at a time waits for exactly that). Still
+  // one interrupt per queue per batch.
+  uint32_t batchSerial_ = 0;
+  std::vector<uint32_t> batchOpen_;
   uint64_t features_ = 0;
   uint64_t protocolFeatures_ = 0;
   bool readyEmitted_ = false;

@@ -2,6 +2,7 @@
 // engine's answers into the guest's reply buffers.
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -81,6 +82,8 @@ uint32_t VhostDevice::fillBatch() {
   size_t inboxUsed = 0;
   bool progress = true;
   backlog_ = false;
+  batchSerial_++;
+  std::fill(batchOpen_.begin(), batchOpen_.end(), 0);
   // Kicks stay off while we drain (we look at every ring again after each batch anyway): only
   // a pass that found nothing at all, after which the loop would sleep, asks for them (arm) and
   // looks once more. A kick for a request that pass already took would only wake the loop for
@@ -189,6 +192,8 @@ int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
   table_[4 * index + 2] = TokenOf(slot, p.gen);
   table_[4 * index + 3] = q;
   inboxUsed += (take + 7) & ~uint64_t(7);  // keep each request 8-byte aligned
+  p.batch = batchSerial_;
+  batchOpen_[q]++;
   return 1;
 }
 
@@ -241,6 +246,8 @@ void VhostDevice::finish(Pending& p, uint32_t usedLen) {
       vq.drop(p.head);
     }
   }
+  if (inBatch_ && p.batch == batchSerial_ && batchOpen_[p.queue] > 0 && --batchOpen_[p.queue] == 0)
+    flushSignal(p.queue);
   heldSegs_ -= p.segs;
   p.segs = 0;
   p.live = false;
@@ -273,14 +280,16 @@ void VhostDevice::signalQueue(uint32_t q) {
   if (vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0)) vq.notify();
 }
 
+void VhostDevice::flushSignal(uint32_t q) {
+  if (!needSignal_[q]) return;
+  needSignal_[q] = false;
+  Virtqueue& vq = *queues_[q];
+  if (vq.started && !vq.broken && vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0))
+    vq.notify();
+}
+
 void VhostDevice::flushSignals() {
-  for (uint32_t q = 0; q < queues_.size(); q++) {
-    if (!needSignal_[q]) continue;
-    needSignal_[q] = false;
-    Virtqueue& vq = *queues_[q];
-    if (vq.started && !vq.broken && vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0))
-      vq.notify();
-  }
+  for (uint32_t q = 0; q < queues_.size(); q++) flushSignal(q);
 }
 
 void VhostDevice::dropAllPending() {

@@ -279,6 +279,61 @@ t.test('EVENT_IDX: no kick asked for while a batch is served, one asked for befo
   await s.stillServes(t);
 });
 
+t.test('the interrupt comes when the last request of a batch is answered, not after the batch', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  ring.takeCalls();
+  // As a Linux driver does: an interrupt for the next used entry.
+  const kick = () => {
+    ring.setUsedEvent(ring.usedIdx());
+    ring.kick();
+  };
+  const callsAfterAnswer: number[] = [];
+  s.engine.handler = (r, ch) => {
+    ch.replyError(r.token, 38);
+    callsAfterAnswer.push(ring.takeCalls());
+    return true;
+  };
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [1], 'a batch of one: interrupted at its answer');
+  t.equal(ring.takeCalls(), 0, 'and once only');
+  callsAfterAnswer.length = 0;
+  addInit(s, 1);
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [0, 1], 'a batch of two: one interrupt, at the second answer');
+  t.equal(ring.takeCalls(), 0, 'and once only');
+  // One of two held (answered later): the answered one is signalled when the batch ends.
+  const held: { token: number }[] = [];
+  s.engine.handler = (r, ch) => {
+    if (held.length === 0) {
+      held.push(r);
+      return true;
+    }
+    ch.replyError(r.token, 38);
+    callsAfterAnswer.push(ring.takeCalls());
+    return true;
+  };
+  callsAfterAnswer.length = 0;
+  addInit(s, 1);
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [0], 'not at the answer while another of the batch is open');
+  t.equal(ring.takeCalls(), 1, 'at the end of the batch');
+  ring.setUsedEvent(ring.usedIdx());
+  s.transport.replyError(held[0].token, 2);
+  await ring.nextUsed();
+  t.equal(ring.takeCalls(), 1, 'the late answer signals itself');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
 t.test('without EVENT_IDX: NO_NOTIFY while a batch is served, cleared before sleeping', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
   const ring = s.rings[1];

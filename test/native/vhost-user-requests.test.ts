@@ -334,6 +334,32 @@ t.test('the interrupt comes when the last request of a batch is answered, not af
   await s.stillServes(t);
 });
 
+t.test('reply takes the bytes of the view it is given: its offset, its length checked', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  const backing = new ArrayBuffer(64);
+  const bytes = new Uint8Array(backing);
+  for (let i = 0; i < 64; i++) bytes[i] = i;
+  const results: number[] = [];
+  s.engine.handler = (r, ch) => {
+    const view = new Uint8Array(backing, 8, 24); // bytes 8..31
+    results.push(ch.reply(r.token, view, 25)); // one byte more than the view: refused
+    results.push(ch.reply(r.token, view, 24));
+    return true;
+  };
+  const out = addInit(s, 1);
+  ring.kick();
+  const used = await ring.nextUsed();
+  t.same(results, [-22, 0], 'beyond the view EINVAL, within it answered');
+  t.equal(used.len, 24);
+  const got = s.mem.read(out, 24);
+  t.same(outHeader(got).error, Buffer.from(bytes.subarray(8, 32)).readInt32LE(4), 'header from the view');
+  t.ok(got.subarray(16).equals(Buffer.from(bytes.subarray(24, 32))), 'the body is the view\'s bytes after its offset');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
 t.test('without EVENT_IDX: NO_NOTIFY while a batch is served, cleared before sleeping', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
   const ring = s.rings[1];

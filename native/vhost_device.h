@@ -3,7 +3,9 @@
 //
 // Everything runs on the JS thread: the listening socket, the connection and every kick eventfd
 // are polled by libuv (uv_poll_t, non-blocking fds). A kick drains every ready queue into a
-// batch that the Host (the N-API wrapper) hands to the engine in one call.
+// batch that the Host (the N-API wrapper) hands to the engine in one call, and again after it
+// until nothing is left: kicks stay off meanwhile and are asked for only before sleeping
+// (fillBatch), and each queue's interrupt goes out once per batch (batchOpen_).
 //
 // What the guest can make us hold is bounded three ways: each queue holds at most its ring size
 // (Virtqueue counts), all queues together at most kMaxPending requests and kMaxHeldSegments

@@ -254,28 +254,34 @@ function addInit(s: Session, q: number): bigint {
   return out;
 }
 
-t.test('EVENT_IDX: no kick asked for while a batch is served, one asked for before sleeping', async (t) => {
-  const s = await Session.open(t);
+/** Sends one request and, from inside its batch, publishes a second without a kick; `state`
+ *  (the device's kick state in the ring) is read at each of their answers and after both. */
+async function kickStateAroundBatch(s: Session, state: () => number): Promise<{ during: number[]; after: number }> {
   const ring = s.rings[1];
-  await s.init(1);
-  t.equal(ring.availEvent(), 1, 'idle: a kick asked for at the next avail index');
   const during: number[] = [];
-  let added = false;
   s.engine.handler = () => {
-    during.push(ring.availEvent());
+    during.push(state());
     // Published while the device serves, without a kick: the device looks again after the
     // batch, so it is served all the same.
-    if (!added) addInit(s, 1);
-    added = true;
+    if (during.length === 1) addInit(s, 1);
     return false;
   };
   addInit(s, 1);
   ring.kick();
   await ring.nextUsed('first answer');
   await ring.nextUsed('the request published during the batch, never kicked');
-  t.same(during, [1, 1], 'avail_event left behind while serving: the guest does not kick');
-  t.equal(ring.availEvent(), 3, 'before sleeping: a kick asked for at the next avail index');
   s.engine.handler = undefined;
+  return { during, after: state() };
+}
+
+t.test('EVENT_IDX: no kick asked for while a batch is served, one asked for before sleeping', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  t.equal(ring.availEvent(), 1, 'idle: a kick asked for at the next avail index');
+  const { during, after } = await kickStateAroundBatch(s, () => ring.availEvent());
+  t.same(during, [1, 1], 'avail_event left behind while serving: the guest does not kick');
+  t.equal(after, 3, 'before sleeping: a kick asked for at the next avail index');
   await s.stillServes(t);
 });
 
@@ -365,19 +371,9 @@ t.test('without EVENT_IDX: NO_NOTIFY while a batch is served, cleared before sle
   const ring = s.rings[1];
   await s.init(1);
   t.equal(ring.usedFlags(), 0, 'idle: kicks wanted');
-  const during: number[] = [];
-  s.engine.handler = () => {
-    during.push(ring.usedFlags());
-    if (during.length === 1) addInit(s, 1);
-    return false;
-  };
-  addInit(s, 1);
-  ring.kick();
-  await ring.nextUsed('first answer');
-  await ring.nextUsed('the request published during the batch, never kicked');
+  const { during, after } = await kickStateAroundBatch(s, () => ring.usedFlags());
   t.same(during, [1, 1], 'VRING_USED_F_NO_NOTIFY while serving');
-  t.equal(ring.usedFlags(), 0, 'before sleeping: kicks wanted again');
-  s.engine.handler = undefined;
+  t.equal(after, 0, 'before sleeping: kicks wanted again');
   await s.stillServes(t);
 });
 

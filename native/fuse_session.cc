@@ -229,14 +229,24 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   // Busy-checks both sources for up to windowNs: which has something (or an error to learn
   // about by reading), 0 if none. The poll() is also the syscall on whose return the kernel
   // posts a ring completion it owes this thread (fuse_uring.h).
+  // Without a ring the check is the read itself (a poll that says "ready" is followed by the
+  // read anyway: one syscall per request fewer); what it read waits in prefetched_ for Drain.
   int ReadyWithin(uint64_t windowNs) {
     uint64_t until = MonotonicNs() + windowNs;
     do {
-      pollfd p{fd_, POLLIN, 0};
-      int r = poll(&p, 1, 0);
-      int ready = (r > 0 ? kFromDevice : 0) | (ring_.Ready() ? kFromRing : 0);
-      if (ready) return ready;
-      if (r < 0 && errno != EINTR) return 0;
+      if (!ring_.prepared()) {
+        ssize_t n = ReadOne(0);
+        if (n != -EAGAIN) {
+          prefetched_ = n;
+          return kFromDevice;
+        }
+      } else {
+        pollfd p{fd_, POLLIN, 0};
+        int r = poll(&p, 1, 0);
+        int ready = (r > 0 ? kFromDevice : 0) | (ring_.Ready() ? kFromRing : 0);
+        if (ready) return ready;
+        if (r < 0 && errno != EINTR) return 0;
+      }
       if (WorkerPool::CompletionsWaiting()) return 0;
       // Polite spinning: if another task waits for this CPU (often the very client whose next
       // request we wait for, on a busy machine), it runs now instead of after our window.
@@ -256,19 +266,38 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     *used += (n + 7) & ~size_t{7};
   }
 
+  // One request read into bufferSize free bytes of inbox at `used`: its size, or -errno
+  // (-EAGAIN: none waiting).
+  ssize_t ReadOne(size_t used) {
+    for (;;) {
+      ssize_t n = read(fd_, inbox_ + used, bufferSize_);
+      if (n >= 0) return n;
+      if (errno != EINTR) return -errno;
+    }
+  }
+
   // Reads every request that is ready, back to back, each into bufferSize free bytes of inbox.
+  // A client that waits for each answer sends one request at a time, and the read after it
+  // only ever says EAGAIN: after kSoloDrains drains in a row that found one request, a drain
+  // takes one and leaves the rest to the next (served in the same callback, without sleeping);
+  // every kProbeEvery-th drain still reads to EAGAIN, and finding more goes back to batches.
+  static constexpr uint32_t kSoloDrains = 4;
+  static constexpr uint32_t kProbeEvery = 16;
   void Drain() {
     uint32_t count = 0;
     size_t used = 0;
     int endError = 0;  // ENODEV: unmounted; anything else unexpected also ends the session
     batchTokens_.clear();
+    bool solo = soloDrains_ >= kSoloDrains && (++drains_ % kProbeEvery) != 0;
+    bool emptied = false;
     while (count < kMaxBatch && inboxSize_ - used >= bufferSize_) {
-      ssize_t n = read(fd_, inbox_ + used, bufferSize_);
+      if (solo && count == 1) break;
+      ssize_t n = prefetched_;
+      prefetched_ = kNothingPrefetched;
+      if (n == kNothingPrefetched) n = ReadOne(used);
       if (n < 0) {
-        int e = errno;
-        if (e == EINTR) continue;
-        if (e == EAGAIN) break;
-        endError = e;
+        emptied = n == -EAGAIN;
+        if (!emptied) endError = static_cast<int>(-n);
         break;
       }
       if (static_cast<size_t>(n) < kInHeaderSize) {  // the kernel never does this
@@ -291,6 +320,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
       }
       List(token, static_cast<size_t>(n), &count, &used);
     }
+    if (emptied) soloDrains_ = count == 1 ? soloDrains_ + 1 : 0;
     if (count) Deliver(count);
     if (fd_ < 0) return;  // closed during onBatch
     if (endError) {
@@ -959,6 +989,11 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   uint32_t lostEntries_ = 0;
   bool lostLogged_ = false;
   AdaptivePoll poller_;
+  // A request ReadyWithin read (its size, or -errno), for the next Drain to take first.
+  static constexpr ssize_t kNothingPrefetched = -1000000;
+  ssize_t prefetched_ = kNothingPrefetched;
+  uint32_t soloDrains_ = 0;  // drains in a row that found exactly one request (Drain)
+  uint32_t drains_ = 0;
   bool selfRef_ = false;
   bool hookAdded_ = false;
   bool inBatch_ = false;

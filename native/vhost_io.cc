@@ -102,7 +102,10 @@ ssize_t ReadFileToSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, i
 
 ssize_t WriteFileFromSegs(int fd, const std::vector<HostSeg>& segs, off_t offset, bool killPriv,
                           int flags, bool* wouldBlock) {
-  ScopedDropFsetid guard(killPriv);  // a failure to drop writes anyway (as before)
+  ScopedDropFsetid guard(killPriv);
+  // As on /dev/fuse (WriteFull): writing with the privilege still in place would keep the
+  // suid/sgid bits the caller asked to kill, so a failed drop fails the write instead.
+  if (guard.error()) return -guard.error();
   return Transfer(segs, offset, wouldBlock,
                   [fd, flags](const iovec* v, int c, off_t o) { return pwritev2(fd, v, c, o, flags); });
 }

@@ -3,7 +3,9 @@
 //
 // Everything runs on the JS thread: the listening socket, the connection and every kick eventfd
 // are polled by libuv (uv_poll_t, non-blocking fds). A kick drains every ready queue into a
-// batch that the Host (the N-API wrapper) hands to the engine in one call.
+// batch that the Host (the N-API wrapper) hands to the engine in one call, and again after it
+// until nothing is left: kicks stay off meanwhile and are asked for only before sleeping
+// (fillBatch), and each queue's interrupt goes out once per batch (batchOpen_).
 //
 // What the guest can make us hold is bounded three ways: each queue holds at most its ring size
 // (Virtqueue counts), all queues together at most kMaxPending requests and kMaxHeldSegments
@@ -98,6 +100,7 @@ class VhostDevice {
     std::vector<GuestSeg> data;      // WRITE payload left in guest memory
     uint64_t dataLen = 0;
     uint32_t segs = 0;               // pieces counted in heldSegs_
+    uint32_t batch = 0;              // the fill that delivered it (batchSerial_)
   };
   enum class Outcome { Ok, Failed, Replied, Malformed };
 
@@ -129,6 +132,7 @@ class VhostDevice {
   int answerBytes(Pending& p, const uint8_t* buf, size_t len);
   int answerError(Pending& p, int err);
   void signalQueue(uint32_t q);
+  void flushSignal(uint32_t q);
   void flushSignals();
   void dropAllPending();
   void drainSoon();
@@ -169,6 +173,12 @@ class VhostDevice {
   std::vector<std::unique_ptr<Virtqueue>> queues_;
   std::vector<Poll*> kickPolls_;
   std::vector<bool> needSignal_;
+  // Requests of the batch being served, per queue, not answered yet: when the engine answers
+  // the last of them inside the batch, the guest hears it at once instead of after the rest of
+  // the engine's batch (a guest sending one request at a time waits for exactly that). Still
+  // one interrupt per queue per batch.
+  uint32_t batchSerial_ = 0;
+  std::vector<uint32_t> batchOpen_;
   uint64_t features_ = 0;
   uint64_t protocolFeatures_ = 0;
   bool readyEmitted_ = false;

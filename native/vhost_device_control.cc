@@ -29,6 +29,7 @@ VhostDevice::VhostDevice(uv_loop_t* loop, VhostHost* host, const VhostDeviceConf
   for (uint32_t i = 0; i < n; i++) queues_.emplace_back(new Virtqueue());
   kickPolls_.assign(n, nullptr);
   needSignal_.assign(n, false);
+  batchOpen_.assign(n, 0);
   drainLater_ = new uv_idle_t;
   if (uv_idle_init(loop_, drainLater_) != 0) {
     delete drainLater_;  // cannot happen in libuv; without it a backlog waits for the next kick

@@ -2,6 +2,7 @@
 // engine's answers into the guest's reply buffers.
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -81,8 +82,23 @@ uint32_t VhostDevice::fillBatch() {
   size_t inboxUsed = 0;
   bool progress = true;
   backlog_ = false;
+  batchSerial_++;
+  std::fill(batchOpen_.begin(), batchOpen_.end(), 0);
+  // Kicks stay off while we drain (we look at every ring again after each batch anyway): only
+  // a pass that found nothing at all, after which the loop would sleep, asks for them (arm) and
+  // looks once more. A kick for a request that pass already took would only wake the loop for
+  // nothing (on a guest that sends one request at a time it often did: the guest's next request
+  // arrived while our thread was still on its way out of the last one).
+  bool arm = false;
   // Round robin, one chain per queue per pass, so a busy queue cannot starve the others.
-  while (progress && count < kTableEntries) {
+  for (;;) {
+    if (count >= kTableEntries) break;
+    if (!progress) {
+      if (count > 0 || arm) break;  // a batch to deliver (the next fill arms), or armed: asleep
+      arm = true;
+    } else {
+      arm = false;
+    }
     progress = false;
     for (uint32_t q = 0; q < queues_.size() && count < kTableEntries; q++) {
       Virtqueue& vq = *queues_[q];
@@ -91,7 +107,7 @@ uint32_t VhostDevice::fillBatch() {
         backlog_ = true;  // the next answer drains again
         return count;
       }
-      PopResult r = vq.pop(mem_, indirect, eventIdx, chain_);
+      PopResult r = vq.pop(mem_, indirect, eventIdx, arm, chain_);
       if (r == PopResult::Empty) continue;
       if (r == PopResult::Full) {
         backlog_ = true;  // this queue waits for an answer; the others go on
@@ -176,6 +192,8 @@ int VhostDevice::deliver(uint32_t q, uint32_t index, size_t& inboxUsed) {
   table_[4 * index + 2] = TokenOf(slot, p.gen);
   table_[4 * index + 3] = q;
   inboxUsed += (take + 7) & ~uint64_t(7);  // keep each request 8-byte aligned
+  p.batch = batchSerial_;
+  batchOpen_[q]++;
   return 1;
 }
 
@@ -228,6 +246,8 @@ void VhostDevice::finish(Pending& p, uint32_t usedLen) {
       vq.drop(p.head);
     }
   }
+  if (inBatch_ && p.batch == batchSerial_ && batchOpen_[p.queue] > 0 && --batchOpen_[p.queue] == 0)
+    flushSignal(p.queue);
   heldSegs_ -= p.segs;
   p.segs = 0;
   p.live = false;
@@ -260,14 +280,16 @@ void VhostDevice::signalQueue(uint32_t q) {
   if (vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0)) vq.notify();
 }
 
+void VhostDevice::flushSignal(uint32_t q) {
+  if (!needSignal_[q]) return;
+  needSignal_[q] = false;
+  Virtqueue& vq = *queues_[q];
+  if (vq.started && !vq.broken && vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0))
+    vq.notify();
+}
+
 void VhostDevice::flushSignals() {
-  for (uint32_t q = 0; q < queues_.size(); q++) {
-    if (!needSignal_[q]) continue;
-    needSignal_[q] = false;
-    Virtqueue& vq = *queues_[q];
-    if (vq.started && !vq.broken && vq.mapped() && vq.shouldNotify((features_ & vu::F_EVENT_IDX) != 0))
-      vq.notify();
-  }
+  for (uint32_t q = 0; q < queues_.size(); q++) flushSignal(q);
 }
 
 void VhostDevice::dropAllPending() {

@@ -94,6 +94,7 @@ constexpr uint16_t DESC_F_NEXT = 1;
 constexpr uint16_t DESC_F_WRITE = 2;
 constexpr uint16_t DESC_F_INDIRECT = 4;
 constexpr uint16_t AVAIL_F_NO_INTERRUPT = 1;
+constexpr uint16_t USED_F_NO_NOTIFY = 1;
 constexpr uint32_t kMaxQueueSize = 32768;
 
 struct Desc {

@@ -143,6 +143,15 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
     return info.Env().Undefined();
   }
 
+  static size_t ElementSize(napi_typedarray_type t) {
+    switch (t) {
+      case napi_int16_array: case napi_uint16_array: return 2;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: return 8;
+      default: return 1;
+    }
+  }
+
   static bool Numbers(const Napi::CallbackInfo& info, size_t n) {
     for (size_t i = 0; i < n; i++)
       if (!info[i].IsNumber()) {
@@ -159,11 +168,18 @@ class Backend : public Napi::ObjectWrap<Backend>, public VhostHost {
         Napi::TypeError::New(env, "reply(token, Uint8Array, len)").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+    // One query for the bytes (every request's answer passes here; the TypedArray wrapper
+    // would ask the engine four times).
+    napi_typedarray_type type;
+    size_t count = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, info[1], &type, &count, &data, nullptr, nullptr) != napi_ok)
+      return Napi::Number::New(env, -EINVAL);
+    size_t bytes = count * ElementSize(type);
     int64_t len = info[2].As<Napi::Number>().Int64Value();
-    if (len < 0 || static_cast<uint64_t>(len) > ta.ByteLength()) return Napi::Number::New(env, -EINVAL);
-    const uint8_t* data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    return Napi::Number::New(env, dev_->reply(info[0].As<Napi::Number>().Uint32Value(), data, static_cast<size_t>(len)));
+    if (len < 0 || static_cast<uint64_t>(len) > bytes || (len > 0 && !data)) return Napi::Number::New(env, -EINVAL);
+    return Napi::Number::New(env, dev_->reply(info[0].As<Napi::Number>().Uint32Value(),
+                                              static_cast<const uint8_t*>(data), static_cast<size_t>(len)));
   }
 
   Napi::Value ReplyError(const Napi::CallbackInfo& info) {

@@ -63,16 +63,20 @@ void Virtqueue::unpop() {
   release(lastPopped_);
 }
 
-PopResult Virtqueue::pop(const GuestMemory& mem, bool indirect, bool eventIdx, Chain& out) {
+PopResult Virtqueue::pop(const GuestMemory& mem, bool indirect, bool eventIdx, bool arm, Chain& out) {
   out.clear();
   // Back-pressure: nothing is read (not even the index) until an answer frees room; the device
   // drains again then, so the guest needs no new kick.
   if (inFlight_ >= num) return PopResult::Full;
+  // Without EVENT_IDX the flag says it; with it, an avail_event left behind means no kick until
+  // the driver's index comes round to it again (65536 entries on: one spurious kick at worst).
+  if (!eventIdx && !arm) store16(used_, vring::USED_F_NO_NOTIFY);
   uint16_t idx = availIdx();
-  if (idx == lastAvail && eventIdx) {
+  if (idx == lastAvail && arm) {
     // Ask for a kick when anything new arrives, then look once more: the driver may have
-    // added a buffer before it saw our avail_event.
-    store16(used_ + 4 + 8 * num, lastAvail);
+    // added a buffer before it saw our avail_event (or the cleared flag).
+    if (eventIdx) store16(used_ + 4 + 8 * num, lastAvail);
+    else store16(used_, 0);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     idx = availIdx();
   }

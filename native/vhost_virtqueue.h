@@ -84,7 +84,12 @@ class Virtqueue {
   // Takes the next available chain and counts it as held. Full: the queue already holds num
   // chains; the entry stays in the avail ring for later. BadChain still sets out.head (counted)
   // so it can be returned unused.
-  PopResult pop(const GuestMemory& mem, bool indirect, bool eventIdx, Chain& out);
+  // Kicks: a device that is draining looks at the ring again anyway, so a kick then only costs
+  // a wake-up with nothing to do. With arm false, pop leaves kicks off (EVENT_IDX: avail_event
+  // stays behind the entries we read; without it: VRING_USED_F_NO_NOTIFY). With arm true and
+  // the ring empty it asks for a kick at the next entry and looks once more (the driver may
+  // have added one before it saw the request): the caller is about to sleep.
+  PopResult pop(const GuestMemory& mem, bool indirect, bool eventIdx, bool arm, Chain& out);
   // Gives back the chain most recently popped (it did not fit in this batch): uncounted, and it
   // is read again by the next pop.
   void unpop();

@@ -188,6 +188,10 @@ export class SplitRing {
     const e = this.mem.view(this.used + BigInt(4 + 8 * (i % this.size)), 8);
     return { id: e.readUInt32LE(0), len: e.readUInt32LE(4) };
   }
+  /** The device's used->flags (VRING_USED_F_NO_NOTIFY = 1: do not kick). */
+  usedFlags(): number {
+    return this.mem.view(this.used, 2).readUInt16LE(0);
+  }
   /** The device's avail_event (EVENT_IDX), right after the used ring. */
   availEvent(): number {
     return this.mem.view(this.used + BigInt(4 + 8 * this.size), 2).readUInt16LE(0);

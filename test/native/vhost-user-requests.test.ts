@@ -245,6 +245,138 @@ t.test('EVENT_IDX: avail_event published, interrupts only when used_event asks',
   t.ok(ring.takeCalls() > 0, 'interrupt requested by used_event');
 });
 
+/** Puts an INIT request on ring q without kicking; returns its out buffer. */
+function addInit(s: Session, q: number): bigint {
+  const req = fuseRequest(FUSE.INIT, s.unique(), 0n, guestInitIn());
+  const [rd] = scatter(s, req, [req.length]);
+  const out = s.mem.alloc(80);
+  s.rings[q].addChain([rd, { gpa: out, len: 80, write: true }]);
+  return out;
+}
+
+/** Sends one request and, from inside its batch, publishes a second without a kick; `state`
+ *  (the device's kick state in the ring) is read at each of their answers and after both. */
+async function kickStateAroundBatch(s: Session, state: () => number): Promise<{ during: number[]; after: number }> {
+  const ring = s.rings[1];
+  const during: number[] = [];
+  s.engine.handler = () => {
+    during.push(state());
+    // Published while the device serves, without a kick: the device looks again after the
+    // batch, so it is served all the same.
+    if (during.length === 1) addInit(s, 1);
+    return false;
+  };
+  addInit(s, 1);
+  ring.kick();
+  await ring.nextUsed('first answer');
+  await ring.nextUsed('the request published during the batch, never kicked');
+  s.engine.handler = undefined;
+  return { during, after: state() };
+}
+
+t.test('EVENT_IDX: no kick asked for while a batch is served, one asked for before sleeping', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  t.equal(ring.availEvent(), 1, 'idle: a kick asked for at the next avail index');
+  const { during, after } = await kickStateAroundBatch(s, () => ring.availEvent());
+  t.same(during, [1, 1], 'avail_event left behind while serving: the guest does not kick');
+  t.equal(after, 3, 'before sleeping: a kick asked for at the next avail index');
+  await s.stillServes(t);
+});
+
+t.test('the interrupt comes when the last request of a batch is answered, not after the batch', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  ring.takeCalls();
+  // As a Linux driver does: an interrupt for the next used entry.
+  const kick = () => {
+    ring.setUsedEvent(ring.usedIdx());
+    ring.kick();
+  };
+  const callsAfterAnswer: number[] = [];
+  s.engine.handler = (r, ch) => {
+    ch.replyError(r.token, 38);
+    callsAfterAnswer.push(ring.takeCalls());
+    return true;
+  };
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [1], 'a batch of one: interrupted at its answer');
+  t.equal(ring.takeCalls(), 0, 'and once only');
+  callsAfterAnswer.length = 0;
+  addInit(s, 1);
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [0, 1], 'a batch of two: one interrupt, at the second answer');
+  t.equal(ring.takeCalls(), 0, 'and once only');
+  // One of two held (answered later): the answered one is signalled when the batch ends.
+  const held: { token: number }[] = [];
+  s.engine.handler = (r, ch) => {
+    if (held.length === 0) {
+      held.push(r);
+      return true;
+    }
+    ch.replyError(r.token, 38);
+    callsAfterAnswer.push(ring.takeCalls());
+    return true;
+  };
+  callsAfterAnswer.length = 0;
+  addInit(s, 1);
+  addInit(s, 1);
+  kick();
+  await ring.nextUsed();
+  t.same(callsAfterAnswer, [0], 'not at the answer while another of the batch is open');
+  t.equal(ring.takeCalls(), 1, 'at the end of the batch');
+  ring.setUsedEvent(ring.usedIdx());
+  s.transport.replyError(held[0].token, 2);
+  await ring.nextUsed();
+  t.equal(ring.takeCalls(), 1, 'the late answer signals itself');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
+t.test('reply takes the bytes of the view it is given: its offset, its length checked', async (t) => {
+  const s = await Session.open(t);
+  const ring = s.rings[1];
+  await s.init(1);
+  const backing = new ArrayBuffer(64);
+  const bytes = new Uint8Array(backing);
+  for (let i = 0; i < 64; i++) bytes[i] = i;
+  const results: number[] = [];
+  s.engine.handler = (r, ch) => {
+    const view = new Uint8Array(backing, 8, 24); // bytes 8..31
+    results.push(ch.reply(r.token, view, 25)); // one byte more than the view: refused
+    results.push(ch.reply(r.token, view, 24));
+    return true;
+  };
+  const out = addInit(s, 1);
+  ring.kick();
+  const used = await ring.nextUsed();
+  t.same(results, [-22, 0], 'beyond the view EINVAL, within it answered');
+  t.equal(used.len, 24);
+  const got = s.mem.read(out, 24);
+  t.same(outHeader(got).error, Buffer.from(bytes.subarray(8, 32)).readInt32LE(4), 'header from the view');
+  t.ok(got.subarray(16).equals(Buffer.from(bytes.subarray(24, 32))), 'the body is the view\'s bytes after its offset');
+  s.engine.handler = undefined;
+  await s.stillServes(t);
+});
+
+t.test('without EVENT_IDX: NO_NOTIFY while a batch is served, cleared before sleeping', async (t) => {
+  const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
+  const ring = s.rings[1];
+  await s.init(1);
+  t.equal(ring.usedFlags(), 0, 'idle: kicks wanted');
+  const { during, after } = await kickStateAroundBatch(s, () => ring.usedFlags());
+  t.same(during, [1, 1], 'VRING_USED_F_NO_NOTIFY while serving');
+  t.equal(after, 0, 'before sleeping: kicks wanted again');
+  await s.stillServes(t);
+});
+
 t.test('without EVENT_IDX: NO_INTERRUPT suppresses the call', async (t) => {
   const s = await Session.open(t, { features: F.VERSION_1 | F.INDIRECT_DESC | F.PROTOCOL_FEATURES });
   const ring = s.rings[1];

@@ -1,5 +1,6 @@
 // Metadata operations on the worker pool, for a mount whose syscalls are slow (off-loop.ts):
-// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS, UNLINK, RMDIR, RENAME as the caller;
+// LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS, UNLINK, RMDIR, RENAME as the caller
+// (MKDIR, MKNOD, SYMLINK, CREATE: pool-creates.ts, on this file's onPool);
 // READDIR's and READDIRPLUS's getdents64 (a directory stream's refill), READLINK, STATFS with the daemon's
 // credentials (as inline: none of them checks the caller's permission). The decisions (names, the export check, which inode, which node id, the handle) stay on
 // the JS thread, before the post and after the completion.

@@ -217,6 +217,34 @@ class MetaJob : public Job {
   Napi::FunctionReference done_;
 };
 
+// A job on its own dups of fd and (withFd2) fd2, taken now: the engine may close its fds at once.
+// null with *err = -errno when a dup fails.
+std::unique_ptr<MetaJob> JobOnDups(napi_env env, MetaOp kind, int fd, int fd2, bool withFd2, Napi::Function done, int* err) {
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) {
+    *err = -errno;
+    return nullptr;
+  }
+  int dup2 = withFd2 ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
+  if (withFd2 && dup2 < 0) {
+    *err = -errno;
+    close(dup);
+    return nullptr;
+  }
+  return std::make_unique<MetaJob>(env, kind, dup, dup2, done);
+}
+
+// uid -1: the daemon's credentials; else the caller's, with exactly `groups` (a null or undefined
+// argument: the thread's own supplementary groups, where setgroups is denied).
+void RunAs(MetaJob* job, int32_t uid, uint32_t gid, const uint32_t* groups, size_t ngroups, const Napi::Value& groupsArg) {
+  if (uid < 0) return;
+  job->asCaller = true;
+  job->uid = static_cast<uid_t>(uid);
+  job->gid = gid;
+  job->groups.assign(groups, groups + ngroups);
+  job->keepGroups = groupsArg.IsNull() || groupsArg.IsUndefined();
+}
+
 // metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null (null: keep the thread's), done,
 // name2?) -> 1 (queued) or -errno: -ENOSYS without a pool (the caller then runs it inline),
 // -EINVAL for a malformed call. name2: Rename's new name only.
@@ -245,25 +273,13 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   bool withFd2 = kind == MetaOp::Reopen || kind == MetaOp::Access || kind == MetaOp::Rename;
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return a.Num(-errno);
-  int dup2 = withFd2 ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
-  if (withFd2 && dup2 < 0) {
-    int e = errno;
-    close(dup);
-    return a.Num(-e);
-  }
-  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, dup2, info[8].As<Napi::Function>());
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, fd2, withFd2, info[8].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
   job->flags = flags;
   if (name.ptr) job->name = name.ptr;
   if (name2.ptr) job->name2 = name2.ptr;
-  if (uid >= 0) {
-    job->asCaller = true;
-    job->uid = static_cast<uid_t>(uid);
-    job->gid = gid;
-    job->groups.assign(groups, groups + ngroups);
-    job->keepGroups = info[7].IsNull() || info[7].IsUndefined();
-  }
+  RunAs(job.get(), uid, gid, groups, ngroups, info[7]);
   pool->Post(job.release());
   return a.Num(1);
 }
@@ -283,9 +299,9 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
   if (out.len > 1u << 30) return a.Num(-EINVAL);  // a result must fit the int it is returned in
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return a.Num(-errno);
-  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, -1, info[3].As<Napi::Function>());
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, -1, false, info[3].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
   job->out = out.data;
   job->outLen = out.len;
   job->outRef = Napi::Persistent(info[2]);
@@ -323,16 +339,9 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
   if (!pool->ownUmask()) return a.Num(0);
-  bool withFd2 = kind == MetaOp::Create;
-  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return a.Num(-errno);
-  int dup2 = withFd2 ? fcntl(fd2, F_DUPFD_CLOEXEC, 0) : -1;
-  if (withFd2 && dup2 < 0) {
-    int e = errno;
-    close(dup);
-    return a.Num(-e);
-  }
-  auto job = std::make_unique<MetaJob>(info.Env(), kind, dup, dup2, info[13].As<Napi::Function>());
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, fd2, kind == MetaOp::Create, info[13].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
   job->make = true;
   job->flags = openFlags;
   job->mode = mode;
@@ -340,13 +349,7 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   job->rdev = makedev(major, minor);
   job->name = name.ptr;
   if (name2.ptr) job->name2 = name2.ptr;
-  if (uid >= 0) {
-    job->asCaller = true;
-    job->uid = static_cast<uid_t>(uid);
-    job->gid = gid;
-    job->groups.assign(groups, groups + ngroups);
-    job->keepGroups = info[12].IsNull() || info[12].IsUndefined();
-  }
+  RunAs(job.get(), uid, gid, groups, ngroups, info[12]);
   pool->Post(job.release());
   return a.Num(1);
 }

@@ -13,7 +13,7 @@
 // bits 1..7 count the borrows, bit 0 is `recent`), and a borrowed fd is skipped by the hand. All
 // of that runs on the JS thread today; anything that hands an inode fd to another thread must keep
 // a borrow until that thread is done with it.
-import { sys } from '../native/sys';
+import { C, sys } from '../native/sys';
 import { InodeColumns, PAGE_MASK } from './inode-columns';
 
 const RECENT = 1;
@@ -117,6 +117,14 @@ export class InodeFdRing {
     return closed;
   }
 
+  private readonly handleScratch = Buffer.alloc(8 + 128); // struct file_handle, MAX_HANDLE_SZ
+
+  private makeHandle(slot: number, fd: number): boolean {
+    if (sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch) < 0) return false;
+    this.cols.setHandle(slot, this.handleScratch);
+    return true;
+  }
+
   /** Sweeps for an unborrowed fd not used since the hand last passed, closes it and returns its
    *  (now empty) position; -1 when every fd is borrowed. */
   private takeBack(): number {
@@ -134,6 +142,16 @@ export class InodeFdRing {
       if (u >= BORROW) continue;
       if (u & RECENT) {
         pg.use[i] = u & ~RECENT;
+        continue;
+      }
+      // Without its fd the inode is found again by its handle: made now if it has none yet
+      // (PassthroughFs.adopt leaves it for here). One whose object gives none keeps its fd,
+      // outside the budget from now on.
+      if (pg.handleLen[i] < 0 && !this.makeHandle(slot, pg.fd[i])) {
+        pg.fdPos[i] = 0;
+        ring[pos] = -1;
+        this.free[this.freeCount++] = pos;
+        this.held--;
         continue;
       }
       sys.close(pg.fd[i]);

@@ -44,8 +44,14 @@ export class InodeStore {
     return this.ring;
   }
 
+  /** Stores h (a `struct file_handle`, copied) as a live inode's handle. */
+  setHandle(inode: Inode, h: Uint8Array): void {
+    if (inode.live) this.cols.setHandle(inode.slot, h);
+  }
+
   /**
-   * Gives a live inode that has a file handle (and no fd) the O_PATH fd `fd`, under the budget:
+   * Gives a live inode that has a file handle, or can get one (inode-fd-ring.ts takeBack), and no
+   * fd the O_PATH fd `fd`, under the budget:
    * another inode's fd may be closed for it. false: not kept (no budget, or every budgeted fd
    * is borrowed right now); the fd is still the caller's then.
    */

@@ -384,8 +384,12 @@ export class PassthroughFs {
     }
     let handle: Buffer | null = null;
     const mode = this.config.inodeFileHandles;
+    // auto (budgeted): the handle is made only when the budget takes the fd back (inode-fd-ring.ts
+    // takeBack): while the fd is open it pins the object, and most inodes never lose theirs.
+    let lazy = false;
     if (mode !== 'never' && (mode !== 'auto' || this.budgeted) && this.mountFdFor(st, fd) >= 0) {
-      const m = sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
+      lazy = mode === 'auto';
+      const m = lazy ? -1 : sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch);
       if (m >= 0) {
         handle = this.handleScratch;
       } else if (mode === 'mandatory') {
@@ -394,6 +398,11 @@ export class PassthroughFs {
       }
     }
     const known = this.inodes.findByKey(st);
+    // A known inode without its fd is confirmed by its handle (the host may have reused the inode
+    // number since): only then is the new object's needed.
+    if (lazy && known && known.fd < 0 && known.hasHandle && sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch) >= 0) {
+      handle = this.handleScratch;
+    }
     if (known && (!handle || !known.hasHandle || known.handleEquals(handle))) {
       // auto: an inode whose fd was taken back is in use again and keeps this one.
       if (!this.inodes.budgetFd(known, fd)) sys.close(fd);
@@ -407,13 +416,22 @@ export class PassthroughFs {
       sys.close(fd);
       return place;
     }
-    const keepFd = handle === null;
+    const keepFd = handle === null && !lazy;
     // The store copies the handle's bytes (handleScratch is reused by the next lookup).
-    const inode = this.inodes.add(inodeInit(st, keepFd ? fd : -1, handle, place));
+    const inode = this.inodes.add(inodeInit(st, keepFd ? fd : -1, lazy ? null : handle, place));
     // auto: a new inode keeps its fd within the budget (an older one's may be closed for it).
-    if (!keepFd && !this.inodes.budgetFd(inode, fd)) sys.close(fd);
+    if (!keepFd && !this.inodes.budgetFd(inode, fd)) this.withoutBudget(inode, fd, lazy);
     inode.nlookup = 1;
     return { inode, st };
+  }
+
+  /** A new inode whose fd the budget could not take (every budgeted fd is borrowed right now):
+   *  it stays a file handle only, made now if it was left for later (`lazy`); an object without
+   *  one keeps its fd, outside the budget. */
+  private withoutBudget(inode: Inode, fd: number, lazy: boolean): void {
+    if (lazy && sys.nameToHandleAt(fd, '', C.AT_EMPTY_PATH, this.handleScratch) >= 0) this.inodes.setHandle(inode, this.handleScratch);
+    if (inode.hasHandle) sys.close(fd);
+    else inode.fd = fd;
   }
 
   /**

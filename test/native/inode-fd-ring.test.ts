@@ -3,6 +3,9 @@
 // fd -1, a borrowed fd is never taken back, a recently used one outlives one not used since,
 // dropping an inode frees its place, and shrink (the answer to EMFILE) lowers the budget.
 import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { InodeStore } from '../../src/passthrough/inode-store';
 import type { Inode, InodeInit } from '../../src/passthrough/inode';
 import { inodeFdBudget } from '../../src/passthrough/inode-fd-ring';
@@ -121,5 +124,39 @@ t.test('dropping an inode frees its place; shrink lowers the budget', async (t) 
   t.equal(ring.held, 5, 'the lowered budget holds');
   t.equal(ring.shrink(100, 2), 3, 'never below the floor');
   t.equal(ring.budget, 2);
+  s.clear();
+});
+
+t.test('an inode added without a handle gets one when its fd is taken back; one whose object has none keeps its fd', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-ring-lazy-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const s = store(2);
+  const ring = s.fdRing!;
+  /** An inode with no handle yet and an O_PATH fd of `file` (or of `at`), under the budget. */
+  const lazyInode = (ino: number, at: string): Inode => {
+    const inode = s.add({ ...init(ino), handle: null });
+    inode.nlookup = 1;
+    const fd = sys.openat(AT_FDCWD, at, C.O_PATH, 0);
+    t.ok(s.budgetFd(inode, fd), `${at}: its fd is budgeted`);
+    return inode;
+  };
+  fs.writeFileSync(path.join(dir, 'a'), 'a');
+  const a = lazyInode(800, path.join(dir, 'a'));
+  t.equal(a.hasHandle, false, 'no handle at first');
+  const expected = Buffer.alloc(8 + 128);
+  const n = sys.nameToHandleAt(a.fd, '', C.AT_EMPTY_PATH, expected);
+  t.ok(n >= 0, 'tmpfs makes handles');
+  // procfs has no file handles: this one cannot be reopened by one, so it must keep its fd.
+  const p = lazyInode(801, '/proc/self/stat');
+  const pFd = p.fd;
+  addWithFd(s, 802); // full: the sweep clears the recent bits and takes one back
+  addWithFd(s, 803);
+  t.equal(a.fd, -1, 'the file\'s fd was taken back');
+  t.equal(a.hasHandle, true, 'and it got its handle then');
+  t.ok(a.handleEquals(expected.subarray(0, 8 + expected.readUInt32LE(0))), 'the file\'s own handle');
+  t.equal(p.fd, pFd, 'the procfs inode keeps its fd');
+  t.ok(isOpen(pFd), 'open');
+  t.equal(p.hasHandle, false, 'with no handle');
+  t.ok(ring.held <= 2, `the budget still holds (${ring.held} budgeted)`);
   s.clear();
 });

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP } from '../fixtures/stub-engine';
 import { statHeldUp } from '../helpers/held-source';
-import { heldAct, slowVfsd } from '../helpers/slow-vfsd';
+import { answeredWhileHeld, heldAct, slowVfsd } from '../helpers/slow-vfsd';
 
 const root = process.geteuid?.() === 0;
 const DIR = 'helddir0';
@@ -38,8 +38,9 @@ for (const h of HELD) {
     const srcDir = path.join(src.dir, DIR);
     const before = await fs.promises.stat(path.join(srcDir, h.name));
     const held = await heldAct(src, h.op, h.what, () => h.act(path.join(v.mnt, DIR), h.name));
-    t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'GETATTR of the root answered');
-    t.ok((await fs.promises.stat(path.join(v.mnt, 'slow'))).isFile(), 'LOOKUP of another name answered');
+    const release = () => src.release(h.op, true);
+    t.ok((await answeredWhileHeld(t, fs.promises.stat(v.mnt), 'GETATTR of the root', release)).isDirectory(), 'GETATTR of the root answered');
+    t.ok((await answeredWhileHeld(t, fs.promises.stat(path.join(v.mnt, 'slow')), 'LOOKUP of another name', release)).isFile(), 'LOOKUP of another name answered');
     t.ok(src.held(h.op) > 0, `all while the ${h.what} is still held`);
     t.notOk(held.settled(), 'and its client still waits');
     src.release(h.op, true);
@@ -59,7 +60,7 @@ for (const h of HELD) {
     const { src, v } = await slowVfsd(t, h.op, ['--thread-pool-size', '4']);
     const parent = (await fs.promises.stat(path.join(src.dir, DIR))).ino;
     const held = await heldAct(src, h.op, h.what, () => h.act(path.join(v.mnt, DIR), h.name));
-    t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'another client answered while it is held');
+    t.ok((await answeredWhileHeld(t, fs.promises.stat(v.mnt), 'another client', () => src.release(h.op, true))).isDirectory(), 'another client answered while it is held');
     src.hostUnlink(h.name, parent);
     src.release(h.op, true);
     const r = await held.p.then(() => 'done', (e: NodeJS.ErrnoException) => e.code ?? String(e));

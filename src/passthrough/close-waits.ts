@@ -15,22 +15,37 @@ const NO_FLUSH_FS = new Set([
   0x58465342 /* xfs */, 0x9123683e /* btrfs */,
 ]);
 
-/** Whether fd's filesystem (statfs f_type) is one of `types`; false if fstatfs fails. */
-export function fsTypeIn(fd: number, types: ReadonlySet<number>): boolean {
-  const v = new Float64Array(10);
-  return sys.fstatfs(fd, v) === 0 && types.has(v[8]);
+const statfsOut = new Float64Array(10);
+
+/** Where a filesystem's f_type is kept once known: an Inode (its place's, inode-columns Places). */
+export interface FsTypeSlot {
+  fsType: number;
 }
 
-/** Whether closing a dup of fd can never wait (its filesystem is in NO_FLUSH_FS). */
-export function closeNeverWaits(fd: number): boolean {
-  return fsTypeIn(fd, NO_FLUSH_FS);
+/** statfs f_type of the filesystem inode is on, fd being one of its fds; asked of the kernel
+ *  once per place (inode-columns Places), -1 if fstatfs fails (asked again next time). */
+export function fsTypeOf(inode: FsTypeSlot, fd: number): number {
+  if (inode.fsType >= 0) return inode.fsType;
+  if (sys.fstatfs(fd, statfsOut) !== 0) return -1;
+  inode.fsType = statfsOut[8];
+  return statfsOut[8];
+}
+
+/** Whether the filesystem of inode (fd one of its fds) is one of `types`; false if unknown. */
+export function fsTypeIn(inode: FsTypeSlot, fd: number, types: ReadonlySet<number>): boolean {
+  return types.has(fsTypeOf(inode, fd));
+}
+
+/** Whether closing a dup of fd (an fd of inode) can never wait (its filesystem is in NO_FLUSH_FS). */
+export function closeNeverWaits(inode: FsTypeSlot, fd: number): boolean {
+  return fsTypeIn(inode, fd, NO_FLUSH_FS);
 }
 
 /** Whether a close of this file handle's fds (FLUSH's dup, RELEASE's) may run inline: asked
  *  once per handle (a handle never changes filesystem), never on a mount seen slow. */
 export function closeInline(h: Handle, slowMount: boolean): boolean {
   if (h.kind === 'dir') return !slowMount;
-  h.flushInline ??= closeNeverWaits(h.fd);
+  h.flushInline ??= closeNeverWaits(h.inode, h.fd);
   return h.flushInline && !slowMount;
 }
 

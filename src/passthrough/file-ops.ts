@@ -181,7 +181,7 @@ export function noNoWait(h: FileHandle, write: boolean): void {
     h.writePath = DataPath.Inline;
     return;
   }
-  h.readPath = fsTypeIn(h.fd, MEMORY_FS) ? DataPath.Inline : DataPath.Pool;
+  h.readPath = fsTypeIn(h.inode, h.fd, MEMORY_FS) ? DataPath.Inline : DataPath.Pool;
 }
 
 

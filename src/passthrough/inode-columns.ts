@@ -18,6 +18,11 @@ const MAX_HANDLE = 128; // MAX_HANDLE_SZ
 /** Interned (mount id, st_dev, device, visibleDevice): few distinct values, never released. */
 export class Places {
   readonly mntId: number[] = [];
+  /** statfs f_type of the place's filesystem, -1 until first asked: one mount id and st_dev are
+   *  one superblock, so it is asked once per place instead of once per open. A later mount that
+   *  reuses a gone one's mount id and anonymous st_dev is still another place: its device id
+   *  names its filesystem type (policy/device-id). */
+  readonly fsType: number[] = [];
   readonly devMajor: number[] = [];
   readonly devMinor: number[] = [];
   readonly device: string[] = [];
@@ -39,6 +44,7 @@ export class Places {
       this.devMinor.push(devMinor);
       this.device.push(device);
       this.visibleDevice.push(visibleDevice);
+      this.fsType.push(-1);
       this.index.set(key, p);
     }
     this.last = p;

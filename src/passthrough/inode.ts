@@ -106,6 +106,15 @@ export class Inode {
     return this.cols.places.visibleDevice[this.place];
   }
 
+  /** statfs f_type of the filesystem the object is on, -1 until known (see close-waits fsTypeOf) */
+  get fsType(): number {
+    return this.cols.places.fsType[this.place];
+  }
+
+  set fsType(v: number) {
+    this.cols.places.fsType[this.place] = v;
+  }
+
   /** Whether the inode is kept as a file handle (a dropped one no longer is). */
   get hasHandle(): boolean {
     return this.live && this.cols.page(this.slot).handleLen[this.slot & PAGE_MASK] >= 0;

@@ -80,7 +80,14 @@ t.test('FLUSH inline only where closing a dup never waits (closeNeverWaits, by s
   for (const [dir, what, want] of dirs) {
     const fd = sys.openat(AT_FDCWD, dir, C.O_RDONLY | C.O_DIRECTORY | C.O_CLOEXEC, 0);
     t.ok(fd >= 0, `opened ${dir}`);
-    t.equal(closeNeverWaits(fd), want, `${what}: ${want ? 'inline' : 'pool'}`);
+    const slot = { fsType: -1 };
+    t.equal(closeNeverWaits(slot, fd), want, `${what}: ${want ? 'inline' : 'pool'}`);
+    t.ok(slot.fsType > 0, `${what}: f_type kept (0x${slot.fsType.toString(16)})`);
     sys.close(fd);
+    // Asked once: the kept f_type answers, the (now closed) fd is not asked again.
+    t.equal(closeNeverWaits(slot, fd), want, `${what}: the same answer from the kept f_type`);
   }
+  const unknown = { fsType: -1 };
+  t.notOk(closeNeverWaits(unknown, -1), 'fstatfs fails: pool');
+  t.equal(unknown.fsType, -1, 'a failed fstatfs keeps nothing');
 });

@@ -25,10 +25,18 @@ const PATH_MAX = 4096;
  * it the kernel masked the mode already and masking again changes nothing. Either way the
  * daemon's own umask (inherited, typically 022) never applies: that would mask what the caller
  * asked for a second time. The umask is per process: set and restored around the one syscall
- * (creating calls run on the serving thread; a hostile client's umask only removes bits).
+ * (creating calls run on the serving thread; a hostile client's umask only removes bits). When
+ * the caller's umask is the daemon's own (022 on both sides, the usual case) the two umask
+ * calls would change nothing and are skipped. Nothing else in the process sets the umask, so
+ * the daemon's own, learnt at the first switch, stays what it is.
  */
+let ownUmask = -1;
+
 function underUmask(umask: number, make: () => number): number {
-  const own = sys.umask(umask & 0o777);
+  const want = umask & 0o777;
+  if (want === ownUmask) return make();
+  const own = sys.umask(want);
+  ownUmask = own;
   try {
     return make();
   } finally {

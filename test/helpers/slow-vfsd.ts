@@ -46,14 +46,16 @@ export async function answeredWhileHeld<T>(t: Test, p: Promise<T>, what: string,
 
 /** The checks of every "held on a slow source" test: while `op` (named `what`) is held, vfsd
  *  answers another client's GETATTR of the root and LOOKUP of `slow`; the held request is still
- *  held and its client still waits; then it is released and its client's act succeeds. */
-export async function othersAnsweredWhileHeld(t: Test, src: HeldSource, mnt: string, op: number, what: string, held: { p: Promise<unknown>; settled: () => boolean }): Promise<void> {
+ *  held and its client still waits; then it is released and its client's act succeeds, with
+ *  what it answered returned. */
+export async function othersAnsweredWhileHeld<T>(t: Test, src: HeldSource, mnt: string, op: number, what: string, held: { p: Promise<T>; settled: () => boolean }): Promise<T> {
   const release = () => src.release(op, true);
   t.ok((await answeredWhileHeld(t, fs.promises.stat(mnt), 'GETATTR of the root', release)).isDirectory(), 'GETATTR of the root answered');
   t.ok((await answeredWhileHeld(t, fs.promises.stat(path.join(mnt, 'slow')), 'LOOKUP of another name', release)).isFile(), 'LOOKUP of another name answered');
   t.ok(src.held(op) > 0, `all while the ${what} is still held`);
   t.notOk(held.settled(), 'and its client still waits');
   release();
-  await held.p;
+  const got = await held.p;
   t.pass(`the ${what} succeeded`);
+  return got;
 }

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP } from '../fixtures/stub-engine';
 import { mountHeldSource, statHeldUp } from '../helpers/held-source';
+import { answeredWhileHeld, othersAnsweredWhileHeld } from '../helpers/slow-vfsd';
 import { waitFor } from '../helpers/wait';
 import { startVfsd } from '../helpers/vfsd-process';
 
@@ -36,13 +37,10 @@ async function lookupHeld(t: Test, args: string[]) {
 
 t.test('a LOOKUP held on a slow source does not hold up other clients', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
   const { src, v, held, settled } = await lookupHeld(t, ['--thread-pool-size', '4']);
-  t.ok((await fs.promises.stat(v.mnt)).isDirectory(), 'GETATTR of the root answered');
-  t.ok((await fs.promises.stat(path.join(v.mnt, 'slow'))).isFile(), 'LOOKUP of another name answered');
-  await t.rejects(fs.promises.stat(path.join(v.mnt, 'missing')), { code: 'ENOENT' }, 'a LOOKUP answered ENOENT');
-  t.ok(src.held(OP.LOOKUP) > 0, 'all while the LOOKUP of held-x is still held');
-  t.notOk(settled(), 'and its client still waits');
-  src.release(OP.LOOKUP, true);
-  const st = await held;
+  const release = () => src.release(OP.LOOKUP, true);
+  await t.rejects(answeredWhileHeld(t, fs.promises.stat(path.join(v.mnt, 'missing')), 'a LOOKUP of a missing name', release),
+    { code: 'ENOENT' }, 'a LOOKUP answered ENOENT');
+  const st = await othersAnsweredWhileHeld(t, src, v.mnt, OP.LOOKUP, 'LOOKUP of held-x', { p: held, settled });
   const said = src.answers().filter((a) => a.name === 'held-x').map((a) => a.ino);
   t.ok(said.length > 0 && said[0] > 0, `the source answered inode ${said[0]}`);
   t.equal(st.ino, said[0], 'the held stat returns that inode');

@@ -2,7 +2,7 @@
 // writer; compiled at bench time) and fio.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run, runOk } from './proc';
+import { pinned, run, runOk } from './proc';
 import { repoRoot } from './systems';
 
 const META_TIMEOUT_MS = 300_000;
@@ -19,7 +19,7 @@ export async function buildDriver(bin: string, name: string, libs: string[] = []
 export interface MetaResult { op: string; n: number; ns: number; entries: number; t0: number }
 
 export async function meta(exe: string, op: string, dir: string, n: number): Promise<MetaResult> {
-  const out = await runOk(exe, [op, dir, String(n)], { timeoutMs: META_TIMEOUT_MS });
+  const out = await runOk(...pinned(exe, [op, dir, String(n)]), { timeoutMs: META_TIMEOUT_MS });
   return JSON.parse(out.trim()) as MetaResult;
 }
 

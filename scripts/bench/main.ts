@@ -9,7 +9,7 @@ import { parseBenchArgs, USAGE, BenchOptions } from './options';
 import { allSystems, repoRoot, System, NOFILE, vfsd } from './systems';
 import { allWorkloads, prepareData, Workload, Ctx } from './workloads';
 import { buildDriver, fioVersion, rmrf } from './drivers';
-import { installSignalCleanup, cleanupAll, onCleanup, isInterrupted, forceUnmount, run, runOk } from './proc';
+import { installSignalCleanup, pinToCpu, cleanupAll, onCleanup, isInterrupted, forceUnmount, run, runOk } from './proc';
 import { Row, SystemInfo, MemoryResult, median, ratio, rowRatio, targets, render, BenchJson } from './report';
 import { measureMemory, MemoryPlan } from './memory';
 import { profileStat, ProfileResult } from './profile';
@@ -110,6 +110,7 @@ async function main(): Promise<number> {
     return 1;
   }
   installSignalCleanup();
+  if (o.oneCpu) pinToCpu(0);
   const started = Date.now();
   await removeStale();
   const L = await makeLayout(o);
@@ -201,7 +202,7 @@ async function main(): Promise<number> {
   }
   const lf = usable.find((s) => s.id === 'libfuse');
   if (lf) memPlan.push({ system: lf, files: Math.min(o.memFiles, fdBound) });
-  if (!isInterrupted() && memPlan.length && !o.guestOnly) {
+  if (!isInterrupted() && memPlan.length && !o.guestOnly && !o.oneCpu) {
     log(`memory: ${memPlan.map((p) => `${p.system.id} stat of ${p.files} files`).join(', ')}`);
     memory = await measureMemory(memPlan, L.src, L.mnt, ctx.metaExe);
   }
@@ -247,7 +248,7 @@ async function main(): Promise<number> {
     timestamp: new Date().toISOString(),
     durationSec: duration,
     quick: o.quick,
-    options: { reps: o.reps, ...o.sizes, memFiles: o.memFiles },
+    options: { reps: o.reps, ...o.sizes, memFiles: o.memFiles, ...(o.oneCpu ? { oneCpu: true } : {}) },
     machine: { ...mach, loadavgEnd: os.loadavg() },
     method: METHOD,
     systems: sysInfo,

@@ -1,6 +1,10 @@
 // Command line of `npm run bench` (after `--`): sizes, repetitions, which systems and rows.
 import type { Sizes } from './workloads';
 import type { GuestSizes } from './guest';
+import { META_ROWS } from './systems';
+
+/** The rows --one-cpu runs. */
+const ONE_CPU_ROWS: readonly string[] = META_ROWS;
 
 export interface BenchOptions {
   quick: boolean;
@@ -19,6 +23,8 @@ export interface BenchOptions {
   /** Only the guest rows: no /dev/fuse rows, memory or profile. */
   guestOnly: boolean;
   guestSizes: GuestSizes;
+  /** Every server and its client on CPU 0 (metadata rows only): see USAGE. */
+  oneCpu: boolean;
 }
 
 export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/bench/main.js [options]; root for mounts)
@@ -43,6 +49,9 @@ export const USAGE = `npm run bench -- [options]      (or: node dist/scripts/ben
   --guest-reps N     repetitions inside the guest (default 7)
   --guest-files N    files per guest metadata row (default 2000)
   --guest-size MiB   guest data file, written and read once per repetition (default 128)
+  --one-cpu          the metadata rows only, each server and its client both on CPU 0 (taskset):
+                     what a request costs without the wakeup across CPUs, which dominates
+                     those rows on this VM (scripts/bench/README.md); no memory, profile, guest
   --out FILE         JSON output (default bench-results/latest.json)
   --report FILE      print the tables of an earlier run's JSON (no run, no root needed)
 `;
@@ -56,9 +65,9 @@ function int(flag: string, v: string | undefined, min: number): number {
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
   const o: BenchOptions = quick
-    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1, windowMs: 1000 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false,
+    ? { quick, reps: 1, sizes: { files: 2000, readdirPasses: 3, dataMiB: 64, randSeconds: 1, windowMs: 1000 }, memFiles: 20000, profileFiles: 20000, profile: false, systems: null, workloads: null, out: null, report: null, help: false, oneCpu: false,
       guest: true, guestOnly: false, guestSizes: { reps: 1, files: 300, readdirPasses: 10, dataMiB: 16, randSeconds: 1 } }
-    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3, windowMs: 2000 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false,
+    : { quick, reps: 5, sizes: { files: 10000, readdirPasses: 10, dataMiB: 512, randSeconds: 3, windowMs: 2000 }, memFiles: 100000, profileFiles: 50000, profile: true, systems: null, workloads: null, out: null, report: null, help: false, oneCpu: false,
       guest: true, guestOnly: false, guestSizes: { reps: 7, files: 2000, readdirPasses: 25, dataMiB: 128, randSeconds: 3 } };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -82,9 +91,18 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--guest-size': o.guestSizes.dataMiB = int(a, next(), 1); break;
       case '--out': o.out = next() ?? null; break;
       case '--report': o.report = next() ?? null; break;
+      case '--one-cpu': o.oneCpu = true; break;
       case '-h': case '--help': o.help = true; break;
       default: throw new Error(`unknown option ${a}`);
     }
+  }
+  if (o.oneCpu) {
+    const other = (o.workloads ?? []).filter((w) => !ONE_CPU_ROWS.includes(w));
+    if (other.length) throw new Error(`--one-cpu runs only the metadata rows (${ONE_CPU_ROWS.join(',')}), not ${other.join(',')}`);
+    if (o.guestOnly) throw new Error('--one-cpu runs no guest rows');
+    o.workloads ??= [...ONE_CPU_ROWS];
+    o.guest = false;
+    o.profile = false;
   }
   return o;
 }

@@ -20,6 +20,18 @@ export function isInterrupted(): boolean {
   return interrupted;
 }
 
+let cpuPin: number | null = null;
+
+/** From now on every server and load generator runs on this CPU only (bench --one-cpu). */
+export function pinToCpu(cpu: number): void {
+  cpuPin = cpu;
+}
+
+/** cmd and args, run under `taskset -c CPU` when pinToCpu asked for it. */
+export function pinned(cmd: string, args: string[]): [string, string[]] {
+  return cpuPin === null ? [cmd, args] : ['taskset', ['-c', String(cpuPin), cmd, ...args]];
+}
+
 /** Spawn and remember a long-lived child (a server); it is killed by cleanupAll if still alive. */
 export function track(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });

@@ -216,7 +216,7 @@ export interface BenchJson {
   timestamp: string;
   durationSec: number;
   quick: boolean;
-  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; windowMs?: number; memFiles: number };
+  options: { reps: number; files: number; readdirPasses: number; dataMiB: number; randSeconds: number; windowMs?: number; memFiles: number; oneCpu?: boolean };
   machine: Record<string, unknown>;
   method: string[];
   systems: SystemInfo[];
@@ -249,6 +249,7 @@ export function render(j: BenchJson): string {
   out.push(`vfsd bench ${j.timestamp}  ${j.quick ? 'QUICK ' : ''}` +
     (devFuse ? `reps=${o.reps} files=${o.files} data=${o.dataMiB} MiB rand<=${o.randSeconds} s${o.windowMs ? ` window=${o.windowMs} ms` : ''}  ` : 'guest rows only  ') +
     `${String(m.cpus)} cpus, kernel ${String(m.kernel)}, load at start ${load}`);
+  if (o.oneCpu) out.push('ONE CPU (--one-cpu): every server and its client ran on CPU 0, so no request or answer woke a task on the other CPU');
   out.push('median rate (higher is better) and ratio to native; "never" columns run only rows with timeouts 0 (stat, slow source, head-of-line); ! = some reps failed');
   if (j.rows.some((r) => r.baseRow)) {
     out.push('a row ending in [/row]: ratio to the same column in that row (8 clients / 1 client, beside a writer / alone), not to native');

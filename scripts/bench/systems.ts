@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { track, onCleanup, waitExit, isMounted, forceUnmount, runOk, sleep } from './proc';
+import { track, pinned, onCleanup, waitExit, isMounted, forceUnmount, runOk, sleep } from './proc';
 
 export interface Mounted {
   /** Where the workload runs: the mount point, or the source itself for `native`. */
@@ -88,7 +88,7 @@ export async function startDaemon(cmd: string, args: string[], mnt: string, pars
   if (isMounted(mnt)) throw new Error(`${mnt} is still mounted`);
   const devBefore = fs.statSync(mnt).dev;
   const t0 = process.hrtime.bigint();
-  const child = track('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, '--', cmd, ...args]);
+  const child = track(...pinned('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, '--', cmd, ...args]));
   const log = new StderrLog(child);
   child.stdout?.resume();
   let spawnError: Error | null = null;

@@ -41,12 +41,11 @@ export function closeNeverWaits(inode: FsTypeSlot, fd: number): boolean {
   return fsTypeIn(inode, fd, NO_FLUSH_FS);
 }
 
-/** Whether a close of this file handle's fds (FLUSH's dup, RELEASE's) may run inline: asked
- *  once per handle (a handle never changes filesystem), never on a mount seen slow. */
+/** Whether a close of this file handle's fds (FLUSH's dup, RELEASE's) may run inline: by its
+ *  filesystem's type (kept per place, see fsTypeOf), never on a mount seen slow. */
 export function closeInline(h: Handle, slowMount: boolean): boolean {
   if (h.kind === 'dir') return !slowMount;
-  h.flushInline ??= closeNeverWaits(h.inode, h.fd);
-  return h.flushInline && !slowMount;
+  return !slowMount && closeNeverWaits(h.inode, h.fd);
 }
 
 /** The engine is done with a handle's fd (RELEASE, RELEASEDIR, DESTROY): closed once no pooled

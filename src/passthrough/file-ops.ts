@@ -68,7 +68,7 @@ const cachedHandles = new WeakSet<FileHandle>();
 
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
   const h: FileHandle = {
-    kind: 'file', fd, inode, flags, backingId: -1, lockFds: null, flushInline: null,
+    kind: 'file', fd, inode, flags, backingId: -1, lockFds: null,
     readPath: DataPath.TryInline, writePath: (flags & SYNC_WRITES) !== 0 ? DataPath.Pool : DataPath.TryInline,
   };
   const fh = fs.handles.add(h);

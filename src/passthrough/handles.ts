@@ -17,9 +17,6 @@ export interface FileHandle {
    *  turns out to have no RWF_NOWAIT (see file-ops readPath/writePath) */
   readPath: number;
   writePath: number;
-  /** whether FLUSH's close(dup(fd)) runs on the loop (see file-ops flushInline); null until the
-   *  first FLUSH asks */
-  flushInline: boolean | null;
 }
 
 export interface DirHandle {

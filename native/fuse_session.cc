@@ -34,6 +34,7 @@
 #include "fuse_pending.h"
 #include "fuse_uring.h"
 #include "sys_args.h"
+#include "thread_creds.h"
 
 namespace vfsd {
 namespace fusedev {
@@ -928,6 +929,11 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (!ArgUint(info[0], &fd) || fd > 0x7fffffff) return Napi::Number::New(env, -EINVAL);
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
     BackingMap map{static_cast<int32_t>(fd), 0, 0};
+    // The backing file keeps this thread's credentials and does every passthrough read and
+    // write of the inode with them, for whoever opens it next: without CAP_FSETID, so that no
+    // later writer keeps a setuid/setgid bit its own write would clear (see thread_creds.h).
+    WithoutFsetid lowered;
+    if (lowered.error()) return Napi::Number::New(env, lowered.error());
     int r = ioctl(fd_, kIocBackingOpen, &map);
     return Napi::Number::New(env, r < 0 ? -errno : r);
   }

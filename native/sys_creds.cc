@@ -15,6 +15,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 namespace vfsd {
@@ -136,6 +138,33 @@ int SetThreadCreds(uid_t uid, gid_t gid, bool keepGroups, size_t ngroups, const 
 }
 
 int ResetThreadCreds() { return Reset(); }
+
+WithoutFsetid::WithoutFsetid() {
+  __user_cap_data_struct data[2] = {};
+  if ((error_ = CapGet(data)) != 0) return;
+  constexpr uint32_t bit = 1u << CAP_FSETID;  // CAP_FSETID is 4: in the low word
+  if (!(data[0].effective & bit)) return;  // not there (e.g. an fsuid switch dropped it)
+  effective_[0] = data[0].effective;
+  effective_[1] = data[1].effective;
+  data[0].effective &= ~bit;
+  __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  if (syscall(SYS_capset, &hdr, data) < 0) error_ = -errno;
+  else lowered_ = true;
+}
+
+WithoutFsetid::~WithoutFsetid() {
+  if (!lowered_) return;
+  __user_cap_data_struct data[2] = {};
+  if (CapGet(data) == 0) {
+    data[0].effective = effective_[0];
+    data[1].effective = effective_[1];
+    __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    // Raising an effective bit back within the permitted set cannot be refused; if it ever is,
+    // the thread only has less power (writes through the server then clear bits root's keep).
+    if (syscall(SYS_capset, &hdr, data) == 0) return;
+  }
+  fprintf(stderr, "vfsd: could not restore CAP_FSETID on a serving thread: %s\n", strerror(errno));
+}
 
 void InitSysCreds(Napi::Env env, Napi::Object exports) {
   StartGroups();  // record the groups now, before any thread switches

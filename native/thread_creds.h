@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace vfsd {
 
@@ -14,5 +15,25 @@ namespace vfsd {
 int SetThreadCreds(uid_t uid, gid_t gid, bool keepGroups, size_t ngroups, const gid_t* groups);
 // Back to the process's euid/egid and the groups it had when the addon loaded. 0 or -errno.
 int ResetThreadCreds();
+
+// CAP_FSETID out of the calling thread's effective set while the object lives, back in when it
+// goes (if it was there). For kernel objects that keep the credentials they are made with and
+// act with them for other callers later: a FUSE backing file (FUSE_DEV_IOC_BACKING_OPEN) does
+// every passthrough write of its inode with them, and CAP_FSETID in them would keep a setuid
+// bit that the writer's own write clears on the host.
+class WithoutFsetid {
+ public:
+  WithoutFsetid();
+  ~WithoutFsetid();
+  WithoutFsetid(const WithoutFsetid&) = delete;
+  WithoutFsetid& operator=(const WithoutFsetid&) = delete;
+  // 0, or -errno: the capability could not be lowered (then nothing was changed).
+  int error() const { return error_; }
+
+ private:
+  int error_ = 0;
+  bool lowered_ = false;
+  uint32_t effective_[2] = {0, 0};
+};
 
 }  // namespace vfsd

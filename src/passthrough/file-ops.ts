@@ -9,7 +9,7 @@ import { Errno } from '../protocol/errno';
 import { Fopen } from '../protocol/flags';
 import type { PassthroughFs } from './passthrough-fs';
 import { Inode, InodeMap } from './inode';
-import { isDir, isReg } from './host-stat';
+import { isDir, isReg, modeOfFd } from './host-stat';
 import type { FileHandle } from './handles';
 import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
 import { closeHandleFd, closeInline, fsTypeIn } from './close-waits';
@@ -78,7 +78,7 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   if (fs.backing && !(openFlags & Fopen.DIRECT_IO)) {
     let m = ioModes.get(inode);
     if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
-    if (m.passthrough === 0 && m.cached === 0) {
+    if (m.passthrough === 0 && m.cached === 0 && !writesKillPrivs(flags, fd)) {
       const id = fs.backing.open(fd);
       if (id >= 0) m.backingId = id;
     }
@@ -95,6 +95,27 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
     }
   }
   return { fh, openFlags, backingId: h.backingId };
+}
+
+/**
+ * Whether a write through this open may have to clear a setuid or setgid bit: it is writable,
+ * and the file is setuid or setgid (a write by a caller without CAP_FSETID clears setuid, and
+ * setgid too when the file is group-executable or the caller is not in its group). Such an open
+ * starts no passthrough: a passthrough write runs with the credentials the inode's backing file
+ * was registered with, not the writer's, so root's write would lose a bit the host keeps for
+ * root. Through the server each write is the writer's: the kernel or WRITE's killPriv clears the
+ * bits as on the host. The backing file itself is registered without CAP_FSETID (native
+ * BackingOpen), so a writer that must join passthrough opens already there (the kernel fails
+ * any other open of such an inode with EIO) clears setuid: without that, a user's write while
+ * root held the file open kept a setuid-root bit (measured). What still differs from the host
+ * then (test/mount/privs-held-open pins it): root's write clears the bits, and a setgid bit
+ * without group execute (which grants nothing) follows the registering caller's groups, not the
+ * writer's. A bit set after the open (chmod u+s of a file open for writing) is not seen here.
+ */
+function writesKillPrivs(flags: number, fd: number): boolean {
+  if ((flags & C.O_ACCMODE) === C.O_RDONLY) return false;
+  const mode = modeOfFd(fd);
+  return mode < 0 || (mode & (C.S_ISUID | C.S_ISGID)) !== 0; // unknown: the server's path is right for every mode
 }
 
 /** The handle no longer counts for its inode's I/O mode; the last passthrough one closes the id. */

@@ -82,6 +82,15 @@ export function statFd(fd: number): HostStat | number {
   return r < 0 ? r : decodeStatx(scratch);
 }
 
+/** STATX_TYPE | STATX_MODE: all modeOfFd asks for. */
+const STATX_TYPE_MODE = 0x3;
+
+/** The mode (type and permission bits) of what fd refers to now, or -errno. */
+export function modeOfFd(fd: number): number {
+  const r = sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_SYMLINK_NOFOLLOW, STATX_TYPE_MODE, scratch);
+  return r < 0 ? r : scratchWords[7] & 0xffff;
+}
+
 /** statx of name inside dirfd, never following a symlink. */
 export function statAt(dirfd: number, name: Uint8Array | string): HostStat | number {
   const r = sys.statx(dirfd, name, C.AT_SYMLINK_NOFOLLOW, STATX_WANT, scratch);

@@ -10,8 +10,22 @@ import { InodeMap } from './inode';
  *  with its last handle. */
 const lockingHandles = new InodeMap<Set<FileHandle>>();
 
+/**
+ * Lock descriptions held at most, all handles together. Each is an fd, and the lock owner is a
+ * number the client puts in the request: a hostile guest can name a new one in every SETLK, and
+ * would otherwise take every fd the process may open (then lookups and opens fail EMFILE for
+ * everyone). Past the cap a new owner's lock is refused ENOLCK, POSIX's "too many locks", as the
+ * SETLKW waiters are (server/blocking-locks.ts). A tenth of the open-file limit here (20000).
+ */
+export const MAX_LOCK_FDS = 2048;
+let lockFdCount = 0;
+
+/** Whether a new lock owner's description would pass MAX_LOCK_FDS. */
+export const lockFdsFull = (): boolean => lockFdCount >= MAX_LOCK_FDS;
+
 /** Records fd as owner's lock description on h (lock-ops opened it). */
 export function addLockFd(h: FileHandle, owner: string, fd: number): void {
+  lockFdCount++;
   if (!h.lockFds) h.lockFds = new Map();
   h.lockFds.set(owner, fd);
   let set = lockingHandles.get(h.inode);
@@ -26,6 +40,7 @@ export function releaseLockFds(h: FileHandle, owner: string | null): void {
     if (owner === null || o === owner) {
       sys.close(fd);
       h.lockFds.delete(o);
+      lockFdCount--;
     }
   }
   if (h.lockFds.size === 0) {

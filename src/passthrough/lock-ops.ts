@@ -7,7 +7,7 @@ import { C, sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { FileHandle } from './handles';
-import { addLockFd } from './lock-fds';
+import { addLockFd, lockFdsFull } from './lock-fds';
 
 import type { FileLock } from '../server/file-system';
 export type { FileLock };
@@ -15,9 +15,11 @@ export type { FileLock };
 const OFFSET_MAX = 2 ** 63 - 1;
 const lockBuf = new Float64Array(4);
 
+/** The owner's lock description on h, opened for its first lock (-ENOLCK past the cap). */
 function ownerFd(fs: PassthroughFs, h: FileHandle, owner: string): number {
   const known = h.lockFds?.get(owner);
   if (known !== undefined) return known;
+  if (lockFdsFull()) return -Errno.ENOLCK;
   const fd = sys.openat(fs.procSelfFd, fs.procName(h.fd), (h.flags & C.O_ACCMODE) | C.O_CLOEXEC, 0);
   if (fd >= 0) addLockFd(h, owner, fd);
   return fd;
@@ -35,8 +37,10 @@ export function getlk(fs: PassthroughFs, fh: number, owner: string, l: FileLock)
   const h = fs.handles.file(fh);
   if (!h) return -Errno.EBADF;
   if (l.end < l.start) return -Errno.EINVAL;
-  const fd = ownerFd(fs, h, owner);
-  if (fd < 0) return fd;
+  // An owner without a description holds no locks on h, so asking on the handle's own fd (which
+  // holds no record locks: they all go on owners' descriptions) gives its answer, and a query
+  // never costs an fd.
+  const fd = h.lockFds?.get(owner) ?? h.fd;
   toFlock(l);
   const r = sys.fcntlLock(fd, C.F_OFD_GETLK, lockBuf);
   if (r < 0) return r;
@@ -56,6 +60,8 @@ export function setlk(fs: PassthroughFs, fh: number, owner: string, l: FileLock,
   if (!fs.config.posixLocks) return -Errno.ENOSYS;
   if (l.end < l.start) return -Errno.EINVAL;
   if (l.type !== C.F_RDLCK && l.type !== C.F_WRLCK && l.type !== C.F_UNLCK) return -Errno.EINVAL;
+  // Nothing to unlock for an owner that never locked here (the kernel sends F_UNLCK on close).
+  if (l.type === C.F_UNLCK && h.lockFds?.get(owner) === undefined) return 0;
   const fd = ownerFd(fs, h, owner);
   if (fd < 0) return fd;
   toFlock(l);

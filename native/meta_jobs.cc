@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -52,7 +53,15 @@ enum class MetaOp : uint32_t {
   Symlink = 12,  // symlinkat(name2, fd, name)
   Create = 13,   // openat(fd, name, openFlags, mode): that fd (ioFd) too; the O_PATH fd is
                  // opened through fd2 = /proc/self/fd, so it is the very file the open made
+  // metaAttrJob's: one of SETATTR's changes to what fd is, status-only, as the caller (or the
+  // daemon); the numbers a..d are the change's.
+  Chmod = 14,     // fchmodat(fd2 = /proc/self/fd, "<fd>", a, 0)
+  Chown = 15,     // fchownat(fd, "", a, b, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); -1 keeps one
+  Truncate = 16,  // fd2 -1: ftruncate(fd, a) (an open file); else truncate("/proc/self/fd/<fd>", a)
+  Utimens = 17,   // utimensat(fd, "", {a, b}, {c, d}, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
 };
+constexpr uint32_t kFirstAttrOp = 14;
+constexpr uint32_t kLastAttrOp = 17;
 constexpr uint32_t kFirstMakeOp = 10;
 constexpr uint32_t kLastMakeOp = 13;
 constexpr uint32_t kFirstIntoOp = 5;
@@ -88,6 +97,8 @@ class MetaJob : public Job {
   Napi::Reference<Napi::Value> outRef;
 
   uint32_t flags = 0;
+  // metaAttrJob's
+  int64_t num[4] = {0, 0, 0, 0};
   // metaMakeJob's
   bool make = false;
   uint32_t mode = 0;
@@ -162,8 +173,34 @@ class MetaJob : public Job {
     return 0;
   }
 
+  // SETATTR's change (metaAttrJob): through the job's own dup, as the other ops.
+  int Changed() {
+    char self[32];
+    snprintf(self, sizeof self, "%d", fd_);
+    int r = -1;
+    if (op_ == MetaOp::Chmod) r = fchmodat(fd2_, self, static_cast<mode_t>(num[0]), 0);
+    if (op_ == MetaOp::Chown) {
+      r = fchownat(fd_, "", static_cast<uid_t>(num[0]), static_cast<gid_t>(num[1]), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+    }
+    if (op_ == MetaOp::Truncate) {
+      if (fd2_ < 0) {
+        r = ftruncate(fd_, static_cast<off_t>(num[0]));
+      } else {
+        char path[48];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
+        r = truncate(path, static_cast<off_t>(num[0]));
+      }
+    }
+    if (op_ == MetaOp::Utimens) {
+      timespec ts[2] = {{static_cast<time_t>(num[0]), static_cast<long>(num[1])}, {static_cast<time_t>(num[2]), static_cast<long>(num[3])}};
+      r = utimensat(fd_, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+    }
+    return r < 0 ? -errno : 0;
+  }
+
   int Syscalls() {
     if (make) return Made();
+    if (static_cast<uint32_t>(op_) >= kFirstAttrOp && static_cast<uint32_t>(op_) <= kLastAttrOp) return Changed();
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
     if (op_ == MetaOp::Unlink) return unlinkat(fd_, name.c_str(), static_cast<int>(flags)) < 0 ? -errno : 0;
     if (op_ == MetaOp::Rename) {
@@ -354,9 +391,40 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   return a.Num(1);
 }
 
+// metaAttrJob(op, fd, fd2, a, b, c, d, uid|-1, gid, groups|null, done) -> 1 (queued) or -errno
+// (-ENOSYS without a pool). One of SETATTR's changes (MetaOp Chmod..Utimens); fd2:
+// /proc/self/fd (Chmod, and Truncate by path) or -1. a..d are integers (a size, times, ids;
+// -1 for an id left as it is); what they mean is the op's.
+Napi::Value PostMetaAttrJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaAttrJob", 11);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  int fd2 = a.Int(2);
+  int64_t num[4] = {a.Int64(3), a.Int64(4), a.Int64(5), a.Int64(6)};
+  int32_t uid = a.Int(7);
+  uint32_t gid = a.Uint(8);
+  size_t ngroups = 0;
+  const uint32_t* groups = a.U32OrNull(9, &ngroups);
+  if (!a.Ok()) return a.Bail();
+  if (!info[10].IsFunction() || op < kFirstAttrOp || op > kLastAttrOp) return a.Num(-EINVAL);
+  MetaOp kind = static_cast<MetaOp>(op);
+  bool withFd2 = kind == MetaOp::Chmod || (kind == MetaOp::Truncate && fd2 >= 0);
+  if (kind == MetaOp::Chmod && fd2 < 0) return a.Num(-EINVAL);
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, fd2, withFd2, info[10].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
+  for (int i = 0; i < 4; i++) job->num[i] = num[i];
+  RunAs(job.get(), uid, gid, groups, ngroups, info[9]);
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 }  // namespace
 
 void InitMetaJobs(Napi::Env env, Napi::Object exports) {
+  exports.Set("metaAttrJob", Napi::Function::New(env, PostMetaAttrJob, "metaAttrJob"));
   exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));
   exports.Set("metaIntoJob", Napi::Function::New(env, PostMetaIntoJob, "metaIntoJob"));
   exports.Set("metaMakeJob", Napi::Function::New(env, PostMetaMakeJob, "metaMakeJob"));

@@ -24,6 +24,13 @@
 //  - Create: openat(fd, name, openFlags, mode); ioFd (the callback's last argument, owned by it)
 //    is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
 //    is the very file the open made (a name swapped on the host meanwhile cannot change it).
+// metaAttrJob (as the caller, or the daemon with uid -1) makes one of SETATTR's changes to what
+// fd is, through the job's dup: result 0 or -errno, stat null.
+//  - Chmod: fchmodat(fd2 = /proc/self/fd, "<fd>", a, 0).
+//  - Chown: fchownat(fd, "", a, b, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); -1 leaves that id.
+//  - Truncate: ftruncate(fd, a) with fd2 -1 (fd an open file); else truncate() of
+//    /proc/self/fd/<fd> (fd2 = /proc/self/fd), which checks write permission as the caller.
+//  - Utimens: utimensat(fd, "", {a, b}, {c, d}, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW).
 // stat (Lookup, Stat, the make ops): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
@@ -36,7 +43,7 @@ import { addon } from './addon';
 
 export const MetaOp = {
   Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
-  Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13,
+  Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13, Chmod: 14, Chown: 15, Truncate: 16, Utimens: 17,
 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;
@@ -47,6 +54,8 @@ export interface MetaJobsNative {
   metaIntoJob(op: number, fd: number, out: Uint8Array, done: MetaDone): number;
   metaMakeJob(op: number, fd: number, fd2: number, name: Uint8Array, target: Uint8Array | null, mode: number,
     rdevMajor: number, rdevMinor: number, umask: number, openFlags: number,
+    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+  metaAttrJob(op: number, fd: number, fd2: number, a: number, b: number, c: number, d: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
 }
 

@@ -8,6 +8,7 @@ import type { DirSink, FileJob, FileLock, FileSystem, InitFeatures, IoTarget, La
 import type { PassthroughFs } from './passthrough-fs';
 import * as entryOps from './entry-ops';
 import * as attrOps from './attr-ops';
+import * as setattrOps from './setattr-ops';
 import * as fileOps from './file-ops';
 import * as dirOps from './dir-ops';
 import * as removeOps from './remove-ops';
@@ -35,7 +36,7 @@ export class PassthroughFileSystem implements FileSystem {
   lookup(parent: number, name: Uint8Array) { return entryOps.lookup(this.fs, parent, name); }
   forget(nodeid: number, nlookup: number): void { this.fs.inodes.forget(nodeid, nlookup); }
   getattr(nodeid: number) { return attrOps.getattr(this.fs, nodeid); }
-  setattr(nodeid: number, a: P.SetattrIn) { return attrOps.setattr(this.fs, nodeid, a); }
+  setattr(nodeid: number, a: P.SetattrIn) { return setattrOps.setattr(this.fs, nodeid, a); }
   readlink(nodeid: number, out: Buffer) { return attrOps.readlink(this.fs, nodeid, out); }
   access(nodeid: number, mask: number) { return attrOps.access(this.fs, nodeid, mask); }
 

@@ -110,7 +110,7 @@ export interface FileSystem {
   lookup(parent: number, name: Uint8Array): Later<P.EntryOut | number>;
   forget(nodeid: number, nlookup: number): void;
   getattr(nodeid: number): Later<P.Attr | number>;
-  setattr(nodeid: number, a: P.SetattrIn): P.Attr | number;
+  setattr(nodeid: number, a: P.SetattrIn): Later<P.Attr | number>;
   /** the target into out; its length or -errno */
   /** The target into out (its length), or, completing later, the target's own bytes. */
   readlink(nodeid: number, out: Buffer): number | Promise<Buffer | number>;

@@ -223,6 +223,8 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     const listedAttr = req.opcode === OP.GETATTR ? list.attrOf(Number(req.nodeid)) : null;
     if (listedAttr) return replyAttr(ch, req.token, listedAttr);
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
+    // A named inode's SETATTR (chmod, chown, truncate, utimes) succeeds; its attributes stay.
+    if (req.opcode === OP.SETATTR && req.nodeid >= FIRST_NAMED_INO) return replyAttr(ch, req.token, namedAttr(Number(req.nodeid)));
     if (req.opcode !== OP.READ) return replyOk(ch, req.token);
     const offset = Number(req.body.readBigUInt64LE(8));
     const size = req.body.readUInt32LE(16);
@@ -231,13 +233,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE and GETATTR are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE, GETATTR and SETATTR are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.MKDIR) return isHeld(nameAfter(req, 8));
     if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
-    if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO;
+    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
   const maybeHold = (req: Request, ch: RequestChannel) => {
@@ -266,6 +268,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     ...files,
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,
+    [OP.SETATTR]: maybeHold,
     [OP.UNLINK]: maybeHold,
     [OP.RMDIR]: maybeHold,
     [OP.RENAME]: maybeHold,

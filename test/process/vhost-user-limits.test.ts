@@ -2,7 +2,7 @@
 // test front end (the native bounds are in test/native/vhost-user-hostile.test.ts): READ and WRITE
 // are capped at what INIT negotiated, lock waiters at 64, lock owners' descriptions at
 // MAX_LOCK_FDS, and vfsd's memory and fds stay bounded while the share goes on serving.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,8 +12,10 @@ import { MAX_LOCK_FDS } from '../../src/passthrough/lock-fds';
 import { countFds, rssMiB } from '../fuzz/export';
 import { spawnVfsd } from '../helpers/vfsd-process';
 
-t.test('vfsd: READ/WRITE beyond INIT\'s limits are EINVAL, more than 64 SETLKW waiters get ENOLCK; memory, fds and service hold', { timeout: 120000 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-caps-'));
+/** vfsd serving a share holding `f` ("hello\n") over vhost-user, with the test front end
+ *  connected (answers of up to replySize bytes) and INIT done; the pid is the server itself. */
+async function shareWithF(t: Test, replySize: number, queues: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-limits-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const share = path.join(dir, 'share');
   fs.mkdirSync(share);
@@ -22,11 +24,15 @@ t.test('vfsd: READ/WRITE beyond INIT\'s limits are EINVAL, more than 64 SETLKW w
   // --sandbox none: the pid we measure is then the server itself, not a launcher waiting for it.
   const run = spawnVfsd([`--socket-path=${sock}`, `--shared-dir=${share}`, '--sandbox', 'none']);
   t.teardown(() => run.child.kill('SIGKILL'));
-  // vfsd serves two request queues: rings 1 and 2, 64 entries each.
-  const c = await openRequestSession(sock, 4096, 2);
+  const c = await openRequestSession(sock, replySize, queues);
   t.teardown(() => c.fe.close());
-  const pid = run.child.pid!;
   t.equal((await c.request(FUSE.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  return { c, share, pid: run.child.pid! };
+}
+
+t.test('vfsd: READ/WRITE beyond INIT\'s limits are EINVAL, more than 64 SETLKW waiters get ENOLCK; memory, fds and service hold', { timeout: 120000 }, async (t) => {
+  // vfsd serves two request queues: rings 1 and 2, 64 entries each.
+  const { c, share, pid } = await shareWithF(t, 4096, 2);
   const look = await c.request(FUSE.LOOKUP, 1n, Buffer.from('f\0'));
   t.equal(look.h.error, 0, 'LOOKUP');
   const node = look.payload.readBigUInt64LE(0);
@@ -73,19 +79,8 @@ t.test('vfsd: READ/WRITE beyond INIT\'s limits are EINVAL, more than 64 SETLKW w
 // owner that locks gets an fd (its own open file description, lock-ops.ts). Without a cap a flood
 // of owners took every fd vfsd may open.
 t.test('vfsd: a flood of lock owners gets ENOLCK past the cap; queries and unlocks cost no fd', { timeout: 120000 }, async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-owners-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const share = path.join(dir, 'share');
-  fs.mkdirSync(share);
-  fs.writeFileSync(path.join(share, 'f'), 'hello\n');
-  const sock = path.join(dir, 'vu.sock');
-  const run = spawnVfsd([`--socket-path=${sock}`, `--shared-dir=${share}`, '--sandbox', 'none']);
-  t.teardown(() => run.child.kill('SIGKILL'));
   // Small answers only (the front end's guest memory is a bump allocator): 256 bytes each.
-  const c = await openRequestSession(sock, 256, 1);
-  t.teardown(() => c.fe.close());
-  const pid = run.child.pid!;
-  t.equal((await c.request(FUSE.INIT, 0n, initIn())).h.error, 0, 'INIT');
+  const { c, pid } = await shareWithF(t, 256, 1);
   const node = (await c.request(FUSE.LOOKUP, 1n, Buffer.from('f\0'))).payload.readBigUInt64LE(0);
   const open = async () => (await c.request(FUSE.OPEN, node, openIn(2 /* O_RDWR */))).payload.readBigUInt64LE(0);
   const fh = await open();

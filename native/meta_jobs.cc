@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,9 +60,17 @@ enum class MetaOp : uint32_t {
   Chown = 15,     // fchownat(fd, "", a, b, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); -1 keeps one
   Truncate = 16,  // fd2 -1: ftruncate(fd, a) (an open file); else truncate("/proc/self/fd/<fd>", a)
   Utimens = 17,   // utimensat(fd, "", {a, b}, {c, d}, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+  // metaXattrJob's: by the name "/proc/self/fd/<fd>" (an O_PATH fd carries no xattr calls; the
+  // magic link resolves to exactly what fd pins), as the caller.
+  Getxattr = 18,     // getxattr(path, name, out): the value's size, or into out
+  Listxattr = 19,    // listxattr(path, out): the list's size, or into out
+  Setxattr = 20,     // setxattr(path, name, value, flags): 0 (the value is the job's copy)
+  Removexattr = 21,  // removexattr(path, name): 0
 };
 constexpr uint32_t kFirstAttrOp = 14;
 constexpr uint32_t kLastAttrOp = 17;
+constexpr uint32_t kFirstXattrOp = 18;
+constexpr uint32_t kLastXattrOp = 21;
 constexpr uint32_t kFirstMakeOp = 10;
 constexpr uint32_t kLastMakeOp = 13;
 constexpr uint32_t kFirstIntoOp = 5;
@@ -99,6 +108,8 @@ class MetaJob : public Job {
   uint32_t flags = 0;
   // metaAttrJob's
   int64_t num[4] = {0, 0, 0, 0};
+  // metaXattrJob's Setxattr value (copied: the request's bytes live only during its batch)
+  std::vector<uint8_t> value;
   // metaMakeJob's
   bool make = false;
   uint32_t mode = 0;
@@ -198,8 +209,21 @@ class MetaJob : public Job {
     return r < 0 ? -errno : 0;
   }
 
+  // An xattr call on what fd is (metaXattrJob); out/outLen: Getxattr's and Listxattr's buffer.
+  int Xattr() {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
+    ssize_t r = -1;
+    if (op_ == MetaOp::Getxattr) r = getxattr(path, name.c_str(), out, outLen);
+    if (op_ == MetaOp::Listxattr) r = listxattr(path, reinterpret_cast<char*>(out), outLen);
+    if (op_ == MetaOp::Setxattr) r = setxattr(path, name.c_str(), value.data(), value.size(), static_cast<int>(flags));
+    if (op_ == MetaOp::Removexattr) r = removexattr(path, name.c_str());
+    return r < 0 ? -errno : static_cast<int>(r);
+  }
+
   int Syscalls() {
     if (make) return Made();
+    if (static_cast<uint32_t>(op_) >= kFirstXattrOp && static_cast<uint32_t>(op_) <= kLastXattrOp) return Xattr();
     if (static_cast<uint32_t>(op_) >= kFirstAttrOp && static_cast<uint32_t>(op_) <= kLastAttrOp) return Changed();
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
     if (op_ == MetaOp::Unlink) return unlinkat(fd_, name.c_str(), static_cast<int>(flags)) < 0 ? -errno : 0;
@@ -421,9 +445,53 @@ Napi::Value PostMetaAttrJob(const Napi::CallbackInfo& info) {
   return a.Num(1);
 }
 
+// metaXattrJob(op, fd, name|null, buf|null, flags, uid|-1, gid, groups|null, done) -> 1 (queued)
+// or -errno (-ENOSYS without a pool). Getxattr and Listxattr read into buf (empty: the size is
+// asked), which the caller must neither read nor write until done runs (the job keeps it alive);
+// Setxattr sets buf's bytes (copied now) with flags; Removexattr takes no buf. Getxattr,
+// Setxattr and Removexattr need a name.
+Napi::Value PostMetaXattrJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaXattrJob", 9);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  NameBuf name;
+  a.Name(2, name, true);
+  bool hasBuf = !info[3].IsNull() && !info[3].IsUndefined();
+  Bytes buf = hasBuf ? a.U8(3) : Bytes{};
+  uint32_t flags = a.Uint(4);
+  int32_t uid = a.Int(5);
+  uint32_t gid = a.Uint(6);
+  size_t ngroups = 0;
+  const uint32_t* groups = a.U32OrNull(7, &ngroups);
+  if (!a.Ok()) return a.Bail();
+  if (!info[8].IsFunction() || op < kFirstXattrOp || op > kLastXattrOp) return a.Num(-EINVAL);
+  MetaOp kind = static_cast<MetaOp>(op);
+  if ((kind == MetaOp::Listxattr) == (name.ptr != nullptr)) return a.Num(-EINVAL);
+  bool reads = kind == MetaOp::Getxattr || kind == MetaOp::Listxattr;
+  if ((reads || kind == MetaOp::Setxattr) != hasBuf) return a.Num(-EINVAL);
+  if (hasBuf && buf.len > 1u << 20) return a.Num(-EINVAL);  // xattr values are at most 64 KiB
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, -1, false, info[8].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
+  job->flags = flags;
+  if (name.ptr) job->name = name.ptr;
+  if (reads) {
+    job->out = buf.data;
+    job->outLen = buf.len;
+    job->outRef = Napi::Persistent(info[3]);
+  }
+  if (kind == MetaOp::Setxattr) job->value.assign(buf.data, buf.data + buf.len);
+  RunAs(job.get(), uid, gid, groups, ngroups, info[7]);
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 }  // namespace
 
 void InitMetaJobs(Napi::Env env, Napi::Object exports) {
+  exports.Set("metaXattrJob", Napi::Function::New(env, PostMetaXattrJob, "metaXattrJob"));
   exports.Set("metaAttrJob", Napi::Function::New(env, PostMetaAttrJob, "metaAttrJob"));
   exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));
   exports.Set("metaIntoJob", Napi::Function::New(env, PostMetaIntoJob, "metaIntoJob"));

@@ -31,6 +31,12 @@
 //  - Truncate: ftruncate(fd, a) with fd2 -1 (fd an open file); else truncate() of
 //    /proc/self/fd/<fd> (fd2 = /proc/self/fd), which checks write permission as the caller.
 //  - Utimens: utimensat(fd, "", {a, b}, {c, d}, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW).
+// metaXattrJob (as the caller) makes one xattr call by the name /proc/self/fd/<dup> (an O_PATH fd
+// carries none; the magic link resolves to exactly what it pins): result = the byte count (Get,
+// List), 0 (Set, Remove) or -errno, stat null.
+//  - Getxattr: getxattr(path, name, buf) (buf empty: the size only). Listxattr: into buf.
+//    buf must be neither read nor written until done runs (the job keeps it alive).
+//  - Setxattr: setxattr(path, name, buf, flags) (buf copied when posted). Removexattr.
 // stat (Lookup, Stat, the make ops): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
@@ -44,6 +50,7 @@ import { addon } from './addon';
 export const MetaOp = {
   Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
   Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13, Chmod: 14, Chown: 15, Truncate: 16, Utimens: 17,
+  Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21,
 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;
@@ -56,6 +63,8 @@ export interface MetaJobsNative {
     rdevMajor: number, rdevMinor: number, umask: number, openFlags: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
   metaAttrJob(op: number, fd: number, fd2: number, a: number, b: number, c: number, d: number,
+    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+  metaXattrJob(op: number, fd: number, name: Uint8Array | null, buf: Uint8Array | null, flags: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
 }
 

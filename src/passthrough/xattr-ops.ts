@@ -1,28 +1,53 @@
 // GETXATTR, SETXATTR, LISTXATTR, REMOVEXATTR (only with --xattr; otherwise ENOSYS so the kernel
 // stops asking, except the POSIX ACLs while FUSE_POSIX_ACL is on: PassthroughFs.aclXattrs).
 // O_PATH fds cannot carry xattr calls, so they go through the fd's /proc/self/fd
-// name, which resolves to exactly the object the fd pins (a symlink stays the symlink).
+// name, which resolves to exactly the object the fd pins (a symlink stays the symlink). On a mount
+// whose syscalls are slow (off-loop.ts) the call runs on the worker pool, as the caller.
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { isIdCarryingXattr } from '../policy/id-map';
 import { mapClientName, mapServerList } from '../policy/xattr-map';
+import { metaJobs, MetaOp } from '../native/meta-jobs';
+import { onPool } from './pool-ops';
+import type { Later } from '../server/file-system';
 
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
 
-function withInode(fs: PassthroughFs, nodeid: number, fn: (path: string, inode: Inode) => number, name?: Uint8Array): number {
+/** The inode the request is about, or the errno when xattrs are not served (or it is unknown). */
+function target(fs: PassthroughFs, nodeid: number, name?: Uint8Array): Inode | number {
   if (!fs.config.xattr && !(fs.aclXattrs && name && isIdCarryingXattr(name))) {
     // With FUSE_POSIX_ACL the kernel reads ACLs by GETXATTR to check permissions, so those are
     // served even without --xattr. Any other name then answers EOPNOTSUPP, not ENOSYS: one
     // ENOSYS makes the kernel stop sending GETXATTR at all, ACLs included.
     return fs.aclXattrs && name ? -Errno.EOPNOTSUPP : -Errno.ENOSYS;
   }
-  const inode = fs.known(nodeid);
-  if (typeof inode === 'number') return inode;
-  return fs.withFd(inode, (fd) => fn(fs.procPath(fd), inode));
+  return fs.known(nodeid);
 }
+
+/** The call inline, by the fd's /proc/self/fd name, timed (off-loop.ts: it may mark the mount slow). */
+function inline(fs: PassthroughFs, inode: Inode, fn: (path: string) => number): number {
+  return fs.offLoop.timed(inode.mntId, () => fs.withFd(inode, (fd) => fn(fs.procPath(fd))));
+}
+
+/**
+ * The call on the worker pool when the inode's mount is slow (as the caller, on the job's dup
+ * of the fd; the name and a SETXATTR value are copied when posted): then(n) turns its byte
+ * count into the answer. null: inline (a fast mount, or no pool).
+ */
+function onPoolIfSlow<T>(fs: PassthroughFs, inode: Inode, op: number, name: Uint8Array | null, buf: Uint8Array | null, flags: number, then: (n: number) => T | number): Promise<T | number> | null {
+  if (!fs.offLoop.wants(inode.mntId)) return null;
+  const who = fs.creds.caller();
+  return onPool(fs, inode.mntId,
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, name, buf, flags, who.uid, who.gid, who.groups, done)),
+    (n) => (n < 0 ? n : then(n)));
+}
+
+/** A GETXATTR's or LISTXATTR's answer: bytes written into the caller's buffer (inline), or from
+ *  the pool the bytes themselves (copied into the reply then) or, for a size query, the size. */
+export type XattrRead = number | Promise<Buffer | number>;
 
 function checkXattrName(fs: PassthroughFs, name: Uint8Array): number {
   if (name.length === 0 || name.length > XATTR_NAME_MAX) return -Errno.ERANGE;
@@ -42,47 +67,68 @@ function hostName(fs: PassthroughFs, name: Uint8Array): Uint8Array | number {
 }
 
 /** size 0 asks for the value's size; otherwise the value is read into out[0..size). */
-export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, size: number, out: Buffer): number {
+export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, size: number, out: Buffer): XattrRead {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   const host = hostName(fs, name);
   // A denied name reads as absent (as in virtiofsd): the client simply has no such xattr.
   if (typeof host === 'number') return host === -Errno.EPERM ? -Errno.ENODATA : host;
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
-  return withInode(fs, nodeid, (p) => sys.getxattr(p, host, out.subarray(0, size), false), name);
+  const inode = target(fs, nodeid, name);
+  if (typeof inode === 'number') return inode;
+  const buf = Buffer.allocUnsafeSlow(Math.min(size, out.length));
+  const later = onPoolIfSlow(fs, inode, MetaOp.Getxattr, host, buf, 0, (n) => (size === 0 ? n : buf.subarray(0, n)));
+  return later ?? inline(fs, inode, (p) => sys.getxattr(p, host, out.subarray(0, size), false));
 }
 
-export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): number {
+export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: Buffer): XattrRead {
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
+  const inode = target(fs, nodeid);
+  if (typeof inode === 'number') return inode;
   const map = fs.config.xattrMap;
-  if (!map) return withInode(fs, nodeid, (p) => sys.listxattr(p, out.subarray(0, size), false));
+  if (!map) {
+    const buf = Buffer.allocUnsafeSlow(Math.min(size, out.length));
+    const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, buf, 0, (n) => (size === 0 ? n : buf.subarray(0, n)));
+    return later ?? inline(fs, inode, (p) => sys.listxattr(p, out.subarray(0, size), false));
+  }
   // Renaming changes the list's length: read all of it, map it, then answer the size asked for
   // (exact, so a client that sizes its buffer from the first call never sees ERANGE).
   const all = Buffer.allocUnsafe(XATTR_SIZE_MAX);
-  const n = withInode(fs, nodeid, (p) => sys.listxattr(p, all, false));
-  if (n < 0) return n;
-  const mapped = mapServerList(map, all.subarray(0, n));
-  if (size === 0) return mapped.length;
-  if (mapped.length > Math.min(size, out.length)) return -Errno.ERANGE;
-  out.set(mapped, 0);
-  return mapped.length;
+  const answer = (n: number, into: Buffer | null): Buffer | number => {
+    const mapped = mapServerList(map, all.subarray(0, n));
+    if (size === 0) return mapped.length;
+    if (mapped.length > Math.min(size, out.length)) return -Errno.ERANGE;
+    if (!into) return Buffer.from(mapped.buffer, mapped.byteOffset, mapped.length);
+    into.set(mapped, 0);
+    return mapped.length;
+  };
+  const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, all, 0, (n) => answer(n, null));
+  if (later) return later;
+  const n = inline(fs, inode, (p) => sys.listxattr(p, all, false));
+  return n < 0 ? n : answer(n, out) as number;
 }
 
-export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): number {
+export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): Later<number> {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   if (value.length > XATTR_SIZE_MAX) return -Errno.E2BIG;
   const host = hostName(fs, name);
   if (typeof host === 'number') return host;
-  return withInode(fs, nodeid, (p) => sys.setxattr(p, host, value, flags, false), name);
+  const inode = target(fs, nodeid, name);
+  if (typeof inode === 'number') return inode;
+  return onPoolIfSlow(fs, inode, MetaOp.Setxattr, host, value, flags, (n) => n)
+    ?? inline(fs, inode, (p) => sys.setxattr(p, host, value, flags, false));
 }
 
-export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): number {
+export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array): Later<number> {
   const bad = checkXattrName(fs, name);
   if (bad < 0) return bad;
   const host = hostName(fs, name);
   if (typeof host === 'number') return host;
-  return withInode(fs, nodeid, (p) => sys.removexattr(p, host, false), name);
+  const inode = target(fs, nodeid, name);
+  if (typeof inode === 'number') return inode;
+  return onPoolIfSlow(fs, inode, MetaOp.Removexattr, host, null, 0, (n) => n)
+    ?? inline(fs, inode, (p) => sys.removexattr(p, host, false));
 }
 
 const SECURITY_PREFIX = Buffer.from('security.');

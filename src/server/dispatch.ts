@@ -137,7 +137,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.SETXATTR]: (s, r) => {
     const a = P.decodeSetxattr(r.buf, r.off, r.end, s.init?.setxattrExt ?? false);
-    s.replier.status(r.token, s.fs.setxattr(r.h.nodeid, a.name, a.value, a.flags));
+    statusReply(s, r, s.fs.setxattr(r.h.nodeid, a.name, a.value, a.flags));
   },
 
   [P.Op.GETXATTR]: (s, r) => {
@@ -150,7 +150,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
     xattrReply(s, r, a.size, (out) => s.fs.listxattr(r.h.nodeid, a.size, out));
   },
 
-  [P.Op.REMOVEXATTR]: (s, r) => s.replier.status(r.token, s.fs.removexattr(r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name)),
+  [P.Op.REMOVEXATTR]: (s, r) => statusReply(s, r, s.fs.removexattr(r.h.nodeid, P.decodeRemovexattr(r.buf, r.off, r.end).name)),
 
   [P.Op.OPENDIR]: (s, r) => opendirReply(s, r, s.fs.opendir(r.h.nodeid)),
 
@@ -277,16 +277,19 @@ function statusReply(s: ServerParts, r: Req, e: Later<number>): void {
   s.replier.status(r.token, e);
 }
 
-function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number): void {
-  const out = s.replier.out;
+function xattrReply(s: ServerParts, r: Req, size: number, read: (out: Buffer) => number | Promise<Buffer | number>): void {
   const body = s.replier.body;
-  if (size === 0) {
-    const n = read(out.subarray(body, body));
-    if (n < 0) return s.replier.error(r.token, -n);
-    return s.replier.send(r.token, P.writeGetxattrOut(out, body, n));
-  }
-  const n = read(out.subarray(body));
+  xattrAnswer(s, r, size, read(size === 0 ? s.replier.out.subarray(body, body) : s.replier.out.subarray(body)));
+}
+
+/** A number: the length written at the reply's body (a size query: the size), or -errno; a
+ *  Buffer: the bytes, from the pool (copied into the reply buffer only now: other replies used
+ *  it meanwhile). */
+function xattrAnswer(s: ServerParts, r: Req, size: number, n: number | Buffer | Promise<Buffer | number>): void {
+  if (n instanceof Promise) return later(s, r, n, (v) => xattrAnswer(s, r, size, v));
+  if (typeof n !== 'number') return s.replier.bytes(r.token, n.copy(s.replier.out, s.replier.body));
   if (n < 0) return s.replier.error(r.token, -n);
+  if (size === 0) return s.replier.send(r.token, P.writeGetxattrOut(s.replier.out, s.replier.body, n));
   s.replier.bytes(r.token, n);
 }
 

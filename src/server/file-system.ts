@@ -149,10 +149,12 @@ export interface FileSystem {
   setlk(fh: number, owner: string, l: FileLock, isFlock: boolean): number;
 
   /** size 0: the value's length; else the value into out, its length or -errno */
-  getxattr(nodeid: number, name: Uint8Array, size: number, out: Buffer): number;
-  listxattr(nodeid: number, size: number, out: Buffer): number;
-  setxattr(nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): number;
-  removexattr(nodeid: number, name: Uint8Array): number;
+  /** Bytes read into out, -errno, or (completing on the pool) the bytes themselves or, for a
+   *  size query (size 0), the size. */
+  getxattr(nodeid: number, name: Uint8Array, size: number, out: Buffer): number | Promise<Buffer | number>;
+  listxattr(nodeid: number, size: number, out: Buffer): number | Promise<Buffer | number>;
+  setxattr(nodeid: number, name: Uint8Array, value: Uint8Array, flags: number): Later<number>;
+  removexattr(nodeid: number, name: Uint8Array): Later<number>;
 
   /** fh or -errno */
   opendir(nodeid: number): Later<number>;

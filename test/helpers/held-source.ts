@@ -32,12 +32,14 @@ const FILE = 2;
 export const LAG_MS = 20;
 const FIRST_NAMED_INO = 100;
 const ENOENT = 2;
+const ENODATA = 61;
 const ENOTDIR = 20;
 const EISDIR = 21;
 const EEXIST = 17;
 /** The name after a request's fixed-size struct (MKDIR: fuse_mkdir_in, CREATE: fuse_create_in). */
 const nameAfter = (req: Request, structSize: number) => req.body.subarray(structSize).toString().split('\0')[0];
 const isHeld = (name: string) => name.startsWith('held');
+const XATTR_OPS: number[] = [OP.GETXATTR, OP.LISTXATTR, OP.SETXATTR, OP.REMOVEXATTR];
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
 
 const LIST_DIR = 3;
@@ -225,6 +227,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
     // A named inode's SETATTR (chmod, chown, truncate, utimes) succeeds; its attributes stay.
     if (req.opcode === OP.SETATTR && req.nodeid >= FIRST_NAMED_INO) return replyAttr(ch, req.token, namedAttr(Number(req.nodeid)));
+    // xattrs: none are there (GETXATTR ENODATA, an empty list); SETXATTR and REMOVEXATTR succeed.
+    if (req.opcode === OP.GETXATTR) return ch.replyError(req.token, ENODATA);
+    if (req.opcode === OP.LISTXATTR) {
+      if (req.body.readUInt32LE(0) !== 0) return replyOk(ch, req.token);
+      const out = Buffer.alloc(16 + 8); // fuse_getxattr_out: the list's size, 0
+      return ch.reply(req.token, out, out.length);
+    }
     if (req.opcode !== OP.READ) return replyOk(ch, req.token);
     const offset = Number(req.body.readBigUInt64LE(8));
     const size = req.body.readUInt32LE(16);
@@ -233,13 +242,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE, GETATTR and SETATTR are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE, GETATTR, SETATTR and the xattr ops are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.MKDIR) return isHeld(nameAfter(req, 8));
     if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
-    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR) return req.nodeid >= FIRST_NAMED_INO;
+    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode)) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
   const maybeHold = (req: Request, ch: RequestChannel) => {
@@ -269,6 +278,10 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,
     [OP.SETATTR]: maybeHold,
+    [OP.GETXATTR]: maybeHold,
+    [OP.LISTXATTR]: maybeHold,
+    [OP.SETXATTR]: maybeHold,
+    [OP.REMOVEXATTR]: maybeHold,
     [OP.UNLINK]: maybeHold,
     [OP.RMDIR]: maybeHold,
     [OP.RENAME]: maybeHold,

@@ -66,6 +66,9 @@ enum class MetaOp : uint32_t {
   Listxattr = 19,    // listxattr(path, out): the list's size, or into out
   Setxattr = 20,     // setxattr(path, name, value, flags): 0 (the value is the job's copy)
   Removexattr = 21,  // removexattr(path, name): 0
+  // metaMakeJob's too: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW) (the
+  // magic link needs no CAP_DAC_READ_SEARCH, AT_EMPTY_PATH would), then as the other make ops.
+  Link = 22,
 };
 constexpr uint32_t kFirstAttrOp = 14;
 constexpr uint32_t kLastAttrOp = 17;
@@ -75,6 +78,10 @@ constexpr uint32_t kFirstMakeOp = 10;
 constexpr uint32_t kLastMakeOp = 13;
 constexpr uint32_t kFirstIntoOp = 5;
 constexpr uint32_t kLastIntoOp = 7;
+
+bool IsMakeOp(uint32_t op) {
+  return (op >= kFirstMakeOp && op <= kLastMakeOp) || op == static_cast<uint32_t>(MetaOp::Link);
+}
 
 bool IsMetaJobOp(uint32_t op) {
   return (op >= 1 && op < kFirstIntoOp) || op == static_cast<uint32_t>(MetaOp::Unlink) || op == static_cast<uint32_t>(MetaOp::Rename);
@@ -162,6 +169,11 @@ class MetaJob : public Job {
     if (op_ == MetaOp::Mknod) r = mknodat(fd_, name.c_str(), static_cast<mode_t>(mode), rdev);
     if (op_ == MetaOp::Symlink) r = symlinkat(name2.c_str(), fd_, name.c_str());
     if (op_ == MetaOp::Create) r = openat(fd_, name.c_str(), static_cast<int>(flags) | O_CLOEXEC, static_cast<mode_t>(mode));
+    if (op_ == MetaOp::Link) {
+      char source[48];
+      snprintf(source, sizeof source, "/proc/self/fd/%d", fd2_);
+      r = linkat(AT_FDCWD, source, fd_, name.c_str(), AT_SYMLINK_FOLLOW);
+    }
     int e = r < 0 ? -errno : 0;
     umask(own);
     if (e < 0) return e;
@@ -374,7 +386,7 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
 // gid, groups|null, done) -> 1 (queued), 0 (not queued: the workers cannot have their own umask;
 // the caller runs it inline), -ENOSYS without a pool, or -errno. uid -1: the daemon's
 // credentials (the caller is the daemon's own uid), as metaJob. fd2:
-// /proc/self/fd (Create only); name2: Symlink's target only.
+// /proc/self/fd (Create), the source (Link), else unused; name2: Symlink's target only.
 Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   Args a(info, "metaMakeJob", 14);
   uint32_t op = a.Uint(0);
@@ -394,14 +406,14 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   size_t ngroups = 0;
   const uint32_t* groups = a.U32OrNull(12, &ngroups);
   if (!a.Ok()) return a.Bail();
-  if (!info[13].IsFunction() || op < kFirstMakeOp || op > kLastMakeOp) return a.Num(-EINVAL);
+  if (!info[13].IsFunction() || !IsMakeOp(op)) return a.Num(-EINVAL);
   MetaOp kind = static_cast<MetaOp>(op);
   if ((kind == MetaOp::Symlink) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
   if (!pool->ownUmask()) return a.Num(0);
   int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, fd2, kind == MetaOp::Create, info[13].As<Napi::Function>(), &err);
+  auto job = JobOnDups(info.Env(), kind, fd, fd2, kind == MetaOp::Create || kind == MetaOp::Link, info[13].As<Napi::Function>(), &err);
   if (!job) return a.Num(err);
   job->make = true;
   job->flags = openFlags;

@@ -24,6 +24,8 @@
 //  - Create: openat(fd, name, openFlags, mode); ioFd (the callback's last argument, owned by it)
 //    is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
 //    is the very file the open made (a name swapped on the host meanwhile cannot change it).
+//  - Link: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW): fd2 is the
+//    source (the magic link needs no CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH would).
 // metaAttrJob (as the caller, or the daemon with uid -1) makes one of SETATTR's changes to what
 // fd is, through the job's dup: result 0 or -errno, stat null.
 //  - Chmod: fchmodat(fd2 = /proc/self/fd, "<fd>", a, 0).
@@ -50,7 +52,7 @@ import { addon } from './addon';
 export const MetaOp = {
   Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
   Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13, Chmod: 14, Chown: 15, Truncate: 16, Utimens: 17,
-  Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21,
+  Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21, Link: 22,
 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;

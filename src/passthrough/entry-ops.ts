@@ -147,7 +147,8 @@ export function link(fs: PassthroughFs, nodeid: number, newParentId: number, new
   return createThen(fs, newParentId, newName, (pfd) =>
     // The source must still be inside the export too: a file the host moved out after the client
     // looked it up must not get a new name inside (a hard link to an outside file).
-    fs.withFdInExport(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)), null);
+    fs.withFdInExport(inode, (fd) => sys.linkat(fs.procSelfFd, fs.procName(fd), pfd, newName, C.AT_SYMLINK_FOLLOW)),
+  { op: MetaOp.Link, mode: 0, umask: 0, source: inode });
 }
 
 export interface CreateResult {

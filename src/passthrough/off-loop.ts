@@ -12,7 +12,8 @@
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
 //  - a slow mount's LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READLINK, STATFS, UNLINK, RMDIR,
-//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, CREATE (unlabelled: pool-creates.ts),
+//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE (unlabelled:
+//    pool-creates.ts),
 //    SETATTR (one change at a time: setattr-ops.ts), the xattr ops (xattr-ops.ts) and the
 //    getdents64 of its READDIR and READDIRPLUS go to the pool (pool-ops.ts; a slow mount's
 //    READDIRPLUS lists names without attributes instead of a statx per entry: dir-ops.ts readdirPooled), where the

@@ -1,4 +1,4 @@
-// MKDIR, MKNOD, SYMLINK and CREATE of a slow mount on the worker pool (off-loop.ts): the
+// MKDIR, MKNOD, SYMLINK, LINK and CREATE of a slow mount on the worker pool (off-loop.ts): the
 // creating syscall runs on a worker as the caller, under the request's umask (each worker has
 // its own: native/worker_pool.cc unshares CLONE_FS), and the worker also opens what it made
 // O_PATH and statx'es it, so nothing of the make-and-look-up touches the slow source on the JS
@@ -16,7 +16,7 @@
 //    for a name it just found missing.
 // A request labelled by the guest's LSM (FUSE_SECURITY_CTX) stays inline: its label is set
 // before anyone is told the object exists, and a failure removes it again (entry-ops.ts).
-import { metaJobs, MetaOp } from '../native/meta-jobs';
+import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import { decodeStatx } from './host-stat';
@@ -27,7 +27,7 @@ import { openFileHandle, type OpenResult } from './file-ops';
 
 /** What a pooled make needs besides the parent and the name. */
 export interface MakeArgs {
-  op: typeof MetaOp.Mkdir | typeof MetaOp.Mknod | typeof MetaOp.Symlink | typeof MetaOp.Create;
+  op: typeof MetaOp.Mkdir | typeof MetaOp.Mknod | typeof MetaOp.Symlink | typeof MetaOp.Create | typeof MetaOp.Link;
   mode: number;
   umask: number;
   rdevMajor?: number;
@@ -35,6 +35,8 @@ export interface MakeArgs {
   target?: Uint8Array;
   /** CREATE's host open flags (O_CREAT|O_EXCL|O_NOFOLLOW included) */
   openFlags?: number;
+  /** LINK's source (checked inside the export when posted, as inline) */
+  source?: Inode;
 }
 
 /** Posts the make; then(parent, pathFd, stat, ioFd) at its completion, with the parent still
@@ -45,9 +47,13 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: Ma
   const own = Uint8Array.from(name);
   const target = a.target ? Uint8Array.from(a.target) : null;
   const who = fs.creds.caller();
+  const post = (done: MetaDone, pfd: number, fd2: number) => metaJobs.metaMakeJob(a.op, pfd, fd2, own, target, a.mode,
+    a.rdevMajor ?? 0, a.rdevMinor ?? 0, a.umask, a.openFlags ?? 0, who.uid, who.gid, who.groups, done);
+  const source = a.source;
   return onPool(fs, parent.mntId,
-    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaMakeJob(a.op, pfd, fs.procSelfFd, own, target, a.mode,
-      a.rdevMajor ?? 0, a.rdevMinor ?? 0, a.umask, a.openFlags ?? 0, who.uid, who.gid, who.groups, done)),
+    (done) => fs.withFdInExport(parent, (pfd) => (source
+      ? fs.withFdInExport(source, (sfd) => post(done, pfd, sfd))
+      : post(done, pfd, fs.procSelfFd))),
     (fd, stat, gen, ioFd) => {
       if (fd < 0) return fd;
       const p = stillThere(fs, gen, parentId, fd);
@@ -60,7 +66,8 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: Ma
     });
 }
 
-/** MKDIR, MKNOD or SYMLINK on the pool: the new object's entry. */
+/** MKDIR, MKNOD, SYMLINK or LINK on the pool: the new object's entry (LINK's: the source's
+ *  inode, found by key, with one more lookup). */
 export function madeOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs): Promise<Entry | number> | null {
   return makeOnPool(fs, parent, name, a, (p, fd, stat) => {
     const r = fs.adopt(fd, p, name, decodeStatx(stat));

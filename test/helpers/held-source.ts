@@ -147,6 +147,16 @@ class Names {
     return ino;
   }
 
+  /** LINK: `name` in `parent` names inode ino too */
+  link(parent: number, name: string, ino: number): number {
+    if (this.get(parent, name)) return -EEXIST;
+    const k = `${parent}/${name}`;
+    this.made.add(k);
+    this.removed.delete(k);
+    this.inos.set(k, ino);
+    return ino;
+  }
+
   /** UNLINK (dir false), RMDIR (dir true) or the host removing it (dir undefined) */
   unlink(parent: number, name: string, dir?: boolean): number {
     const ino = this.get(parent, name);
@@ -206,6 +216,10 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
       out.writeBigUInt64LE(1n, 16 + 128);
       return ch.reply(req.token, out, out.length);
     }
+    if (req.opcode === OP.LINK) {
+      const ino = names.link(Number(req.nodeid), nameAfter(req, 8), Number(req.body.readBigUInt64LE(0)));
+      return ino < 0 ? ch.replyError(req.token, -ino) : replyEntry(ch, req.token, ino, namedAttr(ino));
+    }
     if (req.opcode === OP.READDIR) return list.readdir(req, ch);
     if (req.opcode === OP.READLINK) return list.readlink(req, ch);
     if (req.opcode === OP.STATFS) {
@@ -242,11 +256,11 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, CREATE, GETATTR, SETATTR and the xattr ops are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, LINK, CREATE, GETATTR, SETATTR and the xattr ops are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
-    if (req.opcode === OP.MKDIR) return isHeld(nameAfter(req, 8));
+    if (req.opcode === OP.MKDIR || req.opcode === OP.LINK) return isHeld(nameAfter(req, 8));
     if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
     if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode)) return req.nodeid >= FIRST_NAMED_INO;
     return true;
@@ -286,6 +300,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     [OP.RMDIR]: maybeHold,
     [OP.RENAME]: maybeHold,
     [OP.MKDIR]: maybeHold,
+    [OP.LINK]: maybeHold,
     [OP.CREATE]: maybeHold,
     [OP.READ]: maybeHold,
     [OP.WRITE]: (req, ch) => {

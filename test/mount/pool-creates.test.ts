@@ -1,7 +1,7 @@
-// MKDIR and CREATE of a slow mount on the worker pool (issue 12), through the real command on
+// MKDIR, CREATE and LINK of a slow mount on the worker pool (issue 12), through the real command on
 // /dev/fuse. The export is the held source (test/helpers/held-source.ts), a FUSE stub served by
-// this process, marked slow by two 20 ms LOOKUPs (slowVfsd). The source then holds the MKDIR or
-// CREATE of a `heldnew*` name until the test lets it go: vfsd must still answer another client's
+// this process, marked slow by two 20 ms LOOKUPs (slowVfsd). The source then holds the MKDIR,
+// CREATE or LINK of a `heldnew*` name until the test lets it go: vfsd must still answer another client's
 // stat meanwhile, and once released the new object is there, through vfsd and in the source.
 // The names are in a subdirectory (`helddir0`): the kernel locks the parent for these ops, and a
 // held one in the root would hold up every lookup in the root whatever vfsd does.
@@ -18,9 +18,11 @@ import { heldAct, othersAnsweredWhileHeld, slowVfsd } from '../helpers/slow-vfsd
 const root = process.geteuid?.() === 0;
 const DIR = 'helddir0';
 
-const HELD: Array<{ op: number; what: string; act: (p: string) => Promise<unknown>; check: (st: fs.Stats) => boolean }> = [
+const HELD: Array<{ op: number; what: string; act: (p: string) => Promise<unknown>; check: (st: fs.Stats) => boolean; sameAs?: string }> = [
   { op: OP.MKDIR, what: 'MKDIR', act: (p) => fs.promises.mkdir(p), check: (st) => st.isDirectory() },
   { op: OP.CREATE, what: 'CREATE', act: async (p) => (await fs.promises.open(p, 'wx')).close(), check: (st) => st.isFile() },
+  // A new name for helddir0/held1: the same inode.
+  { op: OP.LINK, what: 'LINK', act: (p) => fs.promises.link(path.join(path.dirname(p), 'held1'), p), check: (st) => st.isFile(), sameAs: 'held1' },
 ];
 
 for (const h of HELD) {
@@ -31,6 +33,10 @@ for (const h of HELD) {
     await othersAnsweredWhileHeld(t, src, v.mnt, h.op, h.what, held);
     t.ok(h.check(await fs.promises.stat(path.join(v.mnt, DIR, name))), 'the new object is there through vfsd');
     t.ok(h.check(await fs.promises.stat(path.join(src.dir, DIR, name))), 'and in the source');
+    if (h.sameAs) {
+      const [a, b] = await Promise.all([name, h.sameAs].map((n) => fs.promises.stat(path.join(v.mnt, DIR, n))));
+      t.equal(a.ino, b.ino, `through vfsd the new name is ${h.sameAs}'s inode`);
+    }
     const again = await h.act(path.join(v.mnt, DIR, name)).then(() => 'made', (e: NodeJS.ErrnoException) => e.code ?? String(e));
     t.equal(again, 'EEXIST', 'making it again: EEXIST');
     t.equal(await v.stop(), 0, 'clean exit');

@@ -1,5 +1,5 @@
 // The worker pool's make jobs (native/meta_jobs.cc metaMakeJob, used by pool-creates.ts on a slow
-// mount) against a real directory: MKDIR, MKNOD, SYMLINK and CREATE run as the caller they are
+// mount) against a real directory: MKDIR, MKNOD, SYMLINK, CREATE and LINK run as the caller they are
 // given (nobody may not create in a root-owned 0755 directory; a caller's object is the caller's)
 // under the request's umask — the worker's own, whatever the process's umask is meanwhile — and
 // hand back an O_PATH fd of what they made with its statx (CREATE: also the open file, which is
@@ -22,9 +22,9 @@ const enc = (s: string) => new TextEncoder().encode(s);
 interface Made { fd: number; ino: number; mode: number; uid: number; ioFd: number }
 
 /** Posts one make job as uid (-1: the daemon); what it made, or its -errno. */
-function make(op: number, dirFd: number, name: string, mode: number, umask: number, uid: number, extra: { target?: string; openFlags?: number } = {}): Promise<Made | number> {
+function make(op: number, dirFd: number, name: string, mode: number, umask: number, uid: number, extra: { target?: string; openFlags?: number; fd2?: number } = {}): Promise<Made | number> {
   return new Promise((resolve) => {
-    const r = metaJobs.metaMakeJob(op, dirFd, procSelfFd(), enc(name), extra.target === undefined ? null : enc(extra.target), mode, 0, 0, umask,
+    const r = metaJobs.metaMakeJob(op, dirFd, extra.fd2 ?? procSelfFd(), enc(name), extra.target === undefined ? null : enc(extra.target), mode, 0, 0, umask,
       extra.openFlags ?? 0, uid, uid < 0 ? 0 : uid, uid < 0 ? null : new Uint32Array(0), (res, stat, _us, ioFd) => {
         if (res < 0 || !stat) return resolve(res < 0 ? res : -EINVAL);
         const st = decodeStatx(stat);
@@ -94,6 +94,15 @@ t.test('make jobs on the pool: as the caller, under the request\'s umask', { ski
   t.ok(c.ioFd >= 0, 'and the open file comes back too');
   fs.writeSync(c.ioFd, 'written');
   t.equal(fs.readFileSync(path.join(dir, 'open', 'file'), 'utf8'), 'written', 'writing through it writes the file');
+  // LINK (fd2: the source, here the O_PATH fd CREATE handed back), as the caller.
+  t.equal(await make(MetaOp.Link, fd, 'hard', 0, 0, NOBODY, { fd2: c.fd }), -EACCES, 'LINK as nobody into a root 0755 directory: EACCES');
+  t.notOk(fs.existsSync(path.join(dir, 'hard')), 'and no name is made');
+  const h = await make(MetaOp.Link, openFd, 'hard', 0, 0, NOBODY, { fd2: c.fd });
+  if (typeof h === 'number') return t.fail(`LINK: ${h}`);
+  t.equal(h.ino, hostC.ino, 'LINK as nobody where it may: the new name is the same inode, and the job hands it back');
+  t.equal(fs.lstatSync(path.join(dir, 'open', 'file')).nlink, 2, 'which now has two links on the host');
+  t.equal(await make(MetaOp.Link, openFd, 'hard', 0, 0, -1, { fd2: c.fd }), -EEXIST, 'LINK onto a taken name: EEXIST');
+  closeMade(h);
   closeMade(c);
   t.equal(await make(MetaOp.Create, openFd, 'file', 0o666, 0, -1, { openFlags: flags }), -EEXIST, 'CREATE with O_EXCL of a taken name: EEXIST');
   t.equal(process.umask(0o077), 0o077, 'the process\'s own umask was never touched');

@@ -318,6 +318,20 @@ void RunAs(MetaJob* job, int32_t uid, uint32_t gid, const uint32_t* groups, size
   job->keepGroups = groupsArg.IsNull() || groupsArg.IsUndefined();
 }
 
+// What every post ends with: the job on its dups of fd (and fd2), its fields set by fill, queued
+// on the pool. 1, -ENOSYS without a pool, or a dup's -errno (then nothing is queued).
+template <typename Fill>
+Napi::Value Queue(const Napi::CallbackInfo& info, Args& a, MetaOp kind, int fd, int fd2, bool withFd2, size_t doneArg, Fill fill) {
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  int err = 0;
+  auto job = JobOnDups(info.Env(), kind, fd, fd2, withFd2, info[doneArg].As<Napi::Function>(), &err);
+  if (!job) return a.Num(err);
+  fill(job.get());
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 // metaJob(op, fd, fd2, name|null, flags, uid|-1, gid, groups|null (null: keep the thread's), done,
 // name2?) -> 1 (queued) or -errno: -ENOSYS without a pool (the caller then runs it inline),
 // -EINVAL for a malformed call. name2: Rename's new name only.
@@ -344,17 +358,12 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
   if ((kind == MetaOp::Rename) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
   // fd2: /proc/self/fd (Reopen, Access) or Rename's new parent; the job dups it like fd.
   bool withFd2 = kind == MetaOp::Reopen || kind == MetaOp::Access || kind == MetaOp::Rename;
-  WorkerPool* pool = WorkerPool::Get();
-  if (!pool) return a.Num(-ENOSYS);
-  int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, fd2, withFd2, info[8].As<Napi::Function>(), &err);
-  if (!job) return a.Num(err);
-  job->flags = flags;
-  if (name.ptr) job->name = name.ptr;
-  if (name2.ptr) job->name2 = name2.ptr;
-  RunAs(job.get(), uid, gid, groups, ngroups, info[7]);
-  pool->Post(job.release());
-  return a.Num(1);
+  return Queue(info, a, kind, fd, fd2, withFd2, 8, [&](MetaJob* job) {
+    job->flags = flags;
+    if (name.ptr) job->name = name.ptr;
+    if (name2.ptr) job->name2 = name2.ptr;
+    RunAs(job, uid, gid, groups, ngroups, info[7]);
+  });
 }
 
 // metaIntoJob(op, fd, out, done) -> 1 (queued) or -errno (-ENOSYS without a pool). Getdents and
@@ -370,16 +379,11 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
   MetaOp kind = static_cast<MetaOp>(op);
   if (kind == MetaOp::Statfs && out.len < kStatfsValues * sizeof(double)) return a.Num(-EINVAL);
   if (out.len > 1u << 30) return a.Num(-EINVAL);  // a result must fit the int it is returned in
-  WorkerPool* pool = WorkerPool::Get();
-  if (!pool) return a.Num(-ENOSYS);
-  int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, -1, false, info[3].As<Napi::Function>(), &err);
-  if (!job) return a.Num(err);
-  job->out = out.data;
-  job->outLen = out.len;
-  job->outRef = Napi::Persistent(info[2]);
-  pool->Post(job.release());
-  return a.Num(1);
+  return Queue(info, a, kind, fd, -1, false, 3, [&](MetaJob* job) {
+    job->out = out.data;
+    job->outLen = out.len;
+    job->outRef = Napi::Persistent(info[2]);
+  });
 }
 
 // metaMakeJob(op, fd, fd2, name, name2|null, mode, rdevMajor, rdevMinor, umask, openFlags, uid,
@@ -410,21 +414,17 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   MetaOp kind = static_cast<MetaOp>(op);
   if ((kind == MetaOp::Symlink) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
   WorkerPool* pool = WorkerPool::Get();
-  if (!pool) return a.Num(-ENOSYS);
-  if (!pool->ownUmask()) return a.Num(0);
-  int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, fd2, kind == MetaOp::Create || kind == MetaOp::Link, info[13].As<Napi::Function>(), &err);
-  if (!job) return a.Num(err);
-  job->make = true;
-  job->flags = openFlags;
-  job->mode = mode;
-  job->umaskBits = umaskBits;
-  job->rdev = makedev(major, minor);
-  job->name = name.ptr;
-  if (name2.ptr) job->name2 = name2.ptr;
-  RunAs(job.get(), uid, gid, groups, ngroups, info[12]);
-  pool->Post(job.release());
-  return a.Num(1);
+  if (pool && !pool->ownUmask()) return a.Num(0);
+  return Queue(info, a, kind, fd, fd2, kind == MetaOp::Create || kind == MetaOp::Link, 13, [&](MetaJob* job) {
+    job->make = true;
+    job->flags = openFlags;
+    job->mode = mode;
+    job->umaskBits = umaskBits;
+    job->rdev = makedev(major, minor);
+    job->name = name.ptr;
+    if (name2.ptr) job->name2 = name2.ptr;
+    RunAs(job, uid, gid, groups, ngroups, info[12]);
+  });
 }
 
 // metaAttrJob(op, fd, fd2, a, b, c, d, uid|-1, gid, groups|null, done) -> 1 (queued) or -errno
@@ -446,15 +446,10 @@ Napi::Value PostMetaAttrJob(const Napi::CallbackInfo& info) {
   MetaOp kind = static_cast<MetaOp>(op);
   bool withFd2 = kind == MetaOp::Chmod || (kind == MetaOp::Truncate && fd2 >= 0);
   if (kind == MetaOp::Chmod && fd2 < 0) return a.Num(-EINVAL);
-  WorkerPool* pool = WorkerPool::Get();
-  if (!pool) return a.Num(-ENOSYS);
-  int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, fd2, withFd2, info[10].As<Napi::Function>(), &err);
-  if (!job) return a.Num(err);
-  for (int i = 0; i < 4; i++) job->num[i] = num[i];
-  RunAs(job.get(), uid, gid, groups, ngroups, info[9]);
-  pool->Post(job.release());
-  return a.Num(1);
+  return Queue(info, a, kind, fd, fd2, withFd2, 10, [&](MetaJob* job) {
+    for (int i = 0; i < 4; i++) job->num[i] = num[i];
+    RunAs(job, uid, gid, groups, ngroups, info[9]);
+  });
 }
 
 // metaXattrJob(op, fd, name|null, buf|null, flags, uid|-1, gid, groups|null, done) -> 1 (queued)
@@ -482,22 +477,17 @@ Napi::Value PostMetaXattrJob(const Napi::CallbackInfo& info) {
   bool reads = kind == MetaOp::Getxattr || kind == MetaOp::Listxattr;
   if ((reads || kind == MetaOp::Setxattr) != hasBuf) return a.Num(-EINVAL);
   if (hasBuf && buf.len > 1u << 20) return a.Num(-EINVAL);  // xattr values are at most 64 KiB
-  WorkerPool* pool = WorkerPool::Get();
-  if (!pool) return a.Num(-ENOSYS);
-  int err = 0;
-  auto job = JobOnDups(info.Env(), kind, fd, -1, false, info[8].As<Napi::Function>(), &err);
-  if (!job) return a.Num(err);
-  job->flags = flags;
-  if (name.ptr) job->name = name.ptr;
-  if (reads) {
-    job->out = buf.data;
-    job->outLen = buf.len;
-    job->outRef = Napi::Persistent(info[3]);
-  }
-  if (kind == MetaOp::Setxattr) job->value.assign(buf.data, buf.data + buf.len);
-  RunAs(job.get(), uid, gid, groups, ngroups, info[7]);
-  pool->Post(job.release());
-  return a.Num(1);
+  return Queue(info, a, kind, fd, -1, false, 8, [&](MetaJob* job) {
+    job->flags = flags;
+    if (name.ptr) job->name = name.ptr;
+    if (reads) {
+      job->out = buf.data;
+      job->outLen = buf.len;
+      job->outRef = Napi::Persistent(info[3]);
+    }
+    if (kind == MetaOp::Setxattr) job->value.assign(buf.data, buf.data + buf.len);
+    RunAs(job, uid, gid, groups, ngroups, info[7]);
+  });
 }
 
 }  // namespace

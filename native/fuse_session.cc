@@ -930,10 +930,17 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     if (fd_ < 0) return Napi::Number::New(env, -EBADF);
     BackingMap map{static_cast<int32_t>(fd), 0, 0};
     // The backing file keeps this thread's credentials and does every passthrough read and
-    // write of the inode with them, for whoever opens it next: without CAP_FSETID, so that no
-    // later writer keeps a setuid/setgid bit its own write would clear (see thread_creds.h).
-    WithoutFsetid lowered;
-    if (lowered.error()) return Napi::Number::New(env, lowered.error());
+    // write of the inode with them, for whoever opens it next. withoutFsetid (the caller's
+    // choice: a setuid/setgid file): registered without CAP_FSETID, so that no later writer keeps
+    // a bit its own write would clear (see thread_creds.h). Not always: lowering a capability
+    // is a credentials change (two capset calls, two RCU-freed creds), which cost open+close
+    // about a tenth of its rate here.
+    bool withoutFsetid = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+    std::unique_ptr<WithoutFsetid> lowered;
+    if (withoutFsetid) {
+      lowered = std::make_unique<WithoutFsetid>();
+      if (lowered->error()) return Napi::Number::New(env, lowered->error());
+    }
     int r = ioctl(fd_, kIocBackingOpen, &map);
     return Napi::Number::New(env, r < 0 ? -errno : r);
   }

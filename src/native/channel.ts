@@ -54,7 +54,8 @@ export const PathResult = { Answered: 0, Queued: 1, NoWaitUnsupported: 2 } as co
 /** FUSE passthrough's backing files (kernel >= 6.9, root, /dev/fuse only): open registers an open
  *  file with the kernel and returns its backing id (or -errno); close unregisters one. */
 export interface BackingFiles {
-  open(fd: number): number;
+  /** withoutFsetid: registered without CAP_FSETID (native BackingOpen), for a setuid/setgid file */
+  open(fd: number, withoutFsetid?: boolean): number;
   close(backingId: number): void;
 }
 

@@ -52,7 +52,7 @@ export interface FuseDevSession extends RequestChannel {
   /** Called once when the kernel ends the session (read gives ENODEV: unmounted). */
   onClose(cb: () => void): void;
   /** FUSE_DEV_IOC_BACKING_OPEN: register fd for FUSE passthrough; returns backing id or -errno. */
-  backingOpen(fd: number): number;
+  backingOpen(fd: number, withoutFsetid?: boolean): number;
   backingClose(backingId: number): number;
   /** Unsolicited notification (unique 0): buf[0..len) is the whole message. */
   notify(buf: Uint8Array, len: number): number;

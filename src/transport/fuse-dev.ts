@@ -157,7 +157,7 @@ export class FuseDevTransport extends forwardsToNative(NoBase) implements Reques
   }
 
   readonly backing: BackingFiles = {
-    open: (fd) => this.native.backingOpen(fd),
+    open: (fd, withoutFsetid) => this.native.backingOpen(fd, withoutFsetid),
     close: (id) => void this.native.backingClose(id),
   };
 
@@ -185,7 +185,7 @@ export class FuseDevTransport extends forwardsToNative(NoBase) implements Reques
   }
 
   notify(buf: Uint8Array, len: number): number { return this.native.notify(buf, len); }
-  backingOpen(fd: number): number { return this.native.backingOpen(fd); }
+  backingOpen(fd: number, withoutFsetid = false): number { return this.native.backingOpen(fd, withoutFsetid); }
   backingClose(backingId: number): number { return this.native.backingClose(backingId); }
   /** Whether requests come over io_uring (after INIT), and why not (./fuse-uring.ts). */
   uringStatus(): FuseUringStatus { return this.native.uringStatus(); }

@@ -8,7 +8,8 @@ import { HostStat, isSymlink, statFd } from './host-stat';
 import { accessOnPool, readlinkOnPool, statfsOnPool, statOnPool } from './pool-ops';
 import type { Later } from '../server/file-system';
 
-function statOf(fs: PassthroughFs, inode: Inode): HostStat | number {
+/** statx of what the inode is (its fd, or one opened by handle for the call). */
+export function statOf(fs: PassthroughFs, inode: Inode): HostStat | number {
   return fs.withFd(inode, (fd) => statFd(fd));
 }
 

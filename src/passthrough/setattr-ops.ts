@@ -12,7 +12,7 @@
 // EBADF. Each job works on its own dup of the fd, taken when it is posted, so no step can reach
 // a closed or reused fd number.
 import { C, sys } from '../native/sys';
-import { metaJobs, MetaOp } from '../native/meta-jobs';
+import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { Errno } from '../protocol/errno';
 import { FORBIDDEN } from '../policy/id-map';
 import type { PassthroughFs, WireAttr } from './passthrough-fs';
@@ -20,7 +20,8 @@ import type { Inode } from './inode';
 import type { FileHandle } from './handles';
 import { decodeStatx, HostStat, isReg, isSymlink, statFd } from './host-stat';
 import { exact } from './file-ops';
-import { onPool, statOnPool } from './pool-ops';
+import { onPool, statOnPool, stillThere } from './pool-ops';
+import { statOf } from './attr-ops';
 import type { Later } from '../server/file-system';
 
 export const FATTR = {
@@ -84,7 +85,7 @@ export function setattr(fs: PassthroughFs, nodeid: number, a: SetattrIn): Later<
   }));
   if (r < 0) return r;
   // The attributes after the change, inline: the change itself just ran inline.
-  const st = fs.withFd(inode, (fd) => statFd(fd));
+  const st = statOf(fs, inode);
   return typeof st === 'number' ? st : fs.attrOf(st, inode);
 }
 
@@ -170,16 +171,20 @@ function poolStep(fs: PassthroughFs, inode: Inode, h: FileHandle | undefined, wh
       (r) => r);
   }
   const as = s.kind === 'chmod' && s.privileged ? DAEMON : who;
-  const job = (fd: number, fd2: number, op: number, a: number, b = 0, c = 0, d = 0) => (done: Parameters<typeof metaJobs.metaAttrJob>[10]) =>
-    metaJobs.metaAttrJob(op, fd, fd2, a, b, c, d, as.uid, as.gid, as.groups, done);
-  const onFd = (post: (fd: number) => ReturnType<typeof job>) => onPool(fs, mnt,
-    (done) => (h && (s.kind === 'chmod' || s.kind === 'truncate') ? post(h.fd)(done) : fs.withFd(inode, (fd) => post(fd)(done))),
-    (r) => r);
+  const [op, fd2, a, b, c, d] = attrJobArgs(s, h !== undefined, self);
+  const post = (done: MetaDone) => (fd: number) => metaJobs.metaAttrJob(op, fd, fd2, a, b, c, d, as.uid, as.gid, as.groups, done);
+  // A handle's chmod and truncate go through its open file, as inline; the rest through the inode's fd.
+  const viaHandle = h && (s.kind === 'chmod' || s.kind === 'truncate') ? h : undefined;
+  return onPool(fs, mnt, (done) => (viaHandle ? post(done)(viaHandle.fd) : fs.withFd(inode, post(done))), (r) => r);
+}
+
+/** metaAttrJob's op, fd2 and numbers for a change (native/meta_jobs.cc says what each means). */
+function attrJobArgs(s: Extract<Step, { kind: 'chmod' | 'chown' | 'truncate' | 'utimens' }>, byHandle: boolean, procSelfFd: number): [number, number, number, number, number, number] {
   switch (s.kind) {
-    case 'chmod': return onFd((fd) => job(fd, self, MetaOp.Chmod, s.mode));
-    case 'chown': return onFd((fd) => job(fd, -1, MetaOp.Chown, s.uid, s.gid));
-    case 'truncate': return onFd((fd) => job(fd, h ? -1 : self, MetaOp.Truncate, s.size));
-    case 'utimens': return onFd((fd) => job(fd, -1, MetaOp.Utimens, s.as, s.an, s.ms, s.mn));
+    case 'chmod': return [MetaOp.Chmod, procSelfFd, s.mode, 0, 0, 0];
+    case 'chown': return [MetaOp.Chown, -1, s.uid, s.gid, 0, 0];
+    case 'truncate': return [MetaOp.Truncate, byHandle ? -1 : procSelfFd, s.size, 0, 0, 0];
+    case 'utimens': return [MetaOp.Utimens, -1, s.as, s.an, s.ms, s.mn];
   }
 }
 
@@ -198,7 +203,7 @@ function onPoolSteps(fs: PassthroughFs, inode: Inode, h: FileHandle | undefined,
     for (;;) {
       n = s.next(answer);
       if (n.done) break;
-      const now = fs.generation === gen ? fs.inode(nodeid) : undefined;
+      const now = stillThere(fs, gen, nodeid, -1);
       if (!now) return -Errno.ENOENT;
       if (h && fs.handles.file(fh) !== h) return -Errno.EBADF;
       const next = poolStep(fs, now, h, who, n.value);
@@ -206,7 +211,7 @@ function onPoolSteps(fs: PassthroughFs, inode: Inode, h: FileHandle | undefined,
       answer = await next;
     }
     if (n.value < 0) return n.value;
-    const now = fs.generation === gen ? fs.inode(nodeid) : undefined;
+    const now = stillThere(fs, gen, nodeid, -1);
     if (!now) return -Errno.ENOENT;
     return (await statOnPool(fs, now)) ?? -Errno.EIO;
   })();

@@ -34,16 +34,22 @@ function inline(fs: PassthroughFs, inode: Inode, fn: (path: string) => number): 
 
 /**
  * The call on the worker pool when the inode's mount is slow (as the caller, on the job's dup
- * of the fd; the name and a SETXATTR value are copied when posted): then(n) turns its byte
- * count into the answer. null: inline (a fast mount, or no pool).
+ * of the fd; the name and a SETXATTR value are copied when posted): then(n, buf) turns its
+ * byte count into the answer. buf() gives the job's buffer, asked only when it is posted (a
+ * fast mount allocates nothing). null: inline (a fast mount, or no pool).
  */
-function onPoolIfSlow<T>(fs: PassthroughFs, inode: Inode, op: number, name: Uint8Array | null, buf: Uint8Array | null, flags: number, then: (n: number) => T | number): Promise<T | number> | null {
+function onPoolIfSlow<T>(fs: PassthroughFs, inode: Inode, op: number, name: Uint8Array | null, buf: () => Uint8Array | null, flags: number, then: (n: number, buf: Uint8Array) => T | number): Promise<T | number> | null {
   if (!fs.offLoop.wants(inode.mntId)) return null;
   const who = fs.creds.caller();
+  const b = buf();
   return onPool(fs, inode.mntId,
-    (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, name, buf, flags, who.uid, who.gid, who.groups, done)),
-    (n) => (n < 0 ? n : then(n)));
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, name, b, flags, who.uid, who.gid, who.groups, done)),
+    (n) => (n < 0 || !b ? n : then(n, b)));
 }
+
+/** A read's answer from the pool: the size for a size query (size 0), else the bytes read. */
+const readAnswer = (size: number) => (n: number, buf: Uint8Array): Buffer | number =>
+  (size === 0 ? n : Buffer.from(buf.buffer, buf.byteOffset, n));
 
 /** A GETXATTR's or LISTXATTR's answer: bytes written into the caller's buffer (inline), or from
  *  the pool the bytes themselves (copied into the reply then) or, for a size query, the size. */
@@ -76,8 +82,7 @@ export function getxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, si
   if (size > XATTR_SIZE_MAX) size = XATTR_SIZE_MAX;
   const inode = target(fs, nodeid, name);
   if (typeof inode === 'number') return inode;
-  const buf = Buffer.allocUnsafeSlow(Math.min(size, out.length));
-  const later = onPoolIfSlow(fs, inode, MetaOp.Getxattr, host, buf, 0, (n) => (size === 0 ? n : buf.subarray(0, n)));
+  const later = onPoolIfSlow(fs, inode, MetaOp.Getxattr, host, () => Buffer.allocUnsafeSlow(Math.min(size, out.length)), 0, readAnswer(size));
   return later ?? inline(fs, inode, (p) => sys.getxattr(p, host, out.subarray(0, size), false));
 }
 
@@ -87,8 +92,7 @@ export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: 
   if (typeof inode === 'number') return inode;
   const map = fs.config.xattrMap;
   if (!map) {
-    const buf = Buffer.allocUnsafeSlow(Math.min(size, out.length));
-    const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, buf, 0, (n) => (size === 0 ? n : buf.subarray(0, n)));
+    const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, () => Buffer.allocUnsafeSlow(Math.min(size, out.length)), 0, readAnswer(size));
     return later ?? inline(fs, inode, (p) => sys.listxattr(p, out.subarray(0, size), false));
   }
   // Renaming changes the list's length: read all of it, map it, then answer the size asked for
@@ -102,7 +106,7 @@ export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: 
     into.set(mapped, 0);
     return mapped.length;
   };
-  const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, all, 0, (n) => answer(n, null));
+  const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, () => all, 0, (n) => answer(n, null));
   if (later) return later;
   const n = inline(fs, inode, (p) => sys.listxattr(p, all, false));
   return n < 0 ? n : answer(n, out) as number;
@@ -116,7 +120,7 @@ export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, va
   if (typeof host === 'number') return host;
   const inode = target(fs, nodeid, name);
   if (typeof inode === 'number') return inode;
-  return onPoolIfSlow(fs, inode, MetaOp.Setxattr, host, value, flags, (n) => n)
+  return onPoolIfSlow(fs, inode, MetaOp.Setxattr, host, () => value, flags, (n) => n)
     ?? inline(fs, inode, (p) => sys.setxattr(p, host, value, flags, false));
 }
 
@@ -127,7 +131,7 @@ export function removexattr(fs: PassthroughFs, nodeid: number, name: Uint8Array)
   if (typeof host === 'number') return host;
   const inode = target(fs, nodeid, name);
   if (typeof inode === 'number') return inode;
-  return onPoolIfSlow(fs, inode, MetaOp.Removexattr, host, null, 0, (n) => n)
+  return onPoolIfSlow(fs, inode, MetaOp.Removexattr, host, () => null, 0, (n) => n)
     ?? inline(fs, inode, (p) => sys.removexattr(p, host, false));
 }
 

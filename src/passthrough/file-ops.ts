@@ -79,9 +79,9 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
     let m = ioModes.get(inode);
     if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
     if (m.passthrough === 0 && m.cached === 0) {
-      const mode = modeOfFd(fd);
-      if (!writesKillPrivs(flags, mode)) {
-        const id = fs.backing.open(fd, mode < 0 || hasPrivBits(mode));
+      const privs = hasPrivBits(modeOfFd(fd));
+      if (!(privs && writable(flags))) {
+        const id = fs.backing.open(fd, privs);
         if (id >= 0) m.backingId = id;
       }
     }
@@ -100,36 +100,33 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   return { fh, openFlags, backingId: h.backingId };
 }
 
-/** Setuid or setgid: the bits a write by a caller without CAP_FSETID clears (setgid when the
- *  file is group-executable or the caller is not in its group). */
-const hasPrivBits = (mode: number) => (mode & (C.S_ISUID | C.S_ISGID)) !== 0;
-
 /**
- * Whether this open of a setuid/setgid file (mode, or -errno when unknown) may write: then it
- * starts no passthrough. A passthrough write runs with the credentials the inode's backing file
- * was registered with, not the writer's, so root's write would lose a bit the host keeps for
- * root. Through the server each write is the writer's: the kernel or WRITE's killPriv clears
- * the bits as on the host.
+ * Setuid or setgid (mode, or -errno when unknown: then taken as either). The bits a write by a
+ * caller without CAP_FSETID clears (setgid when the file is group-executable or the caller is
+ * not in its group), which FUSE passthrough gets wrong:
  *
- * The backing file of a setuid/setgid file is registered without CAP_FSETID (native
- * BackingOpen), so a writer that must join passthrough opens already there (the kernel fails
- * any other open of such an inode with EIO) clears setuid. Without that, a user's write while
- * root held the file open kept a setuid-root bit (measured).
+ * A passthrough write runs with the credentials the inode's backing file was registered with,
+ * not the writer's. So a writable open of such a file starts no passthrough: root's write would
+ * lose a bit the host keeps for root. Through the server each write is the writer's: the kernel
+ * or WRITE's killPriv clears the bits as on the host.
  *
- * What still differs from the host (test/mount/privs-held-open pins it):
- *  - root's write beside passthrough opens clears the bits;
+ * The backing file of such a file is registered without CAP_FSETID (native BackingOpen), so a
+ * writer that must join passthrough opens already there (the kernel fails any other open of
+ * such an inode with EIO) clears setuid. Without that, a user's write while root held the file
+ * open kept a setuid-root bit (measured).
+ *
+ * What still differs from the host:
+ *  - root's write beside passthrough opens clears the bits (test/mount/privs-held-open pins it);
  *  - a setgid bit without group execute (which grants nothing) follows the registering caller's
- *    groups, not the writer's;
+ *    groups, not the writer's (pinned there too);
  *  - a bit set while the file is open (chmod u+s of a file open through passthrough, registered
  *    by root) is not seen: a later write through it keeps the bit.
  * Registering every file without CAP_FSETID would close the last one, but lowering a capability
  * is a credentials change that cost open+close about a tenth of its rate (measured here, root
  * callers).
  */
-function writesKillPrivs(flags: number, mode: number): boolean {
-  if ((flags & C.O_ACCMODE) === C.O_RDONLY) return false;
-  return mode < 0 || hasPrivBits(mode); // unknown: the server's path is right for every mode
-}
+const hasPrivBits = (mode: number) => mode < 0 || (mode & (C.S_ISUID | C.S_ISGID)) !== 0;
+const writable = (flags: number) => (flags & C.O_ACCMODE) !== C.O_RDONLY;
 
 /** The handle no longer counts for its inode's I/O mode; the last passthrough one closes the id. */
 function endIoMode(fs: PassthroughFs, h: FileHandle): void {

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -936,11 +937,8 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
     // is a credentials change (two capset calls, two RCU-freed creds), which cost open+close
     // about a tenth of its rate here.
     bool withoutFsetid = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    std::unique_ptr<WithoutFsetid> lowered;
-    if (withoutFsetid) {
-      lowered = std::make_unique<WithoutFsetid>();
-      if (lowered->error()) return Napi::Number::New(env, lowered->error());
-    }
+    std::optional<WithoutFsetid> lowered;
+    if (withoutFsetid && lowered.emplace().error()) return Napi::Number::New(env, lowered->error());
     int r = ioctl(fd_, kIocBackingOpen, &map);
     return Napi::Number::New(env, r < 0 ? -errno : r);
   }

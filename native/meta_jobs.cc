@@ -91,6 +91,12 @@ constexpr size_t kStatxSize = 256;  // sizeof(struct statx)
 // What src/passthrough/host-stat.ts asks for: STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID.
 constexpr unsigned kStatxWant = 0x7ff | 0x800 | 0x1000;
 
+// "/proc/self/fd/<fd>": a path naming exactly what fd pins, for calls that take no fd.
+struct ProcFdPath {
+  explicit ProcFdPath(int fd) { snprintf(path, sizeof path, "/proc/self/fd/%d", fd); }
+  char path[32];
+};
+
 int StatxFd(int fd, uint8_t* out) {
   return syscall(SYS_statx, fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, kStatxWant, out) < 0 ? -errno : 0;
 }
@@ -170,9 +176,7 @@ class MetaJob : public Job {
     if (op_ == MetaOp::Symlink) r = symlinkat(name2.c_str(), fd_, name.c_str());
     if (op_ == MetaOp::Create) r = openat(fd_, name.c_str(), static_cast<int>(flags) | O_CLOEXEC, static_cast<mode_t>(mode));
     if (op_ == MetaOp::Link) {
-      char source[48];
-      snprintf(source, sizeof source, "/proc/self/fd/%d", fd2_);
-      r = linkat(AT_FDCWD, source, fd_, name.c_str(), AT_SYMLINK_FOLLOW);
+      r = linkat(AT_FDCWD, ProcFdPath(fd2_).path, fd_, name.c_str(), AT_SYMLINK_FOLLOW);
     }
     int e = r < 0 ? -errno : 0;
     umask(own);
@@ -209,9 +213,7 @@ class MetaJob : public Job {
       if (fd2_ < 0) {
         r = ftruncate(fd_, static_cast<off_t>(num[0]));
       } else {
-        char path[48];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
-        r = truncate(path, static_cast<off_t>(num[0]));
+        r = truncate(ProcFdPath(fd_).path, static_cast<off_t>(num[0]));
       }
     }
     if (op_ == MetaOp::Utimens) {
@@ -223,8 +225,8 @@ class MetaJob : public Job {
 
   // An xattr call on what fd is (metaXattrJob); out/outLen: Getxattr's and Listxattr's buffer.
   int Xattr() {
-    char path[48];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd_);
+    ProcFdPath p(fd_);
+    const char* path = p.path;
     ssize_t r = -1;
     if (op_ == MetaOp::Getxattr) r = getxattr(path, name.c_str(), out, outLen);
     if (op_ == MetaOp::Listxattr) r = listxattr(path, reinterpret_cast<char*>(out), outLen);

@@ -8,8 +8,9 @@ import { DataPath, FileOp } from '../native/channel';
 import { Errno } from '../protocol/errno';
 import { Fopen } from '../protocol/flags';
 import type { PassthroughFs } from './passthrough-fs';
-import { Inode, InodeMap } from './inode';
-import { isDir, isReg, modeOfFd } from './host-stat';
+import type { Inode } from './inode';
+import { isDir, isReg } from './host-stat';
+import { endIoMode, startIoMode } from './io-modes';
 import type { FileHandle } from './handles';
 import { releaseLockFds, releaseOwnerLocks } from './lock-fds';
 import { closeHandleFd, closeInline, fsTypeIn } from './close-waits';
@@ -49,23 +50,6 @@ export function hostOpenFlags(fs: PassthroughFs, flags: number): number {
   return flags;
 }
 
-/**
- * How an inode's open handles do their I/O under FUSE passthrough. The kernel keeps ONE backing
- * file per inode: every open of an inode that has one must answer FOPEN_PASSTHROUGH with that same
- * backing id, and a passthrough open is refused while cached (non-passthrough) opens exist: either
- * mistake fails the client's open() with EIO. (The kernel opens its own backing file per client
- * open, with the client's flags, so sharing one id between read-only and writable handles is fine.)
- */
-interface IoMode {
-  backingId: number;
-  /** open handles using backingId */
-  passthrough: number;
-  /** open handles doing cached I/O through the server */
-  cached: number;
-}
-const ioModes = new InodeMap<IoMode>();
-const cachedHandles = new WeakSet<FileHandle>();
-
 export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flags: number): OpenResult {
   const h: FileHandle = {
     kind: 'file', fd, inode, flags, backingId: -1, lockFds: null,
@@ -75,69 +59,13 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   let openFlags = 0;
   if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= Fopen.DIRECT_IO;
   else if (fs.config.cache === 'always') openFlags |= Fopen.KEEP_CACHE;
-  if (fs.backing && !(openFlags & Fopen.DIRECT_IO)) {
-    let m = ioModes.get(inode);
-    if (!m) ioModes.set(inode, m = { backingId: -1, passthrough: 0, cached: 0 });
-    if (m.passthrough === 0 && m.cached === 0) {
-      const privs = hasPrivBits(modeOfFd(fd));
-      if (!(privs && writable(flags))) {
-        const id = fs.backing.open(fd, privs);
-        if (id >= 0) m.backingId = id;
-      }
-    }
-    if (m.backingId >= 0 && m.cached === 0) {
-      m.passthrough++;
-      h.backingId = m.backingId;
-      // Passthrough allows no other open flag than DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH
-      // (Fopen.PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
-      // There is no page cache of ours to keep: I/O goes to the backing file's.
-      openFlags = (openFlags & ~Fopen.KEEP_CACHE) | Fopen.PASSTHROUGH;
-    } else {
-      m.cached++;
-      cachedHandles.add(h);
-    }
+  if (fs.backing && !(openFlags & Fopen.DIRECT_IO) && startIoMode(fs.backing, h)) {
+    // Passthrough allows no other open flag than DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH
+    // (Fopen.PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
+    // There is no page cache of ours to keep: I/O goes to the backing file's.
+    openFlags = (openFlags & ~Fopen.KEEP_CACHE) | Fopen.PASSTHROUGH;
   }
   return { fh, openFlags, backingId: h.backingId };
-}
-
-/**
- * Setuid or setgid (mode, or -errno when unknown: then taken as either). The bits a write by a
- * caller without CAP_FSETID clears (setgid when the file is group-executable or the caller is
- * not in its group), which FUSE passthrough gets wrong:
- *
- * A passthrough write runs with the credentials the inode's backing file was registered with,
- * not the writer's. So a writable open of such a file starts no passthrough: root's write would
- * lose a bit the host keeps for root. Through the server each write is the writer's: the kernel
- * or WRITE's killPriv clears the bits as on the host.
- *
- * The backing file of such a file is registered without CAP_FSETID (native BackingOpen), so a
- * writer that must join passthrough opens already there (the kernel fails any other open of
- * such an inode with EIO) clears setuid. Without that, a user's write while root held the file
- * open kept a setuid-root bit (measured).
- *
- * What still differs from the host:
- *  - root's write beside passthrough opens clears the bits (test/mount/privs-held-open pins it);
- *  - a setgid bit without group execute (which grants nothing) follows the registering caller's
- *    groups, not the writer's (pinned there too);
- *  - a bit set while the file is open (chmod u+s of a file open through passthrough, registered
- *    by root) is not seen: a later write through it keeps the bit.
- * Registering every file without CAP_FSETID would close the last one, but lowering a capability
- * is a credentials change that cost open+close about a tenth of its rate (measured here, root
- * callers).
- */
-const hasPrivBits = (mode: number) => mode < 0 || (mode & (C.S_ISUID | C.S_ISGID)) !== 0;
-const writable = (flags: number) => (flags & C.O_ACCMODE) !== C.O_RDONLY;
-
-/** The handle no longer counts for its inode's I/O mode; the last passthrough one closes the id. */
-function endIoMode(fs: PassthroughFs, h: FileHandle): void {
-  const m = ioModes.get(h.inode);
-  if (!m) return;
-  if (cachedHandles.delete(h)) m.cached--;
-  else if (h.backingId >= 0 && --m.passthrough === 0) {
-    fs.backing?.close(m.backingId);
-    m.backingId = -1;
-  }
-  if (m.passthrough === 0 && m.cached === 0) ioModes.delete(h.inode);
 }
 
 /** OPEN. On a mount whose syscalls are slow (off-loop.ts) the reopen runs on the pool. */
@@ -245,7 +173,7 @@ export function release(fs: PassthroughFs, fh: number): number {
   if (!h) return -Errno.EBADF;
   fs.handles.remove(fh);
   releaseLockFds(h, null);
-  endIoMode(fs, h);
+  endIoMode(fs.backing, h);
   return closeHandleFd(h, fs.offLoop.wants(h.inode.mntId));
 }
 

@@ -18,6 +18,7 @@ import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-fds';
+import { endIoMode } from './io-modes';
 import { closeHandleFd } from './close-waits';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
@@ -525,7 +526,7 @@ export class PassthroughFs {
       // a FUSE passthrough backing id: both go with it, as on RELEASE.
       if (h.kind === 'file') {
         releaseLockFds(h, null);
-        if (h.backingId >= 0 && this.backing) this.backing.close(h.backingId);
+        endIoMode(this.backing, h);
       }
       closeHandleFd(h, this.offLoop.wants(h.inode.mntId));
     }

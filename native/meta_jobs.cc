@@ -1,8 +1,9 @@
 // Metadata jobs (see meta_jobs.h; contract: src/native/meta-jobs.ts).
 //
-// Ownership: the job dup()s the engine's fd on the loop thread when it is posted, so the engine
-// may close its own fd meanwhile (a FORGET, an fd budget taking it back) and a reused fd number
-// never reaches the worker. The worker closes the dup. A LOOKUP's new fd belongs to the job until
+// Ownership: the job dup()s the engine's fd on the loop thread when it is posted (a lock job
+// leases it instead: fd_leases.h), so the engine may close its own fd meanwhile (a FORGET, an fd
+// budget taking it back) and a reused fd number never reaches the worker. The worker closes the
+// dup (ends the lease). A LOOKUP's new fd belongs to the job until
 // Complete() hands it to JavaScript, which owns it from then on; a job never completed (the
 // environment is gone at exit) closes it in its destructor.
 //
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "adaptive_poll.h"  // MonotonicNs
+#include "fd_leases.h"
 #include "statfs_values.h"
 #include "sys_args.h"
 #include "thread_creds.h"
@@ -69,6 +72,12 @@ enum class MetaOp : uint32_t {
   // metaMakeJob's too: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW) (the
   // magic link needs no CAP_DAC_READ_SEARCH, AT_EMPTY_PATH would), then as the other make ops.
   Link = 22,
+  // metaLockJob's: a lock call on the job's dup of an open file (the same open file description,
+  // so the same OFD locks), the daemon's credentials (no lock call checks permission). The lock
+  // is four doubles [type, start, len, pid] in out, read on the worker and, for GetLk, written back.
+  GetLk = 23,  // fcntl(fd, F_OFD_GETLK, lock)
+  SetLk = 24,  // fcntl(fd, F_OFD_SETLK, lock): never waits (SETLKW retries: server/blocking-locks)
+  Flock = 25,  // flock(fd, flags) (flags carry LOCK_NB for a lock)
 };
 constexpr uint32_t kFirstAttrOp = 14;
 constexpr uint32_t kLastAttrOp = 17;
@@ -76,6 +85,8 @@ constexpr uint32_t kFirstXattrOp = 18;
 constexpr uint32_t kLastXattrOp = 21;
 constexpr uint32_t kFirstMakeOp = 10;
 constexpr uint32_t kLastMakeOp = 13;
+constexpr uint32_t kFirstLockOp = 23;
+constexpr uint32_t kLastLockOp = 25;
 constexpr uint32_t kFirstIntoOp = 5;
 constexpr uint32_t kLastIntoOp = 7;
 
@@ -107,10 +118,16 @@ class MetaJob : public Job {
       : Job(nullptr), env_(env), op_(op), fd_(fd), fd2_(fd2), done_(Napi::Persistent(done)) {}
 
   ~MetaJob() override {
+    if (leased && fd_ >= 0) EndLease(fd_);  // a job that never ran
+    if (leased) fd_ = -1;
     for (int fd : {fd_, fd2_, newFd_, ioFd_}) {
       if (fd >= 0) close(fd);
     }
   }
+
+  // fd is the engine's own, leased (fd_leases.h), not a dup: a lock job's (its close would be a
+  // flush of the file: a writeback on NFS, a FLUSH round trip on FUSE, for every lock call).
+  bool leased = false;
 
   // metaIntoJob: where the result goes, kept alive by outRef until the job is destroyed on the
   // loop thread. TypeScript does not touch it while the job runs (src/native/meta-jobs.ts).
@@ -142,6 +159,8 @@ class MetaJob : public Job {
     if (result_ == 0) result_ = Syscalls();
     if (asCaller) ResetThreadCreds();
     elapsedNs_ = MonotonicNs() - t0;
+    if (leased && fd_ >= 0) EndLease(fd_);  // a close the engine asked for meanwhile runs here
+    if (leased) fd_ = -1;
     for (int* fd : {&fd_, &fd2_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
@@ -235,8 +254,29 @@ class MetaJob : public Job {
     return r < 0 ? -errno : static_cast<int>(r);
   }
 
+  // A lock call (metaLockJob) on the job's dup; out holds the lock as four doubles.
+  int Locked() {
+    if (op_ == MetaOp::Flock) return ::flock(fd_, static_cast<int>(flags)) < 0 ? -errno : 0;
+    double* lock = reinterpret_cast<double*>(out);
+    struct flock fl = {};
+    fl.l_type = static_cast<short>(lock[0]);
+    fl.l_whence = SEEK_SET;
+    fl.l_start = static_cast<off_t>(lock[1]);
+    fl.l_len = static_cast<off_t>(lock[2]);
+    fl.l_pid = static_cast<pid_t>(lock[3]);
+    if (fcntl(fd_, op_ == MetaOp::GetLk ? F_OFD_GETLK : F_OFD_SETLK, &fl) < 0) return -errno;
+    if (op_ == MetaOp::GetLk) {
+      lock[0] = fl.l_type;
+      lock[1] = static_cast<double>(fl.l_start);
+      lock[2] = static_cast<double>(fl.l_len);
+      lock[3] = fl.l_pid;
+    }
+    return 0;
+  }
+
   int Syscalls() {
     if (make) return Made();
+    if (static_cast<uint32_t>(op_) >= kFirstLockOp && static_cast<uint32_t>(op_) <= kLastLockOp) return Locked();
     if (static_cast<uint32_t>(op_) >= kFirstXattrOp && static_cast<uint32_t>(op_) <= kLastXattrOp) return Xattr();
     if (static_cast<uint32_t>(op_) >= kFirstAttrOp && static_cast<uint32_t>(op_) <= kLastAttrOp) return Changed();
     if (op_ == MetaOp::Stat) return StatxFd(fd_, statx_);
@@ -492,9 +532,42 @@ Napi::Value PostMetaXattrJob(const Napi::CallbackInfo& info) {
   });
 }
 
+// metaLockJob(op, fd, lock, flags, done) -> 1 (queued) or -errno (-ENOSYS without a pool). fd is
+// an open file; lock is a Float64Array(4) [type, start, len, pid] (GetLk, SetLk: whence SEEK_SET,
+// pid 0 as F_OFD_* want), which the caller must neither read nor write until done runs (the job
+// keeps it alive; GetLk writes the answer into it); flags: Flock's operation.
+Napi::Value PostMetaLockJob(const Napi::CallbackInfo& info) {
+  Args a(info, "metaLockJob", 5);
+  uint32_t op = a.Uint(0);
+  int fd = a.Int(1);
+  double* lock = a.F64(2, 4);
+  uint32_t flags = a.Uint(3);
+  if (!a.Ok()) return a.Bail();
+  if (!info[4].IsFunction() || op < kFirstLockOp || op > kLastLockOp) return a.Num(-EINVAL);
+  // The numbers are the client's: ones a struct flock cannot hold are refused here, not cast.
+  for (int i = 0; i < 4; i++) {
+    int64_t v;
+    if (!Args::ToInt64(lock[i], &v)) return a.Num(-EINVAL);
+  }
+  WorkerPool* pool = WorkerPool::Get();
+  if (!pool) return a.Num(-ENOSYS);
+  if (fd < 0) return a.Num(-EBADF);
+  int err = LeaseFd(fd);
+  if (err < 0) return a.Num(err);
+  auto job = std::make_unique<MetaJob>(info.Env(), static_cast<MetaOp>(op), fd, -1, info[4].As<Napi::Function>());
+  job->leased = true;
+  job->flags = flags;
+  job->out = reinterpret_cast<uint8_t*>(lock);
+  job->outLen = 4 * sizeof(double);
+  job->outRef = Napi::Persistent(info[2]);
+  pool->Post(job.release());
+  return a.Num(1);
+}
+
 }  // namespace
 
 void InitMetaJobs(Napi::Env env, Napi::Object exports) {
+  exports.Set("metaLockJob", Napi::Function::New(env, PostMetaLockJob, "metaLockJob"));
   exports.Set("metaXattrJob", Napi::Function::New(env, PostMetaXattrJob, "metaXattrJob"));
   exports.Set("metaAttrJob", Napi::Function::New(env, PostMetaAttrJob, "metaAttrJob"));
   exports.Set("metaJob", Napi::Function::New(env, PostMetaJob, "metaJob"));

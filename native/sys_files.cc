@@ -376,6 +376,7 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   int fd = a.Int(0);
   int op = a.Int(1);
   if (!a.Ok()) return a.Bail();
+  SyscallTimer timed;  // a network filesystem's lock is a round trip (src/passthrough/off-loop.ts)
   return a.Ret(flock(fd, op));
 }
 
@@ -397,7 +398,11 @@ Napi::Value FcntlLock(const Napi::CallbackInfo& info) {
   fl.l_start = start;
   fl.l_len = len;
   fl.l_pid = static_cast<pid_t>(pid);
-  int r = fcntl(fd, cmd, &fl);
+  int r;
+  {
+    SyscallTimer timed;
+    r = fcntl(fd, cmd, &fl);
+  }
   if (r < 0) return a.Num(-errno);
   lock[0] = fl.l_type;
   lock[1] = static_cast<double>(fl.l_start);

@@ -39,6 +39,12 @@
 //  - Getxattr: getxattr(path, name, buf) (buf empty: the size only). Listxattr: into buf.
 //    buf must be neither read nor written until done runs (the job keeps it alive).
 //  - Setxattr: setxattr(path, name, buf, flags) (buf copied when posted). Removexattr.
+// metaLockJob (the daemon's credentials: no lock call checks permission) on the job's dup of an
+// open file, the same open file description and so the same OFD locks; `lock` is a
+// Float64Array(4) [type, start, len, pid] (whence SEEK_SET), which the caller must neither read
+// nor write until done runs: result 0 or -errno, stat null.
+//  - GetLk: fcntl(F_OFD_GETLK), the answer written into `lock`. SetLk: fcntl(F_OFD_SETLK) (never
+//    waits: a SETLKW retries, server/blocking-locks.ts). Flock: flock(fd, flags).
 // stat (Lookup, Stat, the make ops): the raw struct statx (256 bytes, src/passthrough/host-stat.ts decodes it;
 // asked with AT_SYMLINK_NOFOLLOW and STATX_BASIC_STATS | STATX_BTIME | STATX_MNT_ID), else null.
 // micros: how long the syscalls took on the worker (the engine's measure of the source).
@@ -52,7 +58,7 @@ import { addon } from './addon';
 export const MetaOp = {
   Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
   Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13, Chmod: 14, Chown: 15, Truncate: 16, Utimens: 17,
-  Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21, Link: 22,
+  Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21, Link: 22, GetLk: 23, SetLk: 24, Flock: 25,
 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;
@@ -68,6 +74,7 @@ export interface MetaJobsNative {
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
   metaXattrJob(op: number, fd: number, name: Uint8Array | null, buf: Uint8Array | null, flags: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+  metaLockJob(op: number, fd: number, lock: Float64Array, flags: number, done: MetaDone): number;
 }
 
 export const metaJobs: MetaJobsNative = addon as MetaJobsNative;

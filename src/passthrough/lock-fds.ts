@@ -5,6 +5,7 @@
 import { sys } from '../native/sys';
 import type { FileHandle } from './handles';
 import { InodeMap } from './inode';
+import { closeNeverWaits } from './close-waits';
 
 /** Per inode, the handles that hold lock descriptions (see releaseOwnerLocks); an entry goes
  *  with its last handle. */
@@ -38,7 +39,9 @@ export function releaseLockFds(h: FileHandle, owner: string | null): void {
   if (!h.lockFds) return;
   for (const [o, fd] of h.lockFds) {
     if (owner === null || o === owner) {
-      sys.close(fd);
+      // closeFile: a pooled lock call may lease fd (lock-ops.ts); the close is then its, and on a
+      // filesystem whose close may wait (close-waits.ts) it runs on a worker.
+      sys.closeFile(fd, !closeNeverWaits(h.inode, h.fd));
       h.lockFds.delete(o);
       lockFdCount--;
     }

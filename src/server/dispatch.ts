@@ -4,7 +4,7 @@
 // virtiofsd without DAX). The tests of each opcode: test/README.md.
 import * as P from '../protocol';
 import type { Handler, Req, ServerParts } from './handler';
-import type { CreateReply, FileJob, Later, OpenReply } from './file-system';
+import type { CreateReply, FileJob, FileLock, Later, OpenReply } from './file-system';
 import { readdirInto } from './readdir-reply';
 import { later } from './later';
 import { PathResult, DataPath } from '../native/channel';
@@ -166,14 +166,12 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.GETLK]: (s, r) => {
     const a = P.decodeLk(r.buf, r.off, r.end);
-    const l = s.fs.getlk(a.fh, ownerKey(a.owner), a);
-    if (typeof l === 'number') return s.replier.error(r.token, -l);
-    s.replier.send(r.token, P.writeLkOut(s.replier.out, s.replier.body, l.start, l.end, l.type, l.pid));
+    lkReply(s, r, s.fs.getlk(a.fh, ownerKey(a.owner), a));
   },
 
   [P.Op.SETLK]: (s, r) => {
     const a = P.decodeLk(r.buf, r.off, r.end);
-    s.replier.status(r.token, s.fs.setlk(a.fh, ownerKey(a.owner), a, (a.lkFlags & P.LkFlag.FLOCK) !== 0));
+    statusReply(s, r, s.fs.setlk(a.fh, ownerKey(a.owner), a, (a.lkFlags & P.LkFlag.FLOCK) !== 0));
   },
 
   [P.Op.SETLKW]: (s, r) => {
@@ -270,6 +268,12 @@ function opendirReply(s: ServerParts, r: Req, fh: Later<number>): void {
   if (fh instanceof Promise) return later(s, r, fh, (v) => opendirReply(s, r, v));
   if (fh < 0) s.replier.error(r.token, -fh);
   else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
+}
+
+function lkReply(s: ServerParts, r: Req, l: Later<FileLock | number>): void {
+  if (l instanceof Promise) return later(s, r, l, (v) => lkReply(s, r, v));
+  if (typeof l === 'number') return s.replier.error(r.token, -l);
+  s.replier.send(r.token, P.writeLkOut(s.replier.out, s.replier.body, l.start, l.end, l.type, l.pid));
 }
 
 function statusReply(s: ServerParts, r: Req, e: Later<number>): void {

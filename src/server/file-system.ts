@@ -145,8 +145,9 @@ export interface FileSystem {
   jobPosted(j: FileJob): void;
   lseek(fh: number, offset: number, whence: number): number;
 
-  getlk(fh: number, owner: string, l: FileLock): FileLock | number;
-  setlk(fh: number, owner: string, l: FileLock, isFlock: boolean): number;
+  getlk(fh: number, owner: string, l: FileLock): Later<FileLock | number>;
+  /** One attempt that never waits (-EAGAIN: the lock is taken; a SETLKW tries again later). */
+  setlk(fh: number, owner: string, l: FileLock, isFlock: boolean): Later<number>;
 
   /** size 0: the value's length; else the value into out, its length or -errno */
   /** Bytes read into out, -errno, or (completing on the pool) the bytes themselves or, for a

@@ -13,7 +13,9 @@
 // time: the real blocking a network filesystem or a cold disk does, without timing tricks.
 // Everything this process does on the mount goes through async calls or child processes: this
 // thread serves the stub, a synchronous call on the mount would deadlock.
-// For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
+// Locks reach the source (it offers POSIX_LOCKS and FLOCK_LOCKS): GETLK finds none, a lock on a
+// `heldbusy*` file is always taken (EAGAIN), any other is granted; held too, if asked, on the
+// named inodes, as their OPEN (an open of a new lock owner's description). For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
 // and `link` (a symlink to LINK_TARGET); READDIR (of any directory), READLINK and STATFS (fixed
 // STATFS numbers) are held like the others when asked.
 import { fork } from 'node:child_process';
@@ -40,6 +42,9 @@ const EEXIST = 17;
 const nameAfter = (req: Request, structSize: number) => req.body.subarray(structSize).toString().split('\0')[0];
 const isHeld = (name: string) => name.startsWith('held');
 const XATTR_OPS: number[] = [OP.GETXATTR, OP.LISTXATTR, OP.SETXATTR, OP.REMOVEXATTR];
+const LOCK_OPS: number[] = [OP.GETLK, OP.SETLK, OP.SETLKW];
+const EAGAIN = 11;
+const F_UNLCK = 2;
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
 
 const LIST_DIR = 3;
@@ -121,6 +126,7 @@ class Names {
   private readonly removed = new Set<string>();
   private readonly made = new Set<string>();
   readonly dirs = new Set<number>();
+  private readonly busy = new Set<number>();
   private next = FIRST_NAMED_INO;
 
   /** the inode `name` in `parent` names now, or 0 */
@@ -132,8 +138,14 @@ class Names {
       ino = this.next++;
       this.inos.set(k, ino);
       if (name.startsWith('helddir')) this.dirs.add(ino);
+      if (name.startsWith('heldbusy')) this.busy.add(ino);
     }
     return ino;
+  }
+
+  /** whether inode ino is (was first seen as) a `heldbusy*` name: its locks are always taken */
+  isBusy(ino: number): boolean {
+    return this.busy.has(ino);
   }
 
   /** MKDIR (dir true) or CREATE: the new inode, or -EEXIST */
@@ -220,6 +232,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
       const ino = names.link(Number(req.nodeid), nameAfter(req, 8), Number(req.body.readBigUInt64LE(0)));
       return ino < 0 ? ch.replyError(req.token, -ino) : replyEntry(ch, req.token, ino, namedAttr(ino));
     }
+    if (req.opcode === OP.OPEN) return replyOpen(ch, req.token, 1);
     if (req.opcode === OP.READDIR) return list.readdir(req, ch);
     if (req.opcode === OP.READLINK) return list.readlink(req, ch);
     if (req.opcode === OP.STATFS) {
@@ -241,6 +254,16 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
     // A named inode's SETATTR (chmod, chown, truncate, utimes) succeeds; its attributes stay.
     if (req.opcode === OP.SETATTR && req.nodeid >= FIRST_NAMED_INO) return replyAttr(ch, req.token, namedAttr(Number(req.nodeid)));
+    // Locks: a GETLK finds none (F_UNLCK); a lock (POSIX or flock) on a `heldbusy*` file is taken
+    // (EAGAIN), on any other it is granted.
+    if (req.opcode === OP.GETLK) {
+      const out = Buffer.alloc(16 + 24); // fuse_lk_out { start, end, type, pid }
+      out.writeUInt32LE(F_UNLCK, 16 + 16);
+      return ch.reply(req.token, out, out.length);
+    }
+    if (req.opcode === OP.SETLK || req.opcode === OP.SETLKW) {
+      return req.nodeid >= FIRST_NAMED_INO && names.isBusy(Number(req.nodeid)) ? ch.replyError(req.token, EAGAIN) : replyOk(ch, req.token);
+    }
     // xattrs: none are there (GETXATTR ENODATA, an empty list); SETXATTR and REMOVEXATTR succeed.
     if (req.opcode === OP.GETXATTR) return ch.replyError(req.token, ENODATA);
     if (req.opcode === OP.LISTXATTR) {
@@ -256,13 +279,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, LINK, CREATE, GETATTR, SETATTR and the xattr ops are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, LINK, CREATE, GETATTR, SETATTR, OPEN, the xattr and the lock ops are held only for the `held*` names and their inodes */
   const holdable = (req: Request) => {
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.MKDIR || req.opcode === OP.LINK) return isHeld(nameAfter(req, 8));
     if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
-    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode)) return req.nodeid >= FIRST_NAMED_INO;
+    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode) || LOCK_OPS.includes(req.opcode) || req.opcode === OP.OPEN) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
   const maybeHold = (req: Request, ch: RequestChannel) => {
@@ -287,7 +310,9 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
   serve(transport, {
     // Lookups in one directory run in parallel, as on NFS: without this flag the kernel takes
     // the directory's lock for each, and a held LOOKUP would hold up every other name's in it.
-    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS }),
+    // Locks go to the source (POSIX_LOCKS, FLOCK_LOCKS), as on a network filesystem, where each
+    // is a round trip to its server.
+    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS | InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS }),
     ...files,
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,
@@ -296,6 +321,10 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     [OP.LISTXATTR]: maybeHold,
     [OP.SETXATTR]: maybeHold,
     [OP.REMOVEXATTR]: maybeHold,
+    [OP.OPEN]: maybeHold,
+    [OP.GETLK]: maybeHold,
+    [OP.SETLK]: maybeHold,
+    [OP.SETLKW]: maybeHold,
     [OP.UNLINK]: maybeHold,
     [OP.RMDIR]: maybeHold,
     [OP.RENAME]: maybeHold,

@@ -455,7 +455,8 @@ export interface RequestSession {
   mem: GuestMemory;
   rings: SplitRing[];
   request(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer, caller?: Caller): Promise<{ h: ReturnType<typeof outHeader>; payload: Buffer }>;
-  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer, caller?: Caller): { head: number; out: bigint };
+  /** unique: the request's (an INTERRUPT names it) */
+  post(opcode: number, nodeid: bigint, body: Buffer, ring?: number, extra?: Buffer, caller?: Caller): { head: number; out: bigint; unique: bigint };
 }
 
 export async function openRequestSession(sock: string, replySize = 8192, requestQueues = 1): Promise<RequestSession> {
@@ -465,12 +466,13 @@ export async function openRequestSession(sock: string, replySize = 8192, request
   await fe.handshake(mem, rings);
   let unique = 1n;
   const post = (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer, caller?: Caller) => {
-    const req = fuseRequest(opcode, unique++, nodeid, body, extra, caller);
+    const u = unique++;
+    const req = fuseRequest(opcode, u, nodeid, body, extra, caller);
     const inGpa = mem.alloc(req.length);
     mem.write(inGpa, req);
     const out = mem.alloc(replySize);
     const head = rings[ring].addChain([{ gpa: inGpa, len: req.length }, { gpa: out, len: replySize, write: true }], { indirect: true });
-    return { head, out };
+    return { head, out, unique: u };
   };
   const request = async (opcode: number, nodeid: bigint, body: Buffer, ring = 1, extra?: Buffer, caller?: Caller) => {
     const { out } = post(opcode, nodeid, body, ring, extra, caller);

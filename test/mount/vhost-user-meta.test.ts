@@ -1,8 +1,9 @@
 // Metadata requests on the worker pool, through the vhost-user front end (issue 12): what must stay
 // true while a LOOKUP or GETATTR is in flight on a worker. The real server (FuseServer +
-// PassthroughFs) runs in this process on a VhostUserTransport, fed by a QEMU-playing front end;
-// its export is the held source (test/helpers/held-source) in a child process, so this loop may
-// block inside a syscall without deadlocking with the filesystem it waits on. The export is made
+// PassthroughFs) runs in this process on a VhostUserTransport, fed by a QEMU-playing front end
+// (test/helpers/vhost-served); its export is the held source (test/helpers/held-source) in a child
+// process, so this loop may block inside a syscall without deadlocking with the filesystem it
+// waits on. The export is made
 // "slow" first (two inline LOOKUPs of `lag*` names, each answered 20 ms later), so LOOKUP and
 // GETATTR go to the pool; a LOOKUP of a `held*` name (or a GETATTR of its inode) then waits
 // inside the worker's syscall until the test releases it.
@@ -23,167 +24,20 @@
 // stale inode (no fs.inode() check) answers success instead of ENOENT.
 import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { VhostUserTransport } from '../../src/transport/vhost-user';
-import { FuseServer } from '../../src/server/session';
-import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
-import { PassthroughFileSystem } from '../../src/passthrough/file-system';
-import { defaultPassthroughConfig } from '../../src/passthrough/config';
-import { Credentials } from '../../src/passthrough/credentials';
-import { silentLogger } from '../../src/log/logger';
 import { workerPool } from '../../src/native/worker-pool';
-import { FUSE, guestInitIn, openRequestSession, outHeader, type RequestSession } from '../helpers/vhost-frontend';
-import { forgetIn, getattrIn, name, openIn, readIn, releaseIn, renameIn } from '../helpers/fuse-requests';
+import { FUSE, guestInitIn } from '../helpers/vhost-frontend';
+import { getattrIn, name, openIn, readIn, releaseIn, renameIn } from '../helpers/fuse-requests';
 import { attrOf, entryOf } from '../helpers/fuse-replies';
 import { spawnHeldSource, type HeldSourceProcess } from '../helpers/held-source';
 import { waitFor } from '../helpers/wait';
+import { fdCount, Served, slowSession, untilHeld, WAIT } from '../helpers/vhost-served';
 
 const root = process.geteuid?.() === 0;
 const ENOENT = 2;
 const EBADF = 9;
-const WAIT = 20000;
 // Three workers: two LOOKUPs of one name can both be inside openat at once (the second waits in
 // the source's kernel for the first), and a third request still finds a free worker.
 const started = workerPool.startWorkerPool(3);
-
-const fdCount = () => fs.readdirSync('/proc/self/fd').length;
-
-interface Answer { error: number; payload: Buffer }
-
-/** The real server on a vhost-user socket in this process, and a front end connected to it. */
-class Served {
-  pfs!: PassthroughFs;
-  server!: FuseServer;
-  transport!: VhostUserTransport;
-  rs!: RequestSession;
-  /** the backend saw the front end go (and the server was stopped, as the command does) */
-  disconnected = false;
-  private dir = '';
-  private feOpen = false;
-  private closed = false;
-  /** used entries seen, by descriptor head, not yet claimed */
-  private readonly used = new Map<number, number>();
-
-  static async open(t: Test, src: HeldSourceProcess): Promise<Served> {
-    const s = new Served();
-    t.teardown(() => s.close());
-    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vfsd-vu-meta-'));
-    const sock = path.join(s.dir, 'vhost.sock');
-    s.transport = new VhostUserTransport({ socketPath: sock, requestQueues: 1, maxRequestSize: 256 * 1024 });
-    s.pfs = new PassthroughFs(defaultPassthroughConfig(src.dir), new Credentials(false));
-    s.server = new FuseServer(s.transport, new PassthroughFileSystem(s.pfs), {
-      readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
-      passthrough: false, cacheAlways: false,
-    }, silentLogger);
-    // What the vfsd command does when its front end goes (src/cli/serve-vhost-user.ts).
-    s.transport.on('disconnected', () => {
-      s.disconnected = true;
-      s.endServer();
-    });
-    s.transport.listen();
-    s.server.start();
-    s.rs = await openRequestSession(sock, 8192);
-    s.feOpen = true;
-    const init = await s.call(FUSE.INIT, 0n, guestInitIn());
-    if (init.error !== 0) throw new Error(`INIT: ${init.error}`);
-    return s;
-  }
-
-  /** Publishes a request (kicked by the caller, or by call()); returns its descriptor head. */
-  post(opcode: number, nodeid: number | bigint, body: Buffer): { head: number; out: bigint } {
-    return this.rs.post(opcode, BigInt(nodeid), body);
-  }
-
-  kick(): void {
-    this.rs.rings[1].kick();
-  }
-
-  /** The answer to the request at `head` once the backend has returned its buffers. */
-  async answer(p: { head: number; out: bigint }, what: string): Promise<Answer> {
-    await waitFor(() => this.answered(p), what, WAIT);
-    const len = this.used.get(p.head)!;
-    this.used.delete(p.head);
-    if (len < 16) return { error: 0, payload: Buffer.alloc(0) }; // FORGET: buffers returned, nothing written
-    const h = outHeader(this.rs.mem.read(p.out, 16));
-    return { error: h.error, payload: this.rs.mem.read(p.out + 16n, len - 16) };
-  }
-
-  /** Whether the request at `head` has been answered (without waiting). */
-  answered(p: { head: number }): boolean {
-    for (let e = this.rs.rings[1].takeUsed(); e; e = this.rs.rings[1].takeUsed()) this.used.set(e.id, e.len);
-    return this.used.has(p.head);
-  }
-
-  async call(opcode: number, nodeid: number | bigint, body: Buffer): Promise<Answer> {
-    const p = this.post(opcode, nodeid, body);
-    this.kick();
-    return this.answer(p, `the answer to opcode ${opcode}`);
-  }
-
-  async lookup(parent: number, n: string): Promise<Answer> {
-    return this.call(FUSE.LOOKUP, parent, name(n));
-  }
-
-  /** A LOOKUP that must succeed: its node id and inode number. */
-  async entry(parent: number, n: string): Promise<{ nodeid: number; ino: number }> {
-    const a = await this.lookup(parent, n);
-    if (a.error !== 0) throw new Error(`LOOKUP ${n}: ${a.error}`);
-    return entryOf(a.payload);
-  }
-
-  async forget(nodeid: number, n: number): Promise<void> {
-    await this.call(FUSE.FORGET, nodeid, forgetIn(n));
-  }
-
-  /** Two inline LOOKUPs that take LAG_MS each: the export's mount is served on the pool now. */
-  async makeSlow(t: Test): Promise<void> {
-    await this.entry(1, 'slow'); // known from now on: later LOOKUPs of it open no fd
-    await this.entry(1, 'lag1');
-    await this.entry(1, 'lag2');
-    t.equal(this.pfs.offLoop.slowMounts.length, 1, 'two slow inline LOOKUPs: the mount is served on the pool');
-  }
-
-  /** The front end goes away (QEMU quit): the backend sees the socket close. */
-  closeFrontend(): void {
-    if (!this.feOpen) return;
-    this.feOpen = false;
-    this.rs.fe.close();
-    for (const r of this.rs.rings) r.close();
-    this.rs.mem.close();
-  }
-
-  endServer(): void {
-    this.server.stop();
-    this.transport.close();
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeFrontend();
-    this.endServer();
-    this.pfs.close();
-    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** Until the source holds a request of op (asked over IPC: this loop stays free meanwhile). */
-async function untilHeld(src: HeldSourceProcess, op: number, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT;
-  while ((await src.held(op)) === 0) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** The held source (nothing held yet), the server on it, the export's mount made slow. */
-async function slowSession(t: Test): Promise<{ src: HeldSourceProcess; s: Served }> {
-  const src = await spawnHeldSource(t, []);
-  const s = await Served.open(t, src);
-  await s.makeSlow(t);
-  return { src, s };
-}
 
 /** A LOOKUP of `n` in `parent` posted and waiting in the source (LOOKUPs of `held*` names held
  *  from now on, until released); returns where its answer will be. */

@@ -35,7 +35,7 @@ bool ToFd(const Napi::Value& v, int* out) {
 
 bool ParseFileJob(const Napi::CallbackInfo& info, FileJobArgs* out) {
   int64_t op;
-  if (!ToInt64(info[1], &op) || op < 1 || op > static_cast<int64_t>(FileOp::Flush)) return false;
+  if (!ToInt64(info[1], &op) || op < 1 || op > static_cast<int64_t>(FileOp::Lseek)) return false;
   out->op = static_cast<FileOp>(op);
   if (!ToFd(info[2], &out->fd) || out->fd < 0) return false;
   if (info.Length() > 3 && !info[3].IsUndefined() && !ToFd(info[3], &out->fd2)) return false;
@@ -111,6 +111,11 @@ int64_t RunFileOp(FileJobArgs* j) {
       r = close(j->fd);
       j->fd = -1;
       break;
+    case FileOp::Lseek:
+      // The leased fd's position moves, as the inline lseek's does: nothing of ours uses it (I/O
+      // is pread/pwrite at the request's offsets).
+      r = lseek(j->fd, j->a, static_cast<int>(j->b));
+      break;
   }
   return r < 0 ? -errno : r;
 }
@@ -121,7 +126,7 @@ size_t FileOpPayload(FileOp op, int64_t result, uint8_t out[8]) {
     memcpy(out, v, 8);
     return 8;
   }
-  if (op == FileOp::CopyRange64) {  // fuse_copy_file_range_out { u64 bytes_copied }
+  if (op == FileOp::CopyRange64 || op == FileOp::Lseek) {  // fuse_copy_file_range_out { u64 bytes_copied }, fuse_lseek_out { u64 offset }
     uint64_t v = static_cast<uint64_t>(result);
     memcpy(out, &v, 8);
     return 8;

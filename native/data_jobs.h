@@ -26,6 +26,7 @@ enum class FileOp : uint32_t {
   CopyRange = 4,    // fd -> fd2, a: offIn, b: offOut, c: length; answer fuse_write_out
   CopyRange64 = 5,  // the same, answer fuse_copy_file_range_out (COPY_FILE_RANGE_64)
   Flush = 6,        // close(dup(fd))
+  Lseek = 7,        // a: offset, b: whence (SEEK_DATA, SEEK_HOLE); answer fuse_lseek_out
 };
 
 // readInto/writeFrom/fileJob `path` (src/native/channel.ts DataPath).

@@ -299,6 +299,7 @@ Napi::Value Lseek(const Napi::CallbackInfo& info) {
   int64_t offset = a.Int64(1);
   int whence = a.Int(2);
   if (!a.Ok()) return a.Bail();
+  SyscallTimer timed;  // SEEK_DATA on NFS is a round trip (src/passthrough/off-loop.ts)
   return a.Ret(lseek(fd, offset, whence));
 }
 

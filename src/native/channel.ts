@@ -33,22 +33,24 @@
 //    the JS thread; what would block — EAGAIN, or the rest after a partial transfer — goes to
 //    the pool). Without a pool (size 0) every path is Inline.
 //  - fileJob(token, op, fd, fd2, a, b, c, path, killPriv): the FileOp (FSYNC, FALLOCATE,
-//    SYNCFS, COPY_FILE_RANGE, FLUSH's close(dup(fd))) on fd (and fd2), answered natively with its
-//    status (or fuse_write_out / fuse_copy_file_range_out for the copies). killPriv: the worker
+//    SYNCFS, COPY_FILE_RANGE, FLUSH's close(dup(fd)), LSEEK's SEEK_DATA/SEEK_HOLE of a slow mount)
+//    on fd (and fd2), answered natively with its status (or fuse_write_out /
+//    fuse_copy_file_range_out for the copies, fuse_lseek_out for LSEEK). killPriv: the worker
 //    (root) drops CAP_FSETID for FALLOCATE/COPY so suid/sgid clear as for the caller.
 //  Results, besides -errno (refused, as the synchronous forms): PathResult.Answered (answered
 //  before returning), Queued (on the pool: answered later; the token is spent either way),
 //  NoWaitUnsupported (TryInline on a file without RWF_NOWAIT, e.g. tmpfs, or ext4 writes:
 //  answered inline with the plain syscall; the engine should choose another path next time).
-//  A queued job works on its own dup of the fds, taken before the call returns: the engine may
-//  close its fds (RELEASE) at once; the file stays open until the job ends, and a reused fd
-//  number never reaches a worker. An INTERRUPT of a queued request is answered when it completes.
+//  A queued job leases the engine's fds (native/fd_leases.h; FLUSH alone works on a dup, whose
+//  close is its op), taken before the call returns: the engine may close its fds (RELEASE,
+//  sys.closeFile) at once; the close waits for the job, so the file stays open until the job
+//  ends and a reused fd number never reaches a worker. An INTERRUPT of a queued request is answered when it completes.
 //  Closing the session (or a ring stop/reset, a memory-table change, a disconnect on vhost-user)
 //  never leaves a worker using freed state: each job holds its session's link, which the session
 //  detaches; a vhost-user job touches guest memory only inside a use the table changes wait for,
 //  and a job whose ring stopped before it ran touches nothing and is dropped.
 export const DataPath = { Inline: 0, Pool: 1, TryInline: 2 } as const;
-export const FileOp = { Fsync: 1, Fallocate: 2, Syncfs: 3, CopyRange: 4, CopyRange64: 5, Flush: 6 } as const;
+export const FileOp = { Fsync: 1, Fallocate: 2, Syncfs: 3, CopyRange: 4, CopyRange64: 5, Flush: 6, Lseek: 7 } as const;
 export const PathResult = { Answered: 0, Queued: 1, NoWaitUnsupported: 2 } as const;
 
 /** FUSE passthrough's backing files (kernel >= 6.9, root, /dev/fuse only): open registers an open

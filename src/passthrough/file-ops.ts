@@ -198,12 +198,16 @@ export function fallocate(fs: PassthroughFs, fh: number, mode: number, offset: n
   return exact(offset, length) ? job(FileOp.Fallocate, fd, mode, offset, length) : -Errno.EINVAL;
 }
 
-export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: number): number {
-  const fd = ioFd(fs, fh);
-  if (fd < 0) return fd;
+/** LSEEK (the kernel sends only SEEK_DATA and SEEK_HOLE): on a slow mount a job (NFS asks its
+ *  server), else inline, timed. */
+export function lseek(fs: PassthroughFs, fh: number, offset: number, whence: number): FileJob | number {
+  const h = fs.handles.file(fh);
+  if (!h) return -Errno.EBADF;
+  const fd = h.fd;
   if (whence !== C.SEEK_DATA && whence !== C.SEEK_HOLE && whence > C.SEEK_END) return -Errno.EINVAL;
   if (!exact(offset)) return -Errno.EINVAL;
-  return sys.lseek(fd, offset, whence);
+  if (fs.offLoop.wants(h.inode.mntId)) return job(FileOp.Lseek, fd, offset, whence);
+  return fs.offLoop.timed(h.inode.mntId, () => sys.lseek(fd, offset, whence));
 }
 
 export function copyFileRange(fs: PassthroughFs, fhIn: number, offIn: number, fhOut: number, offOut: number, len: number, flags: number, wide: boolean): FileJob | number {

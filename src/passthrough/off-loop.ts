@@ -7,7 +7,7 @@
 // syscalls measurably cost:
 //  - the syscalls of every inline LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READDIR, READDIRPLUS,
 //    READLINK, STATFS, UNLINK, RMDIR, RENAME, MKDIR, MKNOD, SYMLINK, LINK, CREATE, SETATTR, the
-//    four xattr ops and the lock calls (GETLK, SETLK, a SETLKW's attempts, flock) are timed (the syscall alone, natively: a garbage collection or our own work
+//    four xattr ops, the lock calls (GETLK, SETLK, a SETLKW's attempts, flock) and LSEEK are timed (the syscall alone, natively: a garbage collection or our own work
 //    in between never counts);
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
@@ -15,7 +15,8 @@
 //    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE (unlabelled:
 //    pool-creates.ts),
 //    SETATTR (one change at a time: setattr-ops.ts), the xattr ops (xattr-ops.ts), the lock
-//    calls and the opening of a lock owner's description (lock-ops.ts) and the
+//    calls and the opening of a lock owner's description (lock-ops.ts), LSEEK (a FileJob:
+//    file-ops.ts) and the
 //    getdents64 of its READDIR and READDIRPLUS go to the pool (pool-ops.ts; a slow mount's
 //    READDIRPLUS lists names without attributes instead of a statx per entry: dir-ops.ts readdirPooled), where the
 //    worker times the syscalls too;

@@ -205,6 +205,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
   [P.Op.LSEEK]: (s, r) => {
     const a = P.decodeLseek(r.buf, r.off, r.end);
     const pos = s.fs.lseek(a.fh, a.offset, a.whence);
+    if (typeof pos !== 'number') return fileJob(s, r, pos);
     if (pos < 0) return s.replier.error(r.token, -pos);
     s.replier.send(r.token, P.writeLseekOut(s.replier.out, s.replier.body, pos));
   },

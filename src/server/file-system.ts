@@ -143,7 +143,8 @@ export interface FileSystem {
   syncfs(nodeid: number): FileJob | number;
   /** The job was posted (or refused): what the implementation opened for it alone may go. */
   jobPosted(j: FileJob): void;
-  lseek(fh: number, offset: number, whence: number): number;
+  /** The new offset, or (a slow mount's SEEK_DATA/SEEK_HOLE) a job that answers it. */
+  lseek(fh: number, offset: number, whence: number): FileJob | number;
 
   getlk(fh: number, owner: string, l: FileLock): Later<FileLock | number>;
   /** One attempt that never waits (-EAGAIN: the lock is taken; a SETLKW tries again later). */

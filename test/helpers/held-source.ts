@@ -15,7 +15,8 @@
 // thread serves the stub, a synchronous call on the mount would deadlock.
 // Locks reach the source (it offers POSIX_LOCKS and FLOCK_LOCKS): GETLK finds none, a lock on a
 // `heldbusy*` file is always taken (EAGAIN), any other is granted; held too, if asked, on the
-// named inodes, as their OPEN (an open of a new lock owner's description). For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
+// named inodes, as their OPEN (an open of a new lock owner's description). LSEEK answers data
+// at the offset asked and a hole a page after it (held too, if asked). For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
 // and `link` (a symlink to LINK_TARGET); READDIR (of any directory), READLINK and STATFS (fixed
 // STATFS numbers) are held like the others when asked.
 import { fork } from 'node:child_process';
@@ -45,6 +46,7 @@ const XATTR_OPS: number[] = [OP.GETXATTR, OP.LISTXATTR, OP.SETXATTR, OP.REMOVEXA
 const LOCK_OPS: number[] = [OP.GETLK, OP.SETLK, OP.SETLKW];
 const EAGAIN = 11;
 const F_UNLCK = 2;
+const SEEK_HOLE = 4;
 const isNamed = (name: string) => isHeld(name) || name.startsWith('lag');
 
 const LIST_DIR = 3;
@@ -254,6 +256,13 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     if (req.opcode === OP.GETATTR) return req.nodeid >= FIRST_NAMED_INO ? replyAttr(ch, req.token, namedAttr(Number(req.nodeid))) : files[OP.GETATTR]!(req, ch);
     // A named inode's SETATTR (chmod, chown, truncate, utimes) succeeds; its attributes stay.
     if (req.opcode === OP.SETATTR && req.nodeid >= FIRST_NAMED_INO) return replyAttr(ch, req.token, namedAttr(Number(req.nodeid)));
+    // LSEEK (SEEK_DATA, SEEK_HOLE): data at the offset asked, the next hole a page after it.
+    if (req.opcode === OP.LSEEK) {
+      const offset = req.body.readBigUInt64LE(8); // fuse_lseek_in { fh, offset, whence }
+      const out = Buffer.alloc(16 + 8);
+      out.writeBigUInt64LE(req.body.readUInt32LE(16) === SEEK_HOLE ? offset + 4096n : offset, 16);
+      return ch.reply(req.token, out, out.length);
+    }
     // Locks: a GETLK finds none (F_UNLCK); a lock (POSIX or flock) on a `heldbusy*` file is taken
     // (EAGAIN), on any other it is granted.
     if (req.opcode === OP.GETLK) {
@@ -285,7 +294,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.MKDIR || req.opcode === OP.LINK) return isHeld(nameAfter(req, 8));
     if (req.opcode === OP.CREATE) return isHeld(nameAfter(req, 16));
-    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode) || LOCK_OPS.includes(req.opcode) || req.opcode === OP.OPEN) return req.nodeid >= FIRST_NAMED_INO;
+    if (req.opcode === OP.GETATTR || req.opcode === OP.SETATTR || XATTR_OPS.includes(req.opcode) || LOCK_OPS.includes(req.opcode) || req.opcode === OP.OPEN || req.opcode === OP.LSEEK) return req.nodeid >= FIRST_NAMED_INO;
     return true;
   };
   const maybeHold = (req: Request, ch: RequestChannel) => {
@@ -322,6 +331,7 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     [OP.SETXATTR]: maybeHold,
     [OP.REMOVEXATTR]: maybeHold,
     [OP.OPEN]: maybeHold,
+    [OP.LSEEK]: maybeHold,
     [OP.GETLK]: maybeHold,
     [OP.SETLK]: maybeHold,
     [OP.SETLKW]: maybeHold,

@@ -147,6 +147,10 @@ class MetaJob : public Job {
   dev_t rdev = 0;
   std::string name;
   std::string name2;  // Rename's new name (in fd2)
+  // metaMakeJob's security label (FUSE_SECURITY_CTX): set on what was made, with the daemon's
+  // credentials, before JavaScript hears of it; empty labelName: none.
+  std::string labelName;
+  std::vector<uint8_t> labelValue;
   bool asCaller = false;
   bool keepGroups = false;
   uid_t uid = 0;
@@ -216,7 +220,31 @@ class MetaJob : public Job {
       return e;
     }
     newFd_ = nfd;
-    return 0;
+    return labelName.empty() ? 0 : Labelled();
+  }
+
+  // The label on what Made() made, as the daemon (the guest's LSM chose it; a security.* xattr
+  // needs privilege no guest user has: src/passthrough/xattr-ops.ts setSecurityLabel). If the
+  // host refuses it, the object is removed again (as the daemon) and the make fails with that
+  // errno: nothing stays behind without the label the guest's LSM gave it.
+  int Labelled() {
+    if (asCaller) {
+      int e = ResetThreadCreds();
+      if (e < 0) return Unmade(e);
+    }
+    const uint8_t* v = labelValue.data();
+    int r = op_ == MetaOp::Create ? fsetxattr(ioFd_, labelName.c_str(), v, labelValue.size(), 0)
+                                  : setxattr(ProcFdPath(newFd_).path, labelName.c_str(), v, labelValue.size(), 0);
+    return r < 0 ? Unmade(-errno) : 0;
+  }
+
+  int Unmade(int err) {
+    unlinkat(fd_, name.c_str(), op_ == MetaOp::Mkdir ? AT_REMOVEDIR : 0);
+    for (int* fd : {&newFd_, &ioFd_}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
+    return err;
   }
 
   // SETATTR's change (metaAttrJob): through the job's own dup, as the other ops.
@@ -429,7 +457,7 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
 }
 
 // metaMakeJob(op, fd, fd2, name, name2|null, mode, rdevMajor, rdevMinor, umask, openFlags, uid,
-// gid, groups|null, done) -> 1 (queued), 0 (not queued: the workers cannot have their own umask;
+// gid, groups|null, done, labelName?, labelValue?) -> 1 (queued), 0 (not queued: the workers cannot have their own umask;
 // the caller runs it inline), -ENOSYS without a pool, or -errno. uid -1: the daemon's
 // credentials (the caller is the daemon's own uid), as metaJob. fd2:
 // /proc/self/fd (Create), the source (Link), else unused; name2: Symlink's target only.
@@ -451,10 +479,19 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
   uint32_t gid = a.Uint(11);
   size_t ngroups = 0;
   const uint32_t* groups = a.U32OrNull(12, &ngroups);
+  NameBuf labelName;
+  Bytes labelValue{};
+  bool labelled = info.Length() > 14 && !info[14].IsNull() && !info[14].IsUndefined();
+  if (labelled) {
+    a.Name(14, labelName);
+    labelValue = a.U8(15);
+  }
   if (!a.Ok()) return a.Bail();
   if (!info[13].IsFunction() || !IsMakeOp(op)) return a.Num(-EINVAL);
   MetaOp kind = static_cast<MetaOp>(op);
   if ((kind == MetaOp::Symlink) != (name2.ptr != nullptr)) return a.Num(-EINVAL);
+  // LINK makes no new object: nothing to label. xattr values are at most 64 KiB.
+  if (labelled && (kind == MetaOp::Link || labelValue.len > 65536 || !labelName.ptr || !labelName.ptr[0])) return a.Num(-EINVAL);
   WorkerPool* pool = WorkerPool::Get();
   if (pool && !pool->ownUmask()) return a.Num(0);
   return Queue(info, a, kind, fd, fd2, kind == MetaOp::Create || kind == MetaOp::Link, 13, [&](MetaJob* job) {
@@ -465,6 +502,10 @@ Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
     job->rdev = makedev(major, minor);
     job->name = name.ptr;
     if (name2.ptr) job->name2 = name2.ptr;
+    if (labelled) {
+      job->labelName = labelName.ptr;
+      job->labelValue.assign(labelValue.data, labelValue.data + labelValue.len);
+    }
     RunAs(job, uid, gid, groups, ngroups, info[12]);
   });
 }

@@ -26,6 +26,10 @@
 //    is the very file the open made (a name swapped on the host meanwhile cannot change it).
 //  - Link: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW): fd2 is the
 //    source (the magic link needs no CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH would).
+//  With labelName/labelValue (FUSE_SECURITY_CTX; not Link): the worker then sets that xattr on
+//  what it made with the daemon's credentials (fsetxattr of Create's open file, else setxattr of
+//  /proc/self/fd/<the O_PATH fd>); if the host refuses it, it unlinks the name again (as the
+//  daemon) and the result is that -errno.
 // metaAttrJob (as the caller, or the daemon with uid -1) makes one of SETATTR's changes to what
 // fd is, through the job's dup: result 0 or -errno, stat null.
 //  - Chmod: fchmodat(fd2 = /proc/self/fd, "<fd>", a, 0).
@@ -69,7 +73,8 @@ export interface MetaJobsNative {
   metaIntoJob(op: number, fd: number, out: Uint8Array, done: MetaDone): number;
   metaMakeJob(op: number, fd: number, fd2: number, name: Uint8Array, target: Uint8Array | null, mode: number,
     rdevMajor: number, rdevMinor: number, umask: number, openFlags: number,
-    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
+    uid: number, gid: number, groups: Uint32Array | null, done: MetaDone,
+    labelName?: Uint8Array | null, labelValue?: Uint8Array): number;
   metaAttrJob(op: number, fd: number, fd2: number, a: number, b: number, c: number, d: number,
     uid: number, gid: number, groups: Uint32Array | null, done: MetaDone): number;
   metaXattrJob(op: number, fd: number, name: Uint8Array | null, buf: Uint8Array | null, flags: number,

@@ -13,7 +13,7 @@ import type { Entry, PassthroughFs } from './passthrough-fs';
 import type { Inode } from './inode';
 import { hostOpenFlags, openFileHandle, OpenResult } from './file-ops';
 import { isDir, isReg, isSymlink, statFd } from './host-stat';
-import { setSecurityLabel } from './xattr-ops';
+import { securityLabelName, setSecurityLabel } from './xattr-ops';
 import type { SecCtx } from '../protocol/request';
 
 const PATH_MAX = 4096;
@@ -75,6 +75,14 @@ function labelledFd(fs: PassthroughFs, fd: number, label: Label, remove: (() => 
   return r;
 }
 
+/** A label as a pooled make takes it (its host name checked), null for none, or the errno the
+ *  label is refused with: then nothing is made (inline would make and remove it again). */
+function poolLabel(fs: PassthroughFs, label: Label): { host: Uint8Array; value: Uint8Array } | null | number {
+  if (label === null) return null;
+  const host = securityLabelName(fs, label.name);
+  return typeof host === 'number' ? host : { host: Uint8Array.from(host), value: Uint8Array.from(label.value) };
+}
+
 /** Looks `name` up in `parent` and answers with its entry. */
 function entryAt(fs: PassthroughFs, parent: Inode, name: Uint8Array): Entry | number {
   const r = fs.lookupChild(parent, name);
@@ -98,16 +106,18 @@ export function lookup(fs: PassthroughFs, parentId: number, name: Uint8Array): E
 
 /**
  * Runs `make(parentFd)` as the creating syscall, then looks the new name up. `pooled`: on a slow
- * mount the same make runs on the worker pool instead (pool-creates.ts), unless the request
- * carries a security label (set inline, before anyone is told the object exists).
+ * mount the same make runs on the worker pool instead (pool-creates.ts), labelled there when the
+ * request carries a security label (`label`).
  */
-function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number, pooled: MakeArgs | null): Later<Entry | number> {
+function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make: (pfd: number) => number, pooled: MakeArgs, label: Label = null): Later<Entry | number> {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
   const bad = checkNewName(name);
   if (bad < 0) return bad;
-  if (pooled && fs.offLoop.wants(parent.mntId)) {
-    const later = madeOnPool(fs, parent, name, pooled);
+  if (fs.offLoop.wants(parent.mntId)) {
+    const l = poolLabel(fs, label);
+    if (typeof l === 'number') return l;
+    const later = madeOnPool(fs, parent, name, { ...pooled, label: l });
     if (later) return later;
   }
   // One containment check for both the creating call and the lookup of what it made.
@@ -121,12 +131,12 @@ function createThen(fs: PassthroughFs, parentId: number, name: Uint8Array, make:
 
 export function mknod(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, rdevMajor: number, rdevMinor: number, umask = 0, label: Label = null): Later<Entry | number> {
   return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, underUmask(umask, () => sys.mknodat(pfd, name, mode, rdevMajor, rdevMinor))),
-    label ? null : { op: MetaOp.Mknod, mode, umask, rdevMajor, rdevMinor });
+    { op: MetaOp.Mknod, mode, umask, rdevMajor, rdevMinor }, label);
 }
 
 export function mkdir(fs: PassthroughFs, parentId: number, name: Uint8Array, mode: number, umask = 0, label: Label = null): Later<Entry | number> {
   return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, C.AT_REMOVEDIR, underUmask(umask, () => sys.mkdirat(pfd, name, mode & 0o7777))),
-    label ? null : { op: MetaOp.Mkdir, mode: mode & 0o7777, umask });
+    { op: MetaOp.Mkdir, mode: mode & 0o7777, umask }, label);
 }
 
 export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, target: Uint8Array, label: Label = null): Later<Entry | number> {
@@ -136,7 +146,7 @@ export function symlink(fs: PassthroughFs, parentId: number, name: Uint8Array, t
   if (target.indexOf(0) >= 0) return -Errno.EINVAL;
   // umask: symlinkat makes mode 0777 whatever it is; the worker's is set all the same.
   return createThen(fs, parentId, name, (pfd) => labelledAt(fs, pfd, name, label, 0, sys.symlinkat(target, pfd, name)),
-    label ? null : { op: MetaOp.Symlink, mode: 0, umask: 0, target });
+    { op: MetaOp.Symlink, mode: 0, umask: 0, target }, label);
 }
 
 export function link(fs: PassthroughFs, nodeid: number, newParentId: number, newName: Uint8Array): Later<Entry | number> {
@@ -187,8 +197,10 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
     return fd < 0 ? fd : adoptOpened(fs, parent, fd, flags);
   };
   const mnt = parent.mntId;
-  if (!label && fs.offLoop.wants(mnt)) {
-    const later = createdOnPool(fs, parent, name, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags }, flags,
+  if (fs.offLoop.wants(mnt)) {
+    const l = poolLabel(fs, label);
+    if (typeof l === 'number') return l;
+    const later = createdOnPool(fs, parent, name, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags, label: l }, flags,
       flags & C.O_EXCL ? null : existing);
     if (later) return later;
   }

@@ -12,7 +12,7 @@
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
 //  - a slow mount's LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READLINK, STATFS, UNLINK, RMDIR,
-//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE (unlabelled:
+//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE (labelled or not:
 //    pool-creates.ts),
 //    SETATTR (one change at a time: setattr-ops.ts), the xattr ops (xattr-ops.ts), the lock
 //    calls and the opening of a lock owner's description (lock-ops.ts), LSEEK (a FileJob:
@@ -76,6 +76,12 @@ export class OffLoop {
       if (this.strikes.size >= 1024) this.strikes.clear(); // bounded: one entry per mount seen slow
       this.strikes.set(mntId, n);
     }
+  }
+
+  /** Serves the mount on the pool from now on, as two slow syscalls would (tests, which cannot
+   *  make a local filesystem slow at will). */
+  markSlow(mntId: number): void {
+    if (this.pool) this.slow.set(mntId, 0);
   }
 
   /** A pool run on this mount took `micros`. */

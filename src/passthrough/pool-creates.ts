@@ -14,8 +14,10 @@
 //    the kernel's LOOKUP said it was free): EEXIST comes back and the existing file is opened
 //    inline, as OPEN of it would (entry-ops.ts openExisting). Rare: the kernel sends CREATE only
 //    for a name it just found missing.
-// A request labelled by the guest's LSM (FUSE_SECURITY_CTX) stays inline: its label is set
-// before anyone is told the object exists, and a failure removes it again (entry-ops.ts).
+// A request labelled by the guest's LSM (FUSE_SECURITY_CTX) gets its label on the worker, right
+// after the make and before the completion (so before anyone is told the object exists), with
+// the daemon's credentials; if the host refuses it, the worker removes the object again and the
+// make fails with that errno, as inline (entry-ops.ts).
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
@@ -37,6 +39,8 @@ export interface MakeArgs {
   openFlags?: number;
   /** LINK's source (checked inside the export when posted, as inline) */
   source?: Inode;
+  /** the security label to set on what is made (its host xattr name, checked), or none */
+  label?: { host: Uint8Array; value: Uint8Array } | null;
 }
 
 /** Posts the make; then(parent, pathFd, stat, ioFd) at its completion, with the parent still
@@ -47,8 +51,10 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: Ma
   const own = Uint8Array.from(name);
   const target = a.target ? Uint8Array.from(a.target) : null;
   const who = fs.creds.caller();
+  const label = a.label;
   const post = (done: MetaDone, pfd: number, fd2: number) => metaJobs.metaMakeJob(a.op, pfd, fd2, own, target, a.mode,
-    a.rdevMajor ?? 0, a.rdevMinor ?? 0, a.umask, a.openFlags ?? 0, who.uid, who.gid, who.groups, done);
+    a.rdevMajor ?? 0, a.rdevMinor ?? 0, a.umask, a.openFlags ?? 0, who.uid, who.gid, who.groups, done,
+    label ? label.host : null, label ? label.value : undefined);
   const source = a.source;
   return onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => (source

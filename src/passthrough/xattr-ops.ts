@@ -147,8 +147,14 @@ const SECURITY_PREFIX = Buffer.from('security.');
  * guest must not use this privileged path to set trusted.* or system.* xattrs (EINVAL).
  */
 export function setSecurityLabel(fs: PassthroughFs, name: Uint8Array, value: Uint8Array, set: (host: Uint8Array) => number): number {
-  if (name.length <= SECURITY_PREFIX.length || Buffer.compare(name.subarray(0, SECURITY_PREFIX.length), SECURITY_PREFIX) !== 0) return -Errno.EINVAL;
-  const host = hostName(fs, name);
+  const host = securityLabelName(fs, name);
   if (typeof host === 'number') return host;
   return fs.creds.privileged(() => set(host));
+}
+
+/** The host's name of a security label's xattr (setSecurityLabel's checks and --xattrmap), or
+ *  the errno it is refused with. */
+export function securityLabelName(fs: PassthroughFs, name: Uint8Array): Uint8Array | number {
+  if (name.length <= SECURITY_PREFIX.length || Buffer.compare(name.subarray(0, SECURITY_PREFIX.length), SECURITY_PREFIX) !== 0) return -Errno.EINVAL;
+  return hostName(fs, name);
 }

@@ -117,3 +117,15 @@ t.test('make jobs on the pool: as the caller, under the request\'s umask', { ski
   const stayed = tasks.filter((tid) => { try { return fs.readlinkSync(`/proc/self/task/${tid}/cwd`) !== dir; } catch { return false; } });
   t.ok(stayed.length >= 2, `the two workers keep their own cwd (and umask): ${stayed.length} of ${tasks.length} threads did not follow the chdir`);
 });
+
+t.test('a make job\'s label: refused for LINK, for an empty name; nothing queued', { skip: !root && 'needs root' }, async (t) => {
+  t.equal(workerPool.startWorkerPool(2), 0, 'pool running');
+  const d = fs.openSync(os.tmpdir(), 'r');
+  t.teardown(() => fs.closeSync(d));
+  const never = () => t.fail('a refused job never completes');
+  const post = (op: number, labelName: Uint8Array, fd2 = procSelfFd()) => metaJobs.metaMakeJob(op, d, fd2, enc('vfsd-never-made'), null, 0o755, 0, 0, 0o022, 0, -1, 0, null, never, labelName, enc('v'));
+  t.equal(post(MetaOp.Link, enc('security.selinux'), d), -EINVAL, 'LINK with a label: EINVAL (it makes no new object)');
+  t.equal(post(MetaOp.Mkdir, enc('')), -EINVAL, 'an empty label name: EINVAL (it would read as no label)');
+  await new Promise((r) => setTimeout(r, 50));
+  t.notOk(fs.existsSync(path.join(os.tmpdir(), 'vfsd-never-made')), 'nothing made');
+});

@@ -239,7 +239,9 @@ class MetaJob : public Job {
   }
 
   int Unmade(int err) {
-    unlinkat(fd_, name.c_str(), op_ == MetaOp::Mkdir ? AT_REMOVEDIR : 0);
+    // "." is TMPFILE's (O_TMPFILE in the directory): the file has no name to remove, and goes
+    // with its last fd.
+    if (name != ".") unlinkat(fd_, name.c_str(), op_ == MetaOp::Mkdir ? AT_REMOVEDIR : 0);
     for (int* fd : {&newFd_, &ioFd_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;

@@ -21,8 +21,8 @@
 // workers could not get their own umask) for the caller to run it inline.
 //  - Mkdir: mkdirat(fd, name, mode). Mknod: mknodat(fd, name, mode, makedev(major, minor)).
 //  - Symlink: symlinkat(target, fd, name).
-//  - Create: openat(fd, name, openFlags, mode); ioFd (the callback's last argument, owned by it)
-//    is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
+//  - Create: openat(fd, name, openFlags, mode) (TMPFILE: name ".", openFlags with O_TMPFILE);
+//    ioFd (the callback's last argument, owned by it) is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
 //    is the very file the open made (a name swapped on the host meanwhile cannot change it).
 //  - Link: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW): fd2 is the
 //    source (the magic link needs no CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH would).

@@ -231,12 +231,23 @@ function openExisting(fs: PassthroughFs, pfd: number, name: Uint8Array, flags: n
   }
 }
 
-export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number, umask = 0, label: Label = null): CreateResult | number {
+/** TMPFILE: an unnamed file in the parent (O_TMPFILE, which needs write access: a read-only
+ *  open is made read-write). On a slow mount the open runs on the pool as a CREATE of ".". */
+export function tmpfile(fs: PassthroughFs, parentId: number, flags: number, mode: number, umask = 0, label: Label = null): Later<CreateResult | number> {
   const parent = fs.known(parentId);
   if (typeof parent === 'number') return parent;
-  const openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_PATH)) | C.O_TMPFILE | C.O_CLOEXEC);
-  const fd = fs.withFdInExport(parent, (pfd) => labelledFd(fs,
-    underUmask(umask, () => sys.openat(pfd, '.', (openFlags & C.O_ACCMODE) === C.O_RDONLY ? openFlags | C.O_RDWR : openFlags, mode & 0o7777)), label, null));
-  if (fd < 0) return fd;
-  return adoptOpened(fs, parent, fd, flags);
+  let openFlags = ((flags & ~(C.O_CREAT | C.O_EXCL | C.O_NOCTTY | C.O_PATH)) | C.O_TMPFILE | C.O_CLOEXEC);
+  if ((openFlags & C.O_ACCMODE) === C.O_RDONLY) openFlags |= C.O_RDWR;
+  if (fs.offLoop.wants(parent.mntId)) {
+    const l = poolLabel(fs, label);
+    if (typeof l === 'number') return l;
+    const later = createdOnPool(fs, parent, DOT, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags, label: l }, flags, null);
+    if (later) return later;
+  }
+  return fs.offLoop.timed(parent.mntId, () => {
+    const fd = fs.withFdInExport(parent, (pfd) => labelledFd(fs, underUmask(umask, () => sys.openat(pfd, '.', openFlags, mode & 0o7777)), label, null));
+    return fd < 0 ? fd : adoptOpened(fs, parent, fd, flags);
+  });
 }
+
+const DOT = new TextEncoder().encode('.');

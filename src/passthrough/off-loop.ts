@@ -12,8 +12,8 @@
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
 //  - a slow mount's LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READLINK, STATFS, UNLINK, RMDIR,
-//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE (labelled or not:
-//    pool-creates.ts),
+//    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE, TMPFILE (labelled or
+//    not: pool-creates.ts),
 //    SETATTR (one change at a time: setattr-ops.ts), the xattr ops (xattr-ops.ts), the lock
 //    calls and the opening of a lock owner's description (lock-ops.ts), LSEEK (a FileJob:
 //    file-ops.ts) and the

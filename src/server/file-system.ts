@@ -130,7 +130,7 @@ export interface FileSystem {
 
   open(nodeid: number, flags: number): Later<OpenReply | number>;
   create(parent: number, name: Uint8Array, flags: number, mode: number, umask: number, label: P.SecCtx | null): Later<CreateReply | number>;
-  tmpfile(parent: number, flags: number, mode: number, umask: number, label: P.SecCtx | null): CreateReply | number;
+  tmpfile(parent: number, flags: number, mode: number, umask: number, label: P.SecCtx | null): Later<CreateReply | number>;
   readTarget(fh: number): IoTarget | number;
   writeTarget(fh: number, size: number): IoTarget | number;
   /** The transport found the fd without RWF_NOWAIT: choose another path next time. */

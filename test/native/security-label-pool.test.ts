@@ -1,7 +1,7 @@
 // Labelled creates (FUSE_SECURITY_CTX) of a slow mount on the worker pool (issue 12): the make
 // and its label both run on a worker (native/meta_jobs.cc metaMakeJob with a label), so the label
 // is on the object before the completion tells anyone it exists. Hand-built MKDIR, MKNOD,
-// SYMLINK and CREATE requests with a context, in-process to a real FuseServer + PassthroughFs on a
+// SYMLINK, CREATE and TMPFILE requests with a context, in-process to a real FuseServer + PassthroughFs on a
 // temp export whose mount is marked slow (OffLoop.markSlow: a local filesystem cannot be made
 // slow at will; test/mount/pool-creates checks the real detection on a slow source). Checked as
 // inline (test/native/security-label.test.ts): each object carries exactly what a native setxattr
@@ -108,6 +108,21 @@ t.test('labelled creates of a slow mount, on the pool', { skip: !root && 'needs 
       t.same(hostLabel(host), nativeBytes, `${kind}: labelled as natively`);
       t.same([fs.lstatSync(host).uid, fs.lstatSync(host).gid], [CALLER.uid, CALLER.gid], `${kind}: owned by the caller`);
     }
+  });
+
+  t.test('TMPFILE: the unnamed file is made and labelled on the pool', async (t) => {
+    const { ch, pfs } = slowServer(t, dir);
+    const before = listing();
+    const a = await later(t, ch, labelled(P.Op.TMPFILE, createIn(C.O_RDWR, C.S_IFREG | 0o600, '/'), SELINUX, LABEL), 'TMPFILE');
+    t.equal(a.errno, 0, 'created');
+    const h = pfs.handles.file(Number(a.data.readBigUInt64LE(P.Size.ENTRY_OUT)));
+    const out = Buffer.alloc(256);
+    const n = h ? sys.fgetxattr(h.fd, SELINUX, out) : -1;
+    t.same(n < 0 ? n : out.subarray(0, n), nativeBytes, 'its open file carries the label');
+    t.ok(h && fs.fstatSync(h.fd).nlink === 0, 'and has no name');
+    t.same(listing(), before, 'nothing appeared in the directory');
+    const refused = await later(t, ch, labelled(P.Op.TMPFILE, createIn(C.O_RDWR, C.S_IFREG | 0o600, '/'), 'security.capability', Buffer.from('not a capability')), 'TMPFILE refused');
+    t.not(refused.errno, 0, `a label the host refuses: the TMPFILE fails (errno ${refused.errno})`);
   });
 
   t.test('a label the host refuses: the create fails and the worker removes the object', async (t) => {

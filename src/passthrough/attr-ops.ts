@@ -5,7 +5,7 @@ import { Errno } from '../protocol/errno';
 import type { PassthroughFs, WireAttr } from './passthrough-fs';
 import type { Inode } from './inode';
 import { HostStat, isSymlink, statFd } from './host-stat';
-import { accessOnPool, readlinkOnPool, statfsOnPool, statOnPool } from './pool-ops';
+import { accessOnPool, readlinkOnPool, statfsOnPool, statOnPool, statxOnPool } from './pool-ops';
 import type { Later } from '../server/file-system';
 
 /** statx of what the inode is (its fd, or one opened by handle for the call). */
@@ -66,9 +66,15 @@ export function access(fs: PassthroughFs, nodeid: number, mask: number): Later<n
   return fs.offLoop.timed(mnt, () => fs.withFd(inode, (fd) => sys.faccessat(fs.procSelfFd, fs.procName(fd), mask, C.AT_EACCESS)));
 }
 
-export function statx(fs: PassthroughFs, nodeid: number): { st: HostStat; inode: Inode } | number {
+/** STATX (the kernel sends it when a caller asks for more than the basic stats, btime say). On a
+ *  slow mount the statx runs on the pool, as GETATTR's. */
+export function statx(fs: PassthroughFs, nodeid: number): Later<{ st: HostStat; inode: Inode } | number> {
   const inode = fs.known(nodeid);
   if (typeof inode === 'number') return inode;
-  const st = statOf(fs, inode);
+  if (fs.offLoop.wants(inode.mntId)) {
+    const later = statxOnPool(fs, inode);
+    if (later) return later;
+  }
+  const st = fs.offLoop.timed(inode.mntId, () => statOf(fs, inode));
   return typeof st === 'number' ? st : { st, inode };
 }

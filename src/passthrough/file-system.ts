@@ -15,6 +15,8 @@ import * as removeOps from './remove-ops';
 import * as xattrOps from './xattr-ops';
 import * as lockOps from './lock-ops';
 import { statxOf } from './statx-out';
+import type { HostStat } from './host-stat';
+import type { Inode } from './inode';
 
 function statfsOf(v: Float64Array): P.Statfs {
   return { bsize: v[0], blocks: v[1], bfree: v[2], bavail: v[3], files: v[4], ffree: v[5], namelen: v[6], frsize: v[7] };
@@ -46,8 +48,13 @@ export class PassthroughFileSystem implements FileSystem {
     return e < 0 ? e : statfsOf(this.statfsOut);
   }
 
-  statx(nodeid: number, mask: number): P.FuseStatx | number {
+  statx(nodeid: number, mask: number): Later<P.FuseStatx | number> {
     const x = attrOps.statx(this.fs, nodeid);
+    if (x instanceof Promise) return x.then((v) => this.statxReply(v, mask));
+    return this.statxReply(x, mask);
+  }
+
+  private statxReply(x: { st: HostStat; inode: Inode } | number, mask: number): P.FuseStatx | number {
     if (typeof x === 'number') return x;
     return statxOf(x.st, x.inode.clientIno, mask, this.fs.guestUid(x.st.uid), this.fs.guestGid(x.st.gid));
   }

@@ -5,13 +5,13 @@
 // that answers slowly (a network filesystem, a FUSE filesystem, a cold disk) would hold up every
 // other request for as long as the syscall takes. So the choice is made per mount, from what its
 // syscalls measurably cost:
-//  - the syscalls of every inline LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READDIR, READDIRPLUS,
+//  - the syscalls of every inline LOOKUP, GETATTR, STATX, OPEN, OPENDIR, ACCESS, READDIR, READDIRPLUS,
 //    READLINK, STATFS, UNLINK, RMDIR, RENAME, MKDIR, MKNOD, SYMLINK, LINK, CREATE, SETATTR, the
 //    four xattr ops, the lock calls (GETLK, SETLK, a SETLKW's attempts, flock) and LSEEK are timed (the syscall alone, natively: a garbage collection or our own work
 //    in between never counts);
 //    two ops whose slowest syscall took SLOW_US or more within STRIKE_WINDOW inline ops mark
 //    their mount slow (one alone may be noise: a preempted thread on a busy host);
-//  - a slow mount's LOOKUP, GETATTR, OPEN, OPENDIR, ACCESS, READLINK, STATFS, UNLINK, RMDIR,
+//  - a slow mount's LOOKUP, GETATTR, STATX, OPEN, OPENDIR, ACCESS, READLINK, STATFS, UNLINK, RMDIR,
 //    RENAME (the old parent's mount), MKDIR, MKNOD, SYMLINK, LINK, CREATE, TMPFILE (labelled or
 //    not: pool-creates.ts),
 //    SETATTR (one change at a time: setattr-ops.ts), the xattr ops (xattr-ops.ts), the lock

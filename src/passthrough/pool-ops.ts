@@ -28,7 +28,7 @@
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
-import { decodeStatx } from './host-stat';
+import { decodeStatx, type HostStat } from './host-stat';
 import type { Inode } from './inode';
 import type { DirHandle } from './handles';
 import { reopenFlags, type Entry, type PassthroughFs, type WireAttr } from './passthrough-fs';
@@ -92,13 +92,20 @@ export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array)
 
 /** GETATTR's statx (an fd's statx needs no permission: the daemon's credentials). */
 export function statOnPool(fs: PassthroughFs, inode: Inode): Promise<WireAttr | number> | null {
+  return statxOnPool(fs, inode, (st, now) => fs.attrOf(st, now));
+}
+
+/** The inode's statx on the pool: then(st, inode) with the inode still live (STATX's answer,
+ *  or GETATTR's through statOnPool). */
+export function statxOnPool<T = { st: HostStat; inode: Inode }>(fs: PassthroughFs, inode: Inode,
+  then: (st: HostStat, inode: Inode) => T = (st, now) => ({ st, inode: now }) as T): Promise<T | number> | null {
   const nodeid = inode.nodeid;
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Stat, fd, -1, null, 0, -1, 0, null, done)),
     (r, stat, gen) => {
       if (r < 0 || !stat) return r < 0 ? r : -Errno.EIO;
       const now = stillThere(fs, gen, nodeid, -1);
-      return now ? fs.attrOf(decodeStatx(stat), now) : -Errno.ENOENT;
+      return now ? then(decodeStatx(stat), now) : -Errno.ENOENT;
     });
 }
 

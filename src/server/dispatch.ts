@@ -215,9 +215,7 @@ export const HANDLERS: Partial<Record<number, Handler>> = {
 
   [P.Op.STATX]: (s, r) => {
     const a = P.decodeStatx(r.buf, r.off, r.end);
-    const x = s.fs.statx(r.h.nodeid, a.sxMask);
-    if (typeof x === 'number') return s.replier.error(r.token, -x);
-    s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, x));
+    statxReply(s, r, s.fs.statx(r.h.nodeid, a.sxMask));
   },
 
   [P.Op.SYNCFS]: (s, r) => fileJob(s, r, s.fs.syncfs(r.h.nodeid)),
@@ -269,6 +267,12 @@ function opendirReply(s: ServerParts, r: Req, fh: Later<number>): void {
   if (fh instanceof Promise) return later(s, r, fh, (v) => opendirReply(s, r, v));
   if (fh < 0) s.replier.error(r.token, -fh);
   else s.replier.open(r.token, fh, s.opts.cacheAlways ? P.Fopen.CACHE_DIR | P.Fopen.KEEP_CACHE : 0, 0);
+}
+
+function statxReply(s: ServerParts, r: Req, x: Later<P.FuseStatx | number>): void {
+  if (x instanceof Promise) return later(s, r, x, (v) => statxReply(s, r, v));
+  if (typeof x === 'number') return s.replier.error(r.token, -x);
+  s.replier.send(r.token, P.writeStatxOut(s.replier.out, s.replier.body, s.fs.timeout, 0, 0, x));
 }
 
 function lkReply(s: ServerParts, r: Req, l: Later<FileLock | number>): void {

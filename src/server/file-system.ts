@@ -116,7 +116,7 @@ export interface FileSystem {
   readlink(nodeid: number, out: Buffer): number | Promise<Buffer | number>;
   access(nodeid: number, mask: number): Later<number>;
   statfs(nodeid: number): Later<P.Statfs | number>;
-  statx(nodeid: number, mask: number): P.FuseStatx | number;
+  statx(nodeid: number, mask: number): Later<P.FuseStatx | number>;
 
   // `label`: the security context the request carried (FUSE_SECURITY_CTX on), to be stored on the
   // new object before the answer (a failure fails the create and removes it); null: none.

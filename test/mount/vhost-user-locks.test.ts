@@ -16,7 +16,7 @@
 // (each made a check here fail): closing a lock description with close() instead of closeFile()
 // (lock-fds.ts) frees it under the lock call; without the wait for an owner's open in progress
 // (lock-ops.ts `opening`) the owner gets two descriptions.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { workerPool } from '../../src/native/worker-pool';
 import { FUSE, guestInitIn } from '../helpers/vhost-frontend';
 import { lkIn, openIn, releaseIn } from '../helpers/fuse-requests';
@@ -41,6 +41,18 @@ async function opened(s: Served, n: string): Promise<{ nodeid: number; fh: bigin
 
 const settle = (want: number, what: string) => waitFor(() => fdCount() === want, what, 10000).catch(() => {});
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A slow session with `n` (a `heldbusy*` file: its locks are taken) open and a SETLKW of it
+ *  whose first attempt the source holds. */
+async function heldSetlkw(t: Test, n: string) {
+  const { src, s } = await slowSession(t);
+  const f = await opened(s, n);
+  await src.hold(FUSE.SETLK);
+  const w = s.post(FUSE.SETLKW, f.nodeid, lkIn(f.fh, 5n, F_WRLCK));
+  s.kick();
+  await untilHeld(src, FUSE.SETLK, "the SETLKW's attempt in the source");
+  return { src, s, w };
+}
 
 t.test('the pool started', async (t) => { t.equal(started, 0); });
 
@@ -86,12 +98,7 @@ t.test('two SETLKs of one owner while its description opens on the pool: one ope
 });
 
 t.test('INTERRUPT while a SETLKW\'s attempt is on the pool: answered when the attempt settles, EINTR', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const { src, s } = await slowSession(t);
-  const f = await opened(s, 'heldbusy-i');
-  await src.hold(FUSE.SETLK);
-  const w = s.post(FUSE.SETLKW, f.nodeid, lkIn(f.fh, 5n, F_WRLCK));
-  s.kick();
-  await untilHeld(src, FUSE.SETLK, "the SETLKW's attempt in the source");
+  const { src, s, w } = await heldSetlkw(t, 'heldbusy-i');
   const unique = Buffer.alloc(8);
   unique.writeBigUInt64LE(w.unique);
   await s.answer((() => { const i = s.post(FUSE.INTERRUPT, 0, unique); s.kick(); return i; })(), 'the INTERRUPT (no answer, its buffers back)');
@@ -103,12 +110,7 @@ t.test('INTERRUPT while a SETLKW\'s attempt is on the pool: answered when the at
 });
 
 t.test('DESTROY while a SETLKW\'s attempt is on the pool, then INIT again: answered when it settles, nothing left open', { skip: !root && 'needs root', timeout: 90000 }, async (t) => {
-  const { src, s } = await slowSession(t);
-  const f = await opened(s, 'heldbusy-d');
-  await src.hold(FUSE.SETLK);
-  const w = s.post(FUSE.SETLKW, f.nodeid, lkIn(f.fh, 6n, F_WRLCK));
-  s.kick();
-  await untilHeld(src, FUSE.SETLK, "the SETLKW's attempt in the source");
+  const { src, s, w } = await heldSetlkw(t, 'heldbusy-d');
   t.equal((await s.call(FUSE.DESTROY, 0n, Buffer.alloc(0))).error, 0, 'DESTROY answered while the attempt is held');
   t.equal((await s.call(FUSE.INIT, 0n, guestInitIn())).error, 0, 'INIT again');
   t.notOk(s.answered(w), 'the SETLKW is answered when its attempt settles');

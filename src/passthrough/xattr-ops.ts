@@ -15,6 +15,8 @@ import type { Later } from '../server/file-system';
 
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
+/** The whole list of an inline LISTXATTR under --xattrmap (listxattr below). */
+const listScratch = Buffer.allocUnsafeSlow(XATTR_SIZE_MAX);
 
 /** The inode the request is about, or the errno when xattrs are not served (or it is unknown). */
 function target(fs: PassthroughFs, nodeid: number, name?: Uint8Array): Inode | number {
@@ -96,8 +98,10 @@ export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: 
     return later ?? inline(fs, inode, (p) => sys.listxattr(p, out.subarray(0, size), false));
   }
   // Renaming changes the list's length: read all of it, map it, then answer the size asked for
-  // (exact, so a client that sizes its buffer from the first call never sees ERANGE).
-  const all = Buffer.allocUnsafe(XATTR_SIZE_MAX);
+  // (exact, so a client that sizes its buffer from the first call never sees ERANGE). Inline the
+  // whole list is read into one scratch buffer, kept; a pool job gets its own (it is written on
+  // the worker while other requests run).
+  let all = listScratch;
   const answer = (n: number, into: Buffer | null): Buffer | number => {
     const mapped = mapServerList(map, all.subarray(0, n));
     if (size === 0) return mapped.length;
@@ -106,7 +110,7 @@ export function listxattr(fs: PassthroughFs, nodeid: number, size: number, out: 
     into.set(mapped, 0);
     return mapped.length;
   };
-  const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, () => all, 0, (n) => answer(n, null));
+  const later = onPoolIfSlow(fs, inode, MetaOp.Listxattr, null, () => (all = Buffer.allocUnsafeSlow(XATTR_SIZE_MAX)), 0, (n) => answer(n, null));
   if (later) return later;
   const n = inline(fs, inode, (p) => sys.listxattr(p, all, false));
   return n < 0 ? n : answer(n, out) as number;

@@ -29,6 +29,7 @@
 
 #include "adaptive_poll.h"  // MonotonicNs
 #include "fd_leases.h"
+#include "flock_values.h"
 #include "statfs_values.h"
 #include "sys_args.h"
 #include "thread_creds.h"
@@ -72,9 +73,10 @@ enum class MetaOp : uint32_t {
   // metaMakeJob's too: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW) (the
   // magic link needs no CAP_DAC_READ_SEARCH, AT_EMPTY_PATH would), then as the other make ops.
   Link = 22,
-  // metaLockJob's: a lock call on the job's dup of an open file (the same open file description,
-  // so the same OFD locks), the daemon's credentials (no lock call checks permission). The lock
-  // is four doubles [type, start, len, pid] in out, read on the worker and, for GetLk, written back.
+  // metaLockJob's: a lock call on a lease of the engine's open file (fd_leases.h: its close would
+  // be a flush), the daemon's credentials (no lock call checks permission). The lock is four
+  // doubles [type, start, len, pid] in out (flock_values.h), read on the worker and, for GetLk,
+  // written back.
   GetLk = 23,  // fcntl(fd, F_OFD_GETLK, lock)
   SetLk = 24,  // fcntl(fd, F_OFD_SETLK, lock): never waits (SETLKW retries: server/blocking-locks)
   Flock = 25,  // flock(fd, flags) (flags carry LOCK_NB for a lock)
@@ -118,8 +120,7 @@ class MetaJob : public Job {
       : Job(nullptr), env_(env), op_(op), fd_(fd), fd2_(fd2), done_(Napi::Persistent(done)) {}
 
   ~MetaJob() override {
-    if (leased && fd_ >= 0) EndLease(fd_);  // a job that never ran
-    if (leased) fd_ = -1;
+    EndFdLease();  // a job that never ran
     for (int fd : {fd_, fd2_, newFd_, ioFd_}) {
       if (fd >= 0) close(fd);
     }
@@ -128,6 +129,13 @@ class MetaJob : public Job {
   // fd is the engine's own, leased (fd_leases.h), not a dup: a lock job's (its close would be a
   // flush of the file: a writeback on NFS, a FLUSH round trip on FUSE, for every lock call).
   bool leased = false;
+
+  // A leased fd is the engine's: the job ends its lease (once) instead of closing it.
+  void EndFdLease() {
+    if (!leased) return;
+    if (fd_ >= 0) EndLease(fd_);
+    fd_ = -1;
+  }
 
   // metaIntoJob: where the result goes, kept alive by outRef until the job is destroyed on the
   // loop thread. TypeScript does not touch it while the job runs (src/native/meta-jobs.ts).
@@ -163,8 +171,7 @@ class MetaJob : public Job {
     if (result_ == 0) result_ = Syscalls();
     if (asCaller) ResetThreadCreds();
     elapsedNs_ = MonotonicNs() - t0;
-    if (leased && fd_ >= 0) EndLease(fd_);  // a close the engine asked for meanwhile runs here
-    if (leased) fd_ = -1;
+    EndFdLease();  // a close the engine asked for meanwhile runs here
     for (int* fd : {&fd_, &fd2_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
@@ -284,23 +291,15 @@ class MetaJob : public Job {
     return r < 0 ? -errno : static_cast<int>(r);
   }
 
-  // A lock call (metaLockJob) on the job's dup; out holds the lock as four doubles.
+  // A lock call (metaLockJob) on the leased fd; out holds the lock as its four numbers (checked
+  // when posted).
   int Locked() {
     if (op_ == MetaOp::Flock) return ::flock(fd_, static_cast<int>(flags)) < 0 ? -errno : 0;
     double* lock = reinterpret_cast<double*>(out);
-    struct flock fl = {};
-    fl.l_type = static_cast<short>(lock[0]);
-    fl.l_whence = SEEK_SET;
-    fl.l_start = static_cast<off_t>(lock[1]);
-    fl.l_len = static_cast<off_t>(lock[2]);
-    fl.l_pid = static_cast<pid_t>(lock[3]);
+    struct flock fl;
+    if (!FlockFromValues(lock, &fl)) return -EINVAL;
     if (fcntl(fd_, op_ == MetaOp::GetLk ? F_OFD_GETLK : F_OFD_SETLK, &fl) < 0) return -errno;
-    if (op_ == MetaOp::GetLk) {
-      lock[0] = fl.l_type;
-      lock[1] = static_cast<double>(fl.l_start);
-      lock[2] = static_cast<double>(fl.l_len);
-      lock[3] = fl.l_pid;
-    }
+    if (op_ == MetaOp::GetLk) FlockToValues(fl, lock);
     return 0;
   }
 
@@ -459,8 +458,8 @@ Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
 }
 
 // metaMakeJob(op, fd, fd2, name, name2|null, mode, rdevMajor, rdevMinor, umask, openFlags, uid,
-// gid, groups|null, done, labelName?, labelValue?) -> 1 (queued), 0 (not queued: the workers cannot have their own umask;
-// the caller runs it inline), -ENOSYS without a pool, or -errno. uid -1: the daemon's
+// gid, groups|null, done, labelName?, labelValue?) -> 1 (queued), 0 (not queued: the workers
+// cannot have their own umask; the caller runs it inline), -ENOSYS without a pool, or -errno. uid -1: the daemon's
 // credentials (the caller is the daemon's own uid), as metaJob. fd2:
 // /proc/self/fd (Create), the source (Link), else unused; name2: Symlink's target only.
 Napi::Value PostMetaMakeJob(const Napi::CallbackInfo& info) {
@@ -583,15 +582,12 @@ Napi::Value PostMetaLockJob(const Napi::CallbackInfo& info) {
   Args a(info, "metaLockJob", 5);
   uint32_t op = a.Uint(0);
   int fd = a.Int(1);
-  double* lock = a.F64(2, 4);
+  double* lock = a.F64(2, kFlockValues);
   uint32_t flags = a.Uint(3);
   if (!a.Ok()) return a.Bail();
   if (!info[4].IsFunction() || op < kFirstLockOp || op > kLastLockOp) return a.Num(-EINVAL);
-  // The numbers are the client's: ones a struct flock cannot hold are refused here, not cast.
-  for (int i = 0; i < 4; i++) {
-    int64_t v;
-    if (!Args::ToInt64(lock[i], &v)) return a.Num(-EINVAL);
-  }
+  struct flock checked;  // refused here, while the caller can still be told
+  if (!FlockFromValues(lock, &checked)) return a.Num(-EINVAL);
   WorkerPool* pool = WorkerPool::Get();
   if (!pool) return a.Num(-ENOSYS);
   if (fd < 0) return a.Num(-EBADF);
@@ -601,7 +597,7 @@ Napi::Value PostMetaLockJob(const Napi::CallbackInfo& info) {
   job->leased = true;
   job->flags = flags;
   job->out = reinterpret_cast<uint8_t*>(lock);
-  job->outLen = 4 * sizeof(double);
+  job->outLen = kFlockValues * sizeof(double);
   job->outRef = Napi::Persistent(info[2]);
   pool->Post(job.release());
   return a.Num(1);

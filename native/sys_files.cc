@@ -4,6 +4,7 @@
 // kernel structures; TypeScript decodes them. Every length handed to the kernel is bounded by the
 // JS buffer it points into, so a bad length from a client becomes -EINVAL, never an overrun.
 #include "fd_leases.h"
+#include "flock_values.h"
 #include "modules.h"
 #include "sys_args.h"
 #include "statfs_values.h"
@@ -387,28 +388,17 @@ Napi::Value FcntlLock(const Napi::CallbackInfo& info) {
   Args a(info, "fcntlLock", 3);
   int fd = a.Int(0);
   int cmd = a.Int(1);
-  double* lock = a.F64(2, 4);
+  double* lock = a.F64(2, kFlockValues);
   if (!a.Ok()) return a.Bail();
-  struct flock fl = {};
-  int64_t type, start, len, pid;
-  if (!Args::ToInt64(lock[0], &type) || !Args::ToInt64(lock[1], &start) ||
-      !Args::ToInt64(lock[2], &len) || !Args::ToInt64(lock[3], &pid))
-    return a.Num(-EINVAL);
-  fl.l_type = static_cast<short>(type);
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
-  fl.l_pid = static_cast<pid_t>(pid);
+  struct flock fl;
+  if (!FlockFromValues(lock, &fl)) return a.Num(-EINVAL);
   int r;
   {
     SyscallTimer timed;
     r = fcntl(fd, cmd, &fl);
   }
   if (r < 0) return a.Num(-errno);
-  lock[0] = fl.l_type;
-  lock[1] = static_cast<double>(fl.l_start);
-  lock[2] = static_cast<double>(fl.l_len);
-  lock[3] = fl.l_pid;
+  FlockToValues(fl, lock);
   return a.Num(r);
 }
 

@@ -44,7 +44,8 @@
 //  A queued job leases the engine's fds (native/fd_leases.h; FLUSH alone works on a dup, whose
 //  close is its op), taken before the call returns: the engine may close its fds (RELEASE,
 //  sys.closeFile) at once; the close waits for the job, so the file stays open until the job
-//  ends and a reused fd number never reaches a worker. An INTERRUPT of a queued request is answered when it completes.
+//  ends and a reused fd number never reaches a worker. An INTERRUPT of a queued request is
+//  answered when it completes.
 //  Closing the session (or a ring stop/reset, a memory-table change, a disconnect on vhost-user)
 //  never leaves a worker using freed state: each job holds its session's link, which the session
 //  detaches; a vhost-user job touches guest memory only inside a use the table changes wait for,

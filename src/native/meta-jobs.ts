@@ -22,8 +22,9 @@
 //  - Mkdir: mkdirat(fd, name, mode). Mknod: mknodat(fd, name, mode, makedev(major, minor)).
 //  - Symlink: symlinkat(target, fd, name).
 //  - Create: openat(fd, name, openFlags, mode) (TMPFILE: name ".", openFlags with O_TMPFILE);
-//    ioFd (the callback's last argument, owned by it) is that open file, and the O_PATH fd is opened through fd2 = /proc/self/fd from it, so it
-//    is the very file the open made (a name swapped on the host meanwhile cannot change it).
+//    ioFd (the callback's last argument, owned by it) is that open file, and the O_PATH fd is
+//    opened through fd2 = /proc/self/fd from it, so it is the very file the open made (a name
+//    swapped on the host meanwhile cannot change it).
 //  - Link: linkat(AT_FDCWD, "/proc/self/fd/<fd2>", fd, name, AT_SYMLINK_FOLLOW): fd2 is the
 //    source (the magic link needs no CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH would).
 //  With labelName/labelValue (FUSE_SECURITY_CTX; not Link): the worker then sets that xattr on
@@ -43,8 +44,9 @@
 //  - Getxattr: getxattr(path, name, buf) (buf empty: the size only). Listxattr: into buf.
 //    buf must be neither read nor written until done runs (the job keeps it alive).
 //  - Setxattr: setxattr(path, name, buf, flags) (buf copied when posted). Removexattr.
-// metaLockJob (the daemon's credentials: no lock call checks permission) on the job's dup of an
-// open file, the same open file description and so the same OFD locks; `lock` is a
+// metaLockJob (the daemon's credentials: no lock call checks permission) on a lease of the
+// engine's open file (not a dup, whose close would be a flush), so on its open file description
+// and its OFD locks; `lock` is a
 // Float64Array(4) [type, start, len, pid] (whence SEEK_SET), which the caller must neither read
 // nor write until done runs: result 0 or -errno, stat null.
 //  - GetLk: fcntl(F_OFD_GETLK), the answer written into `lock`. SetLk: fcntl(F_OFD_SETLK) (never

@@ -88,4 +88,3 @@ export function endIoMode(backing: BackingFiles | null, h: FileHandle): void {
   }
   if (m.passthrough === 0 && m.cached === 0) ioModes.delete(h.inode);
 }
-

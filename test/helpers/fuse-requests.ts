@@ -150,3 +150,17 @@ export function lkIn(fh: number | bigint, owner: bigint, type: number): Buffer {
   b.writeUInt32LE(type, 32);
   return b;
 }
+
+/** A fuse_secctx_header record as fs/fuse/dir.c builds it: {size, nr_secctx}, then per context
+ *  fuse_secctx {size, padding}, the NUL-terminated name and the value, padded to 8. `size`
+ *  overrides the context's length field (a lying guest). */
+export function secctxRecord(nr: number, secName: Buffer | string, value: Buffer, size = value.length): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32LE(size >>> 0, 0);
+  const inner = Buffer.concat([head, Buffer.from(secName), value]);
+  const padded = Buffer.concat([inner, Buffer.alloc((8 - (inner.length % 8)) % 8)]);
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(8 + padded.length, 0);
+  h.writeUInt32LE(nr, 4);
+  return Buffer.concat([h, padded]);
+}

@@ -23,7 +23,7 @@ import { Credentials } from '../../src/passthrough/credentials';
 import { workerPool } from '../../src/native/worker-pool';
 import { tempBase } from '../helpers/vfsd-process';
 import { MemoryChannel, outcomeOf, type Outcome, type Pending } from '../helpers/memory-channel';
-import { createIn, initIn, mkdirIn, mknodIn, req, symlinkIn } from '../helpers/fuse-requests';
+import { createIn, initIn, mkdirIn, mknodIn, req, secctxRecord, symlinkIn } from '../helpers/fuse-requests';
 import { waitFor } from '../helpers/wait';
 
 const root = process.geteuid?.() === 0;
@@ -33,17 +33,9 @@ const CALLER = { uid: 1000, gid: 1000 };
 const SELINUX = 'security.selinux';
 const LABEL = Buffer.from('system_u:object_r:vfsd_pool_t:s0\0');
 
-/** A 7.38+ creating request with one security context (fuse_secctx_header, fuse_secctx, name,
- *  value, padded to 8) after its body. */
+/** A 7.38+ creating request with one security context after its body (total_extlen covers it). */
 function labelled(opcode: number, body: Buffer, secName: string, value: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32LE(value.length, 0);
-  const inner = Buffer.concat([head, Buffer.from(`${secName}\0`), value]);
-  const padded = Buffer.concat([inner, Buffer.alloc((8 - (inner.length % 8)) % 8)]);
-  const h = Buffer.alloc(8);
-  h.writeUInt32LE(8 + padded.length, 0);
-  h.writeUInt32LE(1, 4);
-  const rec = Buffer.concat([h, padded]);
+  const rec = secctxRecord(1, `${secName}\0`, value);
   return req(opcode, ROOT, Buffer.concat([body, rec]), { ...CALLER, extlen: rec.length / 8 });
 }
 

@@ -23,7 +23,7 @@ import { Credentials } from '../../src/passthrough/credentials';
 import { tempBase } from '../helpers/vfsd-process';
 import { MemoryChannel, type Outcome } from '../helpers/memory-channel';
 import { entryOf, fhOf } from '../helpers/fuse-replies';
-import { createIn, initIn, mkdirIn, mknodIn, releaseIn, req, symlinkIn } from '../helpers/fuse-requests';
+import { createIn, initIn, mkdirIn, mknodIn, releaseIn, req, secctxRecord, symlinkIn } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
 const E = P.Errno;
@@ -32,24 +32,11 @@ const CALLER = { uid: 1000, gid: 1000 };
 const SELINUX = 'security.selinux';
 const LABEL = Buffer.from('system_u:object_r:vfsd_test_t:s0\0');
 
-/** A fuse_secctx_header record as fs/fuse/dir.c builds it: {size, nr_secctx}, then per context
- *  fuse_secctx {size, padding}, the NUL-terminated name and the value, padded to 8. `size`
- *  overrides the context's length field (a lying guest). */
-function record(nr: number, secName: Buffer | string, value: Buffer, size = value.length): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32LE(size >>> 0, 0);
-  const inner = Buffer.concat([head, Buffer.from(secName), value]);
-  const padded = Buffer.concat([inner, Buffer.alloc((8 - (inner.length % 8)) % 8)]);
-  const h = Buffer.alloc(8);
-  h.writeUInt32LE(8 + padded.length, 0);
-  h.writeUInt32LE(nr, 4);
-  return Buffer.concat([h, padded]);
-}
 /** A FUSE_EXT_GROUPS record (one supplementary group): an extension that is not a context. */
 const GROUPS = Buffer.from([16, 0, 0, 0, 32, 0, 0, 0, 1, 0, 0, 0, 100, 0, 0, 0]);
 /** The record a kernel sends when no LSM gives the new file a context (nr_secctx 0). */
 const NO_CONTEXT = Buffer.from([8, 0, 0, 0, 0, 0, 0, 0]);
-const labelRecord = (secName = `${SELINUX}\0`, value = LABEL) => record(1, secName, value);
+const labelRecord = (secName = `${SELINUX}\0`, value = LABEL) => secctxRecord(1, secName, value);
 
 /** A 7.38+ request: the record trails the body and total_extlen covers it. */
 function withExt(opcode: number, body: Buffer, rec: Buffer | null, extlen = rec ? rec.length / 8 : 0): Buffer {
@@ -170,15 +157,15 @@ t.test('security labels through the server', { skip: !root && 'needs root (label
       ['no context while FUSE_SECURITY_CTX is on', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h1'), null)],
       ['total_extlen past the request (truncated extension)', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h2'), rec, rec.length / 8 + 4)],
       ['record cut short (its size says more than total_extlen covers)', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h3'), rec.subarray(0, 24))],
-      ['nr_secctx 2', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h4'), record(2, `${SELINUX}\0`, LABEL))],
-      ['nr_secctx 31 with one context', withExt(P.Op.CREATE, createIn(C.O_RDWR, 0o644, 'h5'), record(31, `${SELINUX}\0`, LABEL))],
-      ['name not NUL-terminated', withExt(P.Op.SYMLINK, symlinkIn('h6', 't'), record(1, SELINUX, Buffer.from('abcdefgh')))],
-      ['value length past the record', withExt(P.Op.MKNOD, mknodIn(C.S_IFIFO | 0o644, 0, 'h7'), record(1, `${SELINUX}\0`, LABEL, 4096))],
-      ['value length 2^32-1', withExt(P.Op.CREATE, createIn(C.O_RDWR, 0o644, 'h8'), record(1, `${SELINUX}\0`, LABEL, 0xffffffff))],
-      ['value longer than an xattr may be', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h9'), record(1, `${SELINUX}\0`, Buffer.alloc(65537, 0x61)))],
-      ['empty value', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h10'), record(1, `${SELINUX}\0`, Buffer.alloc(0)))],
+      ['nr_secctx 2', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h4'), secctxRecord(2, `${SELINUX}\0`, LABEL))],
+      ['nr_secctx 31 with one context', withExt(P.Op.CREATE, createIn(C.O_RDWR, 0o644, 'h5'), secctxRecord(31, `${SELINUX}\0`, LABEL))],
+      ['name not NUL-terminated', withExt(P.Op.SYMLINK, symlinkIn('h6', 't'), secctxRecord(1, SELINUX, Buffer.from('abcdefgh')))],
+      ['value length past the record', withExt(P.Op.MKNOD, mknodIn(C.S_IFIFO | 0o644, 0, 'h7'), secctxRecord(1, `${SELINUX}\0`, LABEL, 4096))],
+      ['value length 2^32-1', withExt(P.Op.CREATE, createIn(C.O_RDWR, 0o644, 'h8'), secctxRecord(1, `${SELINUX}\0`, LABEL, 0xffffffff))],
+      ['value longer than an xattr may be', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h9'), secctxRecord(1, `${SELINUX}\0`, Buffer.alloc(65537, 0x61)))],
+      ['empty value', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h10'), secctxRecord(1, `${SELINUX}\0`, Buffer.alloc(0)))],
       ['extensions with a groups record but no context', withExt(P.Op.MKDIR, mkdirIn(0o755, 'h11'), GROUPS)],
-      ['TMPFILE with nr_secctx 2', withExt(P.Op.TMPFILE, tmpfileIn(), record(2, `${SELINUX}\0`, LABEL))],
+      ['TMPFILE with nr_secctx 2', withExt(P.Op.TMPFILE, tmpfileIn(), secctxRecord(2, `${SELINUX}\0`, LABEL))],
     ];
     // Names that are not security.* go through creation and are refused there: the new object
     // is removed again (a hostile guest cannot use the daemon's privilege for trusted.*/system.*).

@@ -80,6 +80,11 @@ enum class MetaOp : uint32_t {
   GetLk = 23,  // fcntl(fd, F_OFD_GETLK, lock)
   SetLk = 24,  // fcntl(fd, F_OFD_SETLK, lock): never waits (SETLKW retries: server/blocking-locks)
   Flock = 25,  // flock(fd, flags) (flags carry LOCK_NB for a lock)
+  // metaIntoJob's too, with out the input: open_by_handle_at(fd = a mount's fd, out = a struct
+  // file_handle, O_PATH) with the daemon's credentials (it needs CAP_DAC_READ_SEARCH): an inode
+  // whose fd the budget took back, opened again. It reads the inode from the disk, or asks the
+  // server, when the host's cache let it go.
+  OpenHandle = 26,
 };
 constexpr uint32_t kFirstAttrOp = 14;
 constexpr uint32_t kLastAttrOp = 17;
@@ -91,6 +96,19 @@ constexpr uint32_t kFirstLockOp = 23;
 constexpr uint32_t kLastLockOp = 25;
 constexpr uint32_t kFirstIntoOp = 5;
 constexpr uint32_t kLastIntoOp = 7;
+
+bool IsIntoOp(uint32_t op) {
+  return (op >= kFirstIntoOp && op <= kLastIntoOp) || op == static_cast<uint32_t>(MetaOp::OpenHandle);
+}
+
+// What open_by_handle_at reads: handle_bytes (the first u32) bytes after the 8-byte header, all
+// inside the buffer (the kernel would read past it otherwise), at most MAX_HANDLE_SZ.
+bool IsWholeHandle(const uint8_t* p, size_t len) {
+  if (len < 8) return false;
+  uint32_t bytes;
+  memcpy(&bytes, p, sizeof bytes);
+  return bytes <= MAX_HANDLE_SZ && 8 + static_cast<size_t>(bytes) <= len;
+}
 
 bool IsMakeOp(uint32_t op) {
   return (op >= kFirstMakeOp && op <= kLastMakeOp) || op == static_cast<uint32_t>(MetaOp::Link);
@@ -137,8 +155,9 @@ class MetaJob : public Job {
     fd_ = -1;
   }
 
-  // metaIntoJob: where the result goes, kept alive by outRef until the job is destroyed on the
-  // loop thread. TypeScript does not touch it while the job runs (src/native/meta-jobs.ts).
+  // metaIntoJob: where the result goes (OpenHandle: the handle it reads), kept alive by outRef
+  // until the job is destroyed on the loop thread. TypeScript does not touch it while the job
+  // runs (src/native/meta-jobs.ts).
   uint8_t* out = nullptr;
   size_t outLen = 0;
   Napi::Reference<Napi::Value> outRef;
@@ -185,7 +204,7 @@ class MetaJob : public Job {
     if (result_ >= 0 && (op_ == MetaOp::Lookup || op_ == MetaOp::Stat)) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
     if (result_ >= 0 && make) stat = Napi::Buffer<uint8_t>::Copy(env, statx_, kStatxSize);
     int res = result_;
-    if ((op_ == MetaOp::Lookup || op_ == MetaOp::Reopen || make) && result_ >= 0) {
+    if ((op_ == MetaOp::Lookup || op_ == MetaOp::Reopen || op_ == MetaOp::OpenHandle || make) && result_ >= 0) {
       res = newFd_;
       newFd_ = -1;  // JavaScript owns it now
     }
@@ -321,6 +340,12 @@ class MetaJob : public Job {
       ssize_t n = readlinkat(fd_, "", reinterpret_cast<char*>(out), outLen);
       return n < 0 ? -errno : static_cast<int>(n);
     }
+    if (op_ == MetaOp::OpenHandle) {
+      int nfd = open_by_handle_at(fd_, reinterpret_cast<struct file_handle*>(out), O_PATH | O_CLOEXEC);
+      if (nfd < 0) return -errno;
+      newFd_ = nfd;
+      return 0;
+    }
     if (op_ == MetaOp::Statfs) {
       double v[kStatfsValues];
       int e = FstatfsValues(fd_, v);
@@ -438,17 +463,19 @@ Napi::Value PostMetaJob(const Napi::CallbackInfo& info) {
 }
 
 // metaIntoJob(op, fd, out, done) -> 1 (queued) or -errno (-ENOSYS without a pool). Getdents and
-// Readlink fill out (the result is the byte count), Statfs needs 80 bytes; all run with the
-// daemon's credentials (none of them checks the caller's permission: the fd was opened already).
+// Readlink fill out (the result is the byte count), Statfs needs 80 bytes; OpenHandle reads its
+// handle from out (the result is the new fd). All run with the daemon's credentials (none of
+// them checks the caller's permission: the fd was opened already, or is opened O_PATH).
 Napi::Value PostMetaIntoJob(const Napi::CallbackInfo& info) {
   Args a(info, "metaIntoJob", 4);
   uint32_t op = a.Uint(0);
   int fd = a.Int(1);
   Bytes out = a.U8(2);
   if (!a.Ok()) return a.Bail();
-  if (!info[3].IsFunction() || op < kFirstIntoOp || op > kLastIntoOp) return a.Num(-EINVAL);
+  if (!info[3].IsFunction() || !IsIntoOp(op)) return a.Num(-EINVAL);
   MetaOp kind = static_cast<MetaOp>(op);
   if (kind == MetaOp::Statfs && out.len < kStatfsValues * sizeof(double)) return a.Num(-EINVAL);
+  if (kind == MetaOp::OpenHandle && !IsWholeHandle(out.data, out.len)) return a.Num(-EINVAL);
   if (out.len > 1u << 30) return a.Num(-EINVAL);  // a result must fit the int it is returned in
   return Queue(info, a, kind, fd, -1, false, 3, [&](MetaJob* job) {
     job->out = out.data;

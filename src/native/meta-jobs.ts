@@ -15,6 +15,9 @@
 //  - Getdents: getdents64(fd, out).
 //  - Readlink: readlinkat(fd, "", out) (fd an O_PATH fd of the symlink).
 //  - Statfs: fstatfs(fd) as sys.fstatfs's ten numbers (out: the bytes of a Float64Array(10)).
+//  - OpenHandle: open_by_handle_at(fd = the mount's fd, out, O_PATH|O_CLOEXEC), out the input: a
+//    struct file_handle (handle_bytes and its bytes inside out, else -EINVAL at the post); result
+//    = the new fd (the callback owns it) or -errno.
 // metaMakeJob (as the caller, under `umask`: each worker has its own, unshare(CLONE_FS)) makes
 // `name` in the parent fd, opens what it made O_PATH|O_NOFOLLOW and statx'es it: result = that
 // O_PATH fd (the callback owns it) or -errno, stat its statx. Returns 0 (nothing queued: the
@@ -65,6 +68,7 @@ export const MetaOp = {
   Lookup: 1, Stat: 2, Reopen: 3, Access: 4, Getdents: 5, Readlink: 6, Statfs: 7, Unlink: 8, Rename: 9,
   Mkdir: 10, Mknod: 11, Symlink: 12, Create: 13, Chmod: 14, Chown: 15, Truncate: 16, Utimens: 17,
   Getxattr: 18, Listxattr: 19, Setxattr: 20, Removexattr: 21, Link: 22, GetLk: 23, SetLk: 24, Flock: 25,
+  OpenHandle: 26,
 } as const;
 
 export type MetaDone = (result: number, stat: Buffer | null, micros: number, ioFd: number) => void;

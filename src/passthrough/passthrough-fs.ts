@@ -248,6 +248,15 @@ export class PassthroughFs {
     return this.retryShort(() => this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, C.O_PATH | C.O_CLOEXEC)));
   }
 
+  /** What openHandle would open inode from, for a worker to open it (pool-ops.ts): the mount's
+   *  fd and a copy of the handle; null for an inode that holds its fd or has no handle to open. */
+  handleToOpen(inode: Inode): { mountFd: number; handle: Buffer } | null {
+    if (inode.fd >= 0) return null;
+    const mfd = this.mountFds.get(inode.mntId);
+    const n = mfd === undefined || mfd < 0 ? -1 : inode.handleInto(this.openScratch);
+    return n < 0 ? null : { mountFd: mfd!, handle: Buffer.from(this.openScratch.subarray(0, n)) };
+  }
+
   /**
    * Runs an fd-opening call; when it fails with EMFILE/ENFILE and budgeted inode fds are open,
    * closes an eighth of them (least recently used), lowers the budget to what is left (the limit

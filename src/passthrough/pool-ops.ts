@@ -3,7 +3,8 @@
 // (MKDIR, MKNOD, SYMLINK, CREATE: pool-creates.ts, on this file's onPool);
 // READDIR's and READDIRPLUS's getdents64 (a directory stream's refill), READLINK, STATFS with the daemon's
 // credentials (as inline: none of them checks the caller's permission). The decisions (names, the export check, which inode, which node id, the handle) stay on
-// the JS thread, before the post and after the completion.
+// the JS thread, before the post and after the completion. An inode these need whose fd the
+// budget took back is first opened from its file handle on the pool too (onPool's `uses`).
 //
 // What may happen while the syscalls run, and why the answer is still right:
 //  - The inode (or the parent) is forgotten (a FORGET, possibly hostile, or the session ending):
@@ -19,6 +20,10 @@
 //    (unlinkat, renameat2) sees the host before or after, and answers as the host does.
 //  - UNLINK, RMDIR, RENAME change nothing of ours (an unlinked name's inode stays until FORGET,
 //    remove-ops.ts): their completion is the host's status alone, whatever the session is now.
+//  - An inode is forgotten while its handle is opened for it (lentFds): the new fd is closed
+//    and the answer is ENOENT; one that got its fd back meanwhile keeps that one, ours closed.
+//    The handle is a copy (the inode's storage may be reused); a malformed one is refused by
+//    the native post (EINVAL) before the kernel would read past it.
 //  - A directory's handle is released (RELEASEDIR, the session ending) while its refill runs: the
 //    worker reads through its own dup (the open file stays until the job ends, then closes); the
 //    completion finds the handle gone and answers EBADF. A second READDIR of the handle meanwhile
@@ -49,8 +54,23 @@ function settled<T>(fn: () => T | number): T | number {
  * Posts one meta job (post() calls metaJobs.metaJob with the callback it is given) and turns its
  * completion into a Promise of finish(result, stat). null when no pool runs: the caller then
  * does the work inline. A refused post (-errno) is the answer at once.
+ * `uses`: the inodes whose fds post() takes (through fs.withFd). Those whose fd the budget took
+ * back (or that are file handles only) are opened from their handles on the pool first
+ * (handleFdOnPool), not by withFd on this thread. Not for the make ops, whose post may decline
+ * after that (then nothing could run inline any more): the kernel looks up a name before it
+ * makes one, and that pooled LOOKUP gave the parent its fd back.
  */
-export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number, ioFd: number) => T | number): Promise<T | number> | null {
+export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number, ioFd: number) => T | number, uses: readonly Inode[] = []): Promise<T | number> | null {
+  const closed = uses.filter((i) => i.live && i.fd < 0);
+  const opening = closed.map((i) => handleFdOnPool(fs, i));
+  if (closed.length > 0 && opening.every((o) => o)) {
+    const gen = fs.generation;
+    return Promise.all(opening as Promise<number>[]).then((fds) => lentFds(fs, gen, closed, fds,
+      // The pool ran the opens, so it takes the post (a null could only mean it stopped).
+      () => onPool(fs, mnt, post, finish) ?? -Errno.EIO));
+  }
+  // An inode without a handle to open (withFd answers at once) or no pool (all inline).
+  for (const o of opening) void o?.then((fd) => { if (fd >= 0) sys.close(fd); });
   let answer!: (v: T | number) => void;
   const p = new Promise<T | number>((resolve) => { answer = resolve; });
   const gen = fs.generation;
@@ -64,6 +84,50 @@ export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone)
   }
   if (posted === 0) return null; // declined (metaMakeJob without per-worker umask): inline
   return posted < 0 ? Promise.resolve(posted) : p;
+}
+
+/**
+ * Opens on the pool an inode whose fd the budget (inode-fd-ring.ts) took back, from its file
+ * handle: open_by_handle_at reads the inode from the disk, or asks the server, when the host's
+ * cache let it go, so on a slow mount it must not run on this thread. Settles to the new O_PATH
+ * fd (the caller's), or -errno (ESTALE: the object is gone). null: no pool.
+ */
+function handleFdOnPool(fs: PassthroughFs, inode: Inode): Promise<number> | null {
+  const h = fs.handleToOpen(inode);
+  if (!h) return null;
+  return onPool<number>(fs, inode.mntId, (done) => metaJobs.metaIntoJob(MetaOp.OpenHandle, h.mountFd, h.handle, done), (fd) => fd);
+}
+
+/**
+ * Gives each inode its fd opened on the pool, then runs post() (which takes them: a job dups
+ * its fds when posted). An fd goes under the budget when it takes it; otherwise (no budget, as
+ * with --inode-file-handles mandatory, or every budgeted fd borrowed right now) it is lent to
+ * its inode for this post alone and closed after. An inode forgotten meanwhile (a FORGET, the
+ * session ending) answers ENOENT; one that got its fd back from another request keeps that one.
+ */
+function lentFds<T>(fs: PassthroughFs, gen: number, inodes: Inode[], fds: number[], post: () => T | number): T | number {
+  const err = fds.find((fd) => fd < 0);
+  const gone = fs.generation !== gen || inodes.some((i) => !i.live);
+  if (err !== undefined || gone) {
+    for (const fd of fds) if (fd >= 0) sys.close(fd);
+    return err ?? -Errno.ENOENT;
+  }
+  const lent: number[] = [];
+  inodes.forEach((inode, k) => {
+    if (inode.fd >= 0) sys.close(fds[k]);
+    else if (!fs.inodes.budgetFd(inode, fds[k])) {
+      inode.fd = fds[k];
+      lent.push(k);
+    }
+  });
+  try {
+    return post();
+  } finally {
+    for (const k of lent) {
+      inodes[k].fd = -1;
+      sys.close(fds[k]);
+    }
+  }
 }
 
 /** The live inode of nodeid at a completion of a job posted in session `gen`, or null (a fd the
@@ -87,7 +151,7 @@ export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array)
       if (!p) return -Errno.ENOENT;
       const r = fs.adopt(fd, p, own, stat ? decodeStatx(stat) : undefined);
       return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
-    });
+    }, [parent]);
 }
 
 /** GETATTR's statx (an fd's statx needs no permission: the daemon's credentials). */
@@ -106,7 +170,7 @@ export function statxOnPool<T = { st: HostStat; inode: Inode }>(fs: PassthroughF
       if (r < 0 || !stat) return r < 0 ? r : -Errno.EIO;
       const now = stillThere(fs, gen, nodeid, -1);
       return now ? then(decodeStatx(stat), now) : -Errno.ENOENT;
-    });
+    }, [inode]);
 }
 
 /**
@@ -125,7 +189,7 @@ export function reopenOnPool<T>(fs: PassthroughFs, inode: Inode, flags: number, 
       const now = stillThere(fs, gen, nodeid, fd);
       if (!now) return fd < 0 ? fd : -Errno.ENOENT;
       return then(now, fd);
-    });
+    }, [inode]);
 }
 
 /** ACCESS's faccessat as the caller. */
@@ -133,7 +197,7 @@ export function accessOnPool(fs: PassthroughFs, inode: Inode, mask: number): Pro
   const who = fs.creds.caller();
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Access, fd, fs.procSelfFd, null, mask, who.uid, who.gid, who.groups, done)),
-    (r) => r);
+    (r) => r, [inode]);
 }
 
 /** UNLINK's (flags 0) or RMDIR's (AT_REMOVEDIR) unlinkat of name in parent, as the caller. */
@@ -141,7 +205,7 @@ export function unlinkOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array,
   const who = fs.creds.caller();
   return onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Unlink, pfd, -1, name, flags, who.uid, who.gid, who.groups, done)),
-    (r) => r);
+    (r) => r, [parent]);
 }
 
 /** RENAME's renameat2 of name in parent to newName in newParent, as the caller. */
@@ -150,7 +214,7 @@ export function renameOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array,
   return onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => fs.withFdInExport(newParent, (npfd) =>
       metaJobs.metaJob(MetaOp.Rename, pfd, npfd, name, flags, who.uid, who.gid, who.groups, done, newName))),
-    (r) => r);
+    (r) => r, parent === newParent ? [parent] : [parent, newParent]);
 }
 
 /**
@@ -182,7 +246,7 @@ export function readlinkOnPool(fs: PassthroughFs, inode: Inode, max: number): Pr
   const out = Buffer.allocUnsafeSlow(max);
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaIntoJob(MetaOp.Readlink, fd, out, done)),
-    (n) => (n < 0 ? n : out.subarray(0, n)));
+    (n) => (n < 0 ? n : out.subarray(0, n)), [inode]);
 }
 
 /** STATFS's fstatfs: sys.fstatfs's ten numbers. */
@@ -190,5 +254,5 @@ export function statfsOnPool(fs: PassthroughFs, inode: Inode): Promise<Float64Ar
   const v = new Float64Array(10);
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaIntoJob(MetaOp.Statfs, fd, new Uint8Array(v.buffer), done)),
-    (r) => (r < 0 ? r : v));
+    (r) => (r < 0 ? r : v), [inode]);
 }

@@ -163,19 +163,19 @@ function poolStep(fs: PassthroughFs, inode: Inode, h: FileHandle | undefined, wh
   if (s.kind === 'stat') {
     return onPool<HostStat>(fs, mnt,
       (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Stat, fd, -1, null, 0, -1, 0, null, done)),
-      (r, stat) => (r < 0 ? r : stat ? decodeStatx(stat) : -Errno.EIO));
+      (r, stat) => (r < 0 ? r : stat ? decodeStatx(stat) : -Errno.EIO), [inode]);
   }
   if (s.kind === 'mayWrite') {
     return onPool(fs, mnt,
       (done) => fs.withFd(inode, (fd) => metaJobs.metaJob(MetaOp.Access, fd, self, null, W_OK, who.uid, who.gid, who.groups, done)),
-      (r) => r);
+      (r) => r, [inode]);
   }
   const as = s.kind === 'chmod' && s.privileged ? DAEMON : who;
   const [op, fd2, a, b, c, d] = attrJobArgs(s, h !== undefined, self);
   const post = (done: MetaDone) => (fd: number) => metaJobs.metaAttrJob(op, fd, fd2, a, b, c, d, as.uid, as.gid, as.groups, done);
   // A handle's chmod and truncate go through its open file, as inline; the rest through the inode's fd.
   const viaHandle = h && (s.kind === 'chmod' || s.kind === 'truncate') ? h : undefined;
-  return onPool(fs, mnt, (done) => (viaHandle ? post(done)(viaHandle.fd) : fs.withFd(inode, post(done))), (r) => r);
+  return onPool(fs, mnt, (done) => (viaHandle ? post(done)(viaHandle.fd) : fs.withFd(inode, post(done))), (r) => r, viaHandle ? [] : [inode]);
 }
 
 /** metaAttrJob's op, fd2 and numbers for a change (native/meta_jobs.cc says what each means). */

@@ -46,7 +46,7 @@ function onPoolIfSlow<T>(fs: PassthroughFs, inode: Inode, op: number, name: Uint
   const b = buf();
   return onPool(fs, inode.mntId,
     (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, name, b, flags, who.uid, who.gid, who.groups, done)),
-    (n) => (n < 0 || !b ? n : then(n, b)));
+    (n) => (n < 0 || !b ? n : then(n, b)), [inode]);
 }
 
 /** A read's answer from the pool: the size for a size query (size 0), else the bytes read. */

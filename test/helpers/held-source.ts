@@ -18,7 +18,8 @@
 // named inodes, as their OPEN (an open of a new lock owner's description). LSEEK answers data
 // at the offset asked and a hole a page after it (held too, if asked). For the directory tests the root also has `list` (a directory of LIST_NAMES, regular files)
 // and `link` (a symlink to LINK_TARGET); READDIR (of any directory), READLINK and STATFS (fixed
-// STATFS numbers) are held like the others when asked.
+// STATFS numbers) are held like the others when asked. It offers EXPORT_SUPPORT: a named inode's
+// file handle opens it again once the kernel let it go (a LOOKUP of "." in it, holdable too).
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -243,6 +244,8 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     }
     if (req.opcode === OP.LOOKUP) {
       const name = lookupName(req);
+      // open_by_handle_at of an inode the kernel no longer caches (EXPORT_SUPPORT): "." in it.
+      if (name === '.' && req.nodeid >= FIRST_NAMED_INO) return replyEntry(ch, req.token, Number(req.nodeid), namedAttr(Number(req.nodeid)));
       const listed = list.lookup(Number(req.nodeid), name);
       if (listed) return replyEntry(ch, req.token, Number(listed.readBigUInt64LE(0)), listed);
       if (!isNamed(name)) return files[OP.LOOKUP]!(req, ch);
@@ -288,8 +291,9 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     data.copy(out, 16);
     ch.reply(req.token, out, out.length);
   };
-  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, LINK, CREATE, GETATTR, SETATTR, OPEN, the xattr and the lock ops are held only for the `held*` names and their inodes */
+  /** LOOKUP, UNLINK, RMDIR, RENAME, MKDIR, LINK, CREATE, GETATTR, SETATTR, OPEN, the xattr and the lock ops are held only for the `held*` names and their inodes (LOOKUP of "." in one: its file handle opened) */
   const holdable = (req: Request) => {
+    if (req.opcode === OP.LOOKUP && lookupName(req) === '.') return req.nodeid >= FIRST_NAMED_INO;
     if (req.opcode === OP.LOOKUP || req.opcode === OP.UNLINK || req.opcode === OP.RMDIR) return isHeld(lookupName(req));
     if (req.opcode === OP.RENAME) return isHeld(renameNames(req).from);
     if (req.opcode === OP.MKDIR || req.opcode === OP.LINK) return isHeld(nameAfter(req, 8));
@@ -321,7 +325,9 @@ export function mountHeldSource(t: { teardown(fn: () => void): void }, holdOps: 
     // the directory's lock for each, and a held LOOKUP would hold up every other name's in it.
     // Locks go to the source (POSIX_LOCKS, FLOCK_LOCKS), as on a network filesystem, where each
     // is a round trip to its server.
-    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS | InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS }),
+    // EXPORT_SUPPORT: a file handle of a named inode opens it again after the kernel let it go
+    // (a LOOKUP of "." in it, held like the others when asked).
+    [OP.INIT]: (req, ch) => replyInit(ch, req, undefined, { flags: InitFlag.PARALLEL_DIROPS | InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS | InitFlag.EXPORT_SUPPORT }),
     ...files,
     [OP.LOOKUP]: maybeHold,
     [OP.GETATTR]: maybeHold,

@@ -22,7 +22,7 @@ export async function slowVfsd(t: Test, op: number, args: string[]): Promise<{ s
 }
 
 /** Starts the client's act and waits until the source holds the `op` (named `what`) it made. */
-export async function heldAct(src: HeldSource, op: number, what: string, act: () => Promise<unknown>): Promise<{ p: Promise<unknown>; settled: () => boolean }> {
+export async function heldAct<T>(src: HeldSource, op: number, what: string, act: () => Promise<T>): Promise<{ p: Promise<T>; settled: () => boolean }> {
   let settled = false;
   const p = act().finally(() => { settled = true; });
   p.catch(() => undefined); // awaited by the test; a rejection is its result, not a crash

@@ -34,6 +34,7 @@
         "native/sys_syslog.cc",
         "native/worker_pool.cc",
         "native/meta_jobs.cc",
+        "native/meta_job.cc",
         "native/data_jobs.cc",
         "native/fd_leases.cc",
         "native/vhost_jobs.cc"

@@ -8,7 +8,8 @@
 
 namespace vfsd {
 
-// Registers metaJob(...) and metaIntoJob(...) on exports.
+// Registers metaJob, metaIntoJob, metaMakeJob, metaAttrJob, metaXattrJob and metaLockJob on
+// exports (each queues one MetaJob: meta_job.h).
 void InitMetaJobs(Napi::Env env, Napi::Object exports);
 
 }  // namespace vfsd

@@ -20,9 +20,18 @@ const lockingHandles = new InodeMap<Set<FileHandle>>();
  */
 export const MAX_LOCK_FDS = 2048;
 let lockFdCount = 0;
+/** New owners' descriptions being opened on the pool (lock-ops.ts openOnPool): counted against
+ *  the cap from the post, or a guest could have a ring's worth of opens in flight past it. */
+let lockFdsOpening = 0;
 
 /** Whether a new lock owner's description would pass MAX_LOCK_FDS. */
-export const lockFdsFull = (): boolean => lockFdCount >= MAX_LOCK_FDS;
+export const lockFdsFull = (): boolean => lockFdCount + lockFdsOpening >= MAX_LOCK_FDS;
+
+/** A new owner's description starts (+1) or ends (-1: recorded by addLockFd, or failed) its
+ *  open on the pool. */
+export function lockFdOpening(delta: 1 | -1): void {
+  lockFdsOpening += delta;
+}
 
 /** Records fd as owner's lock description on h (lock-ops opened it). */
 export function addLockFd(h: FileHandle, owner: string, fd: number): void {

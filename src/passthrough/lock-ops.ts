@@ -15,13 +15,15 @@
 //    fd is closed and the request answers EBADF. While a lock call runs: the lease keeps the fd
 //    (and so the open file) until the call returns; a lock it took goes with the open file's
 //    last close, as a lock taken on an fd being closed does natively.
+//  - Many new owners at once (a hostile guest): each description being opened counts against
+//    lock-fds.ts MAX_LOCK_FDS from its post, so the opens in flight cannot pass the cap.
 //  - A SETLKW interrupted while an attempt runs: server/blocking-locks.ts.
 import { C, sys } from '../native/sys';
 import { metaJobs, MetaOp } from '../native/meta-jobs';
 import { Errno } from '../protocol/errno';
 import type { PassthroughFs } from './passthrough-fs';
 import type { FileHandle } from './handles';
-import { addLockFd, lockFdsFull } from './lock-fds';
+import { addLockFd, lockFdOpening, lockFdsFull } from './lock-fds';
 import { onPool, reopenOnPool } from './pool-ops';
 
 import type { FileLock, Later } from '../server/file-system';
@@ -63,7 +65,9 @@ function openOnPool(fs: PassthroughFs, fh: number, h: FileHandle, owner: string,
   let mine = opening.get(h);
   if (!mine) opening.set(h, mine = new Map());
   mine.set(owner, p);
+  lockFdOpening(1);
   const done = (): void => {
+    lockFdOpening(-1);
     mine.delete(owner);
     if (mine.size === 0) opening.delete(h);
   };

@@ -77,6 +77,14 @@ export class GuestMemory {
     r.next += len;
     return gpa;
   }
+  /** Where region's next allocation starts; rewind(mark) frees all allocated since (for a test
+   *  that sends thousands of requests one after another, none posted across the two). */
+  mark(region = 0): number {
+    return this.regions[region].next;
+  }
+  rewind(mark: number, region = 0): void {
+    this.regions[region].next = mark;
+  }
   /** The last `len` bytes of region `region`, so a buffer can run into the next region. */
   endOf(region: number, len: number): bigint {
     const r = this.regions[region];

@@ -8,6 +8,8 @@
 //    description stays while the lock call leases it (native/fd_leases.h: a close that freed
 //    the number could hand it to another open under the call) and closes when it returns;
 //  - two SETLKs of one owner while its description opens: one open, one description;
+//  - new owners whose descriptions open on the pool count against MAX_LOCK_FDS while they open:
+//    at the cap less 2, of 4 new owners at once 2 open and 2 get ENOLCK at once;
 //  - INTERRUPT while a SETLKW's attempt is held: answered when the attempt settles (EINTR: the
 //    lock was taken), not before;
 //  - DESTROY while a SETLKW's attempt is held: the SETLKW is answered when its attempt settles,
@@ -15,12 +17,14 @@
 // The fd counts are this process's (/proc/self/fd): the server's fds are ours. Mutations tried
 // (each made a check here fail): closing a lock description with close() instead of closeFile()
 // (lock-fds.ts) frees it under the lock call; without the wait for an owner's open in progress
-// (lock-ops.ts `opening`) the owner gets two descriptions.
+// (lock-ops.ts `opening`) the owner gets two descriptions; without counting the opens in flight
+// (lock-fds.ts lockFdOpening) all 4 new owners open a description, past the cap.
 import t, { type Test } from 'tap';
 import { workerPool } from '../../src/native/worker-pool';
 import { FUSE, guestInitIn } from '../helpers/vhost-frontend';
 import { lkIn, openIn, releaseIn } from '../helpers/fuse-requests';
 import { waitFor } from '../helpers/wait';
+import { MAX_LOCK_FDS } from '../../src/passthrough/lock-fds';
 import { fdCount, slowSession, untilHeld, type Served } from '../helpers/vhost-served';
 
 const root = process.geteuid?.() === 0;
@@ -94,6 +98,34 @@ t.test('two SETLKs of one owner while its description opens on the pool: one ope
   t.equal((await s.answer(b, 'the second SETLK')).error, 0, 'and the second, on the same description');
   t.equal(fdCount(), withHandle + 1, 'one description for the owner');
   t.equal((await s.call(FUSE.RELEASE, f.nodeid, releaseIn(f.fh))).error, 0, 'RELEASE');
+  await s.forget(f.nodeid, 1);
+});
+
+t.test('new owners\' descriptions opening on the pool count against the cap', { skip: !root && 'needs root', timeout: 180000 }, async (t) => {
+  const { src, s } = await slowSession(t);
+  const f = await opened(s, 'held-cap');
+  const withHandle = fdCount();
+  // The cap less 2, taken by owners 1.. (read locks: shared, each on its own description); 2
+  // held opens leave one of the 3 workers free.
+  const room = 2;
+  let refused = 0;
+  for (let o = 1; o <= MAX_LOCK_FDS - room; o++) if ((await s.callAndFree(FUSE.SETLK, f.nodeid, lkIn(f.fh, BigInt(o), F_RDLCK))).error !== 0) refused++;
+  t.equal(refused, 0, `${MAX_LOCK_FDS - room} owners took their read lock`);
+  await src.hold(FUSE.OPEN);
+  const more = Array.from({ length: 2 * room }, (_, k) => s.post(FUSE.SETLK, f.nodeid, lkIn(f.fh, BigInt(MAX_LOCK_FDS + k), F_RDLCK)));
+  s.kick();
+  await untilHeld(src, FUSE.OPEN, `${room} descriptions opening in the source`, room);
+  await pause(300); // a third open, were one made, would be held by now too
+  t.equal(await src.held(FUSE.OPEN), room, `${room} opens, as many as the cap has room for`);
+  const early = more.filter((p) => s.answered(p));
+  t.equal(early.length, room, `the other ${room} answered while those open`);
+  for (const p of early) t.equal((await s.answer(p, 'a SETLK past the cap')).error, -37, 'ENOLCK');
+  src.release(FUSE.OPEN, 0, true);
+  const late = more.filter((p) => !early.includes(p));
+  for (const p of late) t.equal((await s.answer(p, 'a SETLK within the cap')).error, 0, 'granted once its description opens');
+  t.equal(fdCount(), withHandle + MAX_LOCK_FDS, `${MAX_LOCK_FDS} descriptions, no more`);
+  t.equal((await s.call(FUSE.RELEASE, f.nodeid, releaseIn(f.fh))).error, 0, 'RELEASE');
+  await settle(withHandle - 1, 'the descriptions to close');
   await s.forget(f.nodeid, 1);
 });
 

@@ -8,7 +8,8 @@
 //
 // What may happen while the syscalls run, and why the answer is still right:
 //  - The inode (or the parent) is forgotten (a FORGET, possibly hostile, or the session ending):
-//    the worker uses its own dup of the fd, so nothing it uses is closed; the completion finds
+//    the worker uses its own dup of the fd (a lock call, whose dup's close would be a flush: a
+//    lease of the open file's fd, lock-ops.ts), so nothing it uses is closed; the completion finds
 //    the node id no longer live and answers ENOENT (a new fd the job made is closed).
 //  - The session ends (DESTROY, a disconnect: releaseAll) and, on virtio-fs, a new one may start
 //    on the same PassthroughFs: the root is live again under the same node id, so a lookup in it

@@ -7,7 +7,8 @@
 //   fuse_mount.*        mounting: direct mount(2), or fusermount3 with fd passing
 //   fuse_pending.*      the table of requests waiting for their answer (tokens)
 //   fuse_data_jobs.*    answers and the bulk-data jobs (no session or JS state: worker-ready)
-//   fuse_session.*      the session: polling, delivery to JS, answers, ending
+//   fuse_session*       the session (the class: fuse_dev_session.h): polling and delivery to JS,
+//                       _ending, _answers, _uring (its io_uring side), _notify (passthrough, notify)
 //   fuse_uring*         FUSE over io_uring: the ring, its entries, requests and answers in them
 //   fuse_dev.cc         registration on the addon's exports (this file)
 #include "fuse_mount.h"

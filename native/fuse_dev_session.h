@@ -49,8 +49,6 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   Napi::Value Start(const Napi::CallbackInfo& info);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
-  // Busy-checks the fd for up to windowNs; true when there is something to read (or an error
-  // to learn about by reading).
   // With FUSE over io_uring the requests come from two sources (the ring; FORGETs and
   // INTERRUPTs on /dev/fuse): each bit says one has something.
   static constexpr int kFromDevice = 1;

@@ -33,14 +33,21 @@ const child = spawn('npx', args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit
 
 let passed = 0, failed = 0, buffered = '';
 let fileHadPoints = false;
+// CI keeps only the tail of a long log, so the failures are named again just above the count.
+const failures = [];
 function line(l) {
   process.stdout.write(l + '\n');
   if (/^# Subtest: /.test(l)) { fileHadPoints = false; return; }
   let m = /^    (not )?ok \d+/.exec(l);
-  if (m && !/# (SKIP|TODO)/i.test(l)) { fileHadPoints = true; if (m[1]) failed++; else passed++; return; }
+  if (m && !/# (SKIP|TODO)/i.test(l)) {
+    fileHadPoints = true;
+    if (m[1]) { failed++; failures.push(l.trim()); } else passed++;
+    return;
+  }
   m = /^(not )?ok \d+/.exec(l);
   if (m) {
     if (m[1] && !fileHadPoints) failed++;
+    if (m[1]) failures.push(`  in ${l.replace(/^not ok \d+ - /, '')}`);
     fileHadPoints = false;
   }
 }
@@ -52,6 +59,7 @@ child.stdout.on('data', (d) => {
 child.on('close', (code) => {
   if (buffered) line(buffered);
   if (code !== 0 && failed === 0) failed = 1;
+  if (failures.length) console.log(`failures:\n${failures.join('\n')}`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed > 0 ? 1 : 0);
 });

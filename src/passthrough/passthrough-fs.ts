@@ -243,18 +243,22 @@ export class PassthroughFs {
    * appended to, truncated). reopen() opens the O_PATH fd as the caller.
    */
   private openHandle(inode: Inode): number {
-    const mfd = this.mountFds.get(inode.mntId);
-    if (mfd === undefined || mfd < 0 || inode.handleInto(this.openScratch) < 0) return -Errno.ESTALE;
+    const mfd = this.mountFdOf(inode);
+    if (mfd < 0 || inode.handleInto(this.openScratch) < 0) return -Errno.ESTALE;
     return this.retryShort(() => this.creds.privileged(() => sys.openByHandleAt(mfd, this.openScratch, C.O_PATH | C.O_CLOEXEC)));
   }
 
   /** What openHandle would open inode from, for a worker to open it (pool-ops.ts): the mount's
    *  fd and a copy of the handle; null for an inode that holds its fd or has no handle to open. */
   handleToOpen(inode: Inode): { mountFd: number; handle: Buffer } | null {
-    if (inode.fd >= 0) return null;
-    const mfd = this.mountFds.get(inode.mntId);
-    const n = mfd === undefined || mfd < 0 ? -1 : inode.handleInto(this.openScratch);
-    return n < 0 ? null : { mountFd: mfd!, handle: Buffer.from(this.openScratch.subarray(0, n)) };
+    const mountFd = inode.fd >= 0 ? -1 : this.mountFdOf(inode);
+    const handle = mountFd < 0 ? null : inode.handle;
+    return handle ? { mountFd, handle } : null;
+  }
+
+  /** The fd open_by_handle_at opens inode's handle against, or -1 (its mount has none). */
+  private mountFdOf(inode: Inode): number {
+    return this.mountFds.get(inode.mntId) ?? -1;
   }
 
   /**
@@ -265,14 +269,20 @@ export class PassthroughFs {
    */
   retryShort(open: () => number): number {
     const fd = open();
-    if (fd !== -Errno.EMFILE && fd !== -Errno.ENFILE) return fd;
+    return this.shedForShortage(fd) ? open() : fd;
+  }
+
+  /** For r, an open's result: whether it is EMFILE/ENFILE and the budget gave back fds, so one
+   *  more try may succeed (retryShort here, retriedIfShort for the pool's opens). */
+  shedForShortage(r: number): boolean {
+    if (r !== -Errno.EMFILE && r !== -Errno.ENFILE) return false;
     const ring = this.inodes.fdRing;
-    if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return fd;
+    if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return false;
     if (!this.shrinkSaid) {
       this.shrinkSaid = true;
-      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-fd), inode_fd_budget: ring.budget });
+      this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-r), inode_fd_budget: ring.budget });
     }
-    return open();
+    return true;
   }
 
   private shrinkSaid = false;

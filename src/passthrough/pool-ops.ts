@@ -63,15 +63,17 @@ function settled<T>(fn: () => T | number): T | number {
  */
 export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number, ioFd: number) => T | number, uses: readonly Inode[] = []): Promise<T | number> | null {
   const closed = uses.filter((i) => i.live && i.fd < 0);
-  const opening = closed.map((i) => handleFdOnPool(fs, i));
-  if (closed.length > 0 && opening.every((o) => o)) {
-    const gen = fs.generation;
-    return Promise.all(opening as Promise<number>[]).then((fds) => lentFds(fs, gen, closed, fds,
-      // The pool ran the opens, so it takes the post (a null could only mean it stopped).
-      () => onPool(fs, mnt, post, finish) ?? -Errno.EIO));
+  if (closed.length > 0) {
+    const opening = closed.map((i) => handleFdOnPool(fs, i));
+    if (opening.every((o) => o)) {
+      const gen = fs.generation;
+      return Promise.all(opening as Promise<number>[]).then((fds) => lentFds(fs, gen, closed, fds,
+        // The pool ran the opens, so it takes the post (a null could only mean it stopped).
+        () => onPool(fs, mnt, post, finish) ?? -Errno.EIO));
+    }
+    // An inode without a handle to open (withFd answers at once) or no pool (all inline).
+    for (const o of opening) void o?.then((fd) => { if (fd >= 0) sys.close(fd); });
   }
-  // An inode without a handle to open (withFd answers at once) or no pool (all inline).
-  for (const o of opening) void o?.then((fd) => { if (fd >= 0) sys.close(fd); });
   let answer!: (v: T | number) => void;
   const p = new Promise<T | number>((resolve) => { answer = resolve; });
   const gen = fs.generation;
@@ -96,7 +98,19 @@ export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone)
 function handleFdOnPool(fs: PassthroughFs, inode: Inode): Promise<number> | null {
   const h = fs.handleToOpen(inode);
   if (!h) return null;
-  return onPool<number>(fs, inode.mntId, (done) => metaJobs.metaIntoJob(MetaOp.OpenHandle, h.mountFd, h.handle, done), (fd) => fd);
+  return retriedIfShort(fs, () => onPool<number>(fs, inode.mntId, (done) => metaJobs.metaIntoJob(MetaOp.OpenHandle, h.mountFd, h.handle, done), (fd) => fd));
+}
+
+/**
+ * Runs a pooled open once more when it failed EMFILE/ENFILE and the fd budget gave fds back,
+ * as retryShort does for an inline open: without it a full fd table under a slow mount would
+ * answer the guest EMFILE where the same call inline succeeds. Only for jobs whose open is the
+ * first thing they change (LOOKUP, the reopen, open_by_handle_at): the kernel takes the fd
+ * number before it walks the path, so a failed try created, truncated or followed nothing.
+ */
+function retriedIfShort<T>(fs: PassthroughFs, attempt: () => Promise<T | number> | null): Promise<T | number> | null {
+  const p = attempt();
+  return p && p.then((r) => (typeof r === 'number' && fs.shedForShortage(r) ? (attempt() ?? r) : r));
 }
 
 /**
@@ -144,7 +158,7 @@ export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array)
   const parentId = parent.nodeid;
   const own = Uint8Array.from(name);
   const who = fs.creds.caller();
-  return onPool(fs, parent.mntId,
+  return retriedIfShort(fs, () => onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Lookup, pfd, -1, own, 0, who.uid, who.gid, who.groups, done)),
     (fd, stat, gen) => {
       if (fd < 0) return fd;
@@ -152,7 +166,7 @@ export function lookupOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array)
       if (!p) return -Errno.ENOENT;
       const r = fs.adopt(fd, p, own, stat ? decodeStatx(stat) : undefined);
       return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
-    }, [parent]);
+    }, [parent]));
 }
 
 /** GETATTR's statx (an fd's statx needs no permission: the daemon's credentials). */
@@ -184,13 +198,13 @@ export function reopenOnPool<T>(fs: PassthroughFs, inode: Inode, flags: number, 
   const who = fs.creds.caller();
   const f = reopenFlags(flags);
   const post = (done: MetaDone) => (fd: number) => metaJobs.metaJob(MetaOp.Reopen, fd, fs.procSelfFd, null, f, who.uid, who.gid, who.groups, done);
-  return onPool(fs, inode.mntId,
+  return retriedIfShort(fs, () => onPool(fs, inode.mntId,
     (done) => (inExport ? fs.withFdInExport(inode, post(done)) : fs.withFd(inode, post(done))),
     (fd, _stat, gen) => {
       const now = stillThere(fs, gen, nodeid, fd);
       if (!now) return fd < 0 ? fd : -Errno.ENOENT;
       return then(now, fd);
-    }, [inode]);
+    }, [inode]));
 }
 
 /** ACCESS's faccessat as the caller. */

@@ -54,7 +54,9 @@ function settled<T>(fn: () => T | number): T | number {
 /**
  * Posts one meta job (post() calls metaJobs.metaJob with the callback it is given) and turns its
  * completion into a Promise of finish(result, stat). null when no pool runs: the caller then
- * does the work inline. A refused post (-errno) is the answer at once.
+ * does the work inline. A refused post (-errno) is the answer at once. post() may run after the
+ * handler returned (below), when the transport has reused the request's buffer: the names and
+ * values it passes must be copies of the caller's own (test/native/pool-deferred-bytes).
  * `uses`: the inodes whose fds post() takes (through fs.withFd). Those whose fd the budget took
  * back (or that are file handles only) are opened from their handles on the pool first
  * (handleFdOnPool), not by withFd on this thread. Not for the make ops, whose post may decline
@@ -218,17 +220,20 @@ export function accessOnPool(fs: PassthroughFs, inode: Inode, mask: number): Pro
 /** UNLINK's (flags 0) or RMDIR's (AT_REMOVEDIR) unlinkat of name in parent, as the caller. */
 export function unlinkOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, flags: number): Promise<number> | null {
   const who = fs.creds.caller();
+  const own = Uint8Array.from(name); // the post may wait for the parent's open (onPool)
   return onPool(fs, parent.mntId,
-    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Unlink, pfd, -1, name, flags, who.uid, who.gid, who.groups, done)),
+    (done) => fs.withFdInExport(parent, (pfd) => metaJobs.metaJob(MetaOp.Unlink, pfd, -1, own, flags, who.uid, who.gid, who.groups, done)),
     (r) => r, [parent]);
 }
 
 /** RENAME's renameat2 of name in parent to newName in newParent, as the caller. */
 export function renameOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, newParent: Inode, newName: Uint8Array, flags: number): Promise<number> | null {
   const who = fs.creds.caller();
+  const own = Uint8Array.from(name); // the post may wait for the parents' opens (onPool)
+  const ownNew = Uint8Array.from(newName);
   return onPool(fs, parent.mntId,
     (done) => fs.withFdInExport(parent, (pfd) => fs.withFdInExport(newParent, (npfd) =>
-      metaJobs.metaJob(MetaOp.Rename, pfd, npfd, name, flags, who.uid, who.gid, who.groups, done, newName))),
+      metaJobs.metaJob(MetaOp.Rename, pfd, npfd, own, flags, who.uid, who.gid, who.groups, done, ownNew))),
     (r) => r, parent === newParent ? [parent] : [parent, newParent]);
 }
 

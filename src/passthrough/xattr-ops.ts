@@ -36,16 +36,18 @@ function inline(fs: PassthroughFs, inode: Inode, fn: (path: string) => number): 
 
 /**
  * The call on the worker pool when the inode's mount is slow (as the caller, on the job's dup
- * of the fd; the name and a SETXATTR value are copied when posted): then(n, buf) turns its
- * byte count into the answer. buf() gives the job's buffer, asked only when it is posted (a
- * fast mount allocates nothing). null: inline (a fast mount, or no pool).
+ * of the fd): then(n, buf) turns its byte count into the answer. buf() gives the job's buffer,
+ * asked only when it goes to the pool (a fast mount allocates nothing); a SETXATTR's is a copy
+ * of the value, as the name is here: the post may wait for the inode's open from its handle
+ * (onPool), after the request's buffer was reused. null: inline (a fast mount, or no pool).
  */
 function onPoolIfSlow<T>(fs: PassthroughFs, inode: Inode, op: number, name: Uint8Array | null, buf: () => Uint8Array | null, flags: number, then: (n: number, buf: Uint8Array) => T | number): Promise<T | number> | null {
   if (!fs.offLoop.wants(inode.mntId)) return null;
   const who = fs.creds.caller();
   const b = buf();
+  const own = name && Uint8Array.from(name);
   return onPool(fs, inode.mntId,
-    (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, name, b, flags, who.uid, who.gid, who.groups, done)),
+    (done) => fs.withFd(inode, (fd) => metaJobs.metaXattrJob(op, fd, own, b, flags, who.uid, who.gid, who.groups, done)),
     (n) => (n < 0 || !b ? n : then(n, b)), [inode]);
 }
 
@@ -124,7 +126,7 @@ export function setxattr(fs: PassthroughFs, nodeid: number, name: Uint8Array, va
   if (typeof host === 'number') return host;
   const inode = target(fs, nodeid, name);
   if (typeof inode === 'number') return inode;
-  return onPoolIfSlow(fs, inode, MetaOp.Setxattr, host, () => value, flags, (n) => n)
+  return onPoolIfSlow(fs, inode, MetaOp.Setxattr, host, () => Uint8Array.from(value), flags, (n) => n)
     ?? inline(fs, inode, (p) => sys.setxattr(p, host, value, flags, false));
 }
 

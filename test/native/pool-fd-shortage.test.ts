@@ -2,28 +2,21 @@
 // and tries once more, as an inline open does (PassthroughFs.retryShort), so the guest does not
 // get EMFILE where the same request inline succeeds. The three pooled opens: LOOKUP's openat,
 // the open of an evicted inode from its file handle (here before a GETATTR), and OPEN's reopen.
-// In-process, a real FuseServer + PassthroughFs on a temp export whose mount is marked slow
-// (OffLoop.markSlow), with a budget of 64 inode fds; this process's fd table is then filled with
-// /dev/null up to a lowered soft limit, so that the next fd anything opens fails EMFILE. (The
+// In-process (test/helpers/pool-server.ts: the mount served on the pool), with a budget of 64
+// inode fds; this process's fd table is then filled with /dev/null up to a lowered soft limit,
+// so that the next fd anything opens fails EMFILE. (The
 // vfsd command's fd numbers cannot be filled from outside: test/mount/faults-resources checks the
 // inline retry with the limit lowered under it.)
 // Can fail: without the retry each of the three answers EMFILE.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
-import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
-import { PassthroughFileSystem } from '../../src/passthrough/file-system';
-import { defaultPassthroughConfig } from '../../src/passthrough/config';
-import { FuseServer } from '../../src/server/session';
-import { silentLogger } from '../../src/log/logger';
-import { Credentials } from '../../src/passthrough/credentials';
 import { workerPool } from '../../src/native/worker-pool';
 import { tempBase } from '../helpers/vfsd-process';
-import { MemoryChannel, outcomeOf, type Outcome, type Pending } from '../helpers/memory-channel';
-import { getattrIn, initIn, name, openIn, req } from '../helpers/fuse-requests';
-import { waitFor } from '../helpers/wait';
+import { poolServer } from '../helpers/pool-server';
+import { getattrIn, name, openIn, req } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
 const ROOT = 1;
@@ -31,35 +24,6 @@ const ROOT = 1;
 // need 64.
 const BUDGET = 64;
 const FILES = 80;
-
-/** The server on dir; deliver() marks the mount slow before each request (FAST_RUNS fast pool
- *  runs in a row, as tmpfs gives, would make it inline again). */
-function slowServer(t: Test, dir: string): { deliver: (r: Buffer) => Pending[] } {
-  const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), inodeFdBudget: BUDGET }, new Credentials(false));
-  const ch = new MemoryChannel();
-  const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
-    readOnly: false, maxWrite: 1 << 20, announceSubmounts: false, posixLocks: true, flock: true,
-    passthrough: false, cacheAlways: false, labelMode: 'never',
-  }, silentLogger);
-  srv.start();
-  t.teardown(() => srv.stop());
-  if (ch.send(req(P.Op.INIT, 0, initIn()))[0]?.errno !== 0) throw new Error('INIT');
-  return {
-    deliver: (r) => {
-      pfs.offLoop.markSlow(pfs.root.mntId);
-      return ch.deliver([r]) as Pending[];
-    },
-  };
-}
-
-/** Delivers r; its answer once it comes (it must not come during the delivery: the pool ran it). */
-async function later(t: Test | null, ch: { deliver: (r: Buffer) => Pending[] }, r: Buffer, what: string): Promise<Outcome> {
-  const [p] = ch.deliver(r);
-  if (t) t.equal(p.answers.length, 0, `${what}: not answered inline (on the pool)`);
-  else if (p.answers.length > 0) throw new Error(`${what}: answered inline`);
-  await waitFor(() => p.answers.length > 0, `${what}'s answer`, 10000);
-  return outcomeOf(p.token, p.answers[0]);
-}
 
 /** Opens /dev/null until the soft limit refuses one: the fd table is full. Returns the fds. */
 function fillFds(): number[] {
@@ -83,12 +47,12 @@ t.test('out of fds: pooled opens shed older inode fds and try again', { skip: !r
   fs.mkdirSync(dir);
   t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
   for (let i = 0; i <= FILES; i++) fs.writeFileSync(path.join(dir, `f${i}`), `${i}`);
-  const ch = slowServer(t, dir);
+  const srv = poolServer(t, dir, { inodeFdBudget: BUDGET });
 
   // More inodes than the budget: f0's fd, the least recently used, is taken back.
   const nodeids: bigint[] = [];
   for (let i = 0; i < FILES; i++) {
-    const e = await later(null, ch, req(P.Op.LOOKUP, ROOT, name(`f${i}`)), `LOOKUP f${i}`);
+    const e = await srv.later(null, req(P.Op.LOOKUP, ROOT, name(`f${i}`)), `LOOKUP f${i}`);
     if (e.errno !== 0) throw new Error(`LOOKUP f${i}: errno ${e.errno}`);
     nodeids.push(e.data.readBigUInt64LE(0));
   }
@@ -104,15 +68,15 @@ t.test('out of fds: pooled opens shed older inode fds and try again', { skip: !r
   });
 
   filler.push(...fillFds());
-  const a = await later(t, ch, req(P.Op.GETATTR, nodeids[0], getattrIn()), 'GETATTR f0 (opened from its handle)');
+  const a = await srv.later(t, req(P.Op.GETATTR, nodeids[0], getattrIn()), 'GETATTR f0 (opened from its handle)');
   t.equal(a.errno, 0, 'GETATTR of the evicted f0 with the fd table full: answered');
   if (a.errno === 0) t.equal(Number(a.data.readBigUInt64LE(16)), fs.statSync(path.join(dir, 'f0')).ino, 'with f0\'s attributes');
 
   filler.push(...fillFds());
-  const l = await later(t, ch, req(P.Op.LOOKUP, ROOT, name(`f${FILES}`)), `LOOKUP f${FILES}`);
+  const l = await srv.later(t, req(P.Op.LOOKUP, ROOT, name(`f${FILES}`)), `LOOKUP f${FILES}`);
   t.equal(l.errno, 0, 'LOOKUP of a new name with the fd table full: answered');
 
   filler.push(...fillFds());
-  const o = await later(t, ch, req(P.Op.OPEN, nodeids[FILES - 1], openIn(C.O_RDONLY)), `OPEN f${FILES - 1}`);
+  const o = await srv.later(t, req(P.Op.OPEN, nodeids[FILES - 1], openIn(C.O_RDONLY)), `OPEN f${FILES - 1}`);
   t.equal(o.errno, 0, 'OPEN with the fd table full: answered');
 });

@@ -11,9 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
-import { workerPool } from '../../src/native/worker-pool';
-import { tempBase } from '../helpers/vfsd-process';
-import { poolServer } from '../helpers/pool-server';
+import { poolExport, poolServer } from '../helpers/pool-server';
 import { name, renameIn, req } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
@@ -27,13 +25,7 @@ function setxattrIn(key: string, value: Buffer): Buffer {
 }
 
 t.test('pooled jobs that wait for a handle open take the request\'s names and values, not the reused buffer', { skip: !root && 'needs root (file handles)', timeout: 60000 }, async (t) => {
-  const alive = setInterval(() => undefined, 1000);
-  t.teardown(() => clearInterval(alive));
-  t.equal(workerPool.startWorkerPool(2), 0, 'pool started');
-  const base = tempBase('vfsd-it-pool-bytes-');
-  const dir = path.join(base, 'export');
-  fs.mkdirSync(dir);
-  t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+  const dir = poolExport(t, 'vfsd-it-pool-bytes-');
   // In sub/, not the root: the root keeps its fd whatever the mode.
   fs.mkdirSync(path.join(dir, 'sub', 'empty-dir'), { recursive: true });
   for (const f of ['gone', 'old', 'attrs']) fs.writeFileSync(path.join(dir, 'sub', f), f);

@@ -13,9 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
-import { workerPool } from '../../src/native/worker-pool';
-import { tempBase } from '../helpers/vfsd-process';
-import { poolServer } from '../helpers/pool-server';
+import { poolExport, poolServer } from '../helpers/pool-server';
 import { getattrIn, name, openIn, req } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
@@ -39,13 +37,7 @@ function fillFds(): number[] {
 }
 
 t.test('out of fds: pooled opens shed older inode fds and try again', { skip: !root && 'needs root (file handles)', timeout: 60000 }, async (t) => {
-  const alive = setInterval(() => undefined, 1000);
-  t.teardown(() => clearInterval(alive));
-  t.equal(workerPool.startWorkerPool(2), 0, 'pool started');
-  const base = tempBase('vfsd-it-pool-fds-');
-  const dir = path.join(base, 'export');
-  fs.mkdirSync(dir);
-  t.teardown(() => fs.rmSync(base, { recursive: true, force: true }));
+  const dir = poolExport(t, 'vfsd-it-pool-fds-');
   for (let i = 0; i <= FILES; i++) fs.writeFileSync(path.join(dir, `f${i}`), `${i}`);
   const srv = poolServer(t, dir, { inodeFdBudget: BUDGET });
 

@@ -192,23 +192,25 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   flags &= ~C.O_PATH; // see file-ops STRIP: O_PATH would ignore O_CREAT|O_EXCL and open what exists
   const hostFlags = hostOpenFlags(fs, flags);
   const openFlags = (hostFlags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_CLOEXEC) & ~C.O_NOCTTY;
-  const existing = () => {
-    const fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, name, hostFlags));
+  const existing = (n: Uint8Array) => {
+    const fd = fs.withFdInExport(parent, (pfd) => openExisting(fs, pfd, n, hostFlags));
     return fd < 0 ? fd : adoptOpened(fs, parent, fd, flags);
   };
   const mnt = parent.mntId;
   if (fs.offLoop.wants(mnt)) {
     const l = poolLabel(fs, label);
     if (typeof l === 'number') return l;
+    // existing() runs at the completion, when the request's buffer holds other requests: its own copy.
+    const own = Uint8Array.from(name);
     const later = createdOnPool(fs, parent, name, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags, label: l }, flags,
-      flags & C.O_EXCL ? null : existing);
+      flags & C.O_EXCL ? null : () => existing(own));
     if (later) return later;
   }
   return fs.offLoop.timed(mnt, () => {
     // Only a file this call made gets the label; an existing one opened below keeps its own.
     const fd = fs.withFdInExport(parent, (pfd) =>
       labelledFd(fs, underUmask(umask, () => sys.openat(pfd, name, openFlags, mode & 0o7777)), label, () => sys.unlinkat(pfd, name, 0)));
-    if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) return existing();
+    if (fd === -Errno.EEXIST && !(flags & C.O_EXCL)) return existing(name);
     if (fd < 0) return fd;
     return adoptOpened(fs, parent, fd, flags);
   });

@@ -43,10 +43,11 @@ export interface MakeArgs {
   label?: { host: Uint8Array; value: Uint8Array } | null;
 }
 
-/** Posts the make; then(parent, pathFd, stat, ioFd) at its completion, with the parent still
- *  live; a failure's -errno is the answer, and the fds are closed when the parent is gone. */
+/** Posts the make; then(parent, pathFd, stat, ioFd, name) at its completion, with the parent
+ *  still live and the name as the job's own copy (the request's buffer holds other requests by
+ *  then); a failure's -errno is the answer, and the fds are closed when the parent is gone. */
 function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs,
-  then: (parent: Inode, fd: number, stat: Buffer, ioFd: number) => T | number): Promise<T | number> | null {
+  then: (parent: Inode, fd: number, stat: Buffer, ioFd: number, name: Uint8Array) => T | number): Promise<T | number> | null {
   const parentId = parent.nodeid;
   const own = Uint8Array.from(name);
   const target = a.target ? Uint8Array.from(a.target) : null;
@@ -68,15 +69,15 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: Ma
         if (p) sys.close(fd);
         return p ? -Errno.EIO : -Errno.ENOENT;
       }
-      return then(p, fd, stat, ioFd);
+      return then(p, fd, stat, ioFd, own);
     });
 }
 
 /** MKDIR, MKNOD, SYMLINK or LINK on the pool: the new object's entry (LINK's: the source's
  *  inode, found by key, with one more lookup). */
 export function madeOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs): Promise<Entry | number> | null {
-  return makeOnPool(fs, parent, name, a, (p, fd, stat) => {
-    const r = fs.adopt(fd, p, name, decodeStatx(stat));
+  return makeOnPool(fs, parent, name, a, (p, fd, stat, _ioFd, own) => {
+    const r = fs.adopt(fd, p, own, decodeStatx(stat));
     return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
   });
 }

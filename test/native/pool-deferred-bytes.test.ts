@@ -2,17 +2,18 @@
 // when that open completes (pool-ops.ts onPool's `uses`), after the handler has returned and the
 // transport has reused the buffer the request came in (the /dev/fuse read buffer, a batch's
 // inbox). So the names and values such a job takes must be the request's own copies: UNLINK's
-// and RMDIR's name, RENAME's two names, SETXATTR's name and value, REMOVEXATTR's name. With
+// and RMDIR's name, RENAME's two names, SETXATTR's name and value, REMOVEXATTR's name; and a
+// completion that uses the name (CREATE's open of a name it found taken). With
 // --inode-file-handles mandatory no inode keeps an fd, so every one of them waits for an open;
 // MemoryChannel poisons its inbox after each batch (test/helpers/pool-server.ts). Each result is
 // compared with the host directory. Can fail: with the bytes read late, the job gets 0xa5s.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
 import { poolExport, poolServer } from '../helpers/pool-server';
-import { name, renameIn, req } from '../helpers/fuse-requests';
+import { C, sys } from '../../src/native/sys';
+import { createIn, name, renameIn, req } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
 const ROOT = 1;
@@ -28,7 +29,7 @@ t.test('pooled jobs that wait for a handle open take the request\'s names and va
   const dir = poolExport(t, 'vfsd-it-pool-bytes-');
   // In sub/, not the root: the root keeps its fd whatever the mode.
   fs.mkdirSync(path.join(dir, 'sub', 'empty-dir'), { recursive: true });
-  for (const f of ['gone', 'old', 'attrs']) fs.writeFileSync(path.join(dir, 'sub', f), f);
+  for (const f of ['gone', 'old', 'attrs', 'taken']) fs.writeFileSync(path.join(dir, 'sub', f), f);
   const srv = poolServer(t, dir, { inodeFileHandles: 'mandatory', xattr: true });
   const host = (f: string) => path.join(dir, 'sub', f);
   const nodeid = async (parent: number | bigint, n: string): Promise<bigint> =>
@@ -53,4 +54,10 @@ t.test('pooled jobs that wait for a handle open take the request\'s names and va
 
   t.equal((await srv.later(t, req(P.Op.REMOVEXATTR, attrs, name('user.k')), 'REMOVEXATTR')).errno, 0, 'REMOVEXATTR answered 0');
   t.ok(sys.getxattr(host('attrs'), 'user.k', got, true) < 0, '...and user.k removed on the host');
+
+  // CREATE without O_EXCL of a name that is taken: the worker's create finds it (EEXIST), and
+  // the completion opens the existing file by name, as OPEN would.
+  const made = await srv.later(t, req(P.Op.CREATE, sub, createIn(C.O_RDWR, C.S_IFREG | 0o644, 'taken')), 'CREATE of a taken name');
+  t.equal(made.errno, 0, 'CREATE of a taken name answered 0');
+  if (made.errno === 0) t.equal(Number(made.data.readBigUInt64LE(P.Size.ENTRY_OUT - P.Size.ATTR)), fs.statSync(host('taken')).ino, '...with the existing file\'s inode');
 });

@@ -200,10 +200,8 @@ export function create(fs: PassthroughFs, parentId: number, name: Uint8Array, fl
   if (fs.offLoop.wants(mnt)) {
     const l = poolLabel(fs, label);
     if (typeof l === 'number') return l;
-    // existing() runs at the completion, when the request's buffer holds other requests: its own copy.
-    const own = Uint8Array.from(name);
     const later = createdOnPool(fs, parent, name, { op: MetaOp.Create, mode: mode & 0o7777, umask, openFlags, label: l }, flags,
-      flags & C.O_EXCL ? null : () => existing(own));
+      flags & C.O_EXCL ? null : existing);
     if (later) return later;
   }
   return fs.offLoop.timed(mnt, () => {

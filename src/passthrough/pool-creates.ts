@@ -43,13 +43,13 @@ export interface MakeArgs {
   label?: { host: Uint8Array; value: Uint8Array } | null;
 }
 
-/** Posts the make; then(parent, pathFd, stat, ioFd, name) at its completion, with the parent
- *  still live and the name as the job's own copy (the request's buffer holds other requests by
- *  then); a failure's -errno is the answer, and the fds are closed when the parent is gone. */
-function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs,
-  then: (parent: Inode, fd: number, stat: Buffer, ioFd: number, name: Uint8Array) => T | number): Promise<T | number> | null {
+/** Posts the make of `own`, the caller's copy of the name (the completion runs when the
+ *  request's buffer holds other requests); then(parent, pathFd, stat, ioFd) at its completion,
+ *  with the parent still live; a failure's -errno is the answer, and the fds are closed when the
+ *  parent is gone. */
+function makeOnPool<T>(fs: PassthroughFs, parent: Inode, own: Uint8Array, a: MakeArgs,
+  then: (parent: Inode, fd: number, stat: Buffer, ioFd: number) => T | number): Promise<T | number> | null {
   const parentId = parent.nodeid;
-  const own = Uint8Array.from(name);
   const target = a.target ? Uint8Array.from(a.target) : null;
   const who = fs.creds.caller();
   const label = a.label;
@@ -69,24 +69,26 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: Ma
         if (p) sys.close(fd);
         return p ? -Errno.EIO : -Errno.ENOENT;
       }
-      return then(p, fd, stat, ioFd, own);
+      return then(p, fd, stat, ioFd);
     });
 }
 
 /** MKDIR, MKNOD, SYMLINK or LINK on the pool: the new object's entry (LINK's: the source's
  *  inode, found by key, with one more lookup). */
 export function madeOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs): Promise<Entry | number> | null {
-  return makeOnPool(fs, parent, name, a, (p, fd, stat, _ioFd, own) => {
+  const own = Uint8Array.from(name);
+  return makeOnPool(fs, parent, own, a, (p, fd, stat) => {
     const r = fs.adopt(fd, p, own, decodeStatx(stat));
     return typeof r === 'number' ? r : fs.entryOf(r.inode, r.st, p);
   });
 }
 
-/** CREATE on the pool: the new file's entry and its open handle. `existing`: opens the name
- *  inline when the create found it taken and O_EXCL was not asked. */
+/** CREATE on the pool: the new file's entry and its open handle. `existing(name)`: opens the
+ *  name (the job's copy) inline when the create found it taken and O_EXCL was not asked. */
 export function createdOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array, a: MakeArgs, flags: number,
-  existing: (() => { entry: Entry; open: OpenResult } | number) | null): Promise<{ entry: Entry; open: OpenResult } | number> | null {
-  const p = makeOnPool(fs, parent, name, a, (pp, fd, stat, ioFd) => {
+  existing: ((name: Uint8Array) => { entry: Entry; open: OpenResult } | number) | null): Promise<{ entry: Entry; open: OpenResult } | number> | null {
+  const own = Uint8Array.from(name);
+  const p = makeOnPool(fs, parent, own, a, (pp, fd, stat, ioFd) => {
     const r = fs.adopt(fd, pp, null, decodeStatx(stat));
     if (typeof r === 'number') {
       sys.close(ioFd);
@@ -95,5 +97,5 @@ export function createdOnPool(fs: PassthroughFs, parent: Inode, name: Uint8Array
     return { entry: fs.entryOf(r.inode, r.st, pp), open: openFileHandle(fs, r.inode, ioFd, flags) };
   });
   if (!p || !existing) return p;
-  return p.then((r) => (r === -Errno.EEXIST ? existing() : r));
+  return p.then((r) => (r === -Errno.EEXIST ? existing(own) : r));
 }

@@ -35,9 +35,6 @@ export interface PoolServer {
   pfs: PassthroughFs;
   /** the channel itself, for requests expected to be answered inline (send) */
   ch: MemoryChannel;
-  /** Delivers r alone, the mount marked slow first (FAST_RUNS fast pool runs in a row, as a
-   *  local disk gives, would make it inline again). */
-  deliver(r: Buffer): Pending;
   /** Delivers r; its answer once it comes, which must not come during the delivery (the pool
    *  ran it). With t, that is an assertion; without, a throw. */
   later(t: Test | null, r: Buffer, what: string): Promise<Outcome>;
@@ -55,6 +52,8 @@ export function poolServer(t: Test, dir: string, config: Partial<PassthroughConf
   t.teardown(() => srv.stop());
   if (ch.send(req(P.Op.INIT, 0, initIn(45, 0xffffffff, labels ? P.InitFlag2.SECURITY_CTX : 0)))[0]?.errno !== 0) throw new Error('INIT');
   pfs.offLoop.markSlow(pfs.root.mntId);
+  // The mount marked slow before each request: FAST_RUNS fast pool runs in a row, as a local
+  // disk gives, would make it inline again.
   const deliver = (r: Buffer): Pending => {
     pfs.offLoop.markSlow(pfs.root.mntId);
     return ch.deliver([r])[0];
@@ -62,7 +61,6 @@ export function poolServer(t: Test, dir: string, config: Partial<PassthroughConf
   return {
     pfs,
     ch,
-    deliver,
     async later(t, r, what) {
       const p = deliver(r);
       if (t) t.equal(p.answers.length, 0, `${what}: not answered inline (on the pool)`);

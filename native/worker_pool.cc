@@ -201,11 +201,19 @@ Napi::Value WorkerPoolStats(const Napi::CallbackInfo& info) {
   return a;
 }
 
+// Whether the pool runs makes: every worker has its own umask (unshare(CLONE_FS) worked in each),
+// so a make under the request's umask touches no other thread's. false without a pool.
+Napi::Value WorkerPoolRunsMakes(const Napi::CallbackInfo& info) {
+  WorkerPool* p = WorkerPool::Get();
+  return Napi::Boolean::New(info.Env(), p != nullptr && p->ownUmask());
+}
+
 }  // namespace
 
 void InitWorkerPool(Napi::Env env, Napi::Object exports) {
   exports.Set("startWorkerPool", Napi::Function::New(env, StartWorkerPool, "startWorkerPool"));
   exports.Set("workerPoolStats", Napi::Function::New(env, WorkerPoolStats, "workerPoolStats"));
+  exports.Set("workerPoolRunsMakes", Napi::Function::New(env, WorkerPoolRunsMakes, "workerPoolRunsMakes"));
 }
 
 }  // namespace vfsd

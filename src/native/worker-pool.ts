@@ -12,6 +12,9 @@ export interface WorkerPoolNative {
   startWorkerPool(n: number): number;
   /** [threads, jobs in flight] */
   workerPoolStats(): [number, number];
+  /** Whether a pool runs and each of its workers has its own umask, so metaMakeJob queues
+   *  (false: it would decline, and the make runs inline). Fixed once the pool started. */
+  workerPoolRunsMakes(): boolean;
 }
 
 export const workerPool: WorkerPoolNative = addon as WorkerPoolNative;

@@ -20,6 +20,7 @@
 // make fails with that errno, as inline (entry-ops.ts).
 import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
+import { workerPool } from '../native/worker-pool';
 import { Errno } from '../protocol/errno';
 import { decodeStatx } from './host-stat';
 import type { Inode } from './inode';
@@ -46,9 +47,14 @@ export interface MakeArgs {
 /** Posts the make of `own`, the caller's copy of the name (the completion runs when the
  *  request's buffer holds other requests); then(parent, pathFd, stat, ioFd) at its completion,
  *  with the parent still live; a failure's -errno is the answer, and the fds are closed when the
- *  parent is gone. */
+ *  parent is gone. null: the make runs inline, decided before anything is posted, because the
+ *  post may wait for the parent's (and LINK's source's) open from its handle on the pool
+ *  (onPool's `uses`: with --inode-file-handles mandatory or prefer that is every make, the
+ *  preceding LOOKUP's fd having been lent for it alone), and after that wait nothing could
+ *  run inline any more. */
 function makeOnPool<T>(fs: PassthroughFs, parent: Inode, own: Uint8Array, a: MakeArgs,
   then: (parent: Inode, fd: number, stat: Buffer, ioFd: number) => T | number): Promise<T | number> | null {
+  if (!workerPool.workerPoolRunsMakes()) return null; // the workers share one umask: inline
   const parentId = parent.nodeid;
   const target = a.target ? Uint8Array.from(a.target) : null;
   const who = fs.creds.caller();
@@ -70,7 +76,7 @@ function makeOnPool<T>(fs: PassthroughFs, parent: Inode, own: Uint8Array, a: Mak
         return p ? -Errno.EIO : -Errno.ENOENT;
       }
       return then(p, fd, stat, ioFd);
-    });
+    }, source && source !== parent ? [parent, source] : [parent]);
 }
 
 /** MKDIR, MKNOD, SYMLINK or LINK on the pool: the new object's entry (LINK's: the source's

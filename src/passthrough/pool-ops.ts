@@ -1,6 +1,6 @@
 // Metadata operations on the worker pool, for a mount whose syscalls are slow (off-loop.ts):
 // LOOKUP, GETATTR, OPEN and OPENDIR (the reopen), ACCESS, UNLINK, RMDIR, RENAME as the caller
-// (MKDIR, MKNOD, SYMLINK, CREATE: pool-creates.ts, on this file's onPool);
+// (MKDIR, MKNOD, SYMLINK, LINK, CREATE, TMPFILE: pool-creates.ts, on this file's onPool);
 // READDIR's and READDIRPLUS's getdents64 (a directory stream's refill), READLINK, STATFS with the daemon's
 // credentials (as inline: none of them checks the caller's permission). The decisions (names, the export check, which inode, which node id, the handle) stay on
 // the JS thread, before the post and after the completion. An inode these need whose fd the
@@ -59,9 +59,8 @@ function settled<T>(fn: () => T | number): T | number {
  * values it passes must be copies of the caller's own (test/native/pool-deferred-bytes).
  * `uses`: the inodes whose fds post() takes (through fs.withFd). Those whose fd the budget took
  * back (or that are file handles only) are opened from their handles on the pool first
- * (handleFdOnPool), not by withFd on this thread. Not for the make ops, whose post may decline
- * after that (then nothing could run inline any more): the kernel looks up a name before it
- * makes one, and that pooled LOOKUP gave the parent its fd back.
+ * (handleFdOnPool), not by withFd on this thread. A post that waited for them must not decline
+ * (return 0): nothing could run inline any more, so the make ops decide before (makeOnPool).
  */
 export function onPool<T>(fs: PassthroughFs, mnt: number, post: (done: MetaDone) => number, finish: (r: number, stat: Buffer | null, gen: number, ioFd: number) => T | number, uses: readonly Inode[] = []): Promise<T | number> | null {
   const closed = uses.filter((i) => i.live && i.fd < 0);

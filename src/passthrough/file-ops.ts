@@ -173,7 +173,7 @@ export function release(fs: PassthroughFs, fh: number): number {
   if (!h) return -Errno.EBADF;
   fs.handles.remove(fh);
   releaseLockFds(h, null);
-  endIoMode(fs.backing, h);
+  endIoMode(h);
   return closeHandleFd(h, fs.offLoop.wants(h.inode.mntId));
 }
 

@@ -18,7 +18,7 @@ import { InodeStore, ROOT_ID } from './inode-store';
 import { guestGid, guestUid } from '../policy/id-map';
 import { isDot, isDotDot } from './names';
 import { releaseLockFds } from './lock-fds';
-import { endIoMode } from './io-modes';
+import { endIoMode, releasedInode } from './io-modes';
 import { closeHandleFd } from './close-waits';
 import { shouldAnnounceSubmount } from '../policy/submount';
 import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
@@ -532,6 +532,7 @@ export class PassthroughFs {
   }
 
   private releaseInode(inode: Inode): void {
+    releasedInode(inode);
     if (inode.fd >= 0 && inode.nodeid !== ROOT_ID) {
       sys.close(inode.fd);
       inode.fd = -1;
@@ -545,7 +546,7 @@ export class PassthroughFs {
       // a FUSE passthrough backing id: both go with it, as on RELEASE.
       if (h.kind === 'file') {
         releaseLockFds(h, null);
-        endIoMode(this.backing, h);
+        endIoMode(h);
       }
       closeHandleFd(h, this.offLoop.wants(h.inode.mntId));
     }

@@ -103,12 +103,14 @@ export class InodeFdRing {
   /**
    * Closes up to n unborrowed fds, least recently used first, and lowers the budget to what is
    * left open (not below `floor`): the answer to EMFILE/ENFILE, when the process or the system
-   * has fewer fds than the budget assumed. Returns how many were closed.
+   * has fewer fds than the budget assumed. Only fds numbered below `below`: EMFILE means no
+   * free number under the soft limit, and one lowered under us (prlimit) leaves fds numbered
+   * above it whose close frees nothing an open could take. Returns how many were closed.
    */
-  shrink(n: number, floor: number): number {
+  shrink(n: number, floor: number, below = Infinity): number {
     let closed = 0;
     while (closed < n && this.held > floor) {
-      const pos = this.takeBack();
+      const pos = this.takeBack(below);
       if (pos < 0) break;
       this.free[this.freeCount++] = pos;
       closed++;
@@ -125,9 +127,9 @@ export class InodeFdRing {
     return true;
   }
 
-  /** Sweeps for an unborrowed fd not used since the hand last passed, closes it and returns its
-   *  (now empty) position; -1 when every fd is borrowed. */
-  private takeBack(): number {
+  /** Sweeps for an unborrowed fd numbered below `below`, not used since the hand last passed,
+   *  closes it and returns its (now empty) position; -1 when every such fd is borrowed. */
+  private takeBack(below = Infinity): number {
     const ring = this.ring;
     const cols = this.cols;
     // Two rounds clear every `recent` bit; a third finds nothing only if all are borrowed.
@@ -139,7 +141,7 @@ export class InodeFdRing {
       const pg = cols.page(slot);
       const i = slot & PAGE_MASK;
       const u = pg.use[i];
-      if (u >= BORROW) continue;
+      if (u >= BORROW || pg.fd[i] >= below) continue;
       if (u & RECENT) {
         pg.use[i] = u & ~RECENT;
         continue;

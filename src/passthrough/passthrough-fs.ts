@@ -277,7 +277,7 @@ export class PassthroughFs {
   shedForShortage(r: number): boolean {
     if (r !== -Errno.EMFILE && r !== -Errno.ENFILE) return false;
     const ring = this.inodes.fdRing;
-    if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16) === 0) return false;
+    if (!ring || ring.shrink(Math.max(16, ring.held >> 3), 16, r === -Errno.EMFILE ? softFdLimit() : Infinity) === 0) return false;
     if (!this.shrinkSaid) {
       this.shrinkSaid = true;
       this.log.warn('out of fds: inode fd budget lowered', { errno: errnoName(-r), inode_fd_budget: ring.budget });
@@ -565,6 +565,13 @@ export class PassthroughFs {
     this.mountFds.clear();
     sys.close(this.root.fd);
   }
+}
+
+/** The soft RLIMIT_NOFILE now (it may have been lowered since start: prlimit), Infinity when
+ *  unlimited or unknown: an fd numbered at or above it is no use to a new open. */
+function softFdLimit(): number {
+  const lim = sys.getrlimit(C.RLIMIT_NOFILE);
+  return typeof lim === 'number' || lim[0] < 0 ? Infinity : lim[0];
 }
 
 function inodeInit(st: HostStat, fd: number, handle: Uint8Array | null, place: Placement): InodeInit {

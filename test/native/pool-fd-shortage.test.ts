@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { C, sys } from '../../src/native/sys';
 import * as P from '../../src/protocol';
 import { poolExport, poolServer } from '../helpers/pool-server';
+import { fillFds } from '../helpers/fd-table';
 import { getattrIn, name, openIn, req } from '../helpers/fuse-requests';
 
 const root = process.geteuid?.() === 0;
@@ -22,19 +23,6 @@ const ROOT = 1;
 // need 64.
 const BUDGET = 64;
 const FILES = 80;
-
-/** Opens /dev/null until the soft limit refuses one: the fd table is full. Returns the fds. */
-function fillFds(): number[] {
-  const fds: number[] = [];
-  for (;;) {
-    try {
-      fds.push(fs.openSync('/dev/null', 'r'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EMFILE') throw e;
-      return fds;
-    }
-  }
-}
 
 t.test('out of fds: pooled opens shed older inode fds and try again', { skip: !root && 'needs root (file handles)', timeout: 60000 }, async (t) => {
   const dir = poolExport(t, 'vfsd-it-pool-fds-');

@@ -5,7 +5,8 @@
 //   errno.ts    Errno
 //   layout.ts   struct sizes (with COMPAT sizes), version, align8
 //   wire.ts     64-bit numbers, names, rdev, ProtocolError
-//   request.ts  readInHeader, decodeExtensions, one decoder per request body
+//   request.ts  readInHeader, decodeExtensions (the frame); one decoder per request body in
+//               request-entries.ts, request-files.ts, request-xattrs.ts, request-session.ts
 //   reply.ts    writeOutHeader, one encoder per reply payload, dirents, notifications
 //   init.ts     negotiateInit
 export * from './opcodes';
@@ -14,6 +15,10 @@ export * from './errno';
 export * from './layout';
 export * from './wire';
 export * from './request';
+export * from './request-entries';
+export * from './request-files';
+export * from './request-xattrs';
+export * from './request-session';
 export * from './reply';
 export * from './init';
 

@@ -25,7 +25,7 @@
 import { FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION } from './layout';
 import { InitFlag, InitFlag2 } from './flags';
 import { Errno } from './errno';
-import type { InitIn } from './request';
+import type { InitIn } from './request-session';
 import type { InitOut } from './reply';
 
 export const MIN_SUPPORTED_MINOR = 27;

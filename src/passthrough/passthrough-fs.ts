@@ -25,6 +25,7 @@ import { InodePolicy, passThroughPolicy, Placement } from './inode-policy';
 import { inodeFdBudget } from './inode-fd-ring';
 import { procName, procSelfFd } from './proc-fd';
 import { OffLoop } from './off-loop';
+import { ExportContainment } from './export-containment';
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -76,6 +77,7 @@ export class PassthroughFs {
     this.root = this.inodes.add(inodeInit(st, rootFd, null, place), true);
     this.root.nlookup = 1;
     this.rootStat = st;
+    this.containment = new ExportContainment(rootFd, st);
     if (config.inodeFileHandles !== 'never') this.mountFdFor(st, rootFd);
     if (config.inodeFileHandles === 'auto') this.startBudget(st);
   }
@@ -101,6 +103,8 @@ export class PassthroughFs {
   }
 
   readonly rootStat: HostStat;
+  /** whether a directory the client names children in is still inside the export */
+  private readonly containment: ExportContainment;
 
   /** What INIT settled, told once by the session (like virtiofsd's FileSystem::init): whether entry
    *  replies announce submounts, whether the kernel enforces POSIX ACLs or caches writes, and FUSE passthrough's
@@ -168,72 +172,12 @@ export class PassthroughFs {
     }
   }
 
-  /**
-   * Like withFd, for a directory the client names children in (lookup, create, remove, rename,
-   * opendir) and for LINK's source: only while that object is still inside the export. The host may move a directory
-   * the client looked up out of the export; its node then names a directory outside, and every
-   * name relative to it — its own files, "..", new files — would be outside too. Such a directory
-   * answers ENOENT (as if gone from the export) until it is moved back. The node itself (stat of
-   * the directory the client already had) is unaffected.
-   */
+  /** Like withFd, for a directory the client names children in (lookup, create, remove, rename,
+   *  opendir) and for LINK's source: only while that object is still inside the export
+   *  (export-containment.ts). One the host moved out answers ENOENT (as if gone from the export)
+   *  until it is moved back; the node itself (stat of the directory the client had) is unaffected. */
   withFdInExport<T>(inode: Inode, fn: (fd: number) => T | number): T | number {
-    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.insideExport(fd, isDir(inode.mode)) ? fn(fd) : -Errno.ENOENT));
-  }
-
-  private rootPath: Buffer | null = null;
-  private pathScratch = Buffer.alloc(4096);
-
-  /** Whether the directory fd's path (as the kernel gives it in /proc/self/fd) is below the
-   *  export root's. One readlink; the root's own path is re-read when it does not match, in case
-   *  the host renamed the export itself. The kernel renders that path into one page: a path of
-   *  4096 bytes or more cannot be read (ENAMETOOLONG), and then a directory's ancestors are
-   *  (insideDeep). A non-directory (LINK's source) has no ".." to climb and no other way to its
-   *  parent: one that deep is taken as inside — what remains unchecked is a file the host itself
-   *  moved out of the export to a place just as deep, which the client may then link back. */
-  private insideExport(fd: number, dir: boolean): boolean {
-    const n = sys.readlinkat(this.procSelfFd, this.procName(fd), this.pathScratch);
-    if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) return !dir || this.insideDeep(fd);
-    return n > 0 && this.pathBelowRoot(this.pathScratch.subarray(0, n));
-  }
-
-  private pathBelowRoot(p: Buffer): boolean {
-    if (this.rootPath && isBelow(p, this.rootPath)) return true;
-    const scratch = Buffer.alloc(4096);
-    const r = sys.readlinkat(this.procSelfFd, this.procName(this.root.fd), scratch);
-    if (r <= 0 || r >= scratch.length) return false;
-    this.rootPath = Buffer.from(scratch.subarray(0, r));
-    return isBelow(p, this.rootPath);
-  }
-
-  /**
-   * insideExport for a directory too deep for readlink: climbs through ".." (which the kernel
-   * resolves as a path walk would, across mount points upwards, never above the process's root)
-   * until it meets the export root itself, by (mount id, dev, ino) — pinned by our fd, so it
-   * cannot be another directory — or an ancestor whose path is short enough to read and compare.
-   * Every step up shortens the path, so the climb ends; a directory moved out of the export meets
-   * neither the root nor a path below it: outside.
-   */
-  private insideDeep(fd: number): boolean {
-    const root = this.rootStat;
-    let cur = fd;
-    try {
-      for (let steps = 0; steps < 4096; steps++) {
-        const up = sys.openat(cur, '..', C.O_PATH | C.O_DIRECTORY | C.O_CLOEXEC, 0);
-        if (cur !== fd) sys.close(cur);
-        cur = up;
-        if (up < 0) return false;
-        const st = statFd(up);
-        if (typeof st === 'number') return false;
-        if (st.mntId === root.mntId && st.inoLo === root.inoLo && st.inoHi === root.inoHi &&
-          st.devMinor === root.devMinor && st.devMajor === root.devMajor) return true;
-        const n = sys.readlinkat(this.procSelfFd, this.procName(up), this.pathScratch);
-        if (n === -Errno.ENAMETOOLONG || n >= this.pathScratch.length) continue;
-        return n > 0 && this.pathBelowRoot(this.pathScratch.subarray(0, n));
-      }
-      return false;
-    } finally {
-      if (cur !== fd && cur >= 0) sys.close(cur);
-    }
+    return this.withFd(inode, (fd) => (inode.nodeid === ROOT_ID || this.containment.holds(fd, isDir(inode.mode)) ? fn(fd) : -Errno.ENOENT));
   }
 
   /**
@@ -579,12 +523,6 @@ function inodeInit(st: HostStat, fd: number, handle: Uint8Array | null, place: P
     mntId: st.mntId, devMajor: st.devMajor, devMinor: st.devMinor, inoHi: st.inoHi, inoLo: st.inoLo,
     fd, handle, mode: st.mode, clientIno: place.clientIno, device: place.device, visibleDevice: place.visibleDevice,
   };
-}
-
-/** p is a path strictly below root ("/a/b" is below "/a", "/ab" is not; everything is below "/"). */
-function isBelow(p: Buffer, root: Buffer): boolean {
-  if (root.length === 1 && root[0] === 0x2f) return p.length > 1 && p[0] === 0x2f;
-  return p.length > root.length && p[root.length] === 0x2f && p.subarray(0, root.length).equals(root);
 }
 
 /** The flags a reopen of an inode is made with (inline or on the pool): never following (the fd

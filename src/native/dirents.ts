@@ -4,7 +4,9 @@
 import { addon } from './addon';
 
 /** Indexes of the state array the stream and the encoder share. */
-export const DirentState = { POS: 0, FILLED: 1, EOF: 2, ORDINAL: 3, OUT_POS: 4, REASON: 5, LENGTH: 6 } as const;
+/** FILL_MAX (read by the encoder, never written): at most this many bytes per getdents64 it makes
+ *  (0: the whole buffer). */
+export const DirentState = { POS: 0, FILLED: 1, EOF: 2, ORDINAL: 3, OUT_POS: 4, REASON: 5, FILL_MAX: 6, LENGTH: 7 } as const;
 
 /** Why a run stopped (state[REASON]). */
 export const DirentStop = {

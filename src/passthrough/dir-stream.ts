@@ -14,6 +14,15 @@ import type { InoValue } from '../protocol/wire';
 import { exactU64 } from './host-stat';
 
 const BUF_SIZE = 64 * 1024;
+/**
+ * What one getdents64 on the JS thread may return. Its cost grows with what it returns (tmpfs
+ * here: ~0.3 us an entry, 650 us for a 64 KiB fill of short names), and every other request
+ * waits for it: a whole-buffer fill of a large directory took over a millisecond on a loaded
+ * host, which off-loop.ts rightly judged slow, and the whole (fast) mount then went to the pool.
+ * One page (~125 short names, ~40 us; one classic READDIR reply) keeps an inline fill short;
+ * a refill on the pool (a slow mount) still fills the whole buffer: fewer round trips there.
+ */
+export const INLINE_FILL = 4096;
 const DOT = 0x2e;
 
 /** How host inode numbers become d_ino for a run of entries: `ino | prefixHi << 32` for every
@@ -37,6 +46,8 @@ const state = new Float64Array(S.LENGTH);
 
 export class DirStream {
   readonly buf = Buffer.alloc(BUF_SIZE);
+  /** buf's first INLINE_FILL bytes: what an inline getdents64 fills */
+  private readonly inlineBuf = this.buf.subarray(0, INLINE_FILL);
   private pos = 0;
   private filled = 0;
   /** ordinal of the entry at `pos` */
@@ -119,7 +130,7 @@ export class DirStream {
   next(): boolean | number {
     if (this.pos >= this.filled) {
       if (this.eof || !this.refillInline) return false;
-      const n = sys.getdents64(this.fd, this.buf);
+      const n = sys.getdents64(this.fd, this.inlineBuf);
       if (n < 0) return n;
       if (n === 0) {
         this.eof = true;
@@ -167,6 +178,7 @@ export class DirStream {
     state[S.ORDINAL] = this.ordinal;
     state[S.OUT_POS] = room.pos;
     state[S.REASON] = DirentStop.FAILED; // what an argument check that returns early leaves
+    state[S.FILL_MAX] = INLINE_FILL;
     const fd = this.refillInline ? this.fd : -1;
     const n = info
       ? dirents.direntplusEncode(fd, this.buf, state, room.out, room.limit, rule.prefixHi, rule.inoBits, dirfd, timeout, info, rule.dotdotIno ?? -1)

@@ -35,6 +35,7 @@ import { metaJobs, MetaOp, type MetaDone } from '../native/meta-jobs';
 import { sys } from '../native/sys';
 import { Errno } from '../protocol/errno';
 import { decodeStatx, type HostStat } from './host-stat';
+import { INLINE_FILL } from './dir-stream';
 import type { Inode } from './inode';
 import type { DirHandle } from './handles';
 import { reopenFlags, type Entry, type PassthroughFs, type WireAttr } from './passthrough-fs';
@@ -245,7 +246,11 @@ export function refillOnPool(fs: PassthroughFs, fh: number, h: DirHandle): Promi
   let queued = false;
   const p = onPool<null>(fs, h.inode.mntId,
     (done) => {
-      const r = metaJobs.metaIntoJob(MetaOp.Getdents, s.fd, s.buf, done);
+      // Judged (off-loop.ts) by what an inline fill would have cost: the time scaled to
+      // INLINE_FILL bytes. A fast filesystem's 64 KiB fill of a large directory takes as long
+      // as a slow one's small fill; unscaled, it would keep a fast mount on the pool forever.
+      const r = metaJobs.metaIntoJob(MetaOp.Getdents, s.fd, s.buf,
+        (n, stat, micros, ioFd) => done(n, stat, n > INLINE_FILL ? micros * INLINE_FILL / n : micros, ioFd));
       queued = r === 1;
       return r;
     },

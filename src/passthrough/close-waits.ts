@@ -8,6 +8,7 @@
 // else it runs on the pool, so one client's close never holds up another's request.
 import { sys } from '../native/sys';
 import type { Handle } from './handles';
+import { mayFreeMuch } from './last-close';
 
 /** statfs f_type of the filesystems without a flush method (f2fs has one: atomic writes). */
 const NO_FLUSH_FS = new Set([
@@ -48,8 +49,15 @@ export function closeInline(h: Handle, slowMount: boolean): boolean {
   return !slowMount && closeNeverWaits(h.inode, h.fd);
 }
 
+/** Whether RELEASE's close of a file handle's fd may be the one that frees an unlinked file
+ *  (last-close.ts): only when its inode holds no fd of its own (a file handle, or an fd the
+ *  budget took back), which would otherwise outlive it. */
+function mayBeLastClose(h: Handle): boolean {
+  return h.kind === 'file' && h.inode.fd < 0 && mayFreeMuch(h.fd);
+}
+
 /** The engine is done with a handle's fd (RELEASE, RELEASEDIR, DESTROY): closed once no pooled
  *  job uses it any more (native/fd_leases.h), on a worker where the close may wait. */
 export function closeHandleFd(h: Handle, slowMount: boolean): number {
-  return sys.closeFile(h.fd, !closeInline(h, slowMount));
+  return sys.closeFile(h.fd, !closeInline(h, slowMount) || mayBeLastClose(h));
 }

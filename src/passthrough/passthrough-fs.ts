@@ -26,6 +26,7 @@ import { inodeFdBudget } from './inode-fd-ring';
 import { procName, procSelfFd } from './proc-fd';
 import { OffLoop } from './off-loop';
 import { ExportContainment } from './export-containment';
+import { closeInodeFd } from './last-close';
 
 /** The attributes as the client sees them (struct fuse_attr) and an entry (fuse_entry_out). */
 export type WireAttr = Attr;
@@ -478,7 +479,8 @@ export class PassthroughFs {
   private releaseInode(inode: Inode): void {
     releasedInode(inode);
     if (inode.fd >= 0 && inode.nodeid !== ROOT_ID) {
-      sys.close(inode.fd);
+      // Often the last reference to a file the client unlinked: last-close.ts.
+      closeInodeFd(inode.fd, isReg(inode.mode));
       inode.fd = -1;
     }
   }

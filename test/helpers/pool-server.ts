@@ -40,8 +40,9 @@ export interface PoolServer {
   later(t: Test | null, r: Buffer, what: string): Promise<Outcome>;
 }
 
-/** `labels`: security contexts on creates (labelMode always, INIT offering SECURITY_CTX). */
-export function poolServer(t: Test, dir: string, config: Partial<PassthroughConfig> = {}, labels = false): PoolServer {
+/** `labels`: security contexts on creates (labelMode always, INIT offering SECURITY_CTX).
+ *  `slow` false: the mount stays as fast as it is (inline), with the pool running beside it. */
+export function poolServer(t: Test, dir: string, config: Partial<PassthroughConfig> = {}, labels = false, slow = true): PoolServer {
   const pfs = new PassthroughFs({ ...defaultPassthroughConfig(dir), ...config }, new Credentials(false));
   const ch = new MemoryChannel();
   const srv = new FuseServer(ch, new PassthroughFileSystem(pfs), {
@@ -51,11 +52,11 @@ export function poolServer(t: Test, dir: string, config: Partial<PassthroughConf
   srv.start();
   t.teardown(() => srv.stop());
   if (ch.send(req(P.Op.INIT, 0, initIn(45, 0xffffffff, labels ? P.InitFlag2.SECURITY_CTX : 0)))[0]?.errno !== 0) throw new Error('INIT');
-  pfs.offLoop.markSlow(pfs.root.mntId);
+  if (slow) pfs.offLoop.markSlow(pfs.root.mntId);
   // The mount marked slow before each request: FAST_RUNS fast pool runs in a row, as a local
   // disk gives, would make it inline again.
   const deliver = (r: Buffer): Pending => {
-    pfs.offLoop.markSlow(pfs.root.mntId);
+    if (slow) pfs.offLoop.markSlow(pfs.root.mntId);
     return ch.deliver([r])[0];
   };
   return {

@@ -5,16 +5,25 @@
 // `rm` of a large file freezing every other client of the share. So a close that may be that one
 // runs on a worker. "May be": the fd's own statx says the file has no name left and holds
 // FREES_MUCH or more; anything smaller frees in microseconds and closes inline, as before.
-import { sys } from '../native/sys';
-import { statFd } from './host-stat';
+import { C, sys } from '../native/sys';
 
 /** Blocks an unlinked file must hold for its last close to go to a worker (~0.2 ms on ext4). */
 export const FREES_MUCH = 1 << 20;
 
-/** Whether closing fd (of a regular file) may free FREES_MUCH or more: its file is unlinked. */
+const statxOut = Buffer.alloc(256);
+
+/**
+ * Whether closing fd (of a regular file) may free FREES_MUCH or more: its file is unlinked.
+ * AT_STATX_DONT_SYNC: the attributes the kernel has, never a round trip. Where the answer
+ * matters (a local filesystem frees in the closing thread) those are always exact; NFS or a FUSE
+ * source would otherwise ask their server, here, on the JS thread (a held or slow one would hold
+ * everything up), and their last close frees nothing in our thread anyway.
+ */
 export function mayFreeMuch(fd: number): boolean {
-  const st = statFd(fd);
-  return typeof st !== 'number' && st.nlink === 0 && st.blocks * 512 >= FREES_MUCH;
+  if (sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_STATX_DONT_SYNC, C.STATX_NLINK | C.STATX_BLOCKS, statxOut) < 0) return false;
+  const nlink = statxOut.readUInt32LE(16);       // struct statx: stx_nlink
+  const blocks = Number(statxOut.readBigUInt64LE(48)); // stx_blocks, 512-byte units
+  return nlink === 0 && blocks * 512 >= FREES_MUCH;
 }
 
 /** Closes an inode's own fd (FORGET, the session ending): on a worker when it may free much

@@ -479,13 +479,8 @@ export class PassthroughFs {
   private releaseInode(inode: Inode): void {
     releasedInode(inode);
     if (inode.fd >= 0 && inode.nodeid !== ROOT_ID) {
-      // Often the last reference to a file the client unlinked (last-close.ts). Its statx is
-      // timed like any inline syscall; on a mount seen slow it would wait here (NFS, a FUSE
-      // source), so there a regular file's fd goes to a worker unasked (FORGET has no answer).
-      const regular = isReg(inode.mode);
-      const fd = inode.fd;
-      if (regular && this.offLoop.wants(inode.mntId)) sys.closeFile(fd, true);
-      else this.offLoop.timed(inode.mntId, () => closeInodeFd(fd, regular));
+      // Often the last reference to a file the client unlinked (last-close.ts).
+      closeInodeFd(inode.fd, isReg(inode.mode));
       inode.fd = -1;
     }
   }

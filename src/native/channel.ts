@@ -59,7 +59,9 @@ export const PathResult = { Answered: 0, Queued: 1, NoWaitUnsupported: 2 } as co
 export interface BackingFiles {
   /** withoutFsetid: registered without CAP_FSETID (native BackingOpen), for a setuid/setgid file */
   open(fd: number, withoutFsetid?: boolean): number;
-  close(backingId: number): void;
+  /** onPool: we hold no other fd on the file (it may be unlinked, and the kernel's last fput of
+   *  it then frees its blocks in the closing thread): unregister on a worker */
+  close(backingId: number, onPool?: boolean): void;
 }
 
 export interface RequestChannel {

@@ -53,7 +53,8 @@ export interface FuseDevSession extends RequestChannel {
   onClose(cb: () => void): void;
   /** FUSE_DEV_IOC_BACKING_OPEN: register fd for FUSE passthrough; returns backing id or -errno. */
   backingOpen(fd: number, withoutFsetid?: boolean): number;
-  backingClose(backingId: number): number;
+  /** onPool: the ioctl runs on a worker (0 then; its own result unseen) */
+  backingClose(backingId: number, onPool?: boolean): number;
   /** Unsolicited notification (unique 0): buf[0..len) is the whole message. */
   notify(buf: Uint8Array, len: number): number;
   /** Before INIT: create the io_uring for FUSE over io_uring with perQueue entries on each CPU

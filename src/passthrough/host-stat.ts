@@ -91,6 +91,16 @@ export function modeOfFd(fd: number): number {
   return r < 0 ? r : scratchWords[7] & 0xffff;
 }
 
+/**
+ * The bytes an unlinked file holds, from fd's cached attributes (AT_STATX_DONT_SYNC: never a
+ * round trip to an NFS or FUSE server), or 0 when it still has a name or the statx fails.
+ */
+export function unlinkedBytesOfFd(fd: number): number {
+  const r = sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_STATX_DONT_SYNC, C.STATX_NLINK | C.STATX_BLOCKS, scratch);
+  if (r < 0 || scratchWords[4] !== 0) return 0; // stx_nlink
+  return (scratchWords[13] * TWO32 + scratchWords[12]) * 512; // stx_blocks, 512-byte units
+}
+
 /** statx of name inside dirfd, never following a symlink. */
 export function statAt(dirfd: number, name: Uint8Array | string): HostStat | number {
   const r = sys.statx(dirfd, name, C.AT_SYMLINK_NOFOLLOW, STATX_WANT, scratch);

@@ -15,6 +15,7 @@
 // a borrow until that thread is done with it.
 import { C, sys } from '../native/sys';
 import { InodeColumns, PAGE_MASK } from './inode-columns';
+import { closeInodeFd } from './last-close';
 
 const RECENT = 1;
 const BORROW = 2;
@@ -156,7 +157,8 @@ export class InodeFdRing {
         this.held--;
         continue;
       }
-      sys.close(pg.fd[i]);
+      // Perhaps the last reference to a file the client unlinked (and not yet forgot).
+      closeInodeFd(pg.fd[i]);
       pg.fd[i] = -1;
       pg.fdPos[i] = 0;
       ring[pos] = -1;

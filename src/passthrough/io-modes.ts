@@ -74,7 +74,9 @@ const KEPT_MAX = 1024;
 
 function giveUp(m: IoMode): void {
   keptIds.delete(m);
-  if (m.backingId >= 0) m.registry?.close(m.backingId);
+  // Without an fd of the inode's own (the budget took it back) the backing file may be the last
+  // reference to an unlinked file: then its unregistering frees the blocks (last-close.ts).
+  if (m.backingId >= 0) m.registry?.close(m.backingId, m.inode.fd < 0);
   m.backingId = -1;
 }
 

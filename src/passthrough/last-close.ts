@@ -5,30 +5,27 @@
 // `rm` of a large file freezing every other client of the share. So a close that may be that one
 // runs on a worker. "May be": the fd's own statx says the file has no name left and holds
 // FREES_MUCH or more; anything smaller frees in microseconds and closes inline, as before.
-import { C, sys } from '../native/sys';
+import { sys } from '../native/sys';
+import { unlinkedBytesOfFd } from './host-stat';
 
 /** Blocks an unlinked file must hold for its last close to go to a worker (~0.2 ms on ext4). */
 export const FREES_MUCH = 1 << 20;
 
-const statxOut = Buffer.alloc(256);
-
 /**
  * Whether closing fd (of a regular file) may free FREES_MUCH or more: its file is unlinked.
- * AT_STATX_DONT_SYNC: the attributes the kernel has, never a round trip. Where the answer
+ * The attributes asked are the kernel's cached ones, never a round trip. Where the answer
  * matters (a local filesystem frees in the closing thread) those are always exact; NFS or a FUSE
  * source would otherwise ask their server, here, on the JS thread (a held or slow one would hold
  * everything up), and their last close frees nothing in our thread anyway.
  */
 export function mayFreeMuch(fd: number): boolean {
-  if (sys.statx(fd, '', C.AT_EMPTY_PATH | C.AT_STATX_DONT_SYNC, C.STATX_NLINK | C.STATX_BLOCKS, statxOut) < 0) return false;
-  const nlink = statxOut.readUInt32LE(16);       // struct statx: stx_nlink
-  const blocks = Number(statxOut.readBigUInt64LE(48)); // stx_blocks, 512-byte units
-  return nlink === 0 && blocks * 512 >= FREES_MUCH;
+  return unlinkedBytesOfFd(fd) >= FREES_MUCH;
 }
 
-/** Closes an inode's own fd (FORGET, the session ending): on a worker when it may free much
- *  (native closeFile: a pooled job never holds an inode fd, it works on a dup). */
-export function closeInodeFd(fd: number, regular: boolean): void {
+/** Closes an inode's own fd (FORGET, the session ending, the fd budget taking it back): on a
+ *  worker when it may free much (native closeFile: a pooled job never holds an inode fd, it
+ *  works on a dup). `regular` false (a known directory, symlink...): no statx, inline. */
+export function closeInodeFd(fd: number, regular = true): void {
   if (regular && mayFreeMuch(fd)) sys.closeFile(fd, true);
   else sys.close(fd);
 }

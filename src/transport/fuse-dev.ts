@@ -158,7 +158,7 @@ export class FuseDevTransport extends forwardsToNative(NoBase) implements Reques
 
   readonly backing: BackingFiles = {
     open: (fd, withoutFsetid) => this.native.backingOpen(fd, withoutFsetid),
-    close: (id) => void this.native.backingClose(id),
+    close: (id, onPool) => void this.native.backingClose(id, onPool === true),
   };
 
   /** True once the kernel ended the session (unmounted) or close() was called. */
@@ -186,7 +186,7 @@ export class FuseDevTransport extends forwardsToNative(NoBase) implements Reques
 
   notify(buf: Uint8Array, len: number): number { return this.native.notify(buf, len); }
   backingOpen(fd: number, withoutFsetid = false): number { return this.native.backingOpen(fd, withoutFsetid); }
-  backingClose(backingId: number): number { return this.native.backingClose(backingId); }
+  backingClose(backingId: number, onPool = false): number { return this.native.backingClose(backingId, onPool); }
   /** Whether requests come over io_uring (after INIT), and why not (./fuse-uring.ts). */
   uringStatus(): FuseUringStatus { return this.native.uringStatus(); }
   /** Before start(): cb runs once, after the batch in which the transport settled (INIT

@@ -12,6 +12,8 @@ import {
 } from '../fixtures/stub-engine';
 import type { RequestChannel } from '../../src/native/channel';
 import { isMounted } from '../helpers/mountinfo';
+import { waitFor } from '../helpers/wait';
+import { workerPool } from '../../src/native/worker-pool';
 
 const root = process.geteuid?.() === 0;
 const FILE_NODE = 2;
@@ -225,4 +227,22 @@ t.test('backingOpen/backingClose: passthrough reads never reach the server', { s
   t.ok(cat.stdout.equals(content), 'the exact bytes');
   t.notOk(seen.includes(OP.READ), 'no READ reached the server: the kernel read the backing file');
   t.equal(transport.backingClose(12345), -2 /* ENOENT */, 'closing an unknown backing id: -ENOENT');
+
+  // backingClose(id, true): the backing file may be the last reference to an unlinked file, whose
+  // eviction (freeing its blocks) the kernel runs in the closing thread: so on a worker.
+  t.equal(workerPool.startWorkerPool(2), 0, 'pool started');
+  const big = path.join(dir, 'unlinked-big');
+  fs.writeFileSync(big, Buffer.alloc(8 << 20, 0x62));
+  const bigFd = fs.openSync(big, 'r');
+  const id = transport.backingOpen(bigFd);
+  t.ok(id > 0, `backingOpen of the big file: ${id}`);
+  fs.closeSync(bigFd);
+  fs.unlinkSync(big);
+  const before = fs.statfsSync(dir).bfree;
+  const jobs = workerPool.workerPoolStats()[1];
+  t.equal(transport.backingClose(id, true), 0, 'backingClose(id, onPool): 0 at once');
+  // A job's count drops only when the loop thread completes it, after this synchronous check.
+  t.equal(workerPool.workerPoolStats()[1], jobs + 1, 'the ioctl went to a worker');
+  await waitFor(() => fs.statfsSync(dir).bfree > before, 'the unlinked file\'s space given back', 10000);
+  t.equal(transport.backingClose(id), -2 /* ENOENT */, 'the id is gone');
 });

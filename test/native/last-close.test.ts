@@ -14,8 +14,13 @@ import { forgetIn, name, openIn, releaseIn, req } from '../helpers/fuse-requests
 import { entryOf, fhOf } from '../helpers/fuse-replies';
 import { poolExport, poolServer } from '../helpers/pool-server';
 import { waitFor } from '../helpers/wait';
+import type { BackingFiles } from '../../src/native/channel';
 
 type Close = { fd: number; pooled: boolean };
+
+const root = process.geteuid?.() === 0;
+/** An fd budget small enough for a few dozen LOOKUPs to take the older fds back. */
+const BUDGET = 8;
 
 /** Records every close the engine makes through sys (restored at teardown). */
 function recordCloses(t: Test): Close[] {
@@ -78,4 +83,60 @@ t.test('RELEASE: with no inode fd (file handles), the last close of an unlinked 
   await waitFor(() => !fdOpen(fd), 'the handle fd closed', 10000);
   await waitFor(() => fs.statfsSync(dir).bfree > before, 'the unlinked file\'s space given back', 10000);
   t.pass('space freed');
+});
+
+/** LOOKUPs `count` fresh files, so that an fd budget of fewer takes the older inodes' fds back. */
+function crowd(t: Test, s: ReturnType<typeof poolServer>, dir: string, count: number): void {
+  for (let i = 0; i < count; i++) {
+    fs.writeFileSync(path.join(dir, `crowd${i}`), '');
+    t.equal(s.ch.send(req(P.Op.LOOKUP, 1, name(`crowd${i}`)))[0].errno, 0, `LOOKUP crowd${i}`);
+  }
+}
+
+t.test('the fd budget taking back an unlinked large file\'s fd closes it on a worker', { skip: !root && 'needs root (file handles)' }, async (t) => {
+  const dir = poolExport(t, 'vfsd-last-close-budget');
+  const s = poolServer(t, dir, { inodeFileHandles: 'auto', inodeFdBudget: BUDGET }, false, false);
+  writeFile(path.join(dir, 'big'), 4 * FREES_MUCH);
+  const e = s.ch.send(req(P.Op.LOOKUP, 1, name('big')))[0];
+  t.equal(e.errno, 0, 'LOOKUP big');
+  const inode = s.pfs.inodes.get(entryOf(e.data).nodeid)!;
+  const fd = inode.fd;
+  t.ok(fd >= 0, 'the inode holds an fd');
+  t.equal(s.ch.send(req(P.Op.UNLINK, 1, name('big')))[0].errno, 0, 'UNLINK (the client has not forgotten it yet)');
+  const before = fs.statfsSync(dir).bfree;
+  const seen = recordCloses(t);
+  crowd(t, s, dir, 4 * BUDGET);
+  t.equal(inode.fd, -1, 'the budget took the fd back');
+  // Its first close only: the number is reused by the crowd's fds once it is free.
+  t.same(seen.find((x) => x.fd === fd), { fd, pooled: true }, 'closed on a worker');
+  await waitFor(() => fs.statfsSync(dir).bfree > before, 'the unlinked file\'s space given back', 10000);
+  t.pass('space freed');
+});
+
+/** A BackingFiles that registers nothing and records how each id is given up. */
+function recordBacking(): { backing: BackingFiles; closed: Array<{ id: number; onPool: boolean }> } {
+  const closed: Array<{ id: number; onPool: boolean }> = [];
+  let next = 1;
+  return { closed, backing: { open: () => next++, close: (id, onPool) => { closed.push({ id, onPool: onPool === true }); } } };
+}
+
+t.test('FORGET: a kept backing id goes on a worker only when the inode holds no fd of its own', { skip: !root && 'needs root (file handles)' }, async (t) => {
+  const dir = poolExport(t, 'vfsd-last-close-backing');
+  const s = poolServer(t, dir, { inodeFileHandles: 'auto', inodeFdBudget: BUDGET }, false, false);
+  const rec = recordBacking();
+  s.pfs.init({ submounts: false, posixAcl: false, writeback: false, backing: rec.backing });
+  for (const c of [{ file: 'held', crowded: false }, { file: 'taken-back', crowded: true }]) {
+    writeFile(path.join(dir, c.file), 4096);
+    const e = s.ch.send(req(P.Op.LOOKUP, 1, name(c.file)))[0];
+    t.equal(e.errno, 0, `LOOKUP ${c.file}`);
+    const { nodeid } = entryOf(e.data);
+    const o = s.ch.send(req(P.Op.OPEN, nodeid, openIn(C.O_RDONLY)))[0];
+    t.equal(o.errno, 0, `OPEN ${c.file}`);
+    t.equal(s.ch.send(req(P.Op.RELEASE, nodeid, releaseIn(fhOf(o.data))))[0].errno, 0, `RELEASE ${c.file}: its id kept`);
+    if (c.crowded) crowd(t, s, dir, 4 * BUDGET);
+    t.equal(s.pfs.inodes.get(nodeid)!.fd < 0, c.crowded, `${c.file}: ${c.crowded ? 'no' : 'its'} inode fd`);
+    rec.closed.length = 0;
+    s.ch.send(req(P.Op.FORGET, nodeid, forgetIn(1)));
+    t.same(rec.closed.map((x) => x.onPool), [c.crowded], `${c.file}: the id given up ${c.crowded ? 'on a worker' : 'inline'}`);
+  }
 });

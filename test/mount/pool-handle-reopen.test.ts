@@ -41,6 +41,13 @@ async function evictedFile(t: Test, args: string[]): Promise<{ src: HeldSource; 
   const { ino } = await file.stat();
   // More inodes than the budget: held-h's fd, the least recently used, is taken back.
   for (const name of LIST_NAMES.slice(0, 100)) await fs.promises.stat(path.join(v.mnt, 'list', name));
+  // Slow again: those 100 LOOKUPs ran on the pool, and FAST_RUNS (64) of them in a row under
+  // FAST_US (as the in-process source answers on a quiet machine) rightly bring the mount back
+  // inline, where the held open would then run (seen in a CI run). Two more `lag*` LOOKUPs
+  // (new names: a cached dentry would send none) either strike it slow inline or, pooled, restart
+  // the count of fast runs.
+  await fs.promises.stat(path.join(v.mnt, 'lag3'));
+  await fs.promises.stat(path.join(v.mnt, 'lag4'));
   await fs.promises.writeFile('/proc/sys/vm/drop_caches', '2');
   src.hold(OP.LOOKUP);
   return { src, v, file, ino };

@@ -16,6 +16,7 @@
 import { C, sys } from '../native/sys';
 import { InodeColumns, PAGE_MASK } from './inode-columns';
 import { closeInodeFd } from './last-close';
+import { isReg } from './host-stat';
 
 const RECENT = 1;
 const BORROW = 2;
@@ -158,7 +159,7 @@ export class InodeFdRing {
         continue;
       }
       // Perhaps the last reference to a file the client unlinked (and not yet forgot).
-      closeInodeFd(pg.fd[i]);
+      closeInodeFd(pg.fd[i], isReg(pg.mode[i]));
       pg.fd[i] = -1;
       pg.fdPos[i] = 0;
       ring[pos] = -1;

@@ -25,7 +25,7 @@ export function mayFreeMuch(fd: number): boolean {
 /** Closes an inode's own fd (FORGET, the session ending, the fd budget taking it back): on a
  *  worker when it may free much (native closeFile: a pooled job never holds an inode fd, it
  *  works on a dup). `regular` false (a known directory, symlink...): no statx, inline. */
-export function closeInodeFd(fd: number, regular = true): void {
+export function closeInodeFd(fd: number, regular: boolean): void {
   if (regular && mayFreeMuch(fd)) sys.closeFile(fd, true);
   else sys.close(fd);
 }

@@ -14,11 +14,20 @@ const WAIT = 20000;
 export async function slowVfsd(t: Test, op: number, args: string[]): Promise<{ src: HeldSource; v: VfsdProcess }> {
   const src = mountHeldSource(t, []);
   const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', ...args] });
-  // Two inline LOOKUPs that take 20 ms each in the source: vfsd's timing marks the mount slow.
-  await fs.promises.stat(path.join(v.mnt, 'lag1'));
-  await fs.promises.stat(path.join(v.mnt, 'lag2'));
+  await makeSlow(v.mnt, 1);
   src.hold(op);
   return { src, v };
+}
+
+/**
+ * Two LOOKUPs of `lag*` names never looked up before (`lag<first>`, `lag<first + 1>`: a cached
+ * dentry would send none), which take LAG_MS each in the source. Inline, vfsd's timing marks the
+ * export's mount slow; pooled (it is slow already), they restart its count of fast runs, so that
+ * a test that has made many quick requests keeps the mount slow for the hold that follows.
+ */
+export async function makeSlow(mnt: string, first: number): Promise<void> {
+  await fs.promises.stat(path.join(mnt, `lag${first}`));
+  await fs.promises.stat(path.join(mnt, `lag${first + 1}`));
 }
 
 /** Starts the client's act and waits until the source holds the `op` (named `what`) it made. */

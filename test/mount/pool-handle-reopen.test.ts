@@ -19,7 +19,7 @@ import t, { type Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LIST_NAMES, mountHeldSource, statHeldUp, type HeldSource } from '../helpers/held-source';
-import { heldAct, othersAnsweredWhileHeld } from '../helpers/slow-vfsd';
+import { heldAct, makeSlow, othersAnsweredWhileHeld } from '../helpers/slow-vfsd';
 import { startVfsd, type VfsdProcess } from '../helpers/vfsd-process';
 import { OP } from '../fixtures/stub-engine';
 
@@ -34,8 +34,7 @@ async function evictedFile(t: Test, args: string[]): Promise<{ src: HeldSource; 
   const src = mountHeldSource(t, []);
   const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', '--rlimit-nofile', '0', '--log-level', 'info', ...args],
     prefix: ['prlimit', '--nofile=300:300', '--'] });
-  await fs.promises.stat(path.join(v.mnt, 'lag1'));
-  await fs.promises.stat(path.join(v.mnt, 'lag2'));
+  await makeSlow(v.mnt, 1);
   const file = await fs.promises.open(path.join(v.mnt, 'held-h'), O_PATH);
   t.teardown(() => file.close());
   const { ino } = await file.stat();
@@ -43,11 +42,8 @@ async function evictedFile(t: Test, args: string[]): Promise<{ src: HeldSource; 
   for (const name of LIST_NAMES.slice(0, 100)) await fs.promises.stat(path.join(v.mnt, 'list', name));
   // Slow again: those 100 LOOKUPs ran on the pool, and FAST_RUNS (64) of them in a row under
   // FAST_US (as the in-process source answers on a quiet machine) rightly bring the mount back
-  // inline, where the held open would then run (seen in a CI run). Two more `lag*` LOOKUPs
-  // (new names: a cached dentry would send none) either strike it slow inline or, pooled, restart
-  // the count of fast runs.
-  await fs.promises.stat(path.join(v.mnt, 'lag3'));
-  await fs.promises.stat(path.join(v.mnt, 'lag4'));
+  // inline, where the held open would then run (seen in a CI run).
+  await makeSlow(v.mnt, 3);
   await fs.promises.writeFile('/proc/sys/vm/drop_caches', '2');
   src.hold(OP.LOOKUP);
   return { src, v, file, ino };

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { OP } from '../fixtures/stub-engine';
 import { mountHeldSource, statHeldUp } from '../helpers/held-source';
-import { answeredWhileHeld, othersAnsweredWhileHeld } from '../helpers/slow-vfsd';
+import { answeredWhileHeld, makeSlow, othersAnsweredWhileHeld } from '../helpers/slow-vfsd';
 import { waitFor } from '../helpers/wait';
 import { startVfsd } from '../helpers/vfsd-process';
 
@@ -25,9 +25,7 @@ const WAIT = 20000;
 async function lookupHeld(t: Test, args: string[]) {
   const src = mountHeldSource(t, [OP.LOOKUP]);
   const v = await startVfsd(t, { sharedDir: src.dir, args: ['--cache', 'never', ...args] });
-  // Two inline LOOKUPs that take 20 ms each in the source: vfsd's timing marks the mount slow.
-  await fs.promises.stat(path.join(v.mnt, 'lag1'));
-  await fs.promises.stat(path.join(v.mnt, 'lag2'));
+  await makeSlow(v.mnt, 1);
   let settled = false;
   const held = fs.promises.stat(path.join(v.mnt, 'held-x')).finally(() => { settled = true; });
   held.catch(() => undefined); // awaited by the test; a rejection is its result, not a crash

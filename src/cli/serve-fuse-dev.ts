@@ -27,7 +27,10 @@ export function serveFuseDev(cfg: Config, engine: ServerOptions, fs: FileSystem,
   const server = new FuseServer(t, fs, {
     ...engine,
     announceSubmounts: false, // /dev/fuse never offers submounts
-    passthrough: cfg.passthrough && isRoot && cfg.cache !== 'never' && cfg.cache !== 'metadata',
+    // Under --cache never|metadata too: a passthrough open has no page cache in the client, its
+    // reads and writes go straight to the host file's, as coherent as direct I/O through us and
+    // without relaying every byte (file-ops.ts openFileHandle).
+    passthrough: cfg.passthrough && isRoot,
     overIoUring: t.uringPrepared,
     // With default_permissions alone the kernel checks the mode bits only: an ACL entry granting
     // more than the mode shows is refused on the mount. With --xattr (as virtiofsd's --posix-acl

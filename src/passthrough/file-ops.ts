@@ -59,11 +59,14 @@ export function openFileHandle(fs: PassthroughFs, inode: Inode, fd: number, flag
   let openFlags = 0;
   if (fs.config.cache === 'never' || fs.config.cache === 'metadata') openFlags |= Fopen.DIRECT_IO;
   else if (fs.config.cache === 'always') openFlags |= Fopen.KEEP_CACHE;
-  if (fs.backing && !(openFlags & Fopen.DIRECT_IO) && startIoMode(fs.backing, h)) {
+  if (fs.backing && startIoMode(fs.backing, h)) {
     // Passthrough allows no other open flag than DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH
     // (Fopen.PASSTHROUGH_MASK): with --cache always's KEEP_CACHE every open() failed with EIO.
-    // There is no page cache of ours to keep: I/O goes to the backing file's.
-    openFlags = (openFlags & ~Fopen.KEEP_CACHE) | Fopen.PASSTHROUGH;
+    // There is no page cache of ours to keep: I/O goes to the backing file's. DIRECT_IO goes too,
+    // because the kernel lets it override PASSTHROUGH (every READ and WRITE would still come to
+    // us). --cache never|metadata loses nothing by it: a passthrough file has no page cache in
+    // the client, every read and write goes straight to the host file's.
+    openFlags = (openFlags & ~(Fopen.KEEP_CACHE | Fopen.DIRECT_IO)) | Fopen.PASSTHROUGH;
   }
   return { fh, openFlags, backingId: h.backingId };
 }

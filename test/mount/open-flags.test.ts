@@ -36,8 +36,9 @@ const prepare = (src: string) => {
 };
 
 t.test('O_NOATIME through the mount', { skip: !root && 'needs root' }, async (t) => {
-  // cache=never: every read reaches vfsd (no page cache, no FUSE passthrough).
-  const keep = await startVfsd(t, { args: ['--cache', 'never', '--preserve-noatime'], prepare });
+  // cache=never without FUSE passthrough: every read reaches vfsd (no page cache, and no backing
+  // file the kernel reads itself, opened with the client's flags).
+  const keep = await startVfsd(t, { args: ['--cache', 'never', '--no-passthrough', '--preserve-noatime'], prepare });
   const nat = path.join(keep.src, 'native', 'f');
   t.not(readWith(nat, nat, 0), OLD, 'control: natively a plain read updates the atime');
   t.equal(readWith(nat, nat, C.O_NOATIME), OLD, 'control: natively an O_NOATIME read does not');
@@ -47,7 +48,7 @@ t.test('O_NOATIME through the mount', { skip: !root && 'needs root' }, async (t)
   t.not(readWith(path.join(keep.mnt, 'f'), path.join(keep.src, 'f'), 0), OLD, 'and a plain read still updates it');
   await keep.stop();
 
-  const strip = await startVfsd(t, { args: ['--cache', 'never'], prepare });
+  const strip = await startVfsd(t, { args: ['--cache', 'never', '--no-passthrough'], prepare });
   t.not(readWith(path.join(strip.mnt, 'f'), path.join(strip.src, 'f'), C.O_NOATIME), OLD,
     'default: O_NOATIME is stripped (as virtiofsd does), the host atime moves');
 });
@@ -107,10 +108,11 @@ try:
 except OSError as e:
     print('errno', e.errno); sys.exit(0)
 m[0:1] = b'M'; m.flush(); m.close(); print('ok')`, file], { encoding: 'utf8' }).trim();
-  const off = await startVfsd(t, { args: ['--cache', 'never'], prepare });
+  // Without FUSE passthrough (with it a file maps the host file's pages: passthrough-cache-never).
+  const off = await startVfsd(t, { args: ['--cache', 'never', '--no-passthrough'], prepare });
   t.equal(mmapShared(path.join(off.mnt, 'f')), 'errno 19', 'without it: ENODEV, as the kernel answers for direct-I/O files');
   await off.stop();
-  const on = await startVfsd(t, { args: ['--cache', 'never', '--allow-mmap'], prepare });
+  const on = await startVfsd(t, { args: ['--cache', 'never', '--no-passthrough', '--allow-mmap'], prepare });
   t.equal(mmapShared(path.join(on.mnt, 'f')), 'ok', 'with it: mapped');
   t.equal(fs.readFileSync(path.join(on.src, 'f'), 'utf8'), 'Mata', 'the write through the mapping reached the host');
 });

@@ -39,6 +39,7 @@ for (const cache of ['auto', 'always', 'metadata', 'never']) {
   }
 }
 CONFIGS.push(['no passthrough', ['--xattr', '--no-passthrough']]);
+CONFIGS.push(['cache=never, no passthrough (direct I/O through vfsd)', ['--xattr', '--cache', 'never', '--no-passthrough']]);
 CONFIGS.push(['killpriv-v2', ['--xattr', '--killpriv-v2']]);
 CONFIGS.push(['killpriv-v2, no passthrough', ['--xattr', '--killpriv-v2', '--no-passthrough']]);
 // Without --xattr the kernel checks mode bits only: the ACL file's answers differ (documented).
@@ -224,7 +225,7 @@ t.test('permission matrix: every caller, cache mode and inode mode answers as th
       const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
       t.equal(init.killprivV2, args.includes('--killpriv-v2'), `HANDLE_KILLPRIV_V2 ${args.includes('--killpriv-v2') ? 'on' : 'off'}`);
       t.equal(init.posixAcl, acls, `POSIX ACLs ${acls ? '' : 'not '}negotiated`);
-      const pt = !args.includes('--no-passthrough') && !args.some((a, i) => args[i - 1] === '--cache' && (a === 'never' || a === 'metadata'));
+      const pt = !args.includes('--no-passthrough');
       t.equal(init.passthrough, pt, `FUSE passthrough ${pt ? 'on' : 'off'}`);
     });
   }

@@ -1,0 +1,69 @@
+// FUSE passthrough under --cache never and --cache metadata, on a real /dev/fuse mount: an open
+// is answered FOPEN_PASSTHROUGH without FOPEN_DIRECT_IO (the kernel lets direct I/O win, and every
+// READ and WRITE would still come to vfsd). What the cache mode promises must still hold: the
+// mount keeps no data of its own, so a host change is read back at once and a write through the
+// mount is on the host before close, with the size the host shows. And the bytes must really
+// bypass vfsd: its request counts show no READ or WRITE, where the --no-passthrough control
+// (direct I/O through vfsd) shows both, so the test can fail.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { requestCounts, startVfsd } from '../helpers/vfsd-process';
+
+const root = process.geteuid?.() === 0;
+
+/** Maps the first 4 bytes of `file` shared and writes `JJJJ` through the map; 'ok' or 'errno N'. */
+const mmapWrite = (file: string) => execFileSync('python3', ['-c', `
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    m = mmap.mmap(fd, 4, mmap.MAP_SHARED)
+    m[0:4] = b'JJJJ'
+    m.flush()
+    m.close()
+    print('ok')
+except OSError as e:
+    print('errno', e.errno)
+`, file], { encoding: 'utf8' }).trim();
+
+const CASES: Array<[string, string[], boolean]> = [
+  ['--cache never', ['--cache', 'never'], true],
+  ['--cache metadata', ['--cache', 'metadata'], true],
+  ['--cache never --no-passthrough (control)', ['--cache', 'never', '--no-passthrough'], false],
+];
+
+for (const [name, args, passthrough] of CASES) {
+  t.test(name, { skip: !root && 'needs root' }, async (t) => {
+    const v = await startVfsd(t, { args: [...args, '--log-level', 'info'], prepare: (src) => fs.writeFileSync(path.join(src, 'f'), 'data') });
+    const onMount = path.join(v.mnt, 'f');
+    const onHost = path.join(v.src, 'f');
+    t.equal(fs.readFileSync(onMount, 'utf8'), 'data', 'read through the mount');
+    fs.writeFileSync(onHost, 'host changed it');
+    t.equal(fs.readFileSync(onMount, 'utf8'), 'host changed it', 'a change on the host is read back at once');
+
+    const fd = fs.openSync(onMount, 'a');
+    fs.writeSync(fd, ', then the mount');
+    t.equal(fs.readFileSync(onHost, 'utf8'), 'host changed it, then the mount', 'a write through the mount is on the host before close');
+    t.equal(fs.statSync(onMount).size, fs.statSync(onHost).size, 'with the size the host shows');
+    fs.closeSync(fd);
+
+    if (passthrough) {
+      t.equal(mmapWrite(onMount), 'ok', 'a shared mapping works (the host file\'s pages)');
+      t.equal(fs.readFileSync(onHost, 'utf8').slice(0, 4), 'JJJJ', 'and its writes are the host file\'s');
+    } else {
+      t.equal(mmapWrite(onMount), 'errno 19', 'direct I/O: no shared mapping without --allow-mmap (ENODEV)');
+    }
+
+    t.equal(await v.stop(), 0, 'clean exit');
+    const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
+    t.equal(init.passthrough, passthrough, `FUSE passthrough ${passthrough ? '' : 'not '}negotiated`);
+    const n = requestCounts(v.log());
+    if (passthrough) {
+      t.equal(n.READ ?? 0, 0, 'no READ reached vfsd');
+      t.equal(n.WRITE ?? 0, 0, 'no WRITE reached vfsd');
+    } else {
+      t.ok((n.READ ?? 0) > 0 && (n.WRITE ?? 0) > 0, `READs and WRITEs went through vfsd: ${JSON.stringify(n)}`);
+    }
+  });
+}

@@ -55,7 +55,7 @@ const WRITERS = [{ key: '1m', bs: 1048576, label: '1 MiB' }, { key: '4k', bs: 40
 export function headOfLineWorkload(): Workload {
   return {
     id: 'head-of-line', label: 'head-of-line', unit: 'ops/s', kind: 'metadata', cacheNever: true,
-    systems: ['native', 'vfsd-never', 'vfsd-never-inline', 'libfuse-never'],
+    systems: ['native', 'vfsd-never', 'vfsd-never-nopt', 'vfsd-never-inline', 'libfuse-never'],
     // The stat loop beside each writer, and each writer beside the stat loop: the first is what
     // a slow fsync does to other clients, the second whether serving them starves the writer.
     rows: [

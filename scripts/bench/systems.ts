@@ -264,8 +264,10 @@ export function allSystems(): System[] {
     // timeouts 0. These two columns pay the same: the like-for-like peer of the metadata rows.
     libfuse({ id: 'libfuse-dp', label: 'libfuse dp', cache: 'auto', extra: ['-o', 'default_permissions'], onlyRows: [...META_ROWS] }),
     libfuse({ id: 'libfuse-never-dp', label: 'libfuse never dp', cache: 'never', extra: ['-o', 'default_permissions'], onlyRows: ['stat'] }),
-    // The head-of-line rows' control: everything served inline on the event loop.
+    // The head-of-line rows' controls: everything served inline on the event loop; and every
+    // write relayed through vfsd (without FUSE passthrough, --cache never is direct I/O through us).
     vfsd({ id: 'vfsd-never-inline', label: 'vfsd never inline', args: ['--cache', 'never', '--thread-pool-size', '0'], cacheNever: true, namedOnly: true }),
+    vfsd({ id: 'vfsd-never-nopt', label: 'vfsd never no-pt', args: ['--cache', 'never', '--no-passthrough'], cacheNever: true, namedOnly: true }),
     skipped('fuse-native', 'fuse-native', FUSE_NATIVE_REASON),
   ];
 }

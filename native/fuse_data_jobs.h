@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,6 +51,12 @@ int WriteJob(int devFd, uint64_t unique, int fd, const uint8_t* data, size_t siz
 struct FuseJobLink : JobOwner {
   int devFd = -1;
   PendingTable* pending = nullptr;
+  // Run once the pool's completions of a round are answered: the session polls for the
+  // client's next request there (FuseDevSession::AfterPooledAnswers). Cleared with devFd.
+  std::function<void()> afterAnswers;
+  void AfterCompletions() override {
+    if (afterAnswers) afterAnswers();
+  }
 };
 
 // Post to the pool (which must exist). ownFd is leased (fd_leases.h), the lease ended when the job is.

@@ -63,6 +63,7 @@ class FuseDevSession : public Napi::ObjectWrap<FuseDevSession> {
   // about by reading), 0 if none. The poll() is also the syscall on whose return the kernel
   // posts a ring completion it owes this thread (fuse_uring.h).
   int ReadyWithin(uint64_t windowNs);
+  void AfterPooledAnswers();
 
   // Request `count` of the batch: n bytes at inbox offset *used, answered by token.
   void List(uint32_t token, size_t n, uint32_t* count, size_t* used);

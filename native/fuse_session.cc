@@ -181,6 +181,21 @@ void FuseDevSession::Serve(int from, bool devicePollable) {
   if (fd_ >= 0) poller_.sleeping(MonotonicNs());
 }
 
+// The pool's answers of a round were just written (an FSYNC, a pooled READ): the client's next
+// request often follows at once, as after an inline answer, and without a poll here the loop
+// thread goes to sleep and must be woken for it. So the same window as Serve's: a request that
+// comes within it is served now. Called from the pool's completion callback (never inside a
+// batch); not with the ring, whose commits fetch the next request themselves.
+void FuseDevSession::AfterPooledAnswers() {
+  if (fd_ < 0 || !poll_ || inBatch_ || ring_.prepared() || !poller_.window()) return;
+  Napi::HandleScope scope(env_);
+  Napi::Object keep = Value();  // onBatch may close the session: see OnPoll
+  (void)keep;
+  poller_.sleeping(MonotonicNs());
+  int ready = ReadyWithin(poller_.window());
+  if (ready) Serve(ready, true);
+}
+
 // Without a ring the check is the read itself (a poll that says "ready" is followed by the
 // read anyway: one syscall per request fewer); what it read waits in prefetched_ for Drain.
 int FuseDevSession::ReadyWithin(uint64_t windowNs) {

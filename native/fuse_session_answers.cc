@@ -101,6 +101,7 @@ const std::shared_ptr<FuseJobLink>& FuseDevSession::JobLink() {
     jobs_ = std::make_shared<FuseJobLink>();
     jobs_->devFd = fd_;
     jobs_->pending = &pending_;
+    jobs_->afterAnswers = [this] { AfterPooledAnswers(); };
   }
   return jobs_;
 }

@@ -44,6 +44,7 @@ void FuseDevSession::ReleaseNative() {
     // their requests itself when the fd closes.
     jobs_->devFd = -1;
     jobs_->pending = nullptr;
+    jobs_->afterAnswers = nullptr;
     jobs_.reset();
   }
   if (ringPoll_) {

@@ -55,7 +55,10 @@ struct FuseJobLink : JobOwner {
   // client's next request there (FuseDevSession::AfterPooledAnswers). Cleared with devFd.
   std::function<void()> afterAnswers;
   void AfterCompletions() override {
-    if (afterAnswers) afterAnswers();
+    // A copy runs: the session may end inside it (an unmount read by the poll) and clear
+    // afterAnswers, which must not destroy the function while it is running.
+    std::function<void()> run = afterAnswers;
+    if (run) run();
   }
 };
 

@@ -4,7 +4,8 @@
 // mount keeps no data of its own, so a host change is read back at once and a write through the
 // mount is on the host before close, with the size the host shows. And the bytes must really
 // bypass vfsd: its request counts show no READ or WRITE, where the --no-passthrough control
-// (direct I/O through vfsd) shows both, so the test can fail.
+// (direct I/O through vfsd) shows both, so the test can fail. One difference is pinned: a
+// client's O_NOATIME holds on the host under passthrough, and is stripped through vfsd.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -47,6 +48,17 @@ for (const [name, args, passthrough] of CASES) {
     t.equal(fs.readFileSync(onHost, 'utf8'), 'host changed it, then the mount', 'a write through the mount is on the host before close');
     t.equal(fs.statSync(onMount).size, fs.statSync(onHost).size, 'with the size the host shows');
     fs.closeSync(fd);
+
+    // O_NOATIME: the kernel opens a passthrough file's backing file with the client's flags, so
+    // the client's O_NOATIME holds on the host; through vfsd it is stripped (as virtiofsd does,
+    // without --preserve-noatime) and the read moves the host's atime.
+    const OLD = new Date('2000-01-01T00:00:00Z');
+    fs.utimesSync(onHost, OLD, fs.statSync(onHost).mtime);
+    const na = fs.openSync(onMount, fs.constants.O_RDONLY | fs.constants.O_NOATIME);
+    fs.readSync(na, Buffer.alloc(64), 0, 64, 0);
+    fs.closeSync(na);
+    const moved = fs.statSync(onHost).atimeMs !== OLD.getTime();
+    t.equal(moved, !passthrough, passthrough ? 'an O_NOATIME read keeps the host atime' : 'an O_NOATIME read moves the host atime (stripped)');
 
     if (passthrough) {
       t.equal(mmapWrite(onMount), 'ok', 'a shared mapping works (the host file\'s pages)');

@@ -20,6 +20,7 @@ import { onAbnormalExit } from './reaper';
 
 export const URI = 'qemu:///system';
 const LIBVIRTD_PID = '/run/libvirtd.pid';
+const DAEMON_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 const VIRTLOGD_PID = '/run/virtlogd.pid';
 /** Where libvirt writes each virtiofsd's stderr: <domain>-<alias>-virtiofsd.log */
 export const QEMU_LOG_DIR = '/var/log/libvirt/qemu';
@@ -78,7 +79,10 @@ export class Libvirt {
     ].join(' && ');
     const lv = new Libvirt(true, nodeDir);
     lv.unregister = onAbnormalExit(() => lv.killDaemons());
-    const r = spawnSync('unshare', ['-m', '--propagation', 'slave', 'sh', '-c', script], { encoding: 'utf8', timeout: 60_000 });
+    // A clean environment, as a service manager gives: the daemons outlive this test process,
+    // and the vfsd they start must not inherit the test runner's loaders (NODE_OPTIONS naming
+    // files of this checkout) from a libvirtd a later run reuses.
+    const r = spawnSync('unshare', ['-m', '--propagation', 'slave', 'sh', '-c', script], { encoding: 'utf8', timeout: 60_000, env: DAEMON_ENV });
     if (r.status !== 0) {
       await lv.stop();
       throw new Error(`starting libvirtd failed (${r.status ?? r.signal}): ${r.stderr}`);
@@ -318,6 +322,9 @@ const fd = fs.openSync(${JSON.stringify(exitLog)}, 'a');
 process.on('exit', (code) => { try { fs.writeSync(fd, process.pid + ' ' + code + '\\n'); } catch {} });
 `);
     preload = `NODE_OPTIONS="--require ${hook}" `;
+  } else {
+    // Nothing of the environment libvirtd was started with: vfsd runs as it would in production.
+    preload = 'NODE_OPTIONS= ';
   }
   fs.writeFileSync(file, `#!/bin/sh\n${preload}exec ${process.execPath} ${mainJs} "$@"\n`, { mode: 0o755 });
 }

@@ -174,6 +174,13 @@ export function requestCounts(log: string): Record<string, number> {
   return {};
 }
 
+/** What vfsd logged when the kernel's INIT was answered ("session initialised": passthrough,
+ *  posixAcl, killprivV2, ...), or {} when no such line is in the log. */
+export function sessionInit(log: string): Record<string, unknown> {
+  const line = log.split('\n').find((l) => l.includes('"session initialised"'));
+  return line ? JSON.parse(line) as Record<string, unknown> : {};
+}
+
 /** A vfsd command started as is (no mount, no waiting), its stdout+stderr gathered. */
 export interface LoggedRun {
   child: ChildProcess;

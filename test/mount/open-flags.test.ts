@@ -6,8 +6,8 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { startVfsd, tempBase } from '../helpers/vfsd-process';
+import { mmapSharedWrite } from '../helpers/mmap-write';
 import { C, sys } from '../../src/native/sys';
 import { PassthroughFs } from '../../src/passthrough/passthrough-fs';
 import { Credentials } from '../../src/passthrough/credentials';
@@ -100,14 +100,7 @@ t.test('--writeback through a mount: appends and partial writes to write-only fi
 });
 
 t.test('--allow-mmap: shared mmap of a direct-I/O file (cache=never)', { skip: !root && 'needs root' }, async (t) => {
-  const mmapShared = (file: string) => execFileSync('python3', ['-c', `
-import mmap, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-try:
-    m = mmap.mmap(fd, 4, mmap.MAP_SHARED)
-except OSError as e:
-    print('errno', e.errno); sys.exit(0)
-m[0:1] = b'M'; m.flush(); m.close(); print('ok')`, file], { encoding: 'utf8' }).trim();
+  const mmapShared = (file: string) => mmapSharedWrite(file, 'M');
   // Without FUSE passthrough (with it a file maps the host file's pages: passthrough-cache-never).
   const off = await startVfsd(t, { args: ['--cache', 'never', '--no-passthrough'], prepare });
   t.equal(mmapShared(path.join(off.mnt, 'f')), 'errno 19', 'without it: ENODEV, as the kernel answers for direct-I/O files');

@@ -9,24 +9,10 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { requestCounts, startVfsd } from '../helpers/vfsd-process';
+import { requestCounts, sessionInit, startVfsd } from '../helpers/vfsd-process';
+import { mmapSharedWrite } from '../helpers/mmap-write';
 
 const root = process.geteuid?.() === 0;
-
-/** Maps the first 4 bytes of `file` shared and writes `JJJJ` through the map; 'ok' or 'errno N'. */
-const mmapWrite = (file: string) => execFileSync('python3', ['-c', `
-import mmap, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-try:
-    m = mmap.mmap(fd, 4, mmap.MAP_SHARED)
-    m[0:4] = b'JJJJ'
-    m.flush()
-    m.close()
-    print('ok')
-except OSError as e:
-    print('errno', e.errno)
-`, file], { encoding: 'utf8' }).trim();
 
 const CASES: Array<[string, string[], boolean]> = [
   ['--cache never', ['--cache', 'never'], true],
@@ -61,15 +47,14 @@ for (const [name, args, passthrough] of CASES) {
     t.equal(moved, !passthrough, passthrough ? 'an O_NOATIME read keeps the host atime' : 'an O_NOATIME read moves the host atime (stripped)');
 
     if (passthrough) {
-      t.equal(mmapWrite(onMount), 'ok', 'a shared mapping works (the host file\'s pages)');
+      t.equal(mmapSharedWrite(onMount, 'JJJJ'), 'ok', 'a shared mapping works (the host file\'s pages)');
       t.equal(fs.readFileSync(onHost, 'utf8').slice(0, 4), 'JJJJ', 'and its writes are the host file\'s');
     } else {
-      t.equal(mmapWrite(onMount), 'errno 19', 'direct I/O: no shared mapping without --allow-mmap (ENODEV)');
+      t.equal(mmapSharedWrite(onMount, 'JJJJ'), 'errno 19', 'direct I/O: no shared mapping without --allow-mmap (ENODEV)');
     }
 
     t.equal(await v.stop(), 0, 'clean exit');
-    const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
-    t.equal(init.passthrough, passthrough, `FUSE passthrough ${passthrough ? '' : 'not '}negotiated`);
+    t.equal(sessionInit(v.log()).passthrough, passthrough, `FUSE passthrough ${passthrough ? '' : 'not '}negotiated`);
     const n = requestCounts(v.log());
     if (passthrough) {
       t.equal(n.READ ?? 0, 0, 'no READ reached vfsd');

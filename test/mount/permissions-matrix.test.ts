@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { C, sys } from '../../src/native/sys';
-import { startVfsd } from '../helpers/vfsd-process';
+import { sessionInit, startVfsd } from '../helpers/vfsd-process';
 import { scratchTmpfs, twins } from '../helpers/native-twins';
 import { runAs, Identity, jsonable } from '../helpers/compare';
 
@@ -222,7 +222,7 @@ t.test('permission matrix: every caller, cache mode and inode mode answers as th
       }
       await v.stop();
       // What the configuration was meant to exercise was really negotiated.
-      const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
+      const init = sessionInit(v.log());
       t.equal(init.killprivV2, args.includes('--killpriv-v2'), `HANDLE_KILLPRIV_V2 ${args.includes('--killpriv-v2') ? 'on' : 'off'}`);
       t.equal(init.posixAcl, acls, `POSIX ACLs ${acls ? '' : 'not '}negotiated`);
       const pt = !args.includes('--no-passthrough');

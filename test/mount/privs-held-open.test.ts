@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { C } from '../../src/native/sys';
-import { startVfsd } from '../helpers/vfsd-process';
+import { sessionInit, startVfsd } from '../helpers/vfsd-process';
 import { scratchTmpfs, twins } from '../helpers/native-twins';
 import { runAs, Identity } from '../helpers/compare';
 
@@ -134,7 +134,7 @@ t.test('setuid/setgid bits after a write beside another open are the host\'s', {
         }
       }
       await v.stop();
-      const init = JSON.parse(v.log().split('\n').find((l) => l.includes('"session initialised"')) ?? '{}');
+      const init = sessionInit(v.log());
       t.equal(init.passthrough, passthrough, `FUSE passthrough ${passthrough ? 'on' : 'off'}`);
     });
   }
